@@ -1,0 +1,37 @@
+# osdr — run `make help` for the targets.
+
+GO            ?= go
+LOCAL_IMAGE   := osdr/mariadb:local
+STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+# Tests start their MariaDB through testcontainers-go. Without Ryuk (it cannot be pulled everywhere) testenv
+# stops its containers itself and removes those a killed run left. Published ports are reached on localhost.
+export TESTCONTAINERS_RYUK_DISABLED ?= true
+export TESTCONTAINERS_HOST_OVERRIDE ?= localhost
+# Use the locally built image when there is one (`make image`); otherwise testenv pulls the official image.
+OSDR_TEST_MYSQL_IMAGE ?= $(shell docker image inspect $(LOCAL_IMAGE) >/dev/null 2>&1 && echo $(LOCAL_IMAGE))
+export OSDR_TEST_MYSQL_IMAGE
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## Build bin/osdr (static)
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/osdr ./cmd/osdr
+
+.PHONY: test
+test: ## Run every test (needs a container engine or OSDR_TEST_MYSQL_DSN)
+	$(GO) test -race -count=1 ./...
+
+.PHONY: lint
+lint: ## gofmt check, go vet, staticcheck
+	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+.PHONY: image
+image: ## Build the local MariaDB test image (osdr/mariadb:local) with debootstrap
+	testenv/mariadb-image/build.sh $(LOCAL_IMAGE)

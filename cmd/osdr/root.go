@@ -1,0 +1,43 @@
+package main
+
+import (
+	"fmt"
+	"runtime/debug"
+
+	"github.com/spf13/cobra"
+)
+
+func newRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "osdr",
+		Short: "Rehearse and perform OpenStack disaster recovery after a power loss",
+		Long: `osdr rehearses a power loss on a staging OpenStack cloud, recovers the cloud with the Operations
+Guide's disaster-recovery procedure, proves the result, and runs all of it as scheduled, reported drills.
+The same binary performs a real recovery after a real power cut.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version(),
+	}
+	root.AddCommand(newVersionCommand())
+	return root
+}
+
+func version() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok || info.Main.Version == "" {
+		return "(devel)"
+	}
+	return info.Main.Version
+}
+
+func newVersionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the osdr version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := fmt.Fprintln(cmd.OutOrStdout(), "osdr", version())
+			return err
+		},
+	}
+}
