@@ -3,6 +3,7 @@
 GO            ?= go
 LOCAL_IMAGE   := osdr/mariadb:local
 STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+GOTESTSUM     := gotest.tools/gotestsum@v1.13.0
 
 # Tests start their MariaDB through testcontainers-go. Without Ryuk (it cannot be pulled everywhere) testenv
 # stops its containers itself and removes those a killed run left. Published ports are reached on localhost.
@@ -24,7 +25,8 @@ build: ## Build bin/osdr (static)
 
 .PHONY: test
 test: ## Run every test (needs a container engine or OSDR_TEST_MYSQL_DSN)
-	$(GO) test -race -count=1 ./...
+	@echo "MySQL for tests: $${OSDR_TEST_MYSQL_DSN:+the server in OSDR_TEST_MYSQL_DSN}$${OSDR_TEST_MYSQL_DSN:-a container from $${OSDR_TEST_MYSQL_IMAGE:-the official MariaDB image}}"
+	$(GO) run $(GOTESTSUM) --format testname -- -race -count=1 ./...
 
 .PHONY: lint
 lint: ## gofmt check, go vet, staticcheck
