@@ -1,0 +1,26 @@
+package recover
+
+import (
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// OpenDB opens a Cinder or Nova database the way the engine needs it: row counts are the rows a statement
+// matched (clientFoundRows), so they can be checked against the plan whatever the rows held; times are UTC.
+func OpenDB(dsn string) (*sql.DB, error) {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("parse DSN: %w", err)
+	}
+	cfg.ClientFoundRows = true
+	cfg.ParseTime = true
+	cfg.Loc = time.UTC
+	connector, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("DSN for %s: %w", cfg.Addr, err)
+	}
+	return sql.OpenDB(connector), nil
+}

@@ -1,0 +1,225 @@
+package recover
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+)
+
+// ManifestFormat is the version of the manifest file format this build reads and writes.
+const ManifestFormat = 1
+
+// ManifestFile is the manifest's name inside a run directory.
+const ManifestFile = "manifest.json"
+
+// Manifest is step 1 of the guide: the instance-to-volume relationship as it stood before the loss, the
+// evidence every later step works from. Once the database is cleaned it cannot be taken again.
+type Manifest struct {
+	Format    int        `json:"format"`
+	RunID     string     `json:"run_id"`
+	TakenAt   time.Time  `json:"taken_at"`
+	Cloud     CloudID    `json:"cloud"`
+	Source    string     `json:"source"` // "api+db" (cross-checked) or "db" (--from-db, APIs down)
+	Instances []Instance `json:"instances"`
+	// Attachments holds one entry per volume per instance (a multiattach volume has several).
+	Attachments []Attachment `json:"attachments"`
+	// Stamps are integrity markers written through guests before the fault (volume id → stamp).
+	Stamps map[string]Stamp `json:"stamps,omitempty"`
+}
+
+// CloudID names the cloud a manifest belongs to, so a manifest from another cloud is refused.
+type CloudID struct {
+	AuthURL string `json:"auth_url,omitempty"`
+	Region  string `json:"region,omitempty"`
+	// CinderDB is the Cinder database as host:port/name (never credentials).
+	CinderDB string `json:"cinder_db,omitempty"`
+	// CinderSchema is the schema flavour found when the manifest was taken.
+	CinderSchema string `json:"cinder_schema,omitempty"`
+}
+
+// Instance is one server as it stood before the loss.
+type Instance struct {
+	ID         string `json:"id"`
+	Name       string `json:"name"`
+	Host       string `json:"host"`
+	DomainName string `json:"domain_name"` // OS-EXT-SRV-ATTR:instance_name
+	Cell       int    `json:"cell"`        // index into the Nova DSNs
+	VMState    string `json:"vm_state"`
+	PowerState int    `json:"power_state"`
+	TaskState  string `json:"task_state,omitempty"`
+	Status     string `json:"status,omitempty"`
+	// Addresses maps network name to the instance's IP addresses, first fixed address first.
+	Addresses map[string][]string `json:"addresses,omitempty"`
+}
+
+// Attachment is one volume attached to one instance.
+type Attachment struct {
+	VolumeID         string `json:"volume_id"`
+	VolumeName       string `json:"volume_name,omitempty"`
+	InstanceID       string `json:"instance_id"`
+	Device           string `json:"device"`
+	Host             string `json:"host"`
+	AttachmentID     string `json:"attachment_id,omitempty"` // Cinder volume_attachment.id (modern schema)
+	BDMID            int64  `json:"bdm_id,omitempty"`
+	BDMUUID          string `json:"bdm_uuid,omitempty"`
+	BootIndex        *int   `json:"boot_index,omitempty"`
+	DriverVolumeType string `json:"driver_volume_type"`
+	IQN              string `json:"iqn,omitempty"`
+	Portal           string `json:"portal,omitempty"`
+	LUN              int    `json:"lun,omitempty"`
+	Multiattach      bool   `json:"multiattach,omitempty"`
+	VolumeStatus     string `json:"volume_status"`
+	AttachStatus     string `json:"attach_status"`
+}
+
+// Stamp is a small unique file written to a volume through its guest before the fault.
+type Stamp struct {
+	Path    string `json:"path"`
+	Content string `json:"content"`
+}
+
+// IsBoot says whether the volume is the instance's boot volume, which the procedure leaves alone.
+func (a Attachment) IsBoot() bool { return a.BootIndex != nil && *a.BootIndex == 0 }
+
+// manifestEnvelope is the file: the manifest and a checksum over its canonical encoding.
+type manifestEnvelope struct {
+	Manifest json.RawMessage `json:"manifest"`
+	SHA256   string          `json:"sha256"`
+}
+
+// ErrCorruptManifest means the file is not a manifest this build wrote, or was changed since.
+var ErrCorruptManifest = errors.New("corrupt manifest")
+
+// Normalize orders instances and attachments so that equal manifests encode to equal bytes.
+func (m *Manifest) Normalize() {
+	sort.Slice(m.Instances, func(i, j int) bool { return m.Instances[i].ID < m.Instances[j].ID })
+	sort.Slice(m.Attachments, func(i, j int) bool {
+		a, b := m.Attachments[i], m.Attachments[j]
+		if a.InstanceID != b.InstanceID {
+			return a.InstanceID < b.InstanceID
+		}
+		if a.Device != b.Device {
+			return a.Device < b.Device
+		}
+		return a.VolumeID < b.VolumeID
+	})
+}
+
+// Instance returns the manifest's instance with that id.
+func (m *Manifest) Instance(id string) (Instance, bool) {
+	for _, in := range m.Instances {
+		if in.ID == id {
+			return in, true
+		}
+	}
+	return Instance{}, false
+}
+
+// AttachmentsOf returns the instance's attachments in device order, the order the guide reattaches in.
+func (m *Manifest) AttachmentsOf(instanceID string) []Attachment {
+	var out []Attachment
+	for _, a := range m.Attachments {
+		if a.InstanceID == instanceID {
+			out = append(out, a)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Device < out[j].Device })
+	return out
+}
+
+// WriteManifest stores m durably as dir/manifest.json: written to a temporary file, fsync'ed, renamed into
+// place and the directory fsync'ed, so after a crash the file is either complete or absent.
+func WriteManifest(dir string, m *Manifest) (string, error) {
+	m.Format = ManifestFormat
+	m.Normalize()
+	body, err := json.Marshal(m)
+	if err != nil {
+		return "", fmt.Errorf("encode manifest: %w", err)
+	}
+	sum := sha256.Sum256(body)
+	file, err := json.MarshalIndent(manifestEnvelope{Manifest: body, SHA256: hex.EncodeToString(sum[:])}, "", "  ")
+	if err != nil {
+		return "", fmt.Errorf("encode manifest: %w", err)
+	}
+	path := filepath.Join(dir, ManifestFile)
+	if err := writeFileDurably(path, append(file, '\n'), 0o600); err != nil {
+		return "", fmt.Errorf("write manifest %s: %w", path, err)
+	}
+	return path, nil
+}
+
+// ReadManifest loads a manifest and verifies its checksum and format.
+func ReadManifest(path string) (*Manifest, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read manifest: %w", err)
+	}
+	var env manifestEnvelope
+	if err := json.Unmarshal(raw, &env); err != nil || len(env.Manifest) == 0 {
+		return nil, fmt.Errorf("%w: %s is not a manifest file", ErrCorruptManifest, path)
+	}
+	// The checksum covers the manifest's compact encoding; indentation in the file is cosmetic.
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, env.Manifest); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrCorruptManifest, path, err)
+	}
+	sum := sha256.Sum256(compact.Bytes())
+	if hex.EncodeToString(sum[:]) != env.SHA256 {
+		return nil, fmt.Errorf("%w: %s: checksum mismatch (the file was changed or truncated)", ErrCorruptManifest, path)
+	}
+	var m Manifest
+	dec := json.NewDecoder(bytes.NewReader(compact.Bytes()))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrCorruptManifest, path, err)
+	}
+	if m.Format != ManifestFormat {
+		return nil, fmt.Errorf("%w: %s has format %d, this osdr reads %d", ErrCorruptManifest, path, m.Format, ManifestFormat)
+	}
+	return &m, nil
+}
+
+// writeFileDurably replaces path with data so that a crash leaves either the old or the new file whole.
+func writeFileDurably(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(perm); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

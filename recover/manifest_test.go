@@ -1,0 +1,82 @@
+package recover
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func sampleManifest() *Manifest {
+	return &Manifest{
+		RunID:   "20261125T081500Z-snapshot-abc123",
+		TakenAt: time.Date(2026, 11, 25, 8, 15, 0, 0, time.UTC),
+		Cloud:   CloudID{AuthURL: "http://127.0.0.1:5000/v3", Region: "RegionOne", CinderSchema: "modern"},
+		Source:  "api+db",
+		Instances: []Instance{
+			{ID: instB, Name: "vm2", Host: "compute-1", VMState: "active", PowerState: 1},
+			{ID: instA, Name: "vm1", Host: "compute-1", VMState: "stopped", PowerState: 4},
+		},
+		Attachments: []Attachment{
+			{VolumeID: "v2", InstanceID: instA, Device: "/dev/vdc", DriverVolumeType: "iscsi"},
+			{VolumeID: "v1", InstanceID: instA, Device: "/dev/vdb", DriverVolumeType: "iscsi", BootIndex: intp(0)},
+		},
+	}
+}
+
+func TestManifestRoundTripsAndIsNormalised(t *testing.T) {
+	dir := t.TempDir()
+	path, err := WriteManifest(dir, sampleManifest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Mode().Perm() != 0o600 {
+		t.Errorf("manifest mode = %v, want 0600", info.Mode().Perm())
+	}
+	got, err := ReadManifest(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Instances[0].ID != instA || got.Attachments[0].Device != "/dev/vdb" {
+		t.Errorf("manifest not in canonical order: %+v", got)
+	}
+	if !got.Attachments[0].IsBoot() || got.Attachments[1].IsBoot() {
+		t.Errorf("boot index lost in the round trip")
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("run dir holds %d entries after the write, want only the manifest (no temporary files)", len(entries))
+	}
+}
+
+func TestReadManifestRefusesAnythingAltered(t *testing.T) {
+	dir := t.TempDir()
+	path, err := WriteManifest(dir, sampleManifest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	original, _ := os.ReadFile(path)
+	for name, mutate := range map[string]func(string) string{
+		"device changed":   func(s string) string { return strings.Replace(s, "/dev/vdc", "/dev/vdx", 1) },
+		"truncated":        func(s string) string { return s[:len(s)/2] },
+		"checksum removed": func(s string) string { return strings.Replace(s, `"sha256"`, `"sha"`, 1) },
+		"not json":         func(string) string { return "instance volume device\n" },
+		"empty":            func(string) string { return "" },
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), ManifestFile)
+			if err := os.WriteFile(p, []byte(mutate(string(original))), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := ReadManifest(p); !errors.Is(err, ErrCorruptManifest) {
+				t.Fatalf("ReadManifest = %v, want ErrCorruptManifest", err)
+			}
+		})
+	}
+}
