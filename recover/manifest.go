@@ -30,6 +30,8 @@ type Manifest struct {
 	Instances []Instance `json:"instances"`
 	// Attachments holds one entry per volume per instance (a multiattach volume has several).
 	Attachments []Attachment `json:"attachments"`
+	// Warnings record disagreements found while taking the manifest (API versus database, Nova versus Cinder).
+	Warnings []string `json:"warnings,omitempty"`
 	// Stamps are integrity markers written through guests before the fault (volume id → stamp).
 	Stamps map[string]Stamp `json:"stamps,omitempty"`
 }
