@@ -1,0 +1,224 @@
+package recover
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// JournalFile is the journal's name inside a run directory.
+const JournalFile = "journal.jsonl"
+
+// Step names the guide's steps as the journal records them.
+type Step string
+
+const (
+	StepSnapshot    Step = "snapshot"     // 1: the manifest
+	StepDBClean     Step = "db-clean"     // 2
+	StepReboot      Step = "reboot"       // 3: HARD reboot, once
+	StepReattach    Step = "reattach"     // 4: per volume
+	StepGuestReboot Step = "guest-reboot" // 5: from inside the guest
+)
+
+// Phase is where an action stands. An intent is written, and fsync'ed, before the action starts: after a
+// crash an intent without an outcome means "this may have happened", which for a reboot means "do not do it
+// again".
+type Phase string
+
+const (
+	PhaseIntent  Phase = "intent"
+	PhaseDone    Phase = "done"
+	PhaseFailed  Phase = "failed"
+	PhaseSkipped Phase = "skipped"
+)
+
+// Entry is one journal line.
+type Entry struct {
+	Seq      int       `json:"seq"`
+	Time     time.Time `json:"time"`
+	Step     Step      `json:"step"`
+	Phase    Phase     `json:"phase"`
+	Instance string    `json:"instance,omitempty"`
+	Volume   string    `json:"volume,omitempty"`
+	Detail   string    `json:"detail,omitempty"`
+}
+
+// ErrCorruptJournal means a line other than the last is damaged: the journal cannot be trusted to resume from.
+var ErrCorruptJournal = errors.New("corrupt journal")
+
+// Journal is the append-only, fsync'ed record of a recovery; a resumed run reads it to know what happened.
+type Journal struct {
+	mu      sync.Mutex
+	f       *os.File
+	entries []Entry
+	// afterAppend, when set by a test, runs after each durable append: the crash points of the kill tests.
+	afterAppend func(Entry)
+}
+
+// OpenJournal opens (or creates) the journal in dir and reads what it holds. A torn last line, the trace of
+// a crash in the middle of a write, is dropped and the file truncated to the last whole line.
+func OpenJournal(dir string) (*Journal, error) {
+	path := filepath.Join(dir, JournalFile)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open journal: %w", err)
+	}
+	entries, good, err := readJournal(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if err := f.Truncate(good); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("truncate torn journal line: %w", err)
+	}
+	if _, err := f.Seek(good, 0); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("seek journal: %w", err)
+	}
+	if err := syncDir(dir); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("sync run directory: %w", err)
+	}
+	return &Journal{f: f, entries: entries}, nil
+}
+
+// Each line is `<crc32 of the JSON, 8 hex digits> <JSON>`, so a partly written line is recognised.
+func readJournal(f *os.File) ([]Entry, int64, error) {
+	raw, err := os.ReadFile(f.Name())
+	if err != nil {
+		return nil, 0, err
+	}
+	var entries []Entry
+	var good int64
+	lines := bytes.SplitAfter(raw, []byte("\n"))
+	for i, line := range lines {
+		if len(line) == 0 {
+			continue
+		}
+		last := i == len(lines)-1 || (i == len(lines)-2 && len(lines[len(lines)-1]) == 0)
+		e, ok := parseJournalLine(line)
+		if !ok {
+			if last {
+				break
+			}
+			return nil, 0, fmt.Errorf("%w: line %d is damaged", ErrCorruptJournal, i+1)
+		}
+		if e.Seq != len(entries)+1 {
+			return nil, 0, fmt.Errorf("%w: line %d has sequence %d, want %d", ErrCorruptJournal, i+1, e.Seq, len(entries)+1)
+		}
+		entries = append(entries, e)
+		good += int64(len(line))
+	}
+	return entries, good, nil
+}
+
+func parseJournalLine(line []byte) (Entry, bool) {
+	var e Entry
+	if len(line) < 10 || line[len(line)-1] != '\n' || line[8] != ' ' {
+		return e, false
+	}
+	want, err := strconv.ParseUint(string(line[:8]), 16, 32)
+	body := line[9 : len(line)-1]
+	if err != nil || uint32(want) != crc32.ChecksumIEEE(body) {
+		return e, false
+	}
+	if err := json.Unmarshal(body, &e); err != nil {
+		return e, false
+	}
+	return e, true
+}
+
+// Append writes e durably (fsync) before returning; its sequence number and time are filled in.
+func (j *Journal) Append(e Entry) (Entry, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	e.Seq = len(j.entries) + 1
+	if e.Time.IsZero() {
+		e.Time = time.Now().UTC()
+	}
+	body, err := json.Marshal(e)
+	if err != nil {
+		return e, fmt.Errorf("encode journal entry: %w", err)
+	}
+	line := fmt.Appendf(nil, "%08x %s\n", crc32.ChecksumIEEE(body), body)
+	if _, err := j.f.Write(line); err != nil {
+		return e, fmt.Errorf("append to journal: %w", err)
+	}
+	if err := j.f.Sync(); err != nil {
+		return e, fmt.Errorf("sync journal: %w", err)
+	}
+	j.entries = append(j.entries, e)
+	if j.afterAppend != nil {
+		j.afterAppend(e)
+	}
+	return e, nil
+}
+
+// Entries returns a copy of everything recorded so far.
+func (j *Journal) Entries() []Entry {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return append([]Entry(nil), j.entries...)
+}
+
+// Last returns the newest entry for the step on the instance (and volume, when given).
+func (j *Journal) Last(step Step, instance, volume string) (Entry, bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for i := len(j.entries) - 1; i >= 0; i-- {
+		e := j.entries[i]
+		if e.Step == step && e.Instance == instance && e.Volume == volume {
+			return e, true
+		}
+	}
+	return Entry{}, false
+}
+
+// RebootRequested reports whether a reboot of the instance was ever intended in this run. Once true the
+// instance is never rebooted again by this run, whatever the outcome was: the guide's "DO NOT reboot a second
+// time", kept across crashes.
+func (j *Journal) RebootRequested(instance string) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, e := range j.entries {
+		if e.Step == StepReboot && e.Instance == instance && (e.Phase == PhaseIntent || e.Phase == PhaseDone) {
+			return true
+		}
+	}
+	return false
+}
+
+// StepStarted reports whether any entry for the step exists.
+func (j *Journal) StepStarted(step Step) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, e := range j.entries {
+		if e.Step == step {
+			return true
+		}
+	}
+	return false
+}
+
+// Close closes the file; the journal's content is already durable.
+func (j *Journal) Close() error { return j.f.Close() }
+
+// ReadJournalEntries reads a run's journal without opening it for writing (reports, verification).
+func ReadJournalEntries(dir string) ([]Entry, error) {
+	f, err := os.Open(filepath.Join(dir, JournalFile))
+	if err != nil {
+		return nil, fmt.Errorf("open journal: %w", err)
+	}
+	defer f.Close()
+	entries, _, err := readJournal(f)
+	return entries, err
+}
+

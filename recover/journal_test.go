@@ -1,0 +1,115 @@
+package recover
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestJournalSurvivesACrashAtAnyByte(t *testing.T) {
+	dir := t.TempDir()
+	j, err := OpenJournal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := []Entry{
+		{Step: StepDBClean, Phase: PhaseIntent},
+		{Step: StepDBClean, Phase: PhaseDone},
+		{Step: StepReboot, Phase: PhaseIntent, Instance: instA},
+	}
+	for _, e := range entries {
+		if _, err := j.Append(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	j.Close()
+	full, err := os.ReadFile(filepath.Join(dir, JournalFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lineEnds := []int{}
+	for i, b := range full {
+		if b == '\n' {
+			lineEnds = append(lineEnds, i+1)
+		}
+	}
+	// Cut the file at every byte, as a crash mid-write would: whole lines survive, a torn one is dropped.
+	for cut := 0; cut <= len(full); cut++ {
+		whole := 0
+		for _, end := range lineEnds {
+			if end <= cut {
+				whole++
+			}
+		}
+		d := t.TempDir()
+		if err := os.WriteFile(filepath.Join(d, JournalFile), full[:cut], 0o600); err != nil {
+			t.Fatal(err)
+		}
+		j, err := OpenJournal(d)
+		if err != nil {
+			t.Fatalf("cut at %d: %v", cut, err)
+		}
+		if got := len(j.Entries()); got != whole {
+			t.Fatalf("cut at %d: %d entries, want %d", cut, got, whole)
+		}
+		// The run goes on appending after the torn line is gone.
+		if _, err := j.Append(Entry{Step: StepReattach, Phase: PhaseIntent, Instance: instA, Volume: "v1"}); err != nil {
+			t.Fatal(err)
+		}
+		j.Close()
+		again, err := ReadJournalEntries(d)
+		if err != nil || len(again) != whole+1 {
+			t.Fatalf("cut at %d: reread %d entries (%v), want %d", cut, len(again), err, whole+1)
+		}
+	}
+}
+
+func TestJournalRefusesDamageBeforeTheLastLine(t *testing.T) {
+	dir := t.TempDir()
+	j, _ := OpenJournal(dir)
+	j.Append(Entry{Step: StepDBClean, Phase: PhaseIntent})
+	j.Append(Entry{Step: StepDBClean, Phase: PhaseDone})
+	j.Close()
+	path := filepath.Join(dir, JournalFile)
+	raw, _ := os.ReadFile(path)
+	raw[12] ^= 0x01 // a flipped bit in the first line
+	os.WriteFile(path, raw, 0o600)
+	if _, err := OpenJournal(dir); !errors.Is(err, ErrCorruptJournal) {
+		t.Fatalf("OpenJournal = %v, want ErrCorruptJournal", err)
+	}
+}
+
+func TestAnIntendedRebootIsNeverRepeated(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		phases []Phase
+		want   bool
+	}{
+		{"never asked", nil, false},
+		{"intent only (crash during the call)", []Phase{PhaseIntent}, true},
+		{"done", []Phase{PhaseIntent, PhaseDone}, true},
+		{"refused by Nova", []Phase{PhaseIntent, PhaseFailed}, true},
+		{"skipped (already running)", []Phase{PhaseSkipped}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			j, _ := OpenJournal(dir)
+			for _, p := range tc.phases {
+				j.Append(Entry{Step: StepReboot, Phase: p, Instance: instA})
+			}
+			j.Close()
+			j, err := OpenJournal(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer j.Close()
+			if got := j.RebootRequested(instA); got != tc.want {
+				t.Errorf("RebootRequested = %v, want %v", got, tc.want)
+			}
+			if j.RebootRequested(instB) {
+				t.Errorf("another instance counts as rebooted")
+			}
+		})
+	}
+}
