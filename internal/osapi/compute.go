@@ -1,0 +1,178 @@
+package osapi
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sort"
+
+	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/services"
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/volumeattach"
+)
+
+// Server is what the engine reads of a Nova server.
+type Server struct {
+	ID           string
+	Name         string
+	Status       string // ACTIVE, SHUTOFF, REBOOT, HARD_REBOOT, ERROR, ...
+	VMState      string
+	TaskState    string // "" when no task runs
+	PowerState   int
+	Host         string
+	InstanceName string              // libvirt domain name
+	HostStatus   string              // UP, DOWN, UNKNOWN, MAINTENANCE (microversion 2.16+), "" before
+	Volumes      []string            // ids from os-extended-volumes:volumes_attached
+	Addresses    map[string][]string // network → addresses
+	Fault        string
+}
+
+// Running says whether Nova considers the server up: ACTIVE, power running, no task.
+func (s Server) Running() bool {
+	return s.VMState == "active" && s.PowerState == 1 && s.TaskState == ""
+}
+
+func serverFrom(s servers.Server) Server {
+	out := Server{
+		ID: s.ID, Name: s.Name, Status: s.Status, VMState: s.VmState, TaskState: s.TaskState,
+		PowerState: int(s.PowerState), Host: s.Host, InstanceName: s.InstanceName,
+		Addresses: map[string][]string{},
+	}
+	for _, v := range s.AttachedVolumes {
+		out.Volumes = append(out.Volumes, v.ID)
+	}
+	for network, raw := range s.Addresses {
+		list, _ := raw.([]any)
+		for _, item := range list {
+			if m, ok := item.(map[string]any); ok {
+				if addr, ok := m["addr"].(string); ok {
+					out.Addresses[network] = append(out.Addresses[network], addr)
+				}
+			}
+		}
+	}
+	if s.Fault.Message != "" {
+		out.Fault = fmt.Sprintf("%d %s", s.Fault.Code, s.Fault.Message)
+	}
+	return out
+}
+
+// ListServers lists every server of every project, on one host when host is not empty.
+func (c *Client) ListServers(ctx context.Context, host string) ([]Server, error) {
+	pages, err := servers.List(c.compute, servers.ListOpts{AllTenants: true, Host: host}).AllPages(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list servers: %w", err)
+	}
+	all, err := servers.ExtractServers(pages)
+	if err != nil {
+		return nil, fmt.Errorf("list servers: %w", err)
+	}
+	// gophercloud's Server has no host_status (2.16+); it is read from the same pages.
+	var statuses []hostStatus
+	if err := servers.ExtractServersInto(pages, &statuses); err != nil {
+		return nil, fmt.Errorf("list servers: %w", err)
+	}
+	out := make([]Server, 0, len(all))
+	for i, s := range all {
+		srv := serverFrom(s)
+		if i < len(statuses) && statuses[i].ID == s.ID {
+			srv.HostStatus = statuses[i].HostStatus
+		}
+		out = append(out, srv)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// GetServer shows one server.
+func (c *Client) GetServer(ctx context.Context, id string) (Server, error) {
+	res := servers.Get(ctx, c.compute, id)
+	s, err := res.Extract()
+	if err != nil {
+		return Server{}, fmt.Errorf("show server %s: %w", id, err)
+	}
+	var status hostStatus
+	if err := res.ExtractInto(&struct {
+		Server *hostStatus `json:"server"`
+	}{&status}); err != nil {
+		return Server{}, fmt.Errorf("show server %s: %w", id, err)
+	}
+	srv := serverFrom(*s)
+	srv.HostStatus = status.HostStatus
+	return srv, nil
+}
+
+type hostStatus struct {
+	ID         string `json:"id"`
+	HostStatus string `json:"host_status"`
+}
+
+// RebootHard asks Nova for a HARD reboot. SOFT is refused on SHUTOFF servers and sends a server whose domain
+// is gone to ERROR, so the recovery never uses it.
+func (c *Client) RebootHard(ctx context.Context, id string) error {
+	if err := servers.Reboot(ctx, c.compute, id, servers.RebootOpts{Type: servers.HardReboot}).ExtractErr(); err != nil {
+		return fmt.Errorf("hard reboot server %s: %w", id, err)
+	}
+	return nil
+}
+
+// VolumeAttachment is one volume as Nova lists it on a server.
+type VolumeAttachment struct {
+	VolumeID     string `json:"volumeId"`
+	Device       string `json:"device"`
+	AttachmentID string `json:"attachment_id"` // Cinder's attachment id, microversion 2.89+
+	BDMUUID      string `json:"bdm_uuid"`      // 2.89+
+}
+
+// ListVolumeAttachments lists a server's volumes from its live BDMs.
+func (c *Client) ListVolumeAttachments(ctx context.Context, serverID string) ([]VolumeAttachment, error) {
+	pages, err := volumeattach.List(c.compute, serverID).AllPages(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list volume attachments of %s: %w", serverID, err)
+	}
+	var body struct {
+		VolumeAttachments []VolumeAttachment `json:"volumeAttachments"`
+	}
+	if err := pages.(volumeattach.VolumeAttachmentPage).ExtractInto(&body); err != nil {
+		return nil, fmt.Errorf("list volume attachments of %s: %w", serverID, err)
+	}
+	return body.VolumeAttachments, nil
+}
+
+// AttachVolume asks Nova to attach the volume at device. Nova answers 200 with the attachment before
+// microversion 2.101 and 202 with no body from it; both mean "accepted", and the caller waits on real state.
+func (c *Client) AttachVolume(ctx context.Context, serverID, volumeID, device string) error {
+	body := map[string]any{"volumeAttachment": map[string]any{"volumeId": volumeID, "device": device}}
+	url := c.compute.ServiceURL("servers", serverID, "os-volume_attachments")
+	_, err := c.compute.Post(ctx, url, body, nil, &gophercloud.RequestOpts{OkCodes: []int{http.StatusOK, http.StatusAccepted}})
+	if err != nil {
+		return fmt.Errorf("attach volume %s to %s at %s: %w", volumeID, serverID, device, err)
+	}
+	return nil
+}
+
+// Service is a nova-compute or cinder-volume service as its API lists it.
+type Service struct {
+	Binary string
+	Host   string
+	State  string // up, down
+	Status string // enabled, disabled
+}
+
+// ComputeServices lists nova-compute services.
+func (c *Client) ComputeServices(ctx context.Context) ([]Service, error) {
+	pages, err := services.List(c.compute, services.ListOpts{Binary: "nova-compute"}).AllPages(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list compute services: %w", err)
+	}
+	all, err := services.ExtractServices(pages)
+	if err != nil {
+		return nil, fmt.Errorf("list compute services: %w", err)
+	}
+	out := make([]Service, 0, len(all))
+	for _, s := range all {
+		out = append(out, Service{Binary: s.Binary, Host: s.Host, State: s.State, Status: s.Status})
+	}
+	return out, nil
+}
