@@ -221,4 +221,3 @@ func ReadJournalEntries(dir string) ([]Entry, error) {
 	entries, _, err := readJournal(f)
 	return entries, err
 }
-
