@@ -1,0 +1,158 @@
+package recover
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// GuestRebootPolicy says which guests step 5 reboots from inside.
+type GuestRebootPolicy string
+
+const (
+	// GuestRebootFstab reboots guests whose /etc/fstab names a reattached volume (the guide: "if a volume has an
+	// entry into fstab, you should now simply restart the instance").
+	GuestRebootFstab GuestRebootPolicy = "fstab"
+	GuestRebootAll   GuestRebootPolicy = "all"
+	GuestRebootNone  GuestRebootPolicy = "none"
+)
+
+// ParseGuestRebootPolicy validates a --guest-reboot value.
+func ParseGuestRebootPolicy(s string) (GuestRebootPolicy, error) {
+	switch p := GuestRebootPolicy(s); p {
+	case GuestRebootFstab, GuestRebootAll, GuestRebootNone:
+		return p, nil
+	}
+	return "", fmt.Errorf("--guest-reboot %q: want fstab, all or none", s)
+}
+
+// Plan is everything a recovery will do, in order, with real ids: printed by --dry-run and saved with every run.
+type Plan struct {
+	RunID       string            `json:"run_id"`
+	Manifest    string            `json:"manifest"`
+	Scope       Scope             `json:"scope"`
+	GuestReboot GuestRebootPolicy `json:"guest_reboot"`
+	DB          *DBPlan           `json:"db"`
+	Instances   []InstancePlan    `json:"instances"`
+	Excluded    []Exclusion       `json:"excluded,omitempty"`
+	Warnings    []string          `json:"warnings,omitempty"`
+}
+
+// InstancePlan is steps 3 to 5 for one instance.
+type InstancePlan struct {
+	ID       string   `json:"id"`
+	Name     string   `json:"name"`
+	Host     string   `json:"host"`
+	Reboot   *Action  `json:"reboot,omitempty"` // nil: the instance keeps its state (stopped, paused, ...)
+	Reattach []Action `json:"reattach,omitempty"`
+	Guest    []Action `json:"guest,omitempty"`
+	Note     string   `json:"note,omitempty"`
+}
+
+// Action is one API call or SSH command, as it will be sent.
+type Action struct {
+	Kind    string `json:"kind"` // "api" or "ssh"
+	Target  string `json:"target"`
+	Command string `json:"command"`
+	Volume  string `json:"volume,omitempty"`
+	Device  string `json:"device,omitempty"`
+	When    string `json:"when,omitempty"` // a condition checked at run time
+}
+
+// rebootAction is step 3 for an instance: always HARD.
+func rebootAction(instanceID string) Action {
+	return Action{Kind: "api", Target: "nova", Command: fmt.Sprintf(`POST /servers/%s/action {"reboot": {"type": "HARD"}}`, instanceID)}
+}
+
+// reattachAction is step 4 for one volume, at the device the manifest recorded.
+func reattachAction(a Attachment) Action {
+	return Action{Kind: "api", Target: "nova", Volume: a.VolumeID, Device: a.Device,
+		Command: fmt.Sprintf(`POST /servers/%s/os-volume_attachments {"volumeAttachment": {"volumeId": %q, "device": %q}}`, a.InstanceID, a.VolumeID, a.Device)}
+}
+
+// Guest commands of step 5; the boot id tells a rebooted guest from one that never went down.
+const (
+	GuestCmdFstab  = "cat /etc/fstab"
+	GuestCmdBootID = "cat /proc/sys/kernel/random/boot_id"
+	GuestCmdReboot = "shutdown -r now"
+)
+
+func guestActions(policy GuestRebootPolicy, guest string, devices []string) []Action {
+	if policy == GuestRebootNone {
+		return nil
+	}
+	when := ""
+	var acts []Action
+	if policy == GuestRebootFstab {
+		acts = append(acts, Action{Kind: "ssh", Target: guest, Command: GuestCmdFstab})
+		when = "/etc/fstab names one of " + strings.Join(devices, ", ")
+	}
+	return append(acts,
+		Action{Kind: "ssh", Target: guest, Command: GuestCmdBootID, When: when},
+		Action{Kind: "ssh", Target: guest, Command: GuestCmdReboot, When: when},
+		Action{Kind: "ssh", Target: guest, Command: GuestCmdBootID, When: "until it differs from the boot id before"},
+	)
+}
+
+// WriteText renders the plan for people: every statement, call and command with its ids.
+func (p *Plan) WriteText(w io.Writer) error {
+	b := &strings.Builder{}
+	fmt.Fprintf(b, "Recovery plan %s (manifest %s)\n", p.RunID, p.Manifest)
+	fmt.Fprintf(b, "Step 1  manifest: %d instance(s) in scope\n", len(p.Instances))
+	if p.DB != nil {
+		fmt.Fprintf(b, "Step 2  clean the database (Cinder schema: %s; one transaction per database; rows backed up first)\n", p.DB.CinderSchema)
+		if len(p.DB.Statements) == 0 {
+			fmt.Fprintf(b, "        nothing to clean\n")
+		}
+		for _, s := range p.DB.Statements {
+			fmt.Fprintf(b, "        [%s] %s  -- expects %d row(s)\n", s.Database, s.SQL, s.ExpectedRows)
+		}
+	}
+	fmt.Fprintf(b, "Step 3  reboot (HARD, once per instance)\n")
+	for _, in := range p.Instances {
+		if in.Reboot == nil {
+			fmt.Fprintf(b, "        %s (%s): no reboot: %s\n", in.ID, in.Name, in.Note)
+			continue
+		}
+		fmt.Fprintf(b, "        %s (%s) on %s: %s\n", in.ID, in.Name, in.Host, in.Reboot.Command)
+	}
+	fmt.Fprintf(b, "Step 4  reattach (per instance in device order)\n")
+	for _, in := range p.Instances {
+		for _, a := range in.Reattach {
+			fmt.Fprintf(b, "        %s\n", a.Command)
+		}
+	}
+	fmt.Fprintf(b, "Step 5  guest reboot (policy %s)\n", p.GuestReboot)
+	for _, in := range p.Instances {
+		for _, a := range in.Guest {
+			if a.When != "" {
+				fmt.Fprintf(b, "        ssh %s %q  (if %s)\n", a.Target, a.Command, a.When)
+			} else {
+				fmt.Fprintf(b, "        ssh %s %q\n", a.Target, a.Command)
+			}
+		}
+	}
+	excluded := p.Excluded
+	if p.DB != nil {
+		excluded = append(append([]Exclusion(nil), excluded...), p.DB.Skipped...)
+	}
+	if len(excluded) > 0 {
+		fmt.Fprintf(b, "Left out\n")
+		for _, e := range excluded {
+			fmt.Fprintf(b, "        %s %s: %s\n", e.Kind, e.ID, e.Reason)
+		}
+	}
+	for _, warning := range p.Warnings {
+		fmt.Fprintf(b, "Warning: %s\n", warning)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// WriteJSON renders the plan for machines.
+func (p *Plan) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(p)
+}

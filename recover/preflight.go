@@ -1,0 +1,188 @@
+package recover
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/osdr/osdr/internal/osapi"
+)
+
+// Cloud is what the engine asks of Nova and Cinder; *osapi.Client is the real one.
+type Cloud interface {
+	GetServer(ctx context.Context, id string) (osapi.Server, error)
+	ComputeServices(ctx context.Context) ([]osapi.Service, error)
+	VolumeServices(ctx context.Context) ([]osapi.Service, error)
+	RebootHard(ctx context.Context, id string) error
+	AttachVolume(ctx context.Context, serverID, volumeID, device string) error
+	ListVolumeAttachments(ctx context.Context, serverID string) ([]osapi.VolumeAttachment, error)
+	GetVolume(ctx context.Context, id string) (osapi.Volume, error)
+}
+
+// ErrServicesDown means a compute or volume service the recovery needs is down; nothing was changed.
+var ErrServicesDown = errors.New("services down")
+
+// PreflightOptions are the operator's choices that change what preflight accepts.
+type PreflightOptions struct {
+	// SkipDownHosts leaves out instances whose nova-compute is down instead of stopping.
+	SkipDownHosts bool
+	// PreLossManifest says the manifest was taken before the loss (a scheduled snapshot given with
+	// --manifest): its vm_states are the intended ones, so stopped instances stay stopped. A manifest taken
+	// after the loss shows instances the power-state sync stopped; the guide restarts them.
+	PreLossManifest bool
+	// Explicit are instances named with --instance: included even when already running again.
+	Explicit []string
+}
+
+// Decision is preflight's verdict on one instance.
+type Decision struct {
+	Instance Instance
+	Include  bool
+	Reboot   bool   // step 3 applies
+	Reason   string // why it is left out, or why it is not rebooted
+	Now      osapi.Server
+}
+
+// Preflight checks, before anything changes, that the services the recovery needs are up and what each
+// instance in scope needs: a reboot, only a reattach (it keeps its stopped/paused/shelved state), or nothing.
+func Preflight(ctx context.Context, cloud Cloud, m *Manifest, inScope []string, opts PreflightOptions) ([]Decision, error) {
+	computes, err := cloud.ComputeServices(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("preflight: %w", err)
+	}
+	volumeServices, err := cloud.VolumeServices(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("preflight: %w", err)
+	}
+	var downVolume []string
+	for _, s := range volumeServices {
+		if s.State != "up" && s.Status == "enabled" {
+			downVolume = append(downVolume, s.Host)
+		}
+	}
+	if len(downVolume) > 0 {
+		sort.Strings(downVolume)
+		return nil, fmt.Errorf("%w: cinder-volume on %s; a reattach would fail (start it, then run again)", ErrServicesDown, strings.Join(downVolume, ", "))
+	}
+	computeUp := map[string]bool{}
+	for _, s := range computes {
+		computeUp[s.Host] = s.State == "up"
+	}
+	explicit := map[string]bool{}
+	for _, id := range opts.Explicit {
+		explicit[id] = true
+	}
+
+	var decisions []Decision
+	var downHosts []string
+	for _, id := range inScope {
+		in, ok := m.Instance(id)
+		if !ok {
+			return nil, fmt.Errorf("preflight: instance %s is not in the manifest", id)
+		}
+		d := Decision{Instance: in}
+		if !computeUp[in.Host] {
+			if !opts.SkipDownHosts {
+				downHosts = append(downHosts, in.Host)
+				continue
+			}
+			d.Reason = "nova-compute on " + in.Host + " is down (--skip-down-hosts)"
+			decisions = append(decisions, d)
+			continue
+		}
+		now, err := cloud.GetServer(ctx, id)
+		if err != nil {
+			if osapi.IsNotFound(err) {
+				return nil, fmt.Errorf("preflight: instance %s (%s) from the manifest no longer exists", id, in.Name)
+			}
+			return nil, fmt.Errorf("preflight: %w", err)
+		}
+		d.Now = now
+		if now.Host != in.Host {
+			return nil, fmt.Errorf("preflight: instance %s is on host %s now, the manifest says %s: take a new manifest", id, now.Host, in.Host)
+		}
+		decide(&d, opts.PreLossManifest, explicit[id])
+		decisions = append(decisions, d)
+	}
+	if len(downHosts) > 0 {
+		return nil, fmt.Errorf("%w: nova-compute on %s (start it, or pass --skip-down-hosts to leave its instances out)", ErrServicesDown, strings.Join(uniqueSorted(downHosts), ", "))
+	}
+	return decisions, nil
+}
+
+// decide applies the procedure's rules to one instance whose host is up.
+func decide(d *Decision, preLoss, explicit bool) {
+	was, now := d.Instance, d.Now
+	if now.TaskState != "" {
+		d.Reason = "a task runs on it now (" + now.TaskState + "): wait for it to end, then run again"
+		return
+	}
+	switch was.VMState {
+	case "active", "error":
+		// Running before the loss (or failed by it); the power-state sync may have stopped it since.
+	case "stopped":
+		if preLoss {
+			d.Include, d.Reason = true, "stopped before the loss: stays stopped, volumes reattached"
+			return
+		}
+		// Taken after the loss: the power-state sync stops running instances, so stopped is presumed lost power.
+	case "paused", "shelved", "shelved_offloaded":
+		d.Include, d.Reason = true, was.VMState+" before the loss: keeps that state, volumes reattached"
+		return
+	default:
+		d.Reason = "vm_state " + was.VMState + ": Nova refuses a volume attach in that state"
+		return
+	}
+	if now.Running() {
+		if !explicit {
+			d.Reason = "already running again (e.g. resume_guests_state_on_host_boot rebooted it): name it with --instance to reattach its volumes"
+			return
+		}
+		d.Include, d.Reason = true, "already running again: not rebooted a second time, volumes reattached"
+		return
+	}
+	d.Include, d.Reboot = true, true
+}
+
+func uniqueSorted(ss []string) []string {
+	sort.Strings(ss)
+	return dedupe(ss)
+}
+
+// BuildPlan turns the manifest, preflight's decisions and the DB plan into the full plan.
+func BuildPlan(runID, manifestPath string, m *Manifest, scope Scope, decisions []Decision, db *DBPlan, policy GuestRebootPolicy, guestName func(Instance) string) *Plan {
+	p := &Plan{RunID: runID, Manifest: manifestPath, Scope: scope, GuestReboot: policy, DB: db, Warnings: m.Warnings}
+	for _, d := range decisions {
+		if !d.Include {
+			p.Excluded = append(p.Excluded, Exclusion{ID: d.Instance.ID, Kind: "instance", Reason: d.Reason})
+			continue
+		}
+		ip := InstancePlan{ID: d.Instance.ID, Name: d.Instance.Name, Host: d.Instance.Host, Note: d.Reason}
+		if d.Reboot {
+			a := rebootAction(d.Instance.ID)
+			ip.Reboot = &a
+		}
+		pairs, _ := cleanTargets(m, []string{d.Instance.ID})
+		var devices []string
+		for _, a := range pairs {
+			ip.Reattach = append(ip.Reattach, reattachAction(a))
+			devices = append(devices, a.Device)
+		}
+		if len(devices) > 0 && (d.Reboot || d.Now.Running()) {
+			ip.Guest = guestActions(policy, guestName(d.Instance), devices)
+		}
+		p.Instances = append(p.Instances, ip)
+	}
+	return p
+}
+
+// IncludedInstances are the ids the plan acts on; step 2 is scoped to them.
+func (p *Plan) IncludedInstances() []string {
+	ids := make([]string, 0, len(p.Instances))
+	for _, in := range p.Instances {
+		ids = append(ids, in.ID)
+	}
+	return ids
+}

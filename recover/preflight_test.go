@@ -1,0 +1,92 @@
+package recover
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/osdr/osdr/internal/osapi"
+)
+
+func TestDecideFollowsTheProcedure(t *testing.T) {
+	running := osapi.Server{VMState: "active", PowerState: 1}
+	for _, tc := range []struct {
+		name          string
+		was           string
+		now           osapi.Server
+		preLoss       bool
+		explicit      bool
+		include, boot bool
+		reason        string
+	}{
+		{"running before, shut off by the power-state sync", "active", osapi.Server{VMState: "stopped", PowerState: 4}, false, false, true, true, ""},
+		{"running before, domain lost (ACTIVE/NOSTATE)", "active", osapi.Server{VMState: "active", PowerState: 0}, false, false, true, true, ""},
+		{"ERROR after a failed soft reboot", "active", osapi.Server{VMState: "error"}, false, false, true, true, ""},
+		{"stopped in a post-loss manifest is presumed lost power", "stopped", osapi.Server{VMState: "stopped", PowerState: 4}, false, false, true, true, ""},
+		{"stopped before the loss stays stopped", "stopped", osapi.Server{VMState: "stopped", PowerState: 4}, true, false, true, false, "stays stopped"},
+		{"shelved keeps its state", "shelved_offloaded", osapi.Server{VMState: "shelved_offloaded"}, false, false, true, false, "keeps that state"},
+		{"already running again is left out", "active", running, false, false, false, false, "already running again"},
+		{"already running again, named explicitly: reattach, no second reboot", "active", running, false, true, true, false, "not rebooted a second time"},
+		{"a task runs", "active", osapi.Server{VMState: "active", TaskState: "rebooting_hard"}, false, false, false, false, "a task runs"},
+		{"suspended cannot take an attach", "suspended", osapi.Server{VMState: "suspended"}, false, false, false, false, "refuses a volume attach"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := Decision{Instance: Instance{ID: instA, VMState: tc.was}, Now: tc.now}
+			decide(&d, tc.preLoss, tc.explicit)
+			if d.Include != tc.include || d.Reboot != tc.boot || !strings.Contains(d.Reason, tc.reason) {
+				t.Errorf("include=%v reboot=%v reason=%q; want include=%v reboot=%v reason containing %q", d.Include, d.Reboot, d.Reason, tc.include, tc.boot, tc.reason)
+			}
+		})
+	}
+}
+
+// fakeCloud answers like Nova and Cinder for preflight's reads.
+type fakeCloud struct {
+	Cloud
+	servers        map[string]osapi.Server
+	computes, vols []osapi.Service
+}
+
+func (f *fakeCloud) GetServer(_ context.Context, id string) (osapi.Server, error) {
+	s, ok := f.servers[id]
+	if !ok {
+		return s, errNotFound
+	}
+	return s, nil
+}
+func (f *fakeCloud) ComputeServices(context.Context) ([]osapi.Service, error) { return f.computes, nil }
+func (f *fakeCloud) VolumeServices(context.Context) ([]osapi.Service, error)  { return f.vols, nil }
+
+var errNotFound = errors.New("404")
+
+func TestPreflightStopsOnDownServicesUnlessTold(t *testing.T) {
+	m := &Manifest{Instances: []Instance{
+		{ID: instA, Host: "compute-1", VMState: "active"},
+		{ID: instB, Host: "compute-2", VMState: "active"},
+	}}
+	cloud := &fakeCloud{
+		servers: map[string]osapi.Server{
+			instA: {ID: instA, Host: "compute-1", VMState: "stopped", PowerState: 4},
+			instB: {ID: instB, Host: "compute-2", VMState: "stopped", PowerState: 4},
+		},
+		computes: []osapi.Service{{Host: "compute-1", State: "up", Status: "enabled"}, {Host: "compute-2", State: "down", Status: "enabled"}},
+		vols:     []osapi.Service{{Host: "ctl@lvm", State: "up", Status: "enabled"}},
+	}
+	ctx := context.Background()
+	_, err := Preflight(ctx, cloud, m, []string{instA, instB}, PreflightOptions{})
+	if !errors.Is(err, ErrServicesDown) || !strings.Contains(err.Error(), "compute-2") {
+		t.Fatalf("err = %v, want ErrServicesDown naming compute-2", err)
+	}
+	decisions, err := Preflight(ctx, cloud, m, []string{instA, instB}, PreflightOptions{SkipDownHosts: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !decisions[0].Include || !decisions[0].Reboot || decisions[1].Include || !strings.Contains(decisions[1].Reason, "compute-2 is down") {
+		t.Errorf("decisions = %+v", decisions)
+	}
+	cloud.vols[0].State = "down"
+	if _, err := Preflight(ctx, cloud, m, []string{instA}, PreflightOptions{}); !errors.Is(err, ErrServicesDown) {
+		t.Fatalf("cinder-volume down: err = %v", err)
+	}
+}
