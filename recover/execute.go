@@ -1,0 +1,350 @@
+package recover
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/osdr/osdr/internal/osapi"
+	"github.com/osdr/osdr/internal/sshx"
+	"github.com/osdr/osdr/internal/wait"
+)
+
+// Guests runs commands inside instances (step 5); the real one is SSH with the inventory's endpoints.
+type Guests interface {
+	Run(ctx context.Context, in Instance, command string) (sshx.Result, error)
+}
+
+// ExecOptions bound steps 3 to 5.
+type ExecOptions struct {
+	// Concurrency is how many instances proceed at once after step 2; each proceeds independently.
+	Concurrency int
+	// Until stops after this step (StepReboot or StepReattach); empty runs through step 5.
+	Until         Step
+	RebootTimeout time.Duration
+	AttachTimeout time.Duration
+	GuestTimeout  time.Duration
+	Polling       wait.Polling
+}
+
+// DefaultExecOptions suit a real cloud.
+var DefaultExecOptions = ExecOptions{
+	Concurrency:   8,
+	RebootTimeout: 10 * time.Minute,
+	AttachTimeout: 5 * time.Minute,
+	GuestTimeout:  15 * time.Minute,
+	Polling:       wait.DefaultPolling,
+}
+
+// Executor carries out steps 3 to 5 of a plan, instance by instance, journaling every intent before acting.
+type Executor struct {
+	Cloud   Cloud
+	Guests  Guests
+	Journal *Journal
+	Options ExecOptions
+	// Emit receives progress events, one at a time; it must not block for long.
+	Emit func(Event)
+
+	emitMu sync.Mutex
+}
+
+// Run recovers every instance of the plan and returns one result per instance (excluded ones included).
+// One instance failing or timing out never stops the others.
+func (x *Executor) Run(ctx context.Context, p *Plan, m *Manifest) []InstanceResult {
+	results := make([]InstanceResult, len(p.Instances))
+	var g errgroup.Group
+	g.SetLimit(max(1, x.Options.Concurrency))
+	for i, in := range p.Instances {
+		g.Go(func() error {
+			results[i] = x.recoverInstance(ctx, in, m)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	for _, e := range p.Excluded {
+		in, _ := m.Instance(e.ID)
+		results = append(results, InstanceResult{ID: e.ID, Name: in.Name, Host: in.Host, Outcome: OutcomeExcluded, Error: e.Reason})
+	}
+	return results
+}
+
+func (x *Executor) record(step Step, phase Phase, instance, volume, detail string) error {
+	e, err := x.Journal.Append(Entry{Step: step, Phase: phase, Instance: instance, Volume: volume, Detail: detail})
+	if x.Emit != nil {
+		x.emitMu.Lock()
+		x.Emit(Event{Time: e.Time, Instance: instance, Step: step, Phase: phase, Volume: volume, Message: detail})
+		x.emitMu.Unlock()
+	}
+	if err != nil {
+		return fmt.Errorf("journal %s %s of %s: %w", step, phase, instance, err)
+	}
+	return nil
+}
+
+func (x *Executor) recoverInstance(ctx context.Context, in InstancePlan, m *Manifest) InstanceResult {
+	res := InstanceResult{ID: in.ID, Name: in.Name, Host: in.Host, Started: time.Now().UTC()}
+	inst, _ := m.Instance(in.ID)
+	err := func() error {
+		if in.Reboot != nil {
+			start := time.Now()
+			err := x.reboot(ctx, in.ID)
+			res.addStep(StepReboot, time.Since(start))
+			if err != nil {
+				return err
+			}
+		}
+		if x.Options.Until == StepReboot {
+			return nil
+		}
+		start := time.Now()
+		for _, a := range in.Reattach {
+			if err := x.reattach(ctx, in.ID, a); err != nil {
+				res.addStep(StepReattach, time.Since(start))
+				return err
+			}
+		}
+		res.addStep(StepReattach, time.Since(start))
+		if x.Options.Until == StepReattach || len(in.Guest) == 0 {
+			return nil
+		}
+		start = time.Now()
+		err := x.guestReboot(ctx, inst, in)
+		res.addStep(StepGuestReboot, time.Since(start))
+		return err
+	}()
+	res.Finished = time.Now().UTC()
+	res.TotalSeconds = res.Finished.Sub(res.Started).Seconds()
+	if err != nil {
+		res.Outcome, res.Error = OutcomeFailed, err.Error()
+	} else {
+		res.Outcome = OutcomeRecovered
+	}
+	return res
+}
+
+// callOnce sends a non-idempotent request and retries it only when the real state shows it did not take
+// effect: after a 5xx, a timeout or a dropped connection the request may have been carried out, and after a
+// 409 a task may be running. accepted re-reads the real state.
+func (x *Executor) callOnce(ctx context.Context, what string, deadline time.Duration, call func(context.Context) error, accepted func(context.Context) (bool, error)) error {
+	return wait.Until(ctx, what, deadline, x.Options.Polling, func(ctx context.Context) (bool, string, error) {
+		err := call(ctx)
+		if err == nil {
+			return true, "", nil
+		}
+		ok, aerr := accepted(ctx)
+		if aerr == nil && ok {
+			return true, "", nil
+		}
+		switch osapi.Classify(err) {
+		case osapi.Transient, osapi.Conflict:
+			return false, "", wait.Retry(err)
+		default:
+			return false, "", err
+		}
+	})
+}
+
+// reboot is step 3: one HARD reboot, never a second one, even across a crash and --resume.
+func (x *Executor) reboot(ctx context.Context, id string) error {
+	if x.Journal.RebootRequested(id) {
+		if err := x.record(StepReboot, PhaseIntent, id, "", "reboot requested by an earlier run: not sent again, waiting for the server"); err != nil {
+			return err
+		}
+	} else {
+		if err := x.record(StepReboot, PhaseIntent, id, "", "HARD reboot"); err != nil {
+			return err
+		}
+		err := x.callOnce(ctx, "hard reboot "+id, x.Options.RebootTimeout,
+			func(ctx context.Context) error { return x.Cloud.RebootHard(ctx, id) },
+			func(ctx context.Context) (bool, error) {
+				s, err := x.Cloud.GetServer(ctx, id)
+				return err == nil && (strings.HasPrefix(s.TaskState, "reboot") || s.Running()), err
+			})
+		if err != nil {
+			_ = x.record(StepReboot, PhaseFailed, id, "", err.Error())
+			return fmt.Errorf("reboot %s: %w", id, err)
+		}
+	}
+	err := wait.Until(ctx, "server "+id+" ACTIVE, running, no task", x.Options.RebootTimeout, x.Options.Polling,
+		func(ctx context.Context) (bool, string, error) {
+			s, err := x.Cloud.GetServer(ctx, id)
+			if err != nil {
+				return false, "", wait.Retry(err)
+			}
+			seen := fmt.Sprintf("%s vm_state=%s task=%s power=%d", s.Status, s.VMState, s.TaskState, s.PowerState)
+			if s.VMState == "error" && s.TaskState == "" {
+				return false, seen, fmt.Errorf("server went to ERROR (%s)", s.Fault)
+			}
+			return s.Running(), seen, nil
+		})
+	if err != nil {
+		_ = x.record(StepReboot, PhaseFailed, id, "", err.Error())
+		return fmt.Errorf("reboot %s: %w", id, err)
+	}
+	return x.record(StepReboot, PhaseDone, id, "", "ACTIVE, running")
+}
+
+// reattach is step 4 for one volume, at the device the manifest recorded.
+func (x *Executor) reattach(ctx context.Context, id string, a Action) error {
+	listed := func(ctx context.Context) (bool, error) {
+		atts, err := x.Cloud.ListVolumeAttachments(ctx, id)
+		if err != nil {
+			return false, err
+		}
+		for _, att := range atts {
+			if att.VolumeID == a.Volume {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+	if ok, err := listed(ctx); err == nil && ok {
+		if last, found := x.Journal.Last(StepReattach, id, a.Volume); !found || last.Phase != PhaseDone {
+			return x.record(StepReattach, PhaseDone, id, a.Volume, "already attached")
+		}
+		return nil
+	}
+	if err := x.record(StepReattach, PhaseIntent, id, a.Volume, "attach at "+a.Device); err != nil {
+		return err
+	}
+	err := x.callOnce(ctx, "attach volume "+a.Volume+" to "+id, x.Options.AttachTimeout,
+		func(ctx context.Context) error { return x.Cloud.AttachVolume(ctx, id, a.Volume, a.Device) },
+		listed)
+	if err == nil {
+		err = wait.Until(ctx, "volume "+a.Volume+" in-use on "+id, x.Options.AttachTimeout, x.Options.Polling,
+			func(ctx context.Context) (bool, string, error) {
+				v, err := x.Cloud.GetVolume(ctx, a.Volume)
+				if err != nil {
+					return false, "", wait.Retry(err)
+				}
+				if v.Status == "error_attaching" || v.Status == "error" {
+					return false, v.Status, fmt.Errorf("volume went to %s", v.Status)
+				}
+				onServer := false
+				for _, att := range v.Attachments {
+					onServer = onServer || att.ServerID == id
+				}
+				if v.Status != "in-use" || !onServer {
+					return false, "cinder status " + v.Status, nil
+				}
+				ok, err := listed(ctx)
+				if err != nil {
+					return false, "", wait.Retry(err)
+				}
+				return ok, "in-use; nova lists it: " + fmt.Sprint(ok), nil
+			})
+	}
+	if err != nil {
+		_ = x.record(StepReattach, PhaseFailed, id, a.Volume, err.Error())
+		return fmt.Errorf("reattach volume %s to %s: %w", a.Volume, id, err)
+	}
+	return x.record(StepReattach, PhaseDone, id, a.Volume, "in-use at "+a.Device)
+}
+
+// guestReboot is step 5: `shutdown -r now` from inside the guest, where the policy says so, then wait until
+// the guest answers with a new boot id.
+func (x *Executor) guestReboot(ctx context.Context, inst Instance, in InstancePlan) error {
+	if last, ok := x.Journal.Last(StepGuestReboot, in.ID, ""); ok && (last.Phase == PhaseDone || last.Phase == PhaseSkipped) {
+		return nil
+	}
+	var bootBefore string
+	err := wait.Until(ctx, "guest "+in.ID+" answers over SSH", x.Options.GuestTimeout, x.Options.Polling,
+		func(ctx context.Context) (bool, string, error) {
+			r, err := x.Guests.Run(ctx, inst, GuestCmdBootID)
+			if err != nil {
+				return false, "", wait.Retry(err)
+			}
+			if r.ExitCode != 0 {
+				return false, fmt.Sprintf("exit %d", r.ExitCode), nil
+			}
+			bootBefore = strings.TrimSpace(r.Stdout)
+			return true, "", nil
+		})
+	if err != nil {
+		_ = x.record(StepGuestReboot, PhaseFailed, in.ID, "", err.Error())
+		return fmt.Errorf("guest of %s: %w", in.ID, err)
+	}
+	if needs, why, err := x.guestNeedsReboot(ctx, inst, in); err != nil {
+		_ = x.record(StepGuestReboot, PhaseFailed, in.ID, "", err.Error())
+		return err
+	} else if !needs {
+		return x.record(StepGuestReboot, PhaseSkipped, in.ID, "", why)
+	}
+	if err := x.record(StepGuestReboot, PhaseIntent, in.ID, "", "boot id before: "+bootBefore); err != nil {
+		return err
+	}
+	r, err := x.Guests.Run(ctx, inst, GuestCmdReboot)
+	var lost *sshx.ConnectionLostError
+	switch {
+	case errors.As(err, &lost):
+		// The guest going down under the session is what a reboot looks like from outside.
+	case err != nil:
+		_ = x.record(StepGuestReboot, PhaseFailed, in.ID, "", err.Error())
+		return fmt.Errorf("reboot guest of %s: %w", in.ID, err)
+	case r.ExitCode != 0:
+		err := fmt.Errorf("reboot guest of %s: %q exited %d: %s", in.ID, GuestCmdReboot, r.ExitCode, strings.TrimSpace(r.Stderr))
+		_ = x.record(StepGuestReboot, PhaseFailed, in.ID, "", err.Error())
+		return err
+	}
+	err = wait.Until(ctx, "guest "+in.ID+" back with a new boot id", x.Options.GuestTimeout, x.Options.Polling,
+		func(ctx context.Context) (bool, string, error) {
+			r, err := x.Guests.Run(ctx, inst, GuestCmdBootID)
+			if err != nil {
+				return false, "", wait.Retry(err)
+			}
+			now := strings.TrimSpace(r.Stdout)
+			return r.ExitCode == 0 && now != "" && now != bootBefore, "boot id " + now, nil
+		})
+	if err != nil {
+		_ = x.record(StepGuestReboot, PhaseFailed, in.ID, "", err.Error())
+		return fmt.Errorf("reboot guest of %s: %w", in.ID, err)
+	}
+	return x.record(StepGuestReboot, PhaseDone, in.ID, "", "new boot id")
+}
+
+// guestNeedsReboot applies the fstab policy: a reboot only where /etc/fstab names a reattached device.
+func (x *Executor) guestNeedsReboot(ctx context.Context, inst Instance, in InstancePlan) (bool, string, error) {
+	for _, a := range in.Guest {
+		if a.Command != GuestCmdFstab {
+			continue
+		}
+		r, err := x.Guests.Run(ctx, inst, GuestCmdFstab)
+		if err != nil {
+			return false, "", fmt.Errorf("read /etc/fstab of %s: %w", in.ID, err)
+		}
+		if r.ExitCode != 0 {
+			return false, "", fmt.Errorf("read /etc/fstab of %s: exit %d: %s", in.ID, r.ExitCode, strings.TrimSpace(r.Stderr))
+		}
+		var devices []string
+		for _, att := range in.Reattach {
+			devices = append(devices, att.Device)
+		}
+		if dev, ok := fstabNames(r.Stdout, devices); ok {
+			return true, "/etc/fstab mounts " + dev, nil
+		}
+		return false, "/etc/fstab names none of " + strings.Join(devices, ", "), nil
+	}
+	return true, "policy all", nil
+}
+
+// fstabNames reports the first device (or one of its partitions) that an fstab entry mounts.
+func fstabNames(fstab string, devices []string) (string, bool) {
+	for _, line := range strings.Split(fstab, "\n") {
+		fields := strings.Fields(line)
+		if len(fields) < 2 || strings.HasPrefix(fields[0], "#") {
+			continue
+		}
+		for _, dev := range devices {
+			rest, ok := strings.CutPrefix(fields[0], dev)
+			if ok && (rest == "" || strings.Trim(rest, "p0123456789") == "") {
+				return dev, true
+			}
+		}
+	}
+	return "", false
+}
