@@ -74,7 +74,12 @@ func (x *Executor) Run(ctx context.Context, p *Plan, m *Manifest) []InstanceResu
 }
 
 func (x *Executor) record(step Step, phase Phase, instance, volume, detail string) error {
-	e, err := x.Journal.Append(Entry{Step: step, Phase: phase, Instance: instance, Volume: volume, Detail: detail})
+	return x.recordEntry(Entry{Step: step, Phase: phase, Instance: instance, Volume: volume, Detail: detail})
+}
+
+func (x *Executor) recordEntry(entry Entry) error {
+	step, phase, instance, volume, detail := entry.Step, entry.Phase, entry.Instance, entry.Volume, entry.Detail
+	e, err := x.Journal.Append(entry)
 	if x.Emit != nil {
 		x.emitMu.Lock()
 		x.Emit(Event{Time: e.Time, Instance: instance, Step: step, Phase: phase, Volume: volume, Message: detail})
@@ -275,7 +280,7 @@ func (x *Executor) guestReboot(ctx context.Context, inst Instance, in InstancePl
 	} else if !needs {
 		return x.record(StepGuestReboot, PhaseSkipped, in.ID, "", why)
 	}
-	if err := x.record(StepGuestReboot, PhaseIntent, in.ID, "", "boot id before: "+bootBefore); err != nil {
+	if err := x.recordEntry(Entry{Step: StepGuestReboot, Phase: PhaseIntent, Instance: in.ID, Detail: "shutdown -r now", BootID: bootBefore}); err != nil {
 		return err
 	}
 	r, err := x.Guests.Run(ctx, inst, GuestCmdReboot)

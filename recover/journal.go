@@ -48,6 +48,8 @@ type Entry struct {
 	Instance string    `json:"instance,omitempty"`
 	Volume   string    `json:"volume,omitempty"`
 	Detail   string    `json:"detail,omitempty"`
+	// BootID is the guest's boot id before a guest reboot, recorded with its intent.
+	BootID string `json:"boot_id,omitempty"`
 }
 
 // ErrCorruptJournal means a line other than the last is damaged: the journal cannot be trusted to resume from.
