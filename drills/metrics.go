@@ -1,0 +1,80 @@
+package drills
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/push"
+)
+
+// metrics builds the drill's Prometheus metrics: success, recovery time overall and per phase, instances by
+// outcome. One registry per report, so a scheduled process never mixes runs. A Pushgateway adds the drill
+// label from its grouping key, so pushed metrics must not carry it themselves.
+func (r *Report) metrics(drillLabel bool) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	var labels prometheus.Labels
+	if drillLabel {
+		labels = prometheus.Labels{"drill": r.Drill}
+	}
+	gauge := func(name, help string) prometheus.Gauge {
+		g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: labels})
+		reg.MustRegister(g)
+		return g
+	}
+	success := 0.0
+	if r.Outcome == OutcomePassed {
+		success = 1
+	}
+	gauge("osdr_drill_success", "1 if the last drill broke, recovered and verified the cloud, else 0.").Set(success)
+	gauge("osdr_drill_last_run_timestamp_seconds", "When the last drill finished.").Set(float64(r.Finished.Unix()))
+	gauge("osdr_drill_duration_seconds", "How long the last drill took, end to end.").Set(r.Finished.Sub(r.Started).Seconds())
+	gauge("osdr_drill_recovery_seconds", "Recovery time of the last drill: from the start of the recovery until the last instance recovered.").Set(r.RecoverySeconds)
+
+	phases := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "osdr_drill_phase_seconds", Help: "Duration of each drill phase.", ConstLabels: labels}, []string{"phase"})
+	reg.MustRegister(phases)
+	for _, p := range r.Phases {
+		phases.WithLabelValues(p.Name).Add(p.Finished.Sub(p.Started).Seconds())
+	}
+	steps := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "osdr_drill_step_max_seconds", Help: "Longest time any instance spent in each recovery step.", ConstLabels: labels}, []string{"step"})
+	reg.MustRegister(steps)
+	longest := map[string]float64{}
+	for _, in := range r.Instances {
+		for step, s := range in.StepSeconds {
+			longest[step] = max(longest[step], s)
+		}
+	}
+	for step, s := range longest {
+		steps.WithLabelValues(step).Set(s)
+	}
+	instances := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "osdr_drill_instances", Help: "Instances of the last drill by outcome.", ConstLabels: labels}, []string{"outcome"})
+	reg.MustRegister(instances)
+	for _, outcome := range []string{"recovered", "failed", "excluded"} {
+		instances.WithLabelValues(outcome)
+	}
+	for _, in := range r.Instances {
+		instances.WithLabelValues(in.Outcome).Inc()
+	}
+	return reg
+}
+
+// WriteMetrics writes the metrics in the text format to path, atomically, as node_exporter's textfile
+// collector requires.
+func (r *Report) WriteMetrics(path string) error {
+	if err := prometheus.WriteToTextfile(path, r.metrics(true)); err != nil {
+		return fmt.Errorf("write metrics to %s: %w", path, err)
+	}
+	return nil
+}
+
+// PushMetrics sends the metrics to a Pushgateway, grouped by drill.
+func (r *Report) PushMetrics(ctx context.Context, url string) error {
+	client := &http.Client{Timeout: 30 * time.Second}
+	err := push.New(url, "osdr_drill").Grouping("drill", r.Drill).Gatherer(r.metrics(false)).Client(client).PushContext(ctx)
+	if err != nil {
+		return fmt.Errorf("push metrics to %s: %w", url, err)
+	}
+	return nil
+}
