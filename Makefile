@@ -23,6 +23,11 @@ help: ## Show this help
 build: ## Build bin/osdr (static)
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/osdr ./cmd/osdr
 
+.PHONY: container
+container: build ## Build the osdr container image (FROM scratch, static binary)
+	cp /etc/ssl/certs/ca-certificates.crt bin/ca-certificates.crt
+	docker build -t osdr:latest .
+
 .PHONY: test
 test: ## Run every test (needs a container engine or OSDR_TEST_MYSQL_DSN)
 	@echo "MySQL for tests: $${OSDR_TEST_MYSQL_DSN:+the server in OSDR_TEST_MYSQL_DSN}$${OSDR_TEST_MYSQL_DSN:-a container from $${OSDR_TEST_MYSQL_IMAGE:-the official MariaDB image}}"

@@ -3,6 +3,7 @@ package drills
 import (
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -84,5 +85,18 @@ func TestGuardsRefuseAnythingButTheAllowedStagingCloud(t *testing.T) {
 	}
 	if err := g.CheckBlastRadius(2, 3, 3); !errors.Is(err, ErrGuard) || !strings.Contains(err.Error(), "2 hosts > maxHosts 1") || !strings.Contains(err.Error(), "3 instances > maxInstances 2") {
 		t.Errorf("over the limits: %v", err)
+	}
+}
+
+// The examples shipped for users must stay valid drills.
+func TestExampleDrillsAreValid(t *testing.T) {
+	paths, err := filepath.Glob("../examples/drills/*.yaml")
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no example drills found: %v", err)
+	}
+	for _, p := range paths {
+		if _, err := Load(p, kinds); err != nil {
+			t.Errorf("%s: %v", p, err)
+		}
 	}
 }
