@@ -7,9 +7,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/osdr/osdr/inject"
 )
 
-var kinds = []string{"iscsi-session", "guest-destroy", "host-power-loss"}
+var kinds = inject.Kinds()
 
 func TestValidDrillLoads(t *testing.T) {
 	d, err := Load("testdata/valid.yaml", kinds)

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/osdr/osdr/internal/durable"
 )
 
 // Databases are the connections step 2 works on: Cinder's database and Nova's cell databases, indexed as
@@ -384,7 +386,7 @@ func ApplyDBClean(ctx context.Context, dbs Databases, plan *DBPlan, backupPath s
 		rollback()
 		return nil, fmt.Errorf("encode backup: %w", err)
 	}
-	if err := writeFileDurably(backupPath, raw, 0o600); err != nil {
+	if err := durable.WriteFile(backupPath, raw, 0o600); err != nil {
 		rollback()
 		return nil, fmt.Errorf("write backup %s: %w", backupPath, err)
 	}

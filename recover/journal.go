@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/osdr/osdr/internal/durable"
 )
 
 // JournalFile is the journal's name inside a run directory.
@@ -85,7 +87,7 @@ func OpenJournal(dir string) (*Journal, error) {
 		f.Close()
 		return nil, fmt.Errorf("seek journal: %w", err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := durable.SyncDir(dir); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("sync run directory: %w", err)
 	}

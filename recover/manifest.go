@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+
+	"github.com/osdr/osdr/internal/durable"
 	"time"
 )
 
@@ -151,7 +153,7 @@ func WriteManifest(dir string, m *Manifest) (string, error) {
 		return "", fmt.Errorf("encode manifest: %w", err)
 	}
 	path := filepath.Join(dir, ManifestFile)
-	if err := writeFileDurably(path, append(file, '\n'), 0o600); err != nil {
+	if err := durable.WriteFile(path, append(file, '\n'), 0o600); err != nil {
 		return "", fmt.Errorf("write manifest %s: %w", path, err)
 	}
 	return path, nil
@@ -186,42 +188,4 @@ func ReadManifest(path string) (*Manifest, error) {
 		return nil, fmt.Errorf("%w: %s has format %d, this osdr reads %d", ErrCorruptManifest, path, m.Format, ManifestFormat)
 	}
 	return &m, nil
-}
-
-// writeFileDurably replaces path with data so that a crash leaves either the old or the new file whole.
-func writeFileDurably(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

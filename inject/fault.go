@@ -1,0 +1,158 @@
+package inject
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/osdr/osdr/internal/sshx"
+)
+
+// Hosts runs a command on a compute host: over SSH with the inventory's endpoint in the field.
+type Hosts interface {
+	RunOnHost(ctx context.Context, host, command string) (sshx.Result, error)
+}
+
+// Volume is one attached volume a fault may cut, as the manifest records it.
+type Volume struct {
+	ID               string `json:"id"`
+	DriverVolumeType string `json:"driver_volume_type"`
+	IQN              string `json:"iqn,omitempty"`
+	Portal           string `json:"portal,omitempty"`
+}
+
+// Instance is one target instance with the volumes attached to it.
+type Instance struct {
+	ID         string   `json:"id"`
+	Host       string   `json:"host"`
+	DomainName string   `json:"domain_name"`
+	Volumes    []Volume `json:"volumes"`
+}
+
+// Selection is what the caller resolved from --instance, --volume or --host: the instances to break and, with
+// --volume, only some of their volumes.
+type Selection struct {
+	Instances []Instance
+	// Hosts are whole hosts (host-power-loss); for the other faults their instances are listed above.
+	Hosts []string
+}
+
+// ActionState is where one action of a fault stands; the record is saved at every change.
+type ActionState string
+
+const (
+	StatePlanned       ActionState = "planned"
+	StateIntent        ActionState = "intent" // saved before the command is sent: it may have run
+	StateDone          ActionState = "done"
+	StateFailed        ActionState = "failed"
+	StateRestored      ActionState = "restored"
+	StateRestoreFailed ActionState = "restore-failed"
+)
+
+// Action is one command on one host, with what restores it.
+type Action struct {
+	Fault    string      `json:"fault"`
+	Kind     string      `json:"kind"` // iscsi-logout, virsh-destroy
+	Host     string      `json:"host"`
+	Instance string      `json:"instance,omitempty"`
+	Volume   string      `json:"volume,omitempty"`
+	IQN      string      `json:"iqn,omitempty"`
+	Portal   string      `json:"portal,omitempty"`
+	SID      int         `json:"sid,omitempty"`
+	Domain   string      `json:"domain,omitempty"`
+	Command  string      `json:"command"`
+	Restore  string      `json:"restore_command"`
+	State    ActionState `json:"state"`
+	Error    string      `json:"error,omitempty"`
+}
+
+// Fault is one way of breaking a cloud like a power cut. Plan resolves the selection to concrete actions
+// without changing anything; Act carries out one planned action; Undo restores one action that was carried
+// out. The runner saves the record before every Act and Undo.
+type Fault interface {
+	Name() string
+	Plan(ctx context.Context, hosts Hosts, sel Selection) ([]Action, error)
+	Act(ctx context.Context, hosts Hosts, a *Action) error
+	Undo(ctx context.Context, hosts Hosts, a *Action) error
+}
+
+// The faults osdr knows: an explicit registry, so a drill file can only name one of these.
+var (
+	ISCSISession  Fault = iscsiSession{}
+	GuestDestroy  Fault = guestDestroy{}
+	HostPowerLoss Fault = hostPowerLoss{}
+
+	registry = []Fault{ISCSISession, GuestDestroy, HostPowerLoss}
+)
+
+// Kinds lists the registered fault names.
+func Kinds() []string {
+	out := make([]string, len(registry))
+	for i, f := range registry {
+		out[i] = f.Name()
+	}
+	return out
+}
+
+// Lookup finds a fault by name.
+func Lookup(name string) (Fault, error) {
+	for _, f := range registry {
+		if f.Name() == name {
+			return f, nil
+		}
+	}
+	return nil, fmt.Errorf("unknown fault %q (known: %s)", name, strings.Join(Kinds(), ", "))
+}
+
+// Limits bound a run's blast radius. Exceeding one refuses the run before anything is touched.
+type Limits struct {
+	MaxHosts     int
+	MaxInstances int
+	MaxSessions  int
+}
+
+// DefaultLimits fit one compute host.
+var DefaultLimits = Limits{MaxHosts: 1, MaxInstances: 20, MaxSessions: 64}
+
+// ErrBlastRadius means the planned actions exceed the limits.
+var ErrBlastRadius = errors.New("blast radius exceeded")
+
+// Check refuses actions that reach more hosts, instances or iSCSI sessions than allowed.
+func (l Limits) Check(actions []Action) error {
+	hosts, instances := map[string]bool{}, map[string]bool{}
+	sessions := 0
+	for _, a := range actions {
+		hosts[a.Host] = true
+		if a.Instance != "" {
+			instances[a.Instance] = true
+		}
+		if a.Kind == kindLogout {
+			sessions++
+		}
+	}
+	var over []string
+	if len(hosts) > l.MaxHosts {
+		over = append(over, fmt.Sprintf("%d hosts (%s) > --max-hosts %d", len(hosts), strings.Join(sortedKeys(hosts), ", "), l.MaxHosts))
+	}
+	if len(instances) > l.MaxInstances {
+		over = append(over, fmt.Sprintf("%d instances > --max-instances %d", len(instances), l.MaxInstances))
+	}
+	if sessions > l.MaxSessions {
+		over = append(over, fmt.Sprintf("%d iSCSI sessions > --max-sessions %d", sessions, l.MaxSessions))
+	}
+	if len(over) > 0 {
+		return fmt.Errorf("%w: %s; nothing was done", ErrBlastRadius, strings.Join(over, "; "))
+	}
+	return nil
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
