@@ -100,7 +100,9 @@ func (f guestDestroy) Plan(ctx context.Context, hosts Hosts, sel Selection) ([]A
 	return actions, nil
 }
 
-func (guestDestroy) Act(ctx context.Context, hosts Hosts, a *Action) error { return actDestroy(ctx, hosts, a) }
+func (guestDestroy) Act(ctx context.Context, hosts Hosts, a *Action) error {
+	return actDestroy(ctx, hosts, a)
+}
 
 func actDestroy(ctx context.Context, hosts Hosts, a *Action) error {
 	r, err := hosts.RunOnHost(ctx, a.Host, "virsh destroy "+a.Domain)
@@ -116,7 +118,9 @@ func actDestroy(ctx context.Context, hosts Hosts, a *Action) error {
 	return nil
 }
 
-func (guestDestroy) Undo(ctx context.Context, hosts Hosts, a *Action) error { return undoDestroy(ctx, hosts, a) }
+func (guestDestroy) Undo(ctx context.Context, hosts Hosts, a *Action) error {
+	return undoDestroy(ctx, hosts, a)
+}
 
 // undoDestroy starts the domain again unless something (Nova's reboot in a recovery) already did.
 func undoDestroy(ctx context.Context, hosts Hosts, a *Action) error {
