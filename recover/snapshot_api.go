@@ -1,0 +1,130 @@
+package recover
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/osdr/osdr/internal/osapi"
+)
+
+// Inventory is what a snapshot reads from the APIs; *osapi.Client is the real one.
+type Inventory interface {
+	ListServers(ctx context.Context, host string) ([]osapi.Server, error)
+	ListVolumes(ctx context.Context) ([]osapi.Volume, error)
+	ListVolumeAttachments(ctx context.Context, serverID string) ([]osapi.VolumeAttachment, error)
+}
+
+// Snapshot takes the manifest from Nova and Cinder and cross-checks it with the databases: the databases give
+// what the APIs do not show (connection info, boot index, BDM ids, cells), the APIs give the current states,
+// and every disagreement is recorded as a warning. Without databases (dbs.Cinder nil) the manifest comes from
+// the APIs alone, with IQNs from Cinder's naming rule.
+func Snapshot(ctx context.Context, api Inventory, dbs Databases, scope Scope) (*Manifest, error) {
+	if err := scope.Validate(); err != nil {
+		return nil, err
+	}
+	servers, err := api.ListServers(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	volumes, err := api.ListVolumes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	volumeByID := map[string]osapi.Volume{}
+	for _, v := range volumes {
+		volumeByID[v.ID] = v
+	}
+	fromAPI := &Manifest{Source: "api"}
+	for _, s := range servers {
+		fromAPI.Instances = append(fromAPI.Instances, Instance{
+			ID: s.ID, Name: s.Name, Host: s.Host, DomainName: s.InstanceName, VMState: s.VMState,
+			PowerState: s.PowerState, TaskState: s.TaskState, Status: s.Status, Addresses: s.Addresses,
+		})
+	}
+	// Scope before the per-server calls: a snapshot of one instance must not list every server's volumes.
+	ids, err := scope.Select(fromAPI)
+	if err != nil {
+		return nil, err
+	}
+	fromAPI.keepInstances(ids)
+	for _, in := range fromAPI.Instances {
+		atts, err := api.ListVolumeAttachments(ctx, in.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range atts {
+			v := volumeByID[a.VolumeID]
+			fromAPI.Attachments = append(fromAPI.Attachments, Attachment{
+				VolumeID: a.VolumeID, VolumeName: v.Name, InstanceID: in.ID, Device: a.Device, Host: in.Host,
+				AttachmentID: a.AttachmentID, BDMUUID: a.BDMUUID, VolumeStatus: v.Status, Multiattach: v.Multiattach,
+			})
+		}
+	}
+	if dbs.Cinder == nil {
+		for i := range fromAPI.Attachments {
+			a := &fromAPI.Attachments[i]
+			a.DriverVolumeType, a.IQN = "iscsi", cinderIQN(a.VolumeID)
+			if v := volumeByID[a.VolumeID]; v.Bootable && (a.Device == "/dev/vda" || a.Device == "/dev/sda") {
+				boot := 0
+				a.BootIndex = &boot
+			}
+		}
+		fromAPI.Warnings = append(fromAPI.Warnings, "taken from the APIs alone: driver types and IQNs assumed from Cinder's naming rule; give the database DSNs for the exact connection info")
+		fromAPI.Normalize()
+		return fromAPI, nil
+	}
+	fromDB, err := SnapshotFromDB(ctx, dbs, Scope{Instances: ids})
+	if err != nil {
+		return nil, fmt.Errorf("cross-check with the databases: %w", err)
+	}
+	return mergeSnapshots(fromAPI, fromDB), nil
+}
+
+// mergeSnapshots keeps the databases' detail and the APIs' current states, recording every disagreement.
+func mergeSnapshots(api, db *Manifest) *Manifest {
+	m := db
+	m.Source = "api+db"
+	for i, in := range m.Instances {
+		now, ok := api.Instance(in.ID)
+		if !ok {
+			m.Warnings = append(m.Warnings, fmt.Sprintf("instance %s is in the database but Nova's API does not list it", in.ID))
+			continue
+		}
+		if now.Host != in.Host {
+			m.Warnings = append(m.Warnings, fmt.Sprintf("instance %s: API says host %s, database %s", in.ID, now.Host, in.Host))
+		}
+		m.Instances[i].VMState, m.Instances[i].PowerState, m.Instances[i].TaskState, m.Instances[i].Status = now.VMState, now.PowerState, now.TaskState, now.Status
+		if len(now.Addresses) > 0 {
+			m.Instances[i].Addresses = now.Addresses
+		}
+	}
+	key := func(a Attachment) string { return a.InstanceID + "/" + a.VolumeID }
+	apiAtts := map[string]Attachment{}
+	for _, a := range api.Attachments {
+		apiAtts[key(a)] = a
+	}
+	dbAtts := map[string]bool{}
+	for i, a := range m.Attachments {
+		dbAtts[key(a)] = true
+		now, ok := apiAtts[key(a)]
+		switch {
+		case !ok:
+			m.Warnings = append(m.Warnings, fmt.Sprintf("volume %s on instance %s: a live BDM in the database, not listed by Nova's API", a.VolumeID, a.InstanceID))
+		case now.Device != a.Device:
+			m.Warnings = append(m.Warnings, fmt.Sprintf("volume %s on instance %s: API device %s, database %s", a.VolumeID, a.InstanceID, now.Device, a.Device))
+		default:
+			m.Attachments[i].VolumeStatus = now.VolumeStatus
+		}
+	}
+	var extra []string
+	for k, a := range apiAtts {
+		if !dbAtts[k] {
+			extra = append(extra, fmt.Sprintf("volume %s on instance %s: listed by Nova's API, no live BDM in the database", a.VolumeID, a.InstanceID))
+		}
+	}
+	sort.Strings(extra)
+	m.Warnings = append(m.Warnings, extra...)
+	m.Normalize()
+	return m
+}
