@@ -345,11 +345,17 @@ func fstabNames(fstab string, devices []string) (string, bool) {
 			continue
 		}
 		for _, dev := range devices {
-			rest, ok := strings.CutPrefix(fields[0], dev)
-			if ok && (rest == "" || strings.Trim(rest, "p0123456789") == "") {
+			if isDeviceOrPartition(fields[0], dev) {
 				return dev, true
 			}
 		}
 	}
 	return "", false
+}
+
+// isDeviceOrPartition reports whether name is the device or one of its partitions (/dev/vdb, /dev/vdb1,
+// /dev/nvme0n1p2).
+func isDeviceOrPartition(name, device string) bool {
+	rest, ok := strings.CutPrefix(name, device)
+	return ok && (rest == "" || strings.Trim(rest, "p0123456789") == "")
 }

@@ -39,6 +39,7 @@ const (
 	PhaseDone    Phase = "done"
 	PhaseFailed  Phase = "failed"
 	PhaseSkipped Phase = "skipped"
+	PhaseUndone  Phase = "undone" // step 2 rolled back by undo-db
 )
 
 // Entry is one journal line.

@@ -15,6 +15,6 @@ func main() {
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "osdr:", err)
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 }

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
+	"golang.org/x/term"
+
+	"github.com/osdr/osdr/recover"
+)
+
+// progress shows a recovery as it happens.
+type progress interface {
+	Event(recover.Event)
+	Done()
+}
+
+// newProgress picks the view: JSON lines with -o json, a live bar per instance on a terminal, plain lines
+// otherwise (logs, CI, cron mail).
+func newProgress(w io.Writer, format string, plan *recover.Plan) progress {
+	if format == "json" {
+		return &jsonProgress{enc: json.NewEncoder(w)}
+	}
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		return newBarProgress(w, plan)
+	}
+	return &lineProgress{w: w}
+}
+
+type jsonProgress struct {
+	mu  sync.Mutex
+	enc *json.Encoder
+}
+
+func (p *jsonProgress) Event(e recover.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_ = p.enc.Encode(e)
+}
+
+func (p *jsonProgress) Done() {}
+
+type lineProgress struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (p *lineProgress) Event(e recover.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintln(p.w, eventLine(e))
+}
+
+func (p *lineProgress) Done() {}
+
+func eventLine(e recover.Event) string {
+	line := fmt.Sprintf("%s %-36s %-12s %-7s", e.Time.Format("15:04:05"), e.Instance, e.Step, e.Phase)
+	if e.Volume != "" {
+		line += " volume " + e.Volume
+	}
+	if e.Message != "" {
+		line += " " + e.Message
+	}
+	return line
+}
+
+// barProgress draws one bar per instance: its length is the instance's actions, its label the step it is in.
+type barProgress struct {
+	mu     sync.Mutex
+	p      *mpb.Progress
+	bars   map[string]*mpb.Bar
+	status map[string]*string
+}
+
+func newBarProgress(w io.Writer, plan *recover.Plan) *barProgress {
+	bp := &barProgress{p: mpb.New(mpb.WithOutput(w), mpb.WithWidth(32)), bars: map[string]*mpb.Bar{}, status: map[string]*string{}}
+	for _, in := range plan.Instances {
+		total := int64(len(in.Reattach))
+		if in.Reboot != nil {
+			total++
+		}
+		if len(in.Guest) > 0 {
+			total++
+		}
+		status := "waiting"
+		bp.status[in.ID] = &status
+		name := in.Name
+		if name == "" {
+			name = in.ID
+		}
+		bp.bars[in.ID] = bp.p.AddBar(max(total, 1),
+			mpb.PrependDecorators(decor.Name(fmt.Sprintf("%-20.20s", name)), decor.CountersNoUnit(" %d/%d")),
+			mpb.AppendDecorators(decor.Any(func(decor.Statistics) string {
+				bp.mu.Lock()
+				defer bp.mu.Unlock()
+				return *bp.status[in.ID]
+			})),
+		)
+	}
+	return bp
+}
+
+func (bp *barProgress) Event(e recover.Event) {
+	bar, ok := bp.bars[e.Instance]
+	if !ok {
+		return
+	}
+	bp.mu.Lock()
+	*bp.status[e.Instance] = string(e.Step) + " " + string(e.Phase)
+	if e.Phase == recover.PhaseFailed {
+		*bp.status[e.Instance] = string(e.Step) + " FAILED: " + e.Message
+	}
+	bp.mu.Unlock()
+	switch e.Phase {
+	case recover.PhaseDone, recover.PhaseSkipped:
+		if e.Step != recover.StepDBClean && e.Step != recover.StepSnapshot {
+			bar.Increment()
+		}
+	case recover.PhaseFailed:
+		bar.Abort(false)
+	}
+}
+
+func (bp *barProgress) Done() {
+	for _, bar := range bp.bars {
+		if !bar.Completed() {
+			bar.Abort(false)
+		}
+	}
+	bp.p.Wait()
+}

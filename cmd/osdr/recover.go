@@ -1,0 +1,270 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/osdr/osdr/internal/settings"
+	"github.com/osdr/osdr/recover"
+)
+
+// Exit codes scripts and schedulers can branch on.
+const (
+	exitFailure = 1 // nothing was recovered: bad input, preflight refused, step 2 failed
+	exitPartial = 3 // some instances in scope recovered, some did not
+)
+
+type recoverFlags struct {
+	instances, hosts []string
+	all              bool
+	manifest         string
+	fromDB           bool
+	dryRun           bool
+	until            string
+	guestReboot      string
+	skipDownHosts    bool
+	output           string
+	resume           string
+	concurrency      int
+	apiRate          float64
+	rebootTimeout    time.Duration
+	attachTimeout    time.Duration
+	guestTimeout     time.Duration
+}
+
+func newRecoverCommand() *cobra.Command {
+	var f recoverFlags
+	var contract *settings.Flags
+	cmd := &cobra.Command{
+		Use:   "recover (--instance ID... | --host H... | --all)",
+		Short: "Recover instances after a power loss with the Operations Guide's procedure",
+		Long: `recover runs the Operations Guide's disaster-recovery procedure, in its order and nothing between:
+  1. the instance-to-volume manifest (taken now, or --manifest from a scheduled snapshot), made durable;
+  2. the stalled database state cleaned, translated to the Cinder schema found, scoped to the manifest's
+     volumes, in one transaction per database with the rows backed up first;
+  3. each instance HARD rebooted exactly once (never a second time, also across --resume);
+  4. each volume reattached at its recorded device, per instance in device order;
+  5. guests rebooted from inside over SSH where /etc/fstab depends on a volume (--guest-reboot).
+Start with --dry-run: it prints every SQL statement, API call and SSH command and changes nothing.
+Test mode (the guide's): --instance ID runs the whole sequence for one instance and its volumes only.
+
+Exit status: 0 every instance in scope recovered; 3 some did not (partial recovery); 1 nothing was done.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runRecover(cmd, contract, f) },
+	}
+	fs := cmd.Flags()
+	contract = settings.AddFlags(fs)
+	fs.StringSliceVar(&f.instances, "instance", nil, "recover this instance (repeatable): the guide's test mode")
+	fs.StringSliceVar(&f.hosts, "host", nil, "recover the instances of this compute host (repeatable)")
+	fs.BoolVar(&f.all, "all", false, "recover every instance of the cloud")
+	fs.StringVar(&f.manifest, "manifest", "", "use this manifest (taken before the loss) instead of taking one now")
+	fs.BoolVar(&f.fromDB, "from-db", false, "take the manifest from the databases alone (the APIs do not answer)")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "print the plan (SQL, API calls, SSH commands) and change nothing")
+	fs.StringVar(&f.until, "until", "", "stop after this step: db, reboot or reattach")
+	fs.StringVar(&f.guestReboot, "guest-reboot", string(recover.GuestRebootFstab), "which guests step 5 reboots from inside: fstab, all or none")
+	fs.BoolVar(&f.skipDownHosts, "skip-down-hosts", false, "leave out instances whose nova-compute is down instead of stopping")
+	fs.StringVarP(&f.output, "output", "o", "text", "output: text or json (JSON events, one per line)")
+	fs.StringVar(&f.resume, "resume", "", "continue the recovery run RUN_ID after a crash or kill")
+	fs.IntVar(&f.concurrency, "concurrency", recover.DefaultExecOptions.Concurrency, "instances recovered at once after step 2")
+	fs.Float64Var(&f.apiRate, "api-rate", 10, "maximum API requests per second to the whole control plane (0: unlimited)")
+	fs.DurationVar(&f.rebootTimeout, "reboot-timeout", recover.DefaultExecOptions.RebootTimeout, "how long an instance may take to come back ACTIVE")
+	fs.DurationVar(&f.attachTimeout, "attach-timeout", recover.DefaultExecOptions.AttachTimeout, "how long a volume may take to become in-use")
+	fs.DurationVar(&f.guestTimeout, "guest-timeout", recover.DefaultExecOptions.GuestTimeout, "how long a guest may take to answer over SSH")
+	cmd.AddCommand(newUndoDBCommand())
+	return cmd
+}
+
+func parseUntil(s string) (recover.Step, error) {
+	switch s {
+	case "":
+		return "", nil
+	case "db":
+		return recover.StepDBClean, nil
+	case "reboot":
+		return recover.StepReboot, nil
+	case "reattach":
+		return recover.StepReattach, nil
+	}
+	return "", fmt.Errorf("--until %q: want db, reboot or reattach", s)
+}
+
+func runRecover(cmd *cobra.Command, contract *settings.Flags, f recoverFlags) error {
+	ctx := cmd.Context()
+	if f.output != "text" && f.output != "json" {
+		return fmt.Errorf("--output %q: want text or json", f.output)
+	}
+	until, err := parseUntil(f.until)
+	if err != nil {
+		return err
+	}
+	policy, err := recover.ParseGuestRebootPolicy(f.guestReboot)
+	if err != nil {
+		return err
+	}
+	scope := recover.Scope{All: f.all, Hosts: f.hosts, Instances: f.instances}
+	if f.resume == "" {
+		if err := scope.Validate(); err != nil {
+			return err
+		}
+	} else if scope.Validate() == nil || f.dryRun || f.manifest != "" {
+		return errors.New("--resume continues a run as it was planned: give no scope, --manifest or --dry-run with it")
+	}
+	e, err := resolveEnv(cmd, contract)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	dbs, err := e.databases(ctx)
+	if err != nil {
+		return err
+	}
+	api, err := e.cloud(ctx, f.apiRate)
+	if err != nil {
+		return err
+	}
+	m, err := e.machines()
+	if err != nil {
+		return err
+	}
+	cinder, _ := e.settings.Databases.Cinder()
+	rec := &recover.Recovery{
+		API: api, DBs: dbs, Guests: m, GuestName: m.guestName,
+		Options: recover.Options{
+			Scope: scope, ManifestPath: f.manifest, FromDB: f.fromDB, Until: until, GuestReboot: policy,
+			SkipDownHosts: f.skipDownHosts,
+			Exec: recover.ExecOptions{
+				Concurrency: f.concurrency, Until: until, RebootTimeout: f.rebootTimeout,
+				AttachTimeout: f.attachTimeout, GuestTimeout: f.guestTimeout, Polling: recover.DefaultExecOptions.Polling,
+			},
+			Cloud: recover.CloudID{AuthURL: e.settings.Cloud.AuthURL(), Region: e.settings.Cloud.Region(), CinderDB: cinder.Config().Addr + "/" + cinder.Config().DBName},
+		},
+	}
+	out := cmd.OutOrStdout()
+
+	if f.dryRun {
+		plan, _, err := rec.Prepare(ctx, "dry-run")
+		if err != nil {
+			return err
+		}
+		return writePlan(out, f.output, plan)
+	}
+
+	lock, err := recover.AcquireLock(ctx, dbs.Cinder, recover.LockName)
+	if err != nil {
+		return err
+	}
+	defer lock.Release(ctx)
+
+	var runDir string
+	var plan *recover.Plan
+	var manifest *recover.Manifest
+	if f.resume != "" {
+		run, err := e.settings.Runs.FindRun(f.resume)
+		if err != nil {
+			return err
+		}
+		runDir = run.Dir
+		if plan, manifest, err = recover.LoadRun(runDir); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "osdr: resuming recovery %s\n", run.ID)
+	} else {
+		run, err := e.settings.Runs.NewRun("recovery")
+		if err != nil {
+			return err
+		}
+		runDir = run.Dir
+		if plan, manifest, err = rec.Prepare(ctx, run.ID); err != nil {
+			return fmt.Errorf("%w (nothing was changed; run directory %s)", err, runDir)
+		}
+		if f.output == "text" {
+			if err := plan.WriteText(out); err != nil {
+				return err
+			}
+		}
+	}
+	view := newProgress(out, f.output, plan)
+	rec.Emit = view.Event
+	summary, err := rec.Execute(ctx, runDir, plan, manifest)
+	view.Done()
+	if err != nil {
+		return fmt.Errorf("%w (run %s: resume with --resume %s)", err, plan.RunID, plan.RunID)
+	}
+	if f.output == "text" {
+		writeSummary(out, summary, runDir)
+	}
+	if !summary.Complete() {
+		return &exitError{code: exitPartial, err: fmt.Errorf("partial recovery: %d of %d instance(s) failed (run %s)", summary.Failed, summary.Failed+summary.Recovered, plan.RunID)}
+	}
+	return nil
+}
+
+func writePlan(w io.Writer, format string, p *recover.Plan) error {
+	if format == "json" {
+		return p.WriteJSON(w)
+	}
+	return p.WriteText(w)
+}
+
+func writeSummary(w io.Writer, s *recover.Summary, runDir string) {
+	fmt.Fprintf(w, "\nRecovery %s: %d recovered, %d failed, %d left out (%s)\n", s.RunID, s.Recovered, s.Failed, s.Excluded, s.Finished.Sub(s.Started).Round(time.Second))
+	for _, in := range s.Instances {
+		var steps []string
+		for _, step := range []recover.Step{recover.StepReboot, recover.StepReattach, recover.StepGuestReboot} {
+			if secs, ok := in.StepSeconds[step]; ok {
+				steps = append(steps, fmt.Sprintf("%s %.1fs", step, secs))
+			}
+		}
+		line := fmt.Sprintf("  %-9s %s (%s) %.1fs", in.Outcome, in.ID, in.Name, in.TotalSeconds)
+		if len(steps) > 0 {
+			line += " [" + strings.Join(steps, ", ") + "]"
+		}
+		if in.Error != "" {
+			line += ": " + in.Error
+		}
+		fmt.Fprintln(w, line)
+	}
+	fmt.Fprintf(w, "Run directory: %s\n", runDir)
+}
+
+func newUndoDBCommand() *cobra.Command {
+	var contract *settings.Flags
+	cmd := &cobra.Command{
+		Use:   "undo-db RUN_ID",
+		Short: "Put back the database rows step 2 of a recovery changed (refused once step 3 has started)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			e, err := resolveEnv(cmd, contract)
+			if err != nil {
+				return err
+			}
+			defer e.close()
+			run, err := e.settings.Runs.FindRun(args[0])
+			if err != nil {
+				return err
+			}
+			dbs, err := e.databases(ctx)
+			if err != nil {
+				return err
+			}
+			lock, err := recover.AcquireLock(ctx, dbs.Cinder, recover.LockName)
+			if err != nil {
+				return err
+			}
+			defer lock.Release(ctx)
+			if err := recover.UndoDB(ctx, dbs, run.Dir); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Rows of run %s restored from %s\n", run.ID, recover.BackupFile)
+			return nil
+		},
+	}
+	contract = settings.AddFlags(cmd.Flags())
+	return cmd
+}
