@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/osdr/osdr/internal/sshx"
 )
@@ -66,6 +67,8 @@ type Action struct {
 	Restore  string      `json:"restore_command"`
 	State    ActionState `json:"state"`
 	Error    string      `json:"error,omitempty"`
+	// At is when the action reached its state: the drill's timeline shows the fault from these.
+	At time.Time `json:"at,omitempty"`
 }
 
 // Fault is one way of breaking a cloud like a power cut. Plan resolves the selection to concrete actions

@@ -70,6 +70,7 @@ func LoadRecord(dir string) (*Record, error) {
 func (r *Record) setState(i int, s ActionState, err error) error {
 	r.mu.Lock()
 	r.Actions[i].State = s
+	r.Actions[i].At = time.Now().UTC()
 	r.Actions[i].Error = ""
 	if err != nil {
 		r.Actions[i].Error = err.Error()

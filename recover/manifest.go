@@ -50,15 +50,16 @@ type CloudID struct {
 
 // Instance is one server as it stood before the loss.
 type Instance struct {
-	ID         string `json:"id"`
-	Name       string `json:"name"`
-	Host       string `json:"host"`
-	DomainName string `json:"domain_name"` // OS-EXT-SRV-ATTR:instance_name
-	Cell       int    `json:"cell"`        // index into the Nova DSNs
-	VMState    string `json:"vm_state"`
-	PowerState int    `json:"power_state"`
-	TaskState  string `json:"task_state,omitempty"`
-	Status     string `json:"status,omitempty"`
+	ID         string   `json:"id"`
+	Name       string   `json:"name"`
+	Host       string   `json:"host"`
+	DomainName string   `json:"domain_name"` // OS-EXT-SRV-ATTR:instance_name
+	Cell       int      `json:"cell"`        // index into the Nova DSNs
+	VMState    string   `json:"vm_state"`
+	PowerState int      `json:"power_state"`
+	TaskState  string   `json:"task_state,omitempty"`
+	Status     string   `json:"status,omitempty"`
+	Tags       []string `json:"tags,omitempty"`
 	// Addresses maps network name to the instance's IP addresses, first fixed address first.
 	Addresses map[string][]string `json:"addresses,omitempty"`
 }

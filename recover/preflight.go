@@ -137,10 +137,12 @@ func decide(d *Decision, preLoss, explicit bool) {
 	}
 	if now.Running() {
 		if !explicit {
-			d.Reason = "already running again (e.g. resume_guests_state_on_host_boot rebooted it): name it with --instance to reattach its volumes"
+			d.Reason = "already running again (e.g. resume_guests_state_on_host_boot rebooted it): name it with --instance to run the procedure on it"
 			return
 		}
-		d.Include, d.Reason = true, "already running again: not rebooted a second time, volumes reattached"
+		// Named explicitly: the guide's test mode, where only the storage path was cut and the instance
+		// still runs without its disks. The whole procedure applies.
+		d.Include, d.Reboot, d.Reason = true, true, "running without its volumes, named explicitly: the whole procedure"
 		return
 	}
 	d.Include, d.Reboot = true, true

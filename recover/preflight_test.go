@@ -27,7 +27,7 @@ func TestDecideFollowsTheProcedure(t *testing.T) {
 		{"stopped before the loss stays stopped", "stopped", osapi.Server{VMState: "stopped", PowerState: 4}, true, false, true, false, "stays stopped"},
 		{"shelved keeps its state", "shelved_offloaded", osapi.Server{VMState: "shelved_offloaded"}, false, false, true, false, "keeps that state"},
 		{"already running again is left out", "active", running, false, false, false, false, "already running again"},
-		{"already running again, named explicitly: reattach, no second reboot", "active", running, false, true, true, false, "not rebooted a second time"},
+		{"running, named explicitly (test mode): the whole procedure", "active", running, false, true, true, true, "named explicitly"},
 		{"a task runs", "active", osapi.Server{VMState: "active", TaskState: "rebooting_hard"}, false, false, false, false, "a task runs"},
 		{"suspended cannot take an attach", "suspended", osapi.Server{VMState: "suspended"}, false, false, false, false, "refuses a volume attach"},
 	} {

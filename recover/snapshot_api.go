@@ -39,7 +39,7 @@ func Snapshot(ctx context.Context, api Inventory, dbs Databases, scope Scope) (*
 	for _, s := range servers {
 		fromAPI.Instances = append(fromAPI.Instances, Instance{
 			ID: s.ID, Name: s.Name, Host: s.Host, DomainName: s.InstanceName, VMState: s.VMState,
-			PowerState: s.PowerState, TaskState: s.TaskState, Status: s.Status, Addresses: s.Addresses,
+			PowerState: s.PowerState, TaskState: s.TaskState, Status: s.Status, Addresses: s.Addresses, Tags: s.Tags,
 		})
 	}
 	// Scope before the per-server calls: a snapshot of one instance must not list every server's volumes.
@@ -47,7 +47,7 @@ func Snapshot(ctx context.Context, api Inventory, dbs Databases, scope Scope) (*
 	if err != nil {
 		return nil, err
 	}
-	fromAPI.keepInstances(ids)
+	fromAPI.Restrict(ids)
 	for _, in := range fromAPI.Instances {
 		atts, err := api.ListVolumeAttachments(ctx, in.ID)
 		if err != nil {
@@ -95,6 +95,7 @@ func mergeSnapshots(api, db *Manifest) *Manifest {
 			m.Warnings = append(m.Warnings, fmt.Sprintf("instance %s: API says host %s, database %s", in.ID, now.Host, in.Host))
 		}
 		m.Instances[i].VMState, m.Instances[i].PowerState, m.Instances[i].TaskState, m.Instances[i].Status = now.VMState, now.PowerState, now.TaskState, now.Status
+		m.Instances[i].Tags = now.Tags
 		if len(now.Addresses) > 0 {
 			m.Instances[i].Addresses = now.Addresses
 		}

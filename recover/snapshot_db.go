@@ -79,13 +79,13 @@ func SnapshotFromDB(ctx context.Context, dbs Databases, scope Scope) (*Manifest,
 	if err != nil {
 		return nil, err
 	}
-	m.keepInstances(ids)
+	m.Restrict(ids)
 	m.Normalize()
 	return m, nil
 }
 
-// keepInstances drops every instance (and its attachments) not in ids.
-func (m *Manifest) keepInstances(ids []string) {
+// Restrict drops every instance (and its attachments) not in ids.
+func (m *Manifest) Restrict(ids []string) {
 	keep := map[string]bool{}
 	for _, id := range ids {
 		keep[id] = true

@@ -20,13 +20,13 @@ type progress interface {
 	Done()
 }
 
-// newProgress picks the view: JSON lines with -o json, a live bar per instance on a terminal, plain lines
-// otherwise (logs, CI, cron mail).
+// newProgress picks the view: JSON lines with -o json, a live bar per instance of the plan on a terminal,
+// plain lines otherwise (logs, CI, cron mail, or no plan known in advance).
 func newProgress(w io.Writer, format string, plan *recover.Plan) progress {
 	if format == "json" {
 		return &jsonProgress{enc: json.NewEncoder(w)}
 	}
-	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+	if f, ok := w.(*os.File); ok && plan != nil && term.IsTerminal(int(f.Fd())) {
 		return newBarProgress(w, plan)
 	}
 	return &lineProgress{w: w}

@@ -15,7 +15,7 @@ import (
 
 func newVerifyCommand() *cobra.Command {
 	var contract *settings.Flags
-	var manifestPath, instance, labelFilter, junit, runID string
+	var manifestPath, instance, labelFilter, junit, jsonReport, runID string
 	var deadline time.Duration
 	var verbose bool
 	cmd := &cobra.Command{
@@ -74,7 +74,7 @@ Exit status 0 only when every selected spec passed.`,
 					junit = filepath.Join(run.Dir, "verify-junit.xml")
 				}
 			}
-			passed, err := suites.Run(target, suites.RunOptions{LabelFilter: labelFilter, JUnitReport: junit, Verbose: verbose})
+			passed, err := suites.Run(target, suites.RunOptions{LabelFilter: labelFilter, JUnitReport: junit, JSONReport: jsonReport, Verbose: verbose})
 			if err != nil {
 				return err
 			}
@@ -90,6 +90,7 @@ Exit status 0 only when every selected spec passed.`,
 	fs.StringVar(&instance, "instance", "", "check only this instance (the guide's test mode)")
 	fs.StringVar(&labelFilter, "label-filter", "", "Ginkgo label expression over attachments, states, reachability, integrity")
 	fs.StringVar(&junit, "junit", "", "write a JUnit XML report here")
+	fs.StringVar(&jsonReport, "json-report", "", "write Ginkgo's JSON report here")
 	fs.StringVar(&runID, "run", "", "the recovery run whose journal to check guest reboots against")
 	fs.DurationVar(&deadline, "deadline", 30*time.Second, "how long each spec waits for the cloud to converge")
 	fs.BoolVarP(&verbose, "verbose", "v", false, "report every spec, not only failures")

@@ -26,6 +26,7 @@ type Server struct {
 	Volumes      []string            // ids from os-extended-volumes:volumes_attached
 	Addresses    map[string][]string // network → addresses
 	Fault        string
+	Tags         []string // microversion 2.26+
 }
 
 // Running says whether Nova considers the server up: ACTIVE, power running, no task.
@@ -51,6 +52,9 @@ func serverFrom(s servers.Server) Server {
 				}
 			}
 		}
+	}
+	if s.Tags != nil {
+		out.Tags = *s.Tags
 	}
 	if s.Fault.Message != "" {
 		out.Fault = fmt.Sprintf("%d %s", s.Fault.Code, s.Fault.Message)
