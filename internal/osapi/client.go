@@ -38,11 +38,16 @@ func New(ctx context.Context, provider *gophercloud.ProviderClient, eo gopherclo
 		if burst < 1 {
 			burst = 1
 		}
-		base := provider.HTTPClient.Transport
-		if base == nil {
-			base = http.DefaultTransport
+		limiter := rate.NewLimiter(rate.Limit(opts.RatePerSecond), burst)
+		switch t := provider.HTTPClient.Transport.(type) {
+		case *limitedTransport:
+			// The provider is shared (one login per process): one limiter, the latest rate.
+			t.limiter = limiter
+		case nil:
+			provider.HTTPClient.Transport = &limitedTransport{base: http.DefaultTransport, limiter: limiter}
+		default:
+			provider.HTTPClient.Transport = &limitedTransport{base: t, limiter: limiter}
 		}
-		provider.HTTPClient.Transport = &limitedTransport{base: base, limiter: rate.NewLimiter(rate.Limit(opts.RatePerSecond), burst)}
 	}
 	compute, err := openstack.NewComputeV2(provider, eo)
 	if err != nil {

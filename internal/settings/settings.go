@@ -1,0 +1,127 @@
+package settings
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/spf13/pflag"
+)
+
+// ErrNotConfigured is wrapped by the errors of settings a command needs but nobody gave.
+var ErrNotConfigured = errors.New("not configured")
+
+// Error names the setting that is wrong and where its value came from (a flag or an environment variable), so
+// the operator knows what to fix.
+type Error struct {
+	// Setting is what the value is for, e.g. "Cinder database DSN".
+	Setting string
+	// Source is the flag (--inventory) or variable ($OSDR_INVENTORY) the value came from, or the list of places
+	// that could have given it.
+	Source string
+	Err    error
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%s (%s): %v", e.Setting, e.Source, e.Err) }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Flags holds the contract's flags as parsed. An empty value means "not given": the environment applies. Callers
+// that name a setting another way (a drill file's cloud) may fill a field before Resolve.
+type Flags struct {
+	OSCloud                string
+	CinderDBDSNFile        string
+	NovaDBDSNFile          string
+	Inventory              string
+	SSHKey                 string
+	SSHUser                string
+	KnownHosts             string
+	InsecureIgnoreHostKeys bool
+	RunsDir                string
+}
+
+// AddFlags registers the contract's flags on fs.
+func AddFlags(fs *pflag.FlagSet) *Flags {
+	f := &Flags{}
+	fs.StringVar(&f.OSCloud, FlagOSCloud, "", "clouds.yaml entry of the cloud (default $OS_CLOUD; without either, the OS_* variables)")
+	fs.StringVar(&f.CinderDBDSNFile, FlagCinderDBDSNFile, "", "file holding the Cinder database DSN (default $OSDR_CINDER_DB_DSN_FILE or $OSDR_CINDER_DB_DSN)")
+	fs.StringVar(&f.NovaDBDSNFile, FlagNovaDBDSNFile, "", "file holding the Nova cell database DSNs, one per line (default $OSDR_NOVA_DB_DSN_FILE or $OSDR_NOVA_DB_DSN)")
+	fs.StringVar(&f.Inventory, FlagInventory, "", "YAML inventory of SSH endpoints for compute hosts and guests (default $OSDR_INVENTORY)")
+	fs.StringVar(&f.SSHKey, FlagSSHKey, "", "default SSH private key (default $OSDR_SSH_KEY)")
+	fs.StringVar(&f.SSHUser, FlagSSHUser, "", "default SSH user (default $OSDR_SSH_USER)")
+	fs.StringVar(&f.KnownHosts, FlagKnownHosts, "", "known_hosts file that SSH host keys are verified against (default $OSDR_KNOWN_HOSTS, else ~/.ssh/known_hosts)")
+	fs.BoolVar(&f.InsecureIgnoreHostKeys, FlagInsecureIgnoreHostKeys, false, "accept any SSH host key: anyone on the path can impersonate the hosts")
+	fs.StringVar(&f.RunsDir, FlagRunsDir, "", "directory holding one directory per run (default $OSDR_RUNS_DIR, else ./"+defaultRunsDir+")")
+	return f
+}
+
+// Settings is the resolved contract. Printing it (fmt, slog) never shows a password.
+type Settings struct {
+	Cloud     *Cloud
+	Databases Databases
+	Machines  *Machines
+	Runs      Runs
+	// Warnings are things that work but that the operator should hear about (a DSN file others can read, host
+	// keys not verified); callers print them.
+	Warnings []string
+}
+
+// resolution carries what every part of the contract needs while it is being resolved.
+type resolution struct {
+	flags    *Flags
+	getenv   func(string) string
+	warnings []string
+}
+
+func (r *resolution) warn(format string, args ...any) {
+	r.warnings = append(r.warnings, fmt.Sprintf(format, args...))
+}
+
+// pick returns the flag's value when it was given, else the environment variable's, with where it came from.
+func (r *resolution) pick(flagValue, flagName, envName string) (value, source string) {
+	if flagValue != "" {
+		return flagValue, "--" + flagName
+	}
+	if v := r.getenv(envName); v != "" {
+		return v, "$" + envName
+	}
+	return "", ""
+}
+
+// Resolve reads the contract from the flags and, where a flag was not given, from getenv (os.Getenv outside
+// tests). Every invalid setting is reported, not just the first. Settings a command may not need (the cloud,
+// the databases) may be absent; asking for them later returns an error wrapping ErrNotConfigured.
+func (f *Flags) Resolve(getenv func(string) string) (*Settings, error) {
+	r := &resolution{flags: f, getenv: getenv}
+	cloud, cloudErr := r.cloud()
+	databases, dbErr := r.databases()
+	machines, machinesErr := r.machines()
+	runs := r.runs()
+	if err := errors.Join(cloudErr, dbErr, machinesErr); err != nil {
+		return nil, err
+	}
+	return &Settings{Cloud: cloud, Databases: databases, Machines: machines, Runs: runs, Warnings: r.warnings}, nil
+}
+
+// String describes the settings for an operator, passwords masked.
+func (s *Settings) String() string {
+	return strings.Join([]string{
+		"cloud: " + s.Cloud.String(),
+		"databases: " + s.Databases.String(),
+		"machines: " + s.Machines.String(),
+		"runs: " + s.Runs.String(),
+	}, "\n")
+}
+
+// GoString keeps %#v from printing the passwords the settings hold.
+func (s *Settings) GoString() string { return s.String() }
+
+// LogValue is what slog records: the same masked description, one attribute per part.
+func (s *Settings) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("cloud", s.Cloud.String()),
+		slog.String("databases", s.Databases.String()),
+		slog.String("machines", s.Machines.String()),
+		slog.String("runs", s.Runs.String()),
+	)
+}
