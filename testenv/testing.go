@@ -52,10 +52,9 @@ func sharedServer(ctx context.Context, logf func(string, ...any)) (*Server, erro
 	return shared.server, shared.err
 }
 
-// MySQL returns the DSN of a fresh, empty database on a real MySQL/MariaDB server (OSDR_TEST_MYSQL_DSN, else
-// a container); the database is dropped when t ends. Without a server the test is skipped, except under CI
-// (CI=true), where it fails.
-func MySQL(t testing.TB) string {
+// SharedServer returns the real MySQL/MariaDB server of this test process, for code that creates its own
+// databases (the simulation). Without one the test is skipped, except under CI, where it fails.
+func SharedServer(t testing.TB) *Server {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), containerStartTimeout)
 	defer cancel()
@@ -66,6 +65,17 @@ func MySQL(t testing.TB) string {
 		}
 		t.Fatalf("needs MySQL: %v", err)
 	}
+	return srv
+}
+
+// MySQL returns the DSN of a fresh, empty database on a real MySQL/MariaDB server (OSDR_TEST_MYSQL_DSN, else
+// a container); the database is dropped when t ends. Without a server the test is skipped, except under CI
+// (CI=true), where it fails.
+func MySQL(t testing.TB) string {
+	t.Helper()
+	srv := SharedServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	db, err := srv.NewDatabase(ctx, sanitizeIdent(t.Name()))
 	if err != nil {
 		t.Fatalf("fresh database: %v", err)

@@ -76,11 +76,7 @@ func drillEnv(cmd *cobra.Command, contract *settings.Flags, path string) (*drill
 		e.close()
 		return nil, nil, drills.Env{}, err
 	}
-	m, err := e.machines()
-	if err != nil {
-		e.close()
-		return nil, nil, drills.Env{}, err
-	}
+	m := e.machines()
 	de.Hosts, de.Guests, de.GuestName = m, m, m.guestName
 	return d, e, de, nil
 }

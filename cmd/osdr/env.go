@@ -121,39 +121,41 @@ func (e *env) ssh() (*sshx.Pool, error) {
 	return pool, nil
 }
 
-// machines runs commands on compute hosts and guests through the inventory's endpoints.
+// machines runs commands on compute hosts and guests through the inventory's endpoints. The SSH pool is
+// opened on first use: a recovery that reboots no guest needs no key or known_hosts.
 type machines struct {
-	settings *settings.Settings
-	pool     *sshx.Pool
+	env *env
 }
 
-func (e *env) machines() (*machines, error) {
-	pool, err := e.ssh()
-	if err != nil {
-		return nil, err
-	}
-	return &machines{settings: e.settings, pool: pool}, nil
-}
+func (e *env) machines() *machines { return &machines{env: e} }
 
 func (m *machines) RunOnHost(ctx context.Context, host, command string) (sshx.Result, error) {
-	ep, err := m.settings.Machines.Host(host)
+	ep, err := m.env.settings.Machines.Host(host)
 	if err != nil {
 		return sshx.Result{}, err
 	}
-	return m.pool.Run(ctx, ep, command)
+	pool, err := m.env.ssh()
+	if err != nil {
+		return sshx.Result{}, err
+	}
+	return pool.Run(ctx, ep, command)
 }
 
 func (m *machines) Run(ctx context.Context, in recover.Instance, command string) (sshx.Result, error) {
-	ep, err := m.settings.Machines.Guest(in.ID, addressList(in.Addresses))
+	ep, err := m.env.settings.Machines.Guest(in.ID, addressList(in.Addresses))
 	if err != nil {
 		return sshx.Result{}, err
 	}
-	return m.pool.Run(ctx, ep, command)
+	pool, err := m.env.ssh()
+	if err != nil {
+		return sshx.Result{}, err
+	}
+	return pool.Run(ctx, ep, command)
 }
 
 // guestName is how plans name a guest: user@address:port.
 func (m *machines) guestName(in recover.Instance) string {
-	ep, err := m.settings.Machines.Guest(in.ID, addressList(in.Addresses))
+	ep, err := m.env.settings.Machines.Guest(in.ID, addressList(in.Addresses))
 	if err != nil {
 		return in.ID
 	}

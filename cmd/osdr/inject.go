@@ -56,10 +56,7 @@ func newInjectFaultCommand(kind string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			machines, err := e.machines()
-			if err != nil {
-				return err
-			}
+			machines := e.machines()
 			actions, err := inject.PlanFaults(ctx, machines, []inject.Fault{fault}, sel, limits)
 			if err != nil {
 				return err
@@ -220,10 +217,7 @@ func newInjectRestoreCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			machines, err := e.machines()
-			if err != nil {
-				return err
-			}
+			machines := e.machines()
 			err = inject.Restore(ctx, machines, rec)
 			if output == "json" {
 				enc := json.NewEncoder(cmd.OutOrStdout())

@@ -127,10 +127,7 @@ func runRecover(cmd *cobra.Command, contract *settings.Flags, f recoverFlags) er
 	if err != nil {
 		return err
 	}
-	m, err := e.machines()
-	if err != nil {
-		return err
-	}
+	m := e.machines()
 	cinder, _ := e.settings.Databases.Cinder()
 	rec := &recover.Recovery{
 		API: api, DBs: dbs, Guests: m, GuestName: m.guestName,

@@ -62,10 +62,7 @@ evidence for a real recovery: osdr recover --manifest FILE.`,
 				}
 			}
 			if stamp {
-				machines, err := e.machines()
-				if err != nil {
-					return err
-				}
+				machines := e.machines()
 				if err := recover.WriteStamps(ctx, machines, m); err != nil {
 					return err
 				}

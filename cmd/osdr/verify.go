@@ -57,8 +57,8 @@ Exit status 0 only when every selected spec passed.`,
 			} else if ok {
 				target.DBs = &dbs
 			}
-			if machines, err := e.machines(); err == nil {
-				target.Guests, target.Hosts = machines, machines
+			if _, err := e.ssh(); err == nil {
+				target.Guests, target.Hosts = e.machines(), e.machines()
 			} else {
 				fmt.Fprintf(e.stderr, "osdr: no SSH (%v): reachability and integrity specs are skipped\n", err)
 			}

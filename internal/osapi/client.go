@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
@@ -71,9 +72,16 @@ func New(ctx context.Context, provider *gophercloud.ProviderClient, eo gopherclo
 func (c *Client) NovaMicroversion() string   { return c.compute.Microversion }
 func (c *Client) CinderMicroversion() string { return c.volume.Microversion }
 
-// negotiate picks the highest microversion both sides know.
+// negotiate picks the highest microversion both sides know. The version document is read at the versioned
+// root (/v2.1/, /v3/): Cinder's catalog URL carries the project id, under which no version document is served.
 func negotiate(ctx context.Context, sc *gophercloud.ServiceClient, ours string) (string, error) {
-	supported, err := utils.GetSupportedMicroversions(ctx, sc)
+	root, err := utils.BaseVersionedEndpoint(sc.Endpoint)
+	if err != nil {
+		return "", err
+	}
+	probe := *sc
+	probe.Endpoint = strings.TrimSuffix(root, "/") + "/"
+	supported, err := utils.GetSupportedMicroversions(ctx, &probe)
 	if err != nil {
 		return "", err
 	}
