@@ -53,6 +53,8 @@ type ServerOptions struct {
 	AllowEmbedded bool
 	// Image overrides the container image; empty means OSDR_TEST_MYSQL_IMAGE, then DefaultMySQLImage.
 	Image string
+	// EmbeddedOnly skips the DSN and the container: the demo's way to run anywhere in seconds.
+	EmbeddedOnly bool
 	// Logf, when set, receives one line per decision (which source was chosen and why the others were not).
 	Logf func(format string, args ...any)
 }
@@ -62,6 +64,9 @@ func StartServer(ctx context.Context, opts ServerOptions) (*Server, error) {
 	logf := opts.Logf
 	if logf == nil {
 		logf = func(string, ...any) {}
+	}
+	if opts.EmbeddedOnly {
+		return startEmbedded(ctx)
 	}
 	if dsn := os.Getenv(EnvMySQLDSN); dsn != "" {
 		cfg, err := mysql.ParseDSN(dsn)

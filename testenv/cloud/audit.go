@@ -1,0 +1,85 @@
+package cloud
+
+import (
+	"net/http"
+	"sync"
+	"time"
+)
+
+// AuditEntry is one mutating call the cloud served, or one thing nova-compute did to a guest by itself.
+type AuditEntry struct {
+	Time time.Time `json:"time"`
+	// Caller is the Keystone user name of an API call, or "nova-compute@HOST" for what the compute service did
+	// on its own (a resumed guest at service start, a stop ordered by the power-state sync) and for how it
+	// carried out an accepted API call.
+	Caller    string `json:"caller"`
+	Service   string `json:"service"`   // "compute" or "volume"
+	Operation string `json:"operation"` // e.g. reboot, os-start, os-stop, os-reset_status, resume_guest
+	Detail    string `json:"detail,omitempty"`
+	Target    string `json:"target"` // server or volume id
+	// Status is the HTTP status the API answered; for compute-side entries 0 when the driver call succeeded,
+	// with Error saying what failed otherwise.
+	Status int    `json:"status"`
+	Error  string `json:"error,omitempty"`
+}
+
+// auditLog keeps every entry in order; it is safe for concurrent use.
+type auditLog struct {
+	mu      sync.Mutex
+	entries []AuditEntry
+}
+
+func (l *auditLog) add(e AuditEntry) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.entries = append(l.entries, e)
+}
+
+func (l *auditLog) snapshot() []AuditEntry {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]AuditEntry(nil), l.entries...)
+}
+
+// AuditLog returns every entry recorded so far, oldest first.
+func (c *Cloud) AuditLog() []AuditEntry { return c.audit.snapshot() }
+
+// statusRecorder remembers the status a handler answered with, for the audit entry.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+// audited runs one mutating API call and records who asked for what and how it was answered. Every mutating
+// route goes through here.
+func (c *Cloud) audited(w http.ResponseWriter, caller, service, operation, detail, target string,
+	serve func(w http.ResponseWriter)) {
+	rec := &statusRecorder{ResponseWriter: w}
+	serve(rec)
+	c.audit.add(AuditEntry{Time: time.Now().UTC(), Caller: caller, Service: service, Operation: operation,
+		Detail: detail, Target: target, Status: rec.status})
+}
+
+// auditCompute records what nova-compute did to a guest.
+func (c *Cloud) auditCompute(host, operation, detail, target string, err error) {
+	e := AuditEntry{Time: time.Now().UTC(), Caller: "nova-compute@" + host, Service: "compute",
+		Operation: operation, Detail: detail, Target: target}
+	if err != nil {
+		e.Error = err.Error()
+	}
+	c.audit.add(e)
+}

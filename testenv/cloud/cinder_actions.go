@@ -1,0 +1,211 @@
+package cloud
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+)
+
+// Cinder's fields.VolumeStatus.ALL and VolumeMigrationStatus.ALL, as the reset-status schema checks them.
+var (
+	volumeStatuses = []string{"creating", "available", "deleting", "error", "error_deleting", "error_managing",
+		"managing", "attaching", "in-use", "detaching", "maintenance", "restoring-backup", "error_restoring",
+		"reserved", "awaiting-transfer", "backing-up", "error_backing-up", "error_extending", "downloading",
+		"uploading", "retyping", "extending"}
+	migrationStatuses = []string{"migrating", "error", "success", "completing", "none", "starting"}
+)
+
+// volumeAction is POST /volumes/{id}/action for the actions the simulation carries out.
+func (c *Cloud) volumeAction(w http.ResponseWriter, r *apiRequest) error {
+	c.auditedAction(c.cinderService(), w, r, func(action string, body jsonObject) error {
+		switch action {
+		case "os-reset_status":
+			return c.resetVolumeStatus(r.Context(), r.PathValue("id"), body.values[action])
+		default:
+			return badRequest("There is no such action: %s. Verify the request body and Content-Type header and try again.", action)
+		}
+	})
+	return nil
+}
+
+// resetRequest is a validated os-reset_status body, lower-cased as Cinder stores it.
+type resetRequest struct {
+	status, attachStatus, migrationStatus *string
+}
+
+// parseReset is Cinder's admin_actions.reset schema with its format checkers.
+func parseReset(arg any) (resetRequest, error) {
+	const field = "os-reset_status"
+	obj, ok := arg.(jsonObject)
+	if !ok {
+		return resetRequest{}, invalidInput(field, arg, pyRepr(arg)+" is not of type 'object'")
+	}
+	if !pyTruthy(obj.values["status"]) && !pyTruthy(obj.values["attach_status"]) && !pyTruthy(obj.values["migration_status"]) {
+		return resetRequest{}, invalidInput(field, arg, pyRepr(arg)+" is not a 'validate_volume_reset_body'")
+	}
+	var req resetRequest
+	props := []struct {
+		key, format string
+		valid       []string
+		dst         **string
+	}{
+		{"status", "volume_status", volumeStatuses, &req.status},
+		{"attach_status", "volume_attach_status", []string{"attached", "detached"}, &req.attachStatus},
+		{"migration_status", "volume_migration_status", migrationStatuses, &req.migrationStatus},
+	}
+	for _, p := range props {
+		raw, present := obj.get(p.key)
+		if !present || raw == nil {
+			continue
+		}
+		s, ok := raw.(string)
+		if !ok {
+			return resetRequest{}, invalidInput(p.key, raw, pyRepr(raw)+" is not of type 'string', 'null'")
+		}
+		if s != "" && !slices.Contains(p.valid, strings.ToLower(s)) {
+			return resetRequest{}, invalidInput(p.key, raw, fmt.Sprintf("%s is not a '%s'", pyRepr(s), p.format))
+		}
+		if s != "" {
+			lower := strings.ToLower(s)
+			*p.dst = &lower
+		}
+	}
+	if msg := unexpectedKeys(obj, "status", "attach_status", "migration_status"); msg != "" {
+		return resetRequest{}, invalidInput(field, arg, msg)
+	}
+	return req, nil
+}
+
+// resetVolumeStatus is VolumeAdminController._reset_status: set the requested states, remove the volume's
+// cleanup worker, and on attach_status detached soft-delete every live attachment (recomputing the volume's
+// status from what remains) and the attached_mode admin metadata. No backend and no Nova mapping is touched.
+func (c *Cloud) resetVolumeStatus(ctx context.Context, id string, arg any) error {
+	req, err := parseReset(arg)
+	if err != nil {
+		return err
+	}
+	return inTx(ctx, c.cinder, func(tx *sql.Tx) error {
+		if _, err := getVolume(ctx, tx, id, true); err != nil {
+			return err
+		}
+		if req.status != nil {
+			// Cinder means to refuse ('deleting', 'error_deleting', 'detaching'), but a missing comma
+			// concatenates the last two, so only deleting is refused.
+			if *req.status == "deleting" {
+				return badRequest("Cannot reset-state to %s", *req.status)
+			}
+			if *req.status == "in-use" {
+				live, err := liveAttachmentIDs(ctx, tx, "volume_id = ? AND attach_status <> 'detached'", id)
+				if err != nil {
+					return err
+				}
+				if len(live) == 0 {
+					return badRequest("Cannot reset-state to in-use because volume does not have any attachments.")
+				}
+			}
+		}
+		set := []string{"updated_at = ?"}
+		args := []any{now()}
+		if req.status != nil {
+			set, args = append(set, "status = ?"), append(args, *req.status)
+		}
+		if req.attachStatus != nil {
+			set, args = append(set, "attach_status = ?"), append(args, *req.attachStatus)
+		}
+		if req.migrationStatus != nil {
+			var ms any = *req.migrationStatus
+			if *req.migrationStatus == "none" {
+				ms = nil
+			}
+			set, args = append(set, "migration_status = ?"), append(args, ms)
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE volumes SET "+strings.Join(set, ", ")+" WHERE id = ? AND deleted = 0",
+			append(args, id)...); err != nil {
+			return fmt.Errorf("update volume %s: %w", id, err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM workers WHERE deleted = 0 AND resource_type <> 'SENTINEL'
+			AND resource_type = ? AND resource_id = ?`, c.profile.ResetStatusWorkerType, id); err != nil {
+			return fmt.Errorf("remove the cleanup worker of volume %s: %w", id, err)
+		}
+		if req.attachStatus == nil || *req.attachStatus != "detached" {
+			return nil
+		}
+		live, err := liveAttachmentIDs(ctx, tx, "volume_id = ? AND attach_status <> 'detached'", id)
+		if err != nil {
+			return err
+		}
+		for _, a := range live {
+			if err := volumeDetached(ctx, tx, id, a); err != nil {
+				return err
+			}
+		}
+		return deleteAttachedMode(ctx, tx, id)
+	})
+}
+
+// volumeDetached is the DB API's volume_detached: soft-delete the attachment, then derive the volume's status
+// and attach_status from the attachments left (ignoring error_* ones), keeping updated_at.
+func volumeDetached(ctx context.Context, tx *sql.Tx, volumeID, attachmentID string) error {
+	v, err := getVolume(ctx, tx, volumeID, true)
+	if err != nil {
+		return err
+	}
+	t := now()
+	if _, err := tx.ExecContext(ctx, `UPDATE volume_attachment SET deleted = 1, deleted_at = ?, updated_at = ?,
+		attach_status = 'detached', detach_time = ? WHERE id = ? AND deleted = 0`, t, t, t, attachmentID); err != nil {
+		return fmt.Errorf("delete attachment %s: %w", attachmentID, err)
+	}
+	attachStatus := "detached"
+	err = tx.QueryRowContext(ctx, `SELECT attach_status FROM volume_attachment WHERE deleted = 0 AND volume_id = ?
+		AND attach_status NOT LIKE 'error\_%' ORDER BY attach_status LIMIT 1`, volumeID).Scan(&attachStatus)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("read the remaining attachments of volume %s: %w", volumeID, err)
+	}
+	status := map[string]string{"attached": "in-use", "detached": "available"}[attachStatus]
+	if status == "" {
+		status = attachStatus
+	}
+	query, args := "UPDATE volumes SET attach_status = ?", []any{attachStatus}
+	// A migration or upload in progress keeps its status until that flow ends.
+	migration := v.migrationStatus.String
+	if attachStatus != "detached" || (migration == "" && v.status.String != "uploading") ||
+		migration == "success" || migration == "error" {
+		query, args = query+", status = ?", append(args, status)
+	}
+	if _, err := tx.ExecContext(ctx, query+" WHERE id = ?", append(args, volumeID)...); err != nil {
+		return fmt.Errorf("update volume %s after detaching: %w", volumeID, err)
+	}
+	return nil
+}
+
+// deleteAttachedMode is volume_admin_metadata_delete(..., 'attached_mode'): a soft delete keeping updated_at.
+func deleteAttachedMode(ctx context.Context, tx *sql.Tx, volumeID string) error {
+	if _, err := tx.ExecContext(ctx, "UPDATE volume_admin_metadata SET deleted = 1, deleted_at = ? "+
+		"WHERE volume_id = ? AND `key` = 'attached_mode' AND deleted = 0", now(), volumeID); err != nil {
+		return fmt.Errorf("delete the attached_mode of volume %s: %w", volumeID, err)
+	}
+	return nil
+}
+
+// deleteAttachment is Cinder's attachment_delete as Nova calls it: finish_detach on the attachment's volume.
+func (c *Cloud) deleteAttachment(ctx context.Context, attachmentID string) error {
+	return inTx(ctx, c.cinder, func(tx *sql.Tx) error {
+		var volumeID string
+		err := tx.QueryRowContext(ctx, "SELECT volume_id FROM volume_attachment WHERE id = ? AND deleted = 0",
+			attachmentID).Scan(&volumeID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("load attachment %s: %w", attachmentID, err)
+		}
+		if err := volumeDetached(ctx, tx, volumeID, attachmentID); err != nil {
+			return err
+		}
+		return deleteAttachedMode(ctx, tx, volumeID)
+	})
+}

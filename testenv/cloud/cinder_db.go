@@ -1,0 +1,223 @@
+package cloud
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+)
+
+// volume is a volumes row, the columns Cinder's API renders.
+type volume struct {
+	id                                       string
+	createdAt, updatedAt                     sqlTime
+	userID, projectID, host                  sqlString
+	size                                     sqlInt
+	availabilityZone, status, attachStatus   sqlString
+	displayName, displayDescription          sqlString
+	snapshotID                               sqlString
+	volumeTypeID                             string
+	sourceVolID                              sqlString
+	bootable                                 sql.NullBool
+	nameID, encryptionKeyID, migrationStatus sqlString
+	replicationStatus, consistencyGroupID    sqlString
+	providerID                               sqlString
+	multiattach                              sql.NullBool
+	clusterName, groupID, serviceUUID        sqlString
+	sharedTargets, useQuota                  sql.NullBool
+}
+
+const volumeColumns = `id, created_at, updated_at, user_id, project_id, host, size, availability_zone, status,
+	display_name, display_description, snapshot_id, volume_type_id, source_volid, bootable, _name_id,
+	encryption_key_id, migration_status, replication_status, consistencygroup_id, provider_id, multiattach,
+	cluster_name, group_id, service_uuid, shared_targets, use_quota`
+
+func scanVolume(row interface{ Scan(...any) error }) (volume, error) {
+	var v volume
+	err := row.Scan(&v.id, &v.createdAt, &v.updatedAt, &v.userID, &v.projectID, &v.host, &v.size,
+		&v.availabilityZone, &v.status, &v.displayName, &v.displayDescription, &v.snapshotID,
+		&v.volumeTypeID, &v.sourceVolID, &v.bootable, &v.nameID, &v.encryptionKeyID, &v.migrationStatus,
+		&v.replicationStatus, &v.consistencyGroupID, &v.providerID, &v.multiattach, &v.clusterName, &v.groupID,
+		&v.serviceUUID, &v.sharedTargets, &v.useQuota)
+	return v, err
+}
+
+func volumeNotFound(id string) *apiError { return notFound("Volume %s could not be found.", id) }
+
+func getVolume(ctx context.Context, q querier, id string, forUpdate bool) (volume, error) {
+	query := "SELECT " + volumeColumns + " FROM volumes WHERE id = ? AND deleted = 0"
+	if forUpdate {
+		query += " FOR UPDATE"
+	}
+	v, err := scanVolume(q.QueryRowContext(ctx, query, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return volume{}, volumeNotFound(id)
+	}
+	if err != nil {
+		return volume{}, fmt.Errorf("load volume %s: %w", id, err)
+	}
+	return v, nil
+}
+
+// volumeFilter narrows a volume listing.
+type volumeFilter struct {
+	projectID, name, status string
+}
+
+func listVolumes(ctx context.Context, q querier, f volumeFilter) ([]volume, error) {
+	where := []string{"deleted = 0"}
+	var args []any
+	for col, val := range map[string]string{"project_id": f.projectID, "display_name": f.name, "status": f.status} {
+		if val != "" {
+			where, args = append(where, col+" = ?"), append(args, val)
+		}
+	}
+	rows, err := q.QueryContext(ctx, "SELECT "+volumeColumns+" FROM volumes WHERE "+strings.Join(where, " AND ")+
+		" ORDER BY created_at DESC, id DESC", args...)
+	if err != nil {
+		return nil, fmt.Errorf("list volumes: %w", err)
+	}
+	defer rows.Close()
+	var out []volume
+	for rows.Next() {
+		v, err := scanVolume(rows)
+		if err != nil {
+			return nil, fmt.Errorf("read a volume: %w", err)
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// attachment is a live volume_attachment row.
+type attachment struct {
+	id, volumeID                           string
+	instanceUUID, attachedHost, mountpoint sqlString
+	attachTime                             sqlTime
+	attachStatus                           sqlString
+}
+
+func liveAttachments(ctx context.Context, q querier, volumeIDs []string) (map[string][]attachment, error) {
+	out := map[string][]attachment{}
+	if len(volumeIDs) == 0 {
+		return out, nil
+	}
+	rows, err := q.QueryContext(ctx, `SELECT id, volume_id, instance_uuid, attached_host, mountpoint, attach_time,
+		attach_status FROM volume_attachment WHERE deleted = 0 AND volume_id IN (`+placeholders(len(volumeIDs))+`)
+		ORDER BY attach_time, id`, anySlice(volumeIDs)...)
+	if err != nil {
+		return nil, fmt.Errorf("list volume attachments: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var a attachment
+		if err := rows.Scan(&a.id, &a.volumeID, &a.instanceUUID, &a.attachedHost, &a.mountpoint, &a.attachTime,
+			&a.attachStatus); err != nil {
+			return nil, fmt.Errorf("read a volume attachment: %w", err)
+		}
+		out[a.volumeID] = append(out[a.volumeID], a)
+	}
+	return out, rows.Err()
+}
+
+// visibleAdminMetadata returns the admin metadata Cinder copies into a volume's metadata for every caller
+// (api_utils.add_visible_admin_metadata: readonly and attached_mode).
+func visibleAdminMetadata(ctx context.Context, q querier, volumeIDs []string) (map[string]map[string]any, error) {
+	out := map[string]map[string]any{}
+	if len(volumeIDs) == 0 {
+		return out, nil
+	}
+	rows, err := q.QueryContext(ctx, "SELECT volume_id, `key`, value FROM volume_admin_metadata WHERE deleted = 0 "+
+		"AND `key` IN ('readonly', 'attached_mode') AND volume_id IN ("+placeholders(len(volumeIDs))+") ORDER BY id",
+		anySlice(volumeIDs)...)
+	if err != nil {
+		return nil, fmt.Errorf("read volume admin metadata: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, key string
+		var value sqlString
+		if err := rows.Scan(&id, &key, &value); err != nil {
+			return nil, fmt.Errorf("read volume admin metadata: %w", err)
+		}
+		if out[id] == nil {
+			out[id] = map[string]any{}
+		}
+		out[id][key] = nullString(value)
+	}
+	return out, rows.Err()
+}
+
+// volumeTypes is the volume_types table the schema does not carry: type ids and names.
+type volumeTypes struct {
+	ids  *idSource
+	mu   sync.Mutex
+	byID map[string]string
+}
+
+// defaultVolumeType is the type Cinder creates at installation and gives volumes created without one.
+const defaultVolumeType = "__DEFAULT__"
+
+func newVolumeTypes(ids *idSource) *volumeTypes {
+	t := &volumeTypes{ids: ids, byID: map[string]string{}}
+	t.ensure(defaultVolumeType)
+	return t
+}
+
+// ensure returns the id of the named type, creating it.
+func (t *volumeTypes) ensure(name string) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for id, n := range t.byID {
+		if n == name {
+			return id
+		}
+	}
+	id := t.ids.uuid()
+	t.byID[id] = name
+	return id
+}
+
+func (t *volumeTypes) name(id string) (string, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n, ok := t.byID[id]
+	return n, ok
+}
+
+// volumeService is a Cinder services row.
+type volumeService struct {
+	host, binary, zone, disabledReason, clusterName sqlString
+	replicationStatus, activeBackendID              sqlString
+	disabled, frozen                                sql.NullBool
+	createdAt, updatedAt, modifiedAt                sqlTime
+}
+
+func listVolumeServices(ctx context.Context, q querier, host, binary string) ([]volumeService, error) {
+	query := "SELECT host, `binary`, availability_zone, disabled_reason, cluster_name, replication_status, " +
+		"active_backend_id, disabled, frozen, created_at, updated_at, modified_at FROM services WHERE deleted = 0"
+	var args []any
+	if host != "" {
+		query, args = query+" AND host = ?", append(args, host)
+	}
+	if binary != "" {
+		query, args = query+" AND `binary` = ?", append(args, binary)
+	}
+	rows, err := q.QueryContext(ctx, query+" ORDER BY id", args...)
+	if err != nil {
+		return nil, fmt.Errorf("list cinder services: %w", err)
+	}
+	defer rows.Close()
+	var out []volumeService
+	for rows.Next() {
+		var s volumeService
+		if err := rows.Scan(&s.host, &s.binary, &s.zone, &s.disabledReason, &s.clusterName, &s.replicationStatus,
+			&s.activeBackendID, &s.disabled, &s.frozen, &s.createdAt, &s.updatedAt, &s.modifiedAt); err != nil {
+			return nil, fmt.Errorf("read a cinder service: %w", err)
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}

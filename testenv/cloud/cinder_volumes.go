@@ -1,0 +1,208 @@
+package cloud
+
+import (
+	"net/http"
+	"slices"
+	"strconv"
+)
+
+// The key Cinder stores for volumes encrypted with the fixed-key manager; it is never shown.
+const fixedKeyID = "00000000-0000-0000-0000-000000000000"
+
+// volumeStatus hides the internal managing states behind the ones the API has always shown.
+func volumeStatus(s sqlString) any {
+	switch s.String {
+	case "managing":
+		return "creating"
+	case "error_managing":
+		return "error"
+	case "error_managing_deleting":
+		return "deleting"
+	}
+	return nullString(s)
+}
+
+func (c *Cloud) volumeLinks(r *apiRequest, id string) []any {
+	base := baseURL(r.Request)
+	project := r.token.projectID
+	return []any{link("self", base+"/v3/"+project+"/volumes/"+id), link("bookmark", base+"/"+project+"/volumes/"+id)}
+}
+
+// volumeView is Cinder's v3 volumes ViewBuilder.detail plus the host, tenant and migration attribute
+// extensions, for an admin caller.
+func (c *Cloud) volumeView(r *apiRequest, v volume, attachments []attachment, adminMeta map[string]any) map[string]any {
+	ver := r.version
+	typeName, typeKnown := c.volumes.name(v.volumeTypeID)
+	var volumeType any = v.volumeTypeID
+	if typeKnown {
+		volumeType = typeName
+	} else if ver.AtLeast(3, 63) {
+		volumeType = nil
+	}
+	bootable := "false"
+	if v.bootable.Bool {
+		bootable = "true"
+	}
+	attached := []any{}
+	for _, a := range attachments {
+		if a.attachStatus.String != "attached" {
+			continue
+		}
+		attached = append(attached, map[string]any{
+			"id": a.volumeID, "attachment_id": a.id, "volume_id": a.volumeID,
+			"server_id": nullString(a.instanceUUID), "host_name": nullString(a.attachedHost),
+			"device": nullString(a.mountpoint), "attached_at": timeOrNil(a.attachTime, naiveTime),
+		})
+	}
+	metadata := map[string]any{}
+	for k, val := range adminMeta {
+		metadata[k] = val
+	}
+	d := map[string]any{
+		"id": v.id, "status": volumeStatus(v.status), "size": nullInt(v.size),
+		"availability_zone": nullString(v.availabilityZone),
+		"created_at":        timeOrNil(v.createdAt, naiveTime), "updated_at": timeOrNil(v.updatedAt, naiveTime),
+		"name": nullString(v.displayName), "description": nullString(v.displayDescription),
+		"volume_type": volumeType, "snapshot_id": nullString(v.snapshotID), "source_volid": nullString(v.sourceVolID),
+		"metadata": metadata, "links": c.volumeLinks(r, v.id), "user_id": nullString(v.userID),
+		"bootable": bootable, "encrypted": v.encryptionKeyID.Valid,
+		"replication_status":  nullString(v.replicationStatus),
+		"consistencygroup_id": nullString(v.consistencyGroupID), "multiattach": v.multiattach.Bool,
+		"attachments": attached, "migration_status": nullString(v.migrationStatus),
+		"os-vol-host-attr:host":          nullString(v.host),
+		"os-vol-tenant-attr:tenant_id":   nullString(v.projectID),
+		"os-vol-mig-status-attr:migstat": nullString(v.migrationStatus),
+		"os-vol-mig-status-attr:name_id": nullString(v.nameID),
+	}
+	if ver.AtLeast(3, 13) {
+		d["group_id"] = nullString(v.groupID)
+	}
+	if ver.AtLeast(3, 21) {
+		d["provider_id"] = nullString(v.providerID)
+	}
+	if ver.AtLeast(3, 48) {
+		var shared any = v.sharedTargets.Bool
+		if !v.sharedTargets.Valid {
+			shared = nil
+			if !ver.AtLeast(3, 69) {
+				// Before 3.69 a NULL shared_targets is reported as true.
+				shared = true
+			}
+		}
+		d["shared_targets"] = shared
+		d["service_uuid"] = nullString(v.serviceUUID)
+	}
+	if ver.AtLeast(3, 61) {
+		d["cluster_name"] = nullString(v.clusterName)
+	}
+	if ver.AtLeast(3, 63) {
+		d["volume_type_id"] = v.volumeTypeID
+	}
+	if ver.AtLeast(3, 64) && v.encryptionKeyID.Valid && v.encryptionKeyID.String != fixedKeyID {
+		d["encryption_key_id"] = v.encryptionKeyID.String
+	}
+	if ver.AtLeast(3, 65) {
+		d["consumes_quota"] = !v.useQuota.Valid || v.useQuota.Bool
+	}
+	return d
+}
+
+func (c *Cloud) showVolume(w http.ResponseWriter, r *apiRequest) error {
+	v, err := getVolume(r.Context(), c.cinder, r.PathValue("id"), false)
+	if err != nil {
+		return err
+	}
+	views, err := c.volumeViews(r, []volume{v})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"volume": views[0]})
+	return nil
+}
+
+func (c *Cloud) volumeViews(r *apiRequest, volumes []volume) ([]any, error) {
+	ids := make([]string, len(volumes))
+	for i, v := range volumes {
+		ids[i] = v.id
+	}
+	attachments, err := liveAttachments(r.Context(), c.cinder, ids)
+	if err != nil {
+		return nil, err
+	}
+	meta, err := visibleAdminMetadata(r.Context(), c.cinder, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]any, len(volumes))
+	for i, v := range volumes {
+		out[i] = c.volumeView(r, v, attachments[v.id], meta[v.id])
+	}
+	return out, nil
+}
+
+func (c *Cloud) listVolumesDetail(w http.ResponseWriter, r *apiRequest) error {
+	volumes, err := c.filteredVolumes(r)
+	if err != nil {
+		return err
+	}
+	views, err := c.volumeViews(r, volumes)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"volumes": views})
+	return nil
+}
+
+func (c *Cloud) listVolumeSummaries(w http.ResponseWriter, r *apiRequest) error {
+	volumes, err := c.filteredVolumes(r)
+	if err != nil {
+		return err
+	}
+	out := make([]any, len(volumes))
+	for i, v := range volumes {
+		out[i] = map[string]any{"id": v.id, "name": nullString(v.displayName), "links": c.volumeLinks(r, v.id)}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"volumes": out})
+	return nil
+}
+
+// Cinder's osapi_max_limit.
+const volumeMaxLimit = 1000
+
+// filteredVolumes applies all_tenants, project_id, name and status, then marker and limit.
+func (c *Cloud) filteredVolumes(r *apiRequest) ([]volume, error) {
+	q := r.URL.Query()
+	f := volumeFilter{projectID: r.token.projectID, name: q.Get("name"), status: q.Get("status")}
+	if raw, present := q["all_tenants"]; present {
+		all, ok := boolParam(raw[0])
+		if !ok {
+			return nil, badRequest("Value '%s' for 'all_tenants' is not a boolean.", raw[0])
+		}
+		if all {
+			f.projectID = q.Get("project_id")
+		}
+	}
+	volumes, err := listVolumes(r.Context(), c.cinder, f)
+	if err != nil {
+		return nil, err
+	}
+	if marker := q.Get("marker"); marker != "" {
+		at := slices.IndexFunc(volumes, func(v volume) bool { return v.id == marker })
+		if at < 0 {
+			return nil, notFound("Marker %s could not be found.", marker)
+		}
+		volumes = volumes[at+1:]
+	}
+	limit := volumeMaxLimit
+	if raw := q.Get("limit"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 0 {
+			return nil, badRequest("Invalid input received: limit param must be an integer")
+		}
+		limit = min(n, volumeMaxLimit)
+	}
+	if len(volumes) > limit {
+		volumes = volumes[:limit]
+	}
+	return volumes, nil
+}

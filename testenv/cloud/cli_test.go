@@ -1,0 +1,177 @@
+package cloud
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+// openstackCLI runs the real OpenStack client (Debian's python3-openstackclient) against the cloud.
+type openstackCLI struct {
+	path string
+	env  []string
+}
+
+func newOpenstackCLI(t *testing.T, f *fixture) openstackCLI {
+	t.Helper()
+	path, err := exec.LookPath("openstack")
+	if err != nil {
+		if ci := os.Getenv("CI"); ci != "" && ci != "false" && ci != "0" {
+			t.Fatalf("CI needs the openstack CLI (apt-get install python3-openstackclient): %v", err)
+		}
+		t.Skipf("the openstack CLI is not installed (apt-get install python3-openstackclient): %v", err)
+	}
+	admin := f.cloud.Admin()
+	env := []string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + t.TempDir(),
+		"OS_AUTH_URL=" + f.cloud.Endpoints().Identity,
+		"OS_IDENTITY_API_VERSION=3",
+		"OS_USERNAME=" + admin.UserName,
+		"OS_PASSWORD=" + admin.Password,
+		"OS_PROJECT_NAME=" + admin.ProjectName,
+		"OS_USER_DOMAIN_NAME=Default",
+		"OS_PROJECT_DOMAIN_NAME=Default",
+		"OS_REGION_NAME=RegionOne",
+		"OS_INTERFACE=public",
+	}
+	return openstackCLI{path: path, env: env}
+}
+
+// run returns the command's stdout, failing the test when it does not exit 0.
+func (o openstackCLI) run(t *testing.T, args ...string) string {
+	t.Helper()
+	stdout, stderr, err := o.try(t, args...)
+	if err != nil {
+		t.Fatalf("openstack %s: %v\n%s", strings.Join(args, " "), err, stderr)
+	}
+	return stdout
+}
+
+func (o openstackCLI) try(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 45*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, o.path, args...)
+	cmd.Env = o.env
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	return stdout.String(), stderr.String(), err
+}
+
+func (o openstackCLI) json(t *testing.T, v any, args ...string) {
+	t.Helper()
+	out := o.run(t, append(args, "-f", "json")...)
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		t.Fatalf("openstack %s: decode %q: %v", strings.Join(args, " "), out, err)
+	}
+}
+
+// The real OpenStack CLI (Debian's python3-openstackclient, a Zed-era release) works against the cloud and
+// gets the answers a real cloud gives, refusals included.
+func TestOpenstackCLI(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, Config{})
+	topo := f.provision(t, standardTopology())
+	cli := newOpenstackCLI(t, f)
+	vm1, vm2 := topo.Instances[0], topo.Instances[1]
+
+	var list []map[string]any
+	cli.json(t, &list, "server", "list", "--all-projects", "--long")
+	var rows []string
+	for _, s := range list {
+		rows = append(rows, fmt.Sprint(s["Name"], " ", s["Status"], " ", s["Power State"], " ", s["Host"], " ",
+			s["Image Name"], " ", s["Flavor Name"], " ", s["Networks"]))
+	}
+	wantRows := []string{
+		"vm3 ACTIVE 1 compute-2 cirros-0.6.2-x86_64-disk m1.tiny map[]",
+		"vm2 SHUTOFF 4 compute-1 N/A (booted from volume) m1.tiny map[]",
+		"vm1 ACTIVE 1 compute-1 cirros-0.6.2-x86_64-disk m1.tiny map[private:[10.0.0.5 172.24.4.20]]",
+	}
+	if !slices.Equal(rows, wantRows) {
+		t.Errorf("server list:\n%q\nwant\n%q", rows, wantRows)
+	}
+
+	var show map[string]any
+	cli.json(t, &show, "server", "show", vm1.ID)
+	for k, want := range map[string]any{
+		"status": "ACTIVE", "OS-EXT-SRV-ATTR:host": "compute-1", "OS-EXT-SRV-ATTR:instance_name": "instance-00000001",
+		"flavor": "m1.tiny (1)", "volumes_attached": []any{map[string]any{"id": vm1.Volumes[0].ID}},
+	} {
+		if diff := cmpAny(want, show[k]); diff != "" {
+			t.Errorf("server show %s (-want +got):\n%s", k, diff)
+		}
+	}
+
+	// The CLI reboots SOFT by default, which Nova refuses for a stopped server; HARD brings it up.
+	_, stderr, err := cli.try(t, "server", "reboot", vm2.ID)
+	if err == nil || !strings.Contains(stderr, "Cannot 'reboot' instance "+vm2.ID+" while it is in vm_state stopped (HTTP 409)") {
+		t.Errorf("soft reboot of a stopped server: %v %s", err, stderr)
+	}
+	cli.run(t, "server", "reboot", "--hard", "--wait", vm2.ID)
+	if got := f.state(t, vm2.ID); got != (instanceState{"active", "", 1}) {
+		t.Errorf("after reboot --hard --wait: %+v", got)
+	}
+
+	cli.run(t, "server", "stop", vm1.ID)
+	f.settle()
+	if got := f.state(t, vm1.ID); got != (instanceState{"stopped", "", 4}) {
+		t.Errorf("after server stop: %+v", got)
+	}
+	cli.run(t, "server", "start", vm1.ID)
+	f.settle()
+	if got := f.state(t, vm1.ID); got != (instanceState{"active", "", 1}) {
+		t.Errorf("after server start: %+v", got)
+	}
+	if _, stderr, err := cli.try(t, "server", "start", vm1.ID); err == nil ||
+		!strings.Contains(stderr, "Cannot 'start' instance "+vm1.ID+" while it is in vm_state active (HTTP 409)") {
+		t.Errorf("start of an active server: %v %s", err, stderr)
+	}
+
+	var vols []map[string]any
+	cli.json(t, &vols, "volume", "list", "--all-projects", "--long")
+	var volRows []string
+	for _, v := range vols {
+		attached, _ := v["Attached to"].([]any)
+		var servers []string
+		for _, a := range attached {
+			servers = append(servers, fmt.Sprint(a.(map[string]any)["server_id"], "@", a.(map[string]any)["device"]))
+		}
+		volRows = append(volRows, fmt.Sprint(v["Name"], " ", v["Status"], " ", v["Type"], " ", v["Bootable"], " ", servers))
+	}
+	sort.Strings(volRows)
+	wantVols := []string{
+		fmt.Sprintf("vm1-data in-use __DEFAULT__ false [%s@/dev/vdb]", vm1.ID),
+		fmt.Sprintf("vm2-boot in-use __DEFAULT__ true [%s@/dev/vda]", vm2.ID),
+		fmt.Sprintf("vm2-data in-use ceph false [%s@/dev/vdb]", vm2.ID),
+		fmt.Sprintf("vm3-data in-use nfs false [%s@/dev/vdb]", topo.Instances[2].ID),
+	}
+	if !slices.Equal(volRows, wantVols) {
+		t.Errorf("volume list:\n%q\nwant\n%q", volRows, wantVols)
+	}
+
+	var vshow map[string]any
+	cli.json(t, &vshow, "volume", "show", vm1.Volumes[0].ID)
+	for k, want := range map[string]any{
+		"status": "in-use", "bootable": "false", "os-vol-host-attr:host": "controller@lvm#lvm", "size": float64(2),
+	} {
+		if diff := cmpAny(want, vshow[k]); diff != "" {
+			t.Errorf("volume show %s (-want +got):\n%s", k, diff)
+		}
+	}
+
+	cli.run(t, "volume", "set", "--state", "available", vm1.Volumes[0].ID)
+	cli.json(t, &vshow, "volume", "show", vm1.Volumes[0].ID)
+	if vshow["status"] != "available" {
+		t.Errorf("after volume set --state available: %v", vshow["status"])
+	}
+}

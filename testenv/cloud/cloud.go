@@ -1,0 +1,255 @@
+package cloud
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/osdr/osdr/testenv/virt"
+)
+
+// Config describes one simulated cloud.
+type Config struct {
+	// CinderDSN and NovaDSN name databases loaded with testenv.SchemaCinder and testenv.SchemaNova.
+	CinderDSN, NovaDSN string
+	// Driver is the compute hosts' hypervisor side; nil means a fresh virt.Fake.
+	Driver virt.Driver
+	// Profile is the release to play (ProfileNames); empty means DefaultProfile.
+	Profile string
+	// Region names the catalog's region; empty means RegionOne.
+	Region string
+	// AdminUser, AdminPassword and AdminProject name the admin account; empty means admin, a generated
+	// password, and admin.
+	AdminUser, AdminPassword, AdminProject string
+	// Seed, when not zero, makes every generated id (projects, users, servers, volumes, attachments, ...) the
+	// same from run to run.
+	Seed int64
+	// IdentityAddr, ComputeAddr, VolumeAddr and ImageAddr are where Start listens; empty means 127.0.0.1:0.
+	IdentityAddr, ComputeAddr, VolumeAddr, ImageAddr string
+	// PowerSyncInterval, when set, runs Nova's _sync_power_states on every running compute host that often
+	// (nova.conf sync_power_state_interval, 600 s on a real cloud); zero leaves it to SyncPowerStates.
+	PowerSyncInterval time.Duration
+	// Logf receives what the services would log: rejected requests, state corrections, failed operations.
+	Logf func(format string, args ...any)
+}
+
+// Endpoints are the versioned URLs the catalog publishes.
+type Endpoints struct {
+	Identity string // http://127.0.0.1:P/v3
+	Compute  string // http://127.0.0.1:P/v2.1
+	Volume   string // http://127.0.0.1:P/v3/<project id>
+	Image    string // http://127.0.0.1:P (Glance, read-only: the image instances boot from)
+}
+
+// Cloud is a running simulated control plane.
+type Cloud struct {
+	cfg      Config
+	profile  Profile
+	nova     *sql.DB
+	cinder   *sql.DB
+	driver   virt.Driver
+	ids      *idSource
+	identity *identity
+	audit    auditLog
+	compute  *computeManager
+	volumes  *volumeTypes
+	logf     func(format string, args ...any)
+	// imageRef is the Glance image every image-booted instance was built from; cephSecret the libvirt secret
+	// of the Ceph backend.
+	imageRef, cephSecret string
+	createdAt            time.Time
+
+	endpoints    Endpoints
+	identityRoot string // the identity listener without /v3, as keystonemiddleware advertises it
+
+	started bool
+	servers []*http.Server
+	stop    context.CancelFunc // ends the background work (heartbeats, syncs, in-flight compute operations)
+	bg      sync.WaitGroup
+}
+
+// New connects to the databases and prepares the services; Start serves them.
+func New(ctx context.Context, cfg Config) (*Cloud, error) {
+	profile, err := LookupProfile(cfg.Profile)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Region == "" {
+		cfg.Region = "RegionOne"
+	}
+	if cfg.Driver == nil {
+		cfg.Driver = virt.NewFake()
+	}
+	logf := cfg.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	ids := newIDSource(cfg.Seed)
+	admin := Credentials{
+		UserID: ids.hex32(), UserName: orDefault(cfg.AdminUser, "admin"),
+		Password:  orDefault(cfg.AdminPassword, ids.hex32()),
+		ProjectID: ids.hex32(), ProjectName: orDefault(cfg.AdminProject, "admin"),
+		DomainName: defaultDomainName,
+	}
+	nova, err := openDB(ctx, "nova", cfg.NovaDSN)
+	if err != nil {
+		return nil, err
+	}
+	cinder, err := openDB(ctx, "cinder", cfg.CinderDSN)
+	if err != nil {
+		nova.Close()
+		return nil, err
+	}
+	c := &Cloud{
+		cfg: cfg, profile: profile, nova: nova, cinder: cinder, driver: cfg.Driver, ids: ids,
+		identity: newIdentity(ids, admin, cfg.Region),
+		volumes:  newVolumeTypes(ids),
+		logf:     logf,
+		imageRef: ids.uuid(), cephSecret: ids.uuid(), createdAt: now(),
+	}
+	c.compute = newComputeManager(c)
+	return c, nil
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// openDB opens a service database with the settings the code relies on: DATETIME columns read as UTC
+// time.Time, and a UTC session so SQL's UTC_TIMESTAMP() and the simulation agree.
+func openDB(ctx context.Context, name, dsn string) (*sql.DB, error) {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("parse the %s DSN: %w", name, err)
+	}
+	cfg.ParseTime = true
+	// Compare-and-swap updates count the rows they matched, not only those whose values changed.
+	cfg.ClientFoundRows = true
+	cfg.Loc = time.UTC
+	if cfg.Params == nil {
+		cfg.Params = map[string]string{}
+	}
+	cfg.Params["time_zone"] = "'+00:00'"
+	connector, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("configure the %s database: %w", name, err)
+	}
+	db := sql.OpenDB(connector)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("reach the %s database: %w", name, err)
+	}
+	return db, nil
+}
+
+// Profile is the release the cloud plays.
+func (c *Cloud) Profile() Profile { return c.profile }
+
+// Admin returns the admin account's credentials.
+func (c *Cloud) Admin() Credentials { return c.identity.admin }
+
+// Endpoints returns the services' URLs; they are known once Start has returned.
+func (c *Cloud) Endpoints() Endpoints { return c.endpoints }
+
+// Start listens on the service addresses and serves until Close; it returns once all of them accept
+// connections.
+func (c *Cloud) Start(ctx context.Context) error {
+	if c.started {
+		return errors.New("cloud already started")
+	}
+	var lc net.ListenConfig
+	addrs := []string{
+		orDefault(c.cfg.IdentityAddr, "127.0.0.1:0"),
+		orDefault(c.cfg.ComputeAddr, "127.0.0.1:0"),
+		orDefault(c.cfg.VolumeAddr, "127.0.0.1:0"),
+		orDefault(c.cfg.ImageAddr, "127.0.0.1:0"),
+	}
+	listeners := make([]net.Listener, 0, len(addrs))
+	for _, addr := range addrs {
+		l, err := lc.Listen(ctx, "tcp", addr)
+		if err != nil {
+			for _, open := range listeners {
+				open.Close()
+			}
+			return fmt.Errorf("listen on %s: %w", addr, err)
+		}
+		listeners = append(listeners, l)
+	}
+	root := func(l net.Listener) string { return "http://" + l.Addr().String() }
+	c.identityRoot = root(listeners[0])
+	c.endpoints = Endpoints{
+		Identity: c.identityRoot + "/v3",
+		Compute:  root(listeners[1]) + "/v2.1",
+		Volume:   root(listeners[2]) + "/v3/" + c.identity.admin.ProjectID,
+		Image:    root(listeners[3]),
+	}
+	c.identity.setCatalog(c.endpoints)
+
+	bgCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	c.stop = stop
+	c.compute.setContext(bgCtx)
+	for i, h := range []http.Handler{c.keystoneHandler(), c.novaHandler(), c.cinderHandler(), c.glanceHandler()} {
+		srv := &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: 30 * time.Second,
+			BaseContext:       func(net.Listener) context.Context { return bgCtx },
+		}
+		c.servers = append(c.servers, srv)
+		l := listeners[i]
+		c.bg.Go(func() {
+			if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				c.logf("cloud: serve %s: %v", l.Addr(), err)
+			}
+		})
+	}
+	c.bg.Go(func() { c.compute.run(bgCtx) })
+	c.started = true
+	return nil
+}
+
+// Close stops serving, ends background work (an operation in flight stops where it is, as when nova-compute
+// is killed) and closes the databases.
+func (c *Cloud) Close(ctx context.Context) error {
+	var errs []error
+	if c.started {
+		for _, srv := range c.servers {
+			if err := srv.Shutdown(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("shut down an API server: %w", err))
+			}
+		}
+		c.stop()
+		c.bg.Wait()
+		c.compute.wait()
+	}
+	for name, db := range map[string]*sql.DB{"nova": c.nova, "cinder": c.cinder} {
+		if err := db.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close the %s database: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// baseURL is the scheme and host a request came in on, which the services build their links from.
+func baseURL(r *http.Request) string { return "http://" + r.Host }
+
+// boolParam parses a query flag as oslo's strutils.bool_from_string(strict=True) does.
+func boolParam(v string) (bool, bool) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "1", "t", "true", "on", "y", "yes":
+		return true, true
+	case "0", "f", "false", "off", "n", "no":
+		return false, true
+	}
+	return false, false
+}

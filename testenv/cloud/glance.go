@@ -1,0 +1,64 @@
+package cloud
+
+import (
+	"net/http"
+	"time"
+)
+
+// glanceHandler serves the read side of Glance's image API v2 for the one image every image-booted instance
+// was built from. The OpenStack CLI builds an image client for server list and server show and fails when the
+// catalog has no image service, so a cloud without one would not answer the CLI as a real cloud does.
+func (c *Cloud) glanceHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", c.glanceVersions)
+	mux.HandleFunc("GET /v2/images", c.authenticatedImage(c.listImages))
+	mux.HandleFunc("GET /v2/images/{id}", c.authenticatedImage(c.showImage))
+	return mux
+}
+
+func (c *Cloud) authenticatedImage(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := c.authenticate(w, r); ok {
+			h(w, r)
+		}
+	}
+}
+
+func (c *Cloud) glanceVersions(w http.ResponseWriter, r *http.Request) {
+	self := []any{link("self", baseURL(r)+"/v2/")}
+	versions := []any{map[string]any{"id": "v2.16", "status": "CURRENT", "links": self}}
+	for _, v := range []string{"v2.15", "v2.9", "v2.7", "v2.6", "v2.5", "v2.4", "v2.3", "v2.2", "v2.1", "v2.0"} {
+		versions = append(versions, map[string]any{"id": v, "status": "SUPPORTED", "links": self})
+	}
+	writeJSON(w, http.StatusMultipleChoices, map[string]any{"versions": versions})
+}
+
+func (c *Cloud) imageView() map[string]any {
+	created := c.createdAt.Format(time.RFC3339)
+	return map[string]any{
+		"id": c.imageRef, "name": "cirros-0.6.2-x86_64-disk", "status": "active", "visibility": "public",
+		"protected": false, "os_hidden": false, "owner": c.identity.admin.ProjectID, "size": 21430272,
+		"virtual_size": 117440512, "min_ram": 0, "min_disk": 0, "disk_format": "qcow2", "container_format": "bare",
+		"checksum": "c8fc807773e5354afe61636071771906", "os_hash_algo": "sha512",
+		"os_hash_value": "1103b92ce8ad966e41235a4de260deb791ff571670c0342666c8582fbb9caefe6af07ebb11d34f44f8414b609b29c1bdf1d72ffa6faa39c88e8721d09847952b",
+		"created_at":    created, "updated_at": created, "tags": []string{},
+		"self": "/v2/images/" + c.imageRef, "file": "/v2/images/" + c.imageRef + "/file", "schema": "/v2/schemas/image",
+	}
+}
+
+func (c *Cloud) listImages(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{
+		"images": []any{c.imageView()}, "schema": "/v2/schemas/images", "first": "/v2/images",
+	})
+}
+
+func (c *Cloud) showImage(w http.ResponseWriter, r *http.Request) {
+	if r.PathValue("id") != c.imageRef {
+		w.Header().Set("Content-Type", "text/html; charset=UTF-8")
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte("<html>\n <head>\n  <title>404 Not Found</title>\n </head>\n <body>\n  <h1>404 Not Found</h1>\n  " +
+			"No image found with ID " + r.PathValue("id") + "<br /><br />\n\n\n\n </body>\n</html>"))
+		return
+	}
+	writeJSON(w, http.StatusOK, c.imageView())
+}

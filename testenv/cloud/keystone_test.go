@@ -1,0 +1,207 @@
+package cloud
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack"
+)
+
+func passwordAuth(user, password, project string) string {
+	return fmt.Sprintf(`{"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": %q,
+		"domain": {"name": "Default"}, "password": %q}}}, "scope": {"project": {"name": %q,
+		"domain": {"name": "Default"}}}}}`, user, password, project)
+}
+
+func keys(m map[string]any) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// A password authentication answers 201 with the token in X-Subject-Token and a body shaped like Keystone's,
+// its catalog carrying versioned URLs for every interface so gophercloud needs no discovery.
+func TestPasswordAuthentication(t *testing.T) {
+	f := newFixture(t, Config{Region: "RegionTwo"})
+	admin := f.cloud.Admin()
+	e := f.cloud.Endpoints()
+	r := request(t, "POST", e.Identity+"/auth/tokens", passwordAuth(admin.UserName, admin.Password, admin.ProjectName))
+	if r.status != 201 || !strings.HasPrefix(r.header.Get("X-Subject-Token"), "gAAAAA") {
+		t.Fatalf("%d, token %q: %s", r.status, r.header.Get("X-Subject-Token"), r.body)
+	}
+	token := r.json(t).(map[string]any)["token"].(map[string]any)
+	captured := readSample(t, "keystone_token_response.json").(map[string]any)["body"].(map[string]any)["token"].(map[string]any)
+	if got, want := keys(token), keys(captured); !slices.Equal(got, want) {
+		t.Errorf("token fields %v, want the captured %v", got, want)
+	}
+	for _, part := range []string{"project", "user"} {
+		if got, want := keys(token[part].(map[string]any)), keys(captured[part].(map[string]any)); !slices.Equal(got, want) {
+			t.Errorf("%s fields %v, want %v", part, got, want)
+		}
+	}
+	var roles []string
+	for _, role := range token["roles"].([]any) {
+		roles = append(roles, role.(map[string]any)["name"].(string))
+	}
+	if sort.Strings(roles); !slices.Equal(roles, []string{"admin", "member", "reader"}) {
+		t.Errorf("roles %v", roles)
+	}
+	wantURLs := map[string]string{
+		"identity": e.Identity + "/", "compute": e.Compute, "volumev3": e.Volume, "block-storage": e.Volume, "image": e.Image,
+	}
+	for _, entry := range token["catalog"].([]any) {
+		s := entry.(map[string]any)
+		kind := s["type"].(string)
+		var ifaces []string
+		for _, ep := range s["endpoints"].([]any) {
+			ep := ep.(map[string]any)
+			ifaces = append(ifaces, ep["interface"].(string))
+			if ep["url"] != wantURLs[kind] || ep["region"] != "RegionTwo" || ep["region_id"] != "RegionTwo" || len(ep["id"].(string)) != 32 {
+				t.Errorf("%s endpoint %v, want url %s", kind, ep, wantURLs[kind])
+			}
+		}
+		if sort.Strings(ifaces); !slices.Equal(ifaces, []string{"admin", "internal", "public"}) {
+			t.Errorf("%s interfaces %v", kind, ifaces)
+		}
+		delete(wantURLs, kind)
+	}
+	if len(wantURLs) > 0 {
+		t.Errorf("catalog lacks %v", wantURLs)
+	}
+	if !strings.HasSuffix(e.Volume, "/v3/"+admin.ProjectID) || len(admin.ProjectID) != 32 {
+		t.Errorf("volume endpoint %s for project %s", e.Volume, admin.ProjectID)
+	}
+
+	pc := f.provider(t)
+	for _, tc := range []struct {
+		name string
+		new  func(*gophercloud.ProviderClient, gophercloud.EndpointOpts) (*gophercloud.ServiceClient, error)
+		want string
+	}{
+		{"compute", openstack.NewComputeV2, e.Compute + "/"},
+		{"block storage", openstack.NewBlockStorageV3, e.Volume + "/"},
+	} {
+		sc, err := tc.new(pc, gophercloud.EndpointOpts{Region: "RegionTwo"})
+		if err != nil || sc.Endpoint != tc.want {
+			t.Errorf("%s client at %q (%v), want %s", tc.name, sc.Endpoint, err, tc.want)
+		}
+	}
+
+	// The token validates, and once revoked no service takes it.
+	subject := pc.Token()
+	shown := request(t, "GET", e.Identity+"/auth/tokens", "", "X-Auth-Token", subject, "X-Subject-Token", subject)
+	if shown.status != 200 || shown.header.Get("X-Subject-Token") != subject {
+		t.Errorf("validate: %d %s", shown.status, shown.body)
+	}
+	if r := request(t, "DELETE", e.Identity+"/auth/tokens", "", "X-Auth-Token", f.token(t), "X-Subject-Token", subject); r.status != 204 {
+		t.Errorf("revoke: %d %s", r.status, r.body)
+	}
+	wantBody(t, request(t, "GET", e.Identity+"/auth/tokens", "", "X-Auth-Token", f.token(t), "X-Subject-Token", subject),
+		404, `{"error": {"code": 404, "title": "Not Found", "message": "Could not find token: `+subject+`."}}`)
+	wantBody(t, request(t, "GET", e.Compute+"/servers", "", "X-Auth-Token", subject), 401,
+		`{"error": {"code": 401, "title": "Unauthorized", "message": "The request you have made requires authentication."}}`)
+}
+
+// Keystone refuses bad credentials with one 401 that does not say what was wrong, and malformed requests with
+// its validation messages.
+func TestAuthenticationRefusals(t *testing.T) {
+	f := newFixture(t, Config{AdminPassword: "s3cret", AdminProject: "ops"})
+	url := f.cloud.Endpoints().Identity + "/auth/tokens"
+	unauthorized := `{"error": {"code": 401, "title": "Unauthorized", "message": "The request you have made requires authentication."}}`
+	for _, tc := range []struct {
+		name, body string
+		status     int
+		want       string
+	}{
+		{"wrong password", passwordAuth("admin", "guess", "ops"), 401, unauthorized},
+		{"unknown user", passwordAuth("root", "s3cret", "ops"), 401, unauthorized},
+		{"project the user has no role on", passwordAuth("admin", "s3cret", "admin"), 401, unauthorized},
+		{"user in another domain", `{"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin",
+			"domain": {"name": "Other"}, "password": "s3cret"}}}}}`, 401, unauthorized},
+		{"unsupported method", `{"auth": {"identity": {"methods": ["totp"], "totp": {}}}}`, 401,
+			`{"error": {"code": 401, "title": "Unauthorized", "message": "Attempted to authenticate with an unsupported method.",
+			"identity": {"methods": ["external", "password", "token", "oauth1", "mapped", "application_credential"]}}}`},
+		{"no identity", `{"auth": {}}`, 400, `{"error": {"code": 400, "title": "Bad Request", "message": "'identity' is a required property"}}`},
+		{"not JSON", `{"auth": `, 400, `{"error": {"code": 400, "title": "Bad Request", "message": "'identity' is a required property"}}`},
+		{"no methods", `{"auth": {"identity": {}}}`, 400,
+			`{"error": {"code": 400, "title": "Bad Request", "message": "Invalid input for field 'identity': 'methods' is a required property"}}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := request(t, "POST", url, tc.body)
+			wantBody(t, r, tc.status, tc.want)
+			if tc.status == 401 && r.header.Get("WWW-Authenticate") != `Keystone uri="`+f.cloud.Endpoints().Identity+`"` {
+				t.Errorf("WWW-Authenticate %q", r.header.Get("WWW-Authenticate"))
+			}
+		})
+	}
+	if r := request(t, "PUT", url, "{}"); r.status != http.StatusMethodNotAllowed {
+		t.Errorf("PUT /v3/auth/tokens: %d, want 405", r.status)
+	}
+	// An unscoped token is issued, but no service takes it.
+	r := request(t, "POST", url, `{"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin",
+		"domain": {"id": "default"}, "password": "s3cret"}}}}}`)
+	if r.status != 201 {
+		t.Fatalf("unscoped: %d %s", r.status, r.body)
+	}
+	if _, scoped := r.json(t).(map[string]any)["token"].(map[string]any)["catalog"]; scoped {
+		t.Error("an unscoped token carries a catalog")
+	}
+	if got := request(t, "GET", f.cloud.Endpoints().Compute+"/servers", "", "X-Auth-Token", r.header.Get("X-Subject-Token")); got.status != 401 {
+		t.Errorf("an unscoped token on Nova: %d", got.status)
+	}
+}
+
+// Every service answers a request without a valid token as keystonemiddleware does; version documents need none.
+func TestServicesRequireAToken(t *testing.T) {
+	f := newFixture(t, Config{})
+	e := f.cloud.Endpoints()
+	unauthorized := `{"error": {"code": 401, "title": "Unauthorized", "message": "The request you have made requires authentication."}}`
+	identityRoot := strings.TrimSuffix(e.Identity, "/v3")
+	for _, url := range []string{
+		e.Compute + "/servers/detail", e.Compute + "/no/such/path", e.Volume + "/volumes/detail", e.Image + "/v2/images",
+	} {
+		for _, token := range []string{"", "gAAAAAbogus"} {
+			t.Run(url+" "+token, func(t *testing.T) {
+				r := request(t, "GET", url, "", "X-Auth-Token", token)
+				wantBody(t, r, 401, unauthorized)
+				if got := r.header.Get("WWW-Authenticate"); got != `Keystone uri="`+identityRoot+`"` {
+					t.Errorf("WWW-Authenticate %q", got)
+				}
+			})
+		}
+	}
+	for _, url := range []string{strings.TrimSuffix(e.Compute, "/v2.1") + "/", e.Compute, e.Compute + "/",
+		strings.TrimSuffix(e.Volume, "/v3/"+f.cloud.Admin().ProjectID) + "/", identityRoot + "/", e.Identity, e.Image + "/"} {
+		if r := request(t, "GET", url, ""); r.status != 200 && r.status != 300 {
+			t.Errorf("GET %s without a token: %d %s", url, r.status, r.body)
+		}
+	}
+}
+
+// Unknown paths, and known ones with a method the service lacks, get the routers' bare 404.
+func TestUnknownRoutes(t *testing.T) {
+	f := newFixture(t, Config{})
+	e := f.cloud.Endpoints()
+	token := f.token(t)
+	notFound := `{"code": "404 Not Found", "title": "Not Found", "message": "The resource could not be found.<br /><br />\n\n\n"}`
+	for _, tc := range []struct{ method, url string }{
+		{"GET", e.Compute + "/os-hypervisors/statistics"},
+		{"DELETE", e.Compute + "/servers/x/action"},
+		{"PATCH", e.Compute + "/servers/x"},
+		{"GET", e.Volume + "/snapshots/detail"},
+		{"PUT", e.Volume + "/volumes/x/action"},
+		{"GET", strings.TrimSuffix(e.Compute, "/v2.1") + "/v3"},
+	} {
+		t.Run(tc.method+" "+tc.url, func(t *testing.T) {
+			wantBody(t, request(t, tc.method, tc.url, "", "X-Auth-Token", token), 404, notFound)
+		})
+	}
+}

@@ -1,0 +1,149 @@
+package cloud
+
+import (
+	"net/http"
+)
+
+// novaHandler serves Nova's compute API: the version documents without a token, everything under /v2.1/
+// behind keystonemiddleware and microversion negotiation. Nova's router answers an unknown path, or a known
+// one with a method it lacks, with a plain 404.
+func (c *Cloud) novaHandler() http.Handler {
+	svc := c.novaService()
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", c.novaVersions)
+	mux.HandleFunc("GET /v2.1", c.novaVersion)
+	mux.HandleFunc("GET /v2.1/{$}", c.novaVersion)
+	routes := map[string]apiHandler{
+		"GET /v2.1/servers":                            c.listServers,
+		"GET /v2.1/servers/detail":                     c.listServersDetail,
+		"GET /v2.1/servers/{id}":                       c.showServer,
+		"POST /v2.1/servers/{id}/action":               c.serverAction,
+		"GET /v2.1/servers/{id}/os-volume_attachments": c.listVolumeAttachments,
+		"GET /v2.1/os-services":                        c.listNovaServices,
+		"GET /v2.1/flavors":                            c.listFlavors,
+		"GET /v2.1/flavors/detail":                     c.listFlavorsDetail,
+		"GET /v2.1/flavors/{id}":                       c.showFlavor,
+	}
+	for pattern, h := range routes {
+		mux.Handle(pattern, c.route(svc, h))
+	}
+	mux.Handle("/", c.routeNotFound(svc))
+	return mux
+}
+
+func (c *Cloud) novaVersionDoc() map[string]any {
+	return map[string]any{
+		"id": "v2.1", "status": "CURRENT", "version": c.profile.ComputeMaxVersion.String(), "min_version": "2.1",
+		"updated": "2013-07-23T11:33:21Z",
+	}
+}
+
+// novaVersions is GET /: both API versions, each linking to itself.
+func (c *Cloud) novaVersions(w http.ResponseWriter, r *http.Request) {
+	base := baseURL(r)
+	v21 := c.novaVersionDoc()
+	v21["links"] = []any{link("self", base+"/v2.1/")}
+	writeJSON(w, http.StatusOK, map[string]any{"versions": []any{
+		map[string]any{
+			"id": "v2.0", "status": "SUPPORTED", "version": "", "min_version": "", "updated": "2011-01-21T11:33:21Z",
+			"links": []any{link("self", base+"/v2/")},
+		},
+		v21,
+	}})
+}
+
+// novaVersion is GET /v2.1: the current version with its media types.
+func (c *Cloud) novaVersion(w http.ResponseWriter, r *http.Request) {
+	base := baseURL(r)
+	v := c.novaVersionDoc()
+	v["links"] = []any{
+		link("self", base+"/v2.1/"),
+		map[string]any{"rel": "describedby", "type": "text/html", "href": "http://docs.openstack.org/"},
+	}
+	v["media-types"] = []any{map[string]any{
+		"base": "application/json", "type": "application/vnd.openstack.compute+json;version=2.1",
+	}}
+	writeJSON(w, http.StatusOK, map[string]any{"version": v})
+}
+
+// listNovaServices is GET /os-services (the compute API hides its own API services).
+func (c *Cloud) listNovaServices(w http.ResponseWriter, r *apiRequest) error {
+	services, err := listComputeServices(r.Context(), c.nova)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	at := now()
+	out := []any{}
+	for _, s := range services {
+		if (q.Get("host") != "" && s.host.String != q.Get("host")) ||
+			(q.Get("binary") != "" && s.binary.String != q.Get("binary")) {
+			continue
+		}
+		state, status, zone := "down", "enabled", "internal"
+		if s.isUp(at) {
+			state = "up"
+		}
+		if s.disabled.Bool {
+			status = "disabled"
+		}
+		if s.binary.String == "nova-compute" {
+			zone = "nova"
+		}
+		d := map[string]any{
+			"binary": s.binary.String, "host": s.host.String, "zone": zone, "status": status, "state": state,
+			"updated_at": timeOrNil(s.updatedAt, naiveTime), "disabled_reason": nullString(s.disabledReason),
+			"id": s.id,
+		}
+		if r.version.AtLeast(2, 53) {
+			d["id"] = s.uuid.String
+		}
+		if r.version.AtLeast(2, 11) {
+			d["forced_down"] = s.forcedDown.Bool
+		}
+		out = append(out, d)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"services": out})
+	return nil
+}
+
+// listVolumeAttachments is GET /servers/{id}/os-volume_attachments: the instance's live volume BDMs, with the
+// fields of the request's microversion (tag 2.70, delete_on_termination 2.79, attachment_id and bdm_uuid
+// instead of id from 2.89).
+func (c *Cloud) listVolumeAttachments(w http.ResponseWriter, r *apiRequest) error {
+	i, err := getInstance(r.Context(), c.nova, r.PathValue("id"), false)
+	if err != nil {
+		return err
+	}
+	bdms, err := liveBDMs(r.Context(), c.nova, i.uuid)
+	if err != nil {
+		return err
+	}
+	v := r.version
+	out := []any{}
+	for _, b := range bdms[i.uuid] {
+		if !b.volumeID.Valid {
+			continue
+		}
+		a := map[string]any{"volumeId": b.volumeID.String, "serverId": b.instanceUUID}
+		if !v.AtLeast(2, 89) {
+			a["id"] = b.volumeID.String
+		}
+		if b.deviceName.String != "" {
+			a["device"] = b.deviceName.String
+		}
+		if v.AtLeast(2, 70) {
+			a["tag"] = nullString(b.tag)
+		}
+		if v.AtLeast(2, 79) {
+			a["delete_on_termination"] = b.deleteOnTermination.Bool
+		}
+		if v.AtLeast(2, 89) {
+			a["attachment_id"] = nullString(b.attachmentID)
+			a["bdm_uuid"] = b.uuid
+		}
+		out = append(out, a)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"volumeAttachments": out})
+	return nil
+}

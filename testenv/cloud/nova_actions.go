@@ -1,0 +1,236 @@
+package cloud
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+)
+
+// The vm_states and task_states Nova's compute API accepts each action from (nova/compute/vm_states.py,
+// task_states.py); "" stands for a NULL task_state.
+var (
+	allowSoftReboot = []string{"active"}
+	allowHardReboot = []string{"active", "stopped", "paused", "suspended", "error"}
+	// task_states.ALLOW_REBOOT: a HARD reboot may overtake these.
+	allowRebootTasks = []string{"", "rebooting", "reboot_pending", "reboot_started", "resuming", "rebooting_hard",
+		"unpausing", "pausing", "suspending"}
+	noTask = []string{""}
+)
+
+var rebootTypes = []string{"HARD", "Hard", "hard", "SOFT", "Soft", "soft"}
+
+// serverAction is POST /servers/{id}/action for the actions the simulation carries out.
+func (c *Cloud) serverAction(w http.ResponseWriter, r *apiRequest) error {
+	c.auditedAction(c.novaService(), w, r, func(action string, body jsonObject) error {
+		switch action {
+		case "reboot":
+			kind, err := rebootType(body.values["reboot"])
+			if err != nil {
+				return err
+			}
+			return c.requestReboot(r.Context(), r.PathValue("id"), kind)
+		case "os-start":
+			return c.requestStart(r.Context(), r.PathValue("id"))
+		case "os-stop":
+			return c.requestStop(r.Context(), r.PathValue("id"))
+		default:
+			return badRequest("There is no such action: %s", action)
+		}
+	})
+	return nil
+}
+
+// rebootType validates the reboot body against Nova's schema and returns SOFT or HARD.
+func rebootType(arg any) (string, error) {
+	obj, ok := arg.(jsonObject)
+	if !ok {
+		return "", invalidInput("reboot", arg, pyRepr(arg)+" is not of type 'object'")
+	}
+	t, present := obj.get("type")
+	if present {
+		s, ok := t.(string)
+		if !ok {
+			return "", invalidInput("type", t, pyRepr(t)+" is not of type 'string'")
+		}
+		if !slices.Contains(rebootTypes, s) {
+			return "", invalidInput("type", t, fmt.Sprintf("%s is not one of ['HARD', 'Hard', 'hard', 'SOFT', 'Soft', 'soft']", pyRepr(s)))
+		}
+	} else {
+		return "", invalidInput("reboot", arg, "'type' is a required property")
+	}
+	if msg := unexpectedKeys(obj, "type"); msg != "" {
+		return "", invalidInput("reboot", arg, msg)
+	}
+	return strings.ToUpper(t.(string)), nil
+}
+
+// pyOptional is how Python prints a nullable column: None when NULL.
+func pyOptional(s sql.NullString) string {
+	if !s.Valid {
+		return "None"
+	}
+	return s.String
+}
+
+// checkState is compute API check_instance_state, with the message raise_http_conflict_for_instance_invalid_state
+// turns its InstanceInvalidState into.
+func checkState(i instance, action string, vmStates, taskStates []string) error {
+	if vmStates != nil && !slices.Contains(vmStates, i.vmState.String) {
+		return conflict("Cannot '%s' instance %s while it is in vm_state %s", action, i.uuid, pyOptional(i.vmState))
+	}
+	if !slices.Contains(taskStates, i.taskState.String) {
+		return conflict("Cannot '%s' instance %s while it is in task_state %s", action, i.uuid, pyOptional(i.taskState))
+	}
+	if !i.launchedAt.Valid {
+		return conflict("Cannot '%s' instance %s while it is in launched_at None", action, i.uuid)
+	}
+	return nil
+}
+
+// checkHost is check_instance_host: start and stop need the instance scheduled to a host.
+func checkHost(i instance) error {
+	if i.host.String == "" {
+		return conflict("Instance %s is not ready", i.uuid)
+	}
+	return nil
+}
+
+// transition checks an instance's state and moves it to a new task state in one transaction, the row locked so
+// concurrent requests see each other's task state as Nova's expected_task_state compare-and-swap does.
+func (c *Cloud) transition(ctx context.Context, uuid string, check func(instance) error, set map[string]any) (instance, error) {
+	var inst instance
+	err := inTx(ctx, c.nova, func(tx *sql.Tx) error {
+		i, err := getInstance(ctx, tx, uuid, true)
+		if err != nil {
+			return err
+		}
+		if err := check(i); err != nil {
+			return err
+		}
+		inst = i
+		_, err = saveInstance(ctx, tx, uuid, nil, set)
+		return err
+	})
+	return inst, err
+}
+
+// requestReboot is compute API reboot: SOFT from active with no task, HARD from more states and over a
+// pending reboot; then the cast to the instance's compute host.
+func (c *Cloud) requestReboot(ctx context.Context, uuid, kind string) error {
+	vmStates, tasks, task := allowSoftReboot, noTask, "rebooting"
+	if kind == "HARD" {
+		vmStates, tasks, task = allowHardReboot, allowRebootTasks, "rebooting_hard"
+	}
+	i, err := c.transition(ctx, uuid, func(i instance) error { return checkState(i, "reboot", vmStates, tasks) },
+		map[string]any{"task_state": task})
+	if err != nil {
+		return err
+	}
+	c.compute.cast(i.host.String, func(ctx context.Context) { c.compute.rebootInstance(ctx, uuid, kind) })
+	return nil
+}
+
+// requestStart is compute API start: a stopped instance with a host and no task.
+func (c *Cloud) requestStart(ctx context.Context, uuid string) error {
+	i, err := c.transition(ctx, uuid, func(i instance) error {
+		if err := checkHost(i); err != nil {
+			return err
+		}
+		return checkState(i, "start", []string{"stopped"}, noTask)
+	}, map[string]any{"task_state": "powering-on"})
+	if err != nil {
+		return err
+	}
+	c.compute.cast(i.host.String, func(ctx context.Context) { c.compute.startInstance(ctx, uuid) })
+	return nil
+}
+
+// requestStop is compute API stop: an active or errored instance with a host and no task.
+func (c *Cloud) requestStop(ctx context.Context, uuid string) error {
+	i, err := c.beginStop(ctx, uuid, false)
+	if err != nil {
+		return err
+	}
+	c.compute.cast(i.host.String, func(ctx context.Context) { c.compute.stopInstance(ctx, uuid) })
+	return nil
+}
+
+// beginStop moves an instance to powering-off: stop's checks, or with force (force_stop, which the power-state
+// sync uses) only that no task is running.
+func (c *Cloud) beginStop(ctx context.Context, uuid string, force bool) (instance, error) {
+	return c.transition(ctx, uuid, func(i instance) error {
+		if force {
+			if i.taskState.Valid {
+				return conflict("Unexpected task state: expecting [None] but the actual state is %s", i.taskState.String)
+			}
+			return nil
+		}
+		if err := checkHost(i); err != nil {
+			return err
+		}
+		return checkState(i, "stop", []string{"active", "error"}, noTask)
+	}, map[string]any{"task_state": "powering-off", "progress": 0})
+}
+
+// inTx runs fn in a transaction, committed when fn succeeds.
+func inTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin a transaction: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// saveInstance is Instance.save: it writes the columns in set (and updated_at), and when expected is not nil
+// only if the task_state is still one of expected ("" for NULL). It reports whether the row was written.
+func saveInstance(ctx context.Context, q querier, uuid string, expected []string, set map[string]any) (bool, error) {
+	cols := make([]string, 0, len(set))
+	for k := range set {
+		cols = append(cols, k)
+	}
+	slices.Sort(cols)
+	assignments := make([]string, 0, len(cols)+1)
+	args := make([]any, 0, len(cols)+4)
+	for _, col := range cols {
+		assignments = append(assignments, col+" = ?")
+		args = append(args, set[col])
+	}
+	assignments = append(assignments, "updated_at = ?")
+	args = append(args, now(), uuid)
+	query := "UPDATE instances SET " + strings.Join(assignments, ", ") + " WHERE uuid = ? AND deleted = 0"
+	if expected != nil {
+		var cond []string
+		var named []string
+		for _, e := range expected {
+			if e == "" {
+				cond = append(cond, "task_state IS NULL")
+			} else {
+				named = append(named, e)
+			}
+		}
+		if len(named) > 0 {
+			cond = append(cond, "task_state IN ("+placeholders(len(named))+")")
+			args = append(args, anySlice(named)...)
+		}
+		query += " AND (" + strings.Join(cond, " OR ") + ")"
+	}
+	res, err := q.ExecContext(ctx, query, args...)
+	if err != nil {
+		return false, fmt.Errorf("save instance %s: %w", uuid, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("save instance %s: %w", uuid, err)
+	}
+	return n > 0, nil
+}

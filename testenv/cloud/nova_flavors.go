@@ -1,0 +1,97 @@
+package cloud
+
+import (
+	"net/http"
+	"slices"
+)
+
+// flavor is a row of the API database's flavors table, which the cell schema does not carry: the simulation
+// serves devstack's default flavors, and an instance names its flavor by instances.instance_type_id.
+type flavor struct {
+	id       int64 // flavors.id, what instance_type_id holds
+	flavorID string
+	name     string
+	vcpus    int
+	memoryMB int
+	rootGB   int
+	swapMB   int
+}
+
+var flavorCatalog = []flavor{
+	{1, "1", "m1.tiny", 1, 512, 1, 0},
+	{2, "2", "m1.small", 1, 2048, 20, 0},
+	{3, "3", "m1.medium", 2, 4096, 40, 0},
+	{4, "4", "m1.large", 4, 8192, 80, 0},
+	{5, "5", "m1.xlarge", 8, 16384, 160, 0},
+}
+
+func flavorByID(id int64) (flavor, bool) {
+	i := slices.IndexFunc(flavorCatalog, func(f flavor) bool { return f.id == id })
+	if i < 0 {
+		return flavor{}, false
+	}
+	return flavorCatalog[i], true
+}
+
+func flavorByName(name string) (flavor, bool) {
+	i := slices.IndexFunc(flavorCatalog, func(f flavor) bool { return f.name == name })
+	if i < 0 {
+		return flavor{}, false
+	}
+	return flavorCatalog[i], true
+}
+
+func flavorLinks(base, flavorID string) []any {
+	return []any{link("self", base+"/v2.1/flavors/"+flavorID), link("bookmark", base+"/flavors/"+flavorID)}
+}
+
+// flavorDetail is the flavors ViewBuilder's show.
+func flavorDetail(r *apiRequest, f flavor) map[string]any {
+	d := map[string]any{
+		"id": f.flavorID, "name": f.name, "ram": f.memoryMB, "disk": f.rootGB, "swap": "",
+		"OS-FLV-EXT-DATA:ephemeral": 0, "OS-FLV-DISABLED:disabled": false, "vcpus": f.vcpus,
+		"os-flavor-access:is_public": true, "rxtx_factor": 1.0, "links": flavorLinks(baseURL(r.Request), f.flavorID),
+	}
+	if r.version.AtLeast(2, 55) {
+		d["description"] = nil
+	}
+	if r.version.AtLeast(2, 61) {
+		d["extra_specs"] = map[string]any{}
+	}
+	if r.version.AtLeast(2, 75) {
+		d["swap"] = f.swapMB
+	}
+	return d
+}
+
+func (c *Cloud) listFlavors(w http.ResponseWriter, r *apiRequest) error {
+	out := make([]any, len(flavorCatalog))
+	for i, f := range flavorCatalog {
+		b := map[string]any{"id": f.flavorID, "name": f.name, "links": flavorLinks(baseURL(r.Request), f.flavorID)}
+		if r.version.AtLeast(2, 55) {
+			b["description"] = nil
+		}
+		out[i] = b
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"flavors": out})
+	return nil
+}
+
+func (c *Cloud) listFlavorsDetail(w http.ResponseWriter, r *apiRequest) error {
+	out := make([]any, len(flavorCatalog))
+	for i, f := range flavorCatalog {
+		out[i] = flavorDetail(r, f)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"flavors": out})
+	return nil
+}
+
+func (c *Cloud) showFlavor(w http.ResponseWriter, r *apiRequest) error {
+	id := r.PathValue("id")
+	i := slices.IndexFunc(flavorCatalog, func(f flavor) bool { return f.flavorID == id })
+	if i < 0 {
+		return notFound("Flavor %s could not be found.", id)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"flavor": flavorDetail(r, flavorCatalog[i])})
+	return nil
+}

@@ -1,0 +1,74 @@
+package cloud
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Profile is what differs between the OpenStack releases the simulation plays.
+type Profile struct {
+	Name string
+	// ComputeMaxVersion and VolumeMaxVersion are the newest microversions the release's Nova and Cinder serve.
+	ComputeMaxVersion Microversion
+	VolumeMaxVersion  Microversion
+	// VolumeVersionUpdated is the "updated" stamp of Cinder's version document.
+	VolumeVersionUpdated string
+	// DeletesDanglingBDMsOnReboot: Nova 28 (2023.2) and later destroy, before every reboot, the block device
+	// mappings whose Cinder attachment is gone, and delete the Cinder attachments Nova does not know.
+	DeletesDanglingBDMsOnReboot bool
+	// ResetStatusWorkerType is the workers.resource_type Cinder's os-reset_status deletes. Up to 2025.2 it asks
+	// for 'Volumes' (the controller's collection name, title-cased) while cinder-volume writes 'Volume', so the
+	// row survives the reset; 2026.1 asks for 'VOLUME', which the case-insensitive collation matches.
+	ResetStatusWorkerType string
+	// ComputeServiceVersion is what Nova's services write to services.version (nova/objects/service.py).
+	ComputeServiceVersion int
+	// VolumeRPCVersion is cinder-volume's services.rpc_current_version.
+	VolumeRPCVersion string
+}
+
+// DefaultProfile is the release played when Config.Profile is empty.
+const DefaultProfile = "2024.1"
+
+var profiles = []Profile{
+	{
+		Name:                  "zed",
+		ComputeMaxVersion:     Microversion{2, 93},
+		VolumeMaxVersion:      Microversion{3, 70},
+		VolumeVersionUpdated:  "2022-08-31T00:00:00Z",
+		ResetStatusWorkerType: "Volumes",
+		ComputeServiceVersion: 64,
+		VolumeRPCVersion:      "3.18",
+	},
+	{
+		Name:                        "2024.1",
+		ComputeMaxVersion:           Microversion{2, 96},
+		VolumeMaxVersion:            Microversion{3, 71},
+		VolumeVersionUpdated:        "2023-08-31T00:00:00Z",
+		DeletesDanglingBDMsOnReboot: true,
+		ResetStatusWorkerType:       "Volumes",
+		ComputeServiceVersion:       67,
+		VolumeRPCVersion:            "3.19",
+	},
+}
+
+// ProfileNames lists the releases the simulation can play.
+func ProfileNames() []string {
+	names := make([]string, len(profiles))
+	for i, p := range profiles {
+		names[i] = p.Name
+	}
+	return names
+}
+
+// LookupProfile returns the named profile; the empty name is DefaultProfile.
+func LookupProfile(name string) (Profile, error) {
+	if name == "" {
+		name = DefaultProfile
+	}
+	i := slices.IndexFunc(profiles, func(p Profile) bool { return p.Name == name })
+	if i < 0 {
+		return Profile{}, fmt.Errorf("unknown profile %q (known: %s)", name, strings.Join(ProfileNames(), ", "))
+	}
+	return profiles[i], nil
+}

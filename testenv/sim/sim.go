@@ -1,0 +1,139 @@
+package sim
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/osdr/osdr/testenv"
+	"github.com/osdr/osdr/testenv/cloud"
+	"github.com/osdr/osdr/testenv/virt"
+)
+
+// Options configure a simulated cloud.
+type Options struct {
+	// StateDir receives clouds.yaml, openrc, osdr.env, inventory.yaml, sim.json and the SSH keys.
+	StateDir string
+	Profile  string
+	Shape    Shape
+	// Server is the database server to use; nil starts one (a DSN, a container, or the embedded server).
+	Server *testenv.Server
+	Logf   func(format string, args ...any)
+}
+
+// Sim is a running simulated cloud.
+type Sim struct {
+	Cloud    *cloud.Cloud
+	Driver   virt.Driver
+	Topology cloud.Topology
+	// CinderDSN and NovaDSN are the databases' DSNs (with credentials).
+	CinderDSN, NovaDSN string
+	ServerKind         testenv.ServerKind
+	cluster            machineSource
+	control            *control
+	stateDir           string
+	server             *testenv.Server
+	ownsServer         bool
+	dbNames            []string
+}
+
+// machineSource is the compute-host simulation as the state files need it.
+type machineSource interface {
+	Machines(stateDir string) (hosts, guests []Machine, key, knownHosts string)
+}
+
+// Start builds the cloud: databases with the real schemas, the control plane on loopback ports, the topology
+// provisioned through it, and the state files written once everything answers.
+func Start(ctx context.Context, opts Options) (_ *Sim, err error) {
+	if err := opts.Shape.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.StateDir == "" {
+		return nil, errors.New("a state directory is required")
+	}
+	if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create state directory: %w", err)
+	}
+	logf := opts.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	s := &Sim{stateDir: opts.StateDir, server: opts.Server}
+	defer func() {
+		if err != nil {
+			s.Close(context.WithoutCancel(ctx))
+		}
+	}()
+	if s.server == nil {
+		if s.server, err = testenv.StartServer(ctx, testenv.ServerOptions{AllowEmbedded: true, Logf: logf}); err != nil {
+			return nil, err
+		}
+		s.ownsServer = true
+	}
+	s.ServerKind = s.server.Kind()
+	if s.CinderDSN, err = s.database(ctx, "cinder", testenv.SchemaCinder); err != nil {
+		return nil, err
+	}
+	if s.NovaDSN, err = s.database(ctx, "nova", testenv.SchemaNova); err != nil {
+		return nil, err
+	}
+	s.Driver = virt.NewFake()
+	s.Cloud, err = cloud.New(ctx, cloud.Config{
+		CinderDSN: s.CinderDSN, NovaDSN: s.NovaDSN, Driver: s.Driver, Profile: opts.Profile, Seed: opts.Shape.Seed, Logf: logf,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Cloud.Start(ctx); err != nil {
+		return nil, err
+	}
+	if s.Topology, err = s.Cloud.Provision(ctx, opts.Shape.topology()); err != nil {
+		return nil, err
+	}
+	if err := s.startControl(); err != nil {
+		return nil, err
+	}
+	if err := s.writeStateFiles(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Sim) database(ctx context.Context, name string, schema testenv.Schema) (string, error) {
+	d, err := s.server.NewDatabase(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	s.dbNames = append(s.dbNames, d.Name)
+	db, err := sql.Open("mysql", d.DSN)
+	if err != nil {
+		return "", err
+	}
+	defer db.Close()
+	if err := testenv.LoadSchema(ctx, db, schema); err != nil {
+		return "", err
+	}
+	return d.DSN, nil
+}
+
+// Close stops the cloud and removes its databases.
+func (s *Sim) Close(ctx context.Context) error {
+	var errs []error
+	if s.control != nil {
+		errs = append(errs, s.control.srv.Close())
+	}
+	if s.Cloud != nil {
+		errs = append(errs, s.Cloud.Close(ctx))
+	}
+	if s.server != nil {
+		for _, name := range s.dbNames {
+			errs = append(errs, s.server.DropDatabase(ctx, name))
+		}
+		if s.ownsServer {
+			errs = append(errs, s.server.Close(ctx))
+		}
+	}
+	return errors.Join(errs...)
+}
