@@ -20,14 +20,14 @@ import (
 
 // Env is the cloud a drill runs against, opened by the caller from the settings contract.
 type Env struct {
-	AuthURL   string
-	Region    string
-	API       recover.API
-	DBs       recover.Databases
-	Hosts     inject.Hosts
-	Guests    recover.Guests
-	GuestName func(recover.Instance) string
-	Verifier  Verifier
+	AuthURL    string
+	Region     string
+	API        recover.API
+	DBs        recover.Databases
+	Hosts      inject.Hosts
+	Guests     recover.Guests
+	GuestLogin func(recover.Instance) recover.GuestLogin
+	Verifier   Verifier
 	// Emit receives the recovery's progress events.
 	Emit func(recover.Event)
 	// Log receives one line per phase.
@@ -186,7 +186,7 @@ func (d *drillRun) preflight(ctx context.Context) error {
 	if d.Env.Guests == nil {
 		return nil
 	}
-	if err := recover.WriteStamps(ctx, d.Env.Guests, d.manifest); err != nil {
+	if err := recover.WriteStamps(ctx, d.Env.Guests, d.Env.GuestLogin, d.manifest); err != nil {
 		return err
 	}
 	_, err := recover.WriteManifest(d.run.Dir, d.manifest)
@@ -276,7 +276,7 @@ func (d *drillRun) recovery() *recover.Recovery {
 		exec.RebootTimeout, exec.AttachTimeout, exec.GuestTimeout = rp.Timeout.Duration, rp.Timeout.Duration, rp.Timeout.Duration
 	}
 	return &recover.Recovery{
-		API: d.Env.API, DBs: d.Env.DBs, Guests: d.Env.Guests, GuestName: d.Env.GuestName, Emit: d.Env.Emit,
+		API: d.Env.API, DBs: d.Env.DBs, Guests: d.Env.Guests, GuestLogin: d.Env.GuestLogin, Emit: d.Env.Emit,
 		Options: recover.Options{
 			Scope: recover.Scope{Instances: d.targets}, ManifestPath: filepath.Join(d.run.Dir, recover.ManifestFile),
 			GuestReboot: policy, Exec: exec, Cloud: recover.CloudID{AuthURL: d.Env.AuthURL, Region: d.Env.Region},

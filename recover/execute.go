@@ -283,7 +283,11 @@ func (x *Executor) guestReboot(ctx context.Context, inst Instance, in InstancePl
 	if err := x.recordEntry(Entry{Step: StepGuestReboot, Phase: PhaseIntent, Instance: in.ID, Detail: "shutdown -r now", BootID: bootBefore}); err != nil {
 		return err
 	}
-	r, err := x.Guests.Run(ctx, inst, GuestCmdReboot)
+	reboot, ok := guestCommand(in, roleReboot)
+	if !ok {
+		return fmt.Errorf("plan of %s has no guest reboot command", in.ID)
+	}
+	r, err := x.Guests.Run(ctx, inst, reboot)
 	var lost *sshx.ConnectionLostError
 	switch {
 	case errors.As(err, &lost):
@@ -292,7 +296,7 @@ func (x *Executor) guestReboot(ctx context.Context, inst Instance, in InstancePl
 		_ = x.record(StepGuestReboot, PhaseFailed, in.ID, "", err.Error())
 		return fmt.Errorf("reboot guest of %s: %w", in.ID, err)
 	case r.ExitCode != 0:
-		err := fmt.Errorf("reboot guest of %s: %q exited %d: %s", in.ID, GuestCmdReboot, r.ExitCode, strings.TrimSpace(r.Stderr))
+		err := fmt.Errorf("reboot guest of %s: %q exited %d: %s", in.ID, reboot, r.ExitCode, strings.TrimSpace(r.Stderr))
 		_ = x.record(StepGuestReboot, PhaseFailed, in.ID, "", err.Error())
 		return err
 	}
@@ -315,10 +319,10 @@ func (x *Executor) guestReboot(ctx context.Context, inst Instance, in InstancePl
 // guestNeedsReboot applies the fstab policy: a reboot only where /etc/fstab names a reattached device.
 func (x *Executor) guestNeedsReboot(ctx context.Context, inst Instance, in InstancePlan) (bool, string, error) {
 	for _, a := range in.Guest {
-		if a.Command != GuestCmdFstab {
+		if a.Role != roleFstab {
 			continue
 		}
-		r, err := x.Guests.Run(ctx, inst, GuestCmdFstab)
+		r, err := x.Guests.Run(ctx, inst, a.Command)
 		if err != nil {
 			return false, "", fmt.Errorf("read /etc/fstab of %s: %w", in.ID, err)
 		}

@@ -52,7 +52,8 @@ type InstancePlan struct {
 
 // Action is one API call or SSH command, as it will be sent.
 type Action struct {
-	Kind    string `json:"kind"` // "api" or "ssh"
+	Kind    string `json:"kind"`           // "api" or "ssh"
+	Role    string `json:"role,omitempty"` // for guest commands: fstab, boot-id, reboot
 	Target  string `json:"target"`
 	Command string `json:"command"`
 	Volume  string `json:"volume,omitempty"`
@@ -78,21 +79,52 @@ const (
 	GuestCmdReboot = "shutdown -r now"
 )
 
-func guestActions(policy GuestRebootPolicy, guest string, devices []string) []Action {
+// GuestLogin is how the plan and step 5 reach a guest: its SSH endpoint, and whether the login is root
+// (otherwise commands that need root run under `sudo -n`, as a cloud image's default user must).
+type GuestLogin struct {
+	Endpoint string
+	Root     bool
+}
+
+// AsRoot renders a command that needs root for this login.
+func (l GuestLogin) AsRoot(command string) string {
+	if l.Root {
+		return command
+	}
+	return "sudo -n " + command
+}
+
+const (
+	roleFstab  = "fstab"
+	roleBootID = "boot-id"
+	roleReboot = "reboot"
+)
+
+func guestActions(policy GuestRebootPolicy, login GuestLogin, devices []string) []Action {
 	if policy == GuestRebootNone {
 		return nil
 	}
 	when := ""
 	var acts []Action
 	if policy == GuestRebootFstab {
-		acts = append(acts, Action{Kind: "ssh", Target: guest, Command: GuestCmdFstab})
+		acts = append(acts, Action{Kind: "ssh", Role: roleFstab, Target: login.Endpoint, Command: GuestCmdFstab})
 		when = "/etc/fstab names one of " + strings.Join(devices, ", ")
 	}
 	return append(acts,
-		Action{Kind: "ssh", Target: guest, Command: GuestCmdBootID, When: when},
-		Action{Kind: "ssh", Target: guest, Command: GuestCmdReboot, When: when},
-		Action{Kind: "ssh", Target: guest, Command: GuestCmdBootID, When: "until it differs from the boot id before"},
+		Action{Kind: "ssh", Role: roleBootID, Target: login.Endpoint, Command: GuestCmdBootID, When: when},
+		Action{Kind: "ssh", Role: roleReboot, Target: login.Endpoint, Command: login.AsRoot(GuestCmdReboot), When: when},
+		Action{Kind: "ssh", Role: roleBootID, Target: login.Endpoint, Command: GuestCmdBootID, When: "until it differs from the boot id before"},
 	)
+}
+
+// guestCommand returns the plan's command for a role.
+func guestCommand(in InstancePlan, role string) (string, bool) {
+	for _, a := range in.Guest {
+		if a.Role == role {
+			return a.Command, true
+		}
+	}
+	return "", false
 }
 
 // WriteText renders the plan for people: every statement, call and command with its ids.

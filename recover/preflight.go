@@ -154,7 +154,7 @@ func uniqueSorted(ss []string) []string {
 }
 
 // BuildPlan turns the manifest, preflight's decisions and the DB plan into the full plan.
-func BuildPlan(runID, manifestPath string, m *Manifest, scope Scope, decisions []Decision, db *DBPlan, policy GuestRebootPolicy, guestName func(Instance) string) *Plan {
+func BuildPlan(runID, manifestPath string, m *Manifest, scope Scope, decisions []Decision, db *DBPlan, policy GuestRebootPolicy, guestLogin func(Instance) GuestLogin) *Plan {
 	p := &Plan{RunID: runID, Manifest: manifestPath, Scope: scope, GuestReboot: policy, DB: db, Warnings: m.Warnings}
 	for _, d := range decisions {
 		if !d.Include {
@@ -173,7 +173,7 @@ func BuildPlan(runID, manifestPath string, m *Manifest, scope Scope, decisions [
 			devices = append(devices, a.Device)
 		}
 		if len(devices) > 0 && (d.Reboot || d.Now.Running()) {
-			ip.Guest = guestActions(policy, guestName(d.Instance), devices)
+			ip.Guest = guestActions(policy, guestLogin(d.Instance), devices)
 		}
 		p.Instances = append(p.Instances, ip)
 	}

@@ -37,10 +37,10 @@ type Recovery struct {
 	API    API
 	DBs    Databases
 	Guests Guests
-	// GuestName renders a guest's SSH endpoint for the plan.
-	GuestName func(Instance) string
-	Options   Options
-	Emit      func(Event)
+	// GuestLogin tells how each guest is reached, for the plan's SSH commands.
+	GuestLogin func(Instance) GuestLogin
+	Options    Options
+	Emit       func(Event)
 }
 
 // PlanFile and SummaryFile are saved in the run directory.
@@ -86,7 +86,7 @@ func (r *Recovery) Prepare(ctx context.Context, runID string) (*Plan, *Manifest,
 	if manifestName == "" {
 		manifestName = "(taken by this run)"
 	}
-	plan := BuildPlan(runID, manifestName, m, r.Options.Scope, decisions, db, r.Options.GuestReboot, r.GuestName)
+	plan := BuildPlan(runID, manifestName, m, r.Options.Scope, decisions, db, r.Options.GuestReboot, r.GuestLogin)
 	return plan, m, nil
 }
 

@@ -14,7 +14,7 @@ const StampFile = ".osdr-stamp"
 // WriteStamps writes a small unique file to each mounted iSCSI data volume through its guest, and records
 // it in the manifest: after the recovery, reading it back proves the data written before the fault survived.
 // A volume the guest has not mounted is recorded as a warning, not stamped.
-func WriteStamps(ctx context.Context, guests Guests, m *Manifest) error {
+func WriteStamps(ctx context.Context, guests Guests, login func(Instance) GuestLogin, m *Manifest) error {
 	if m.Stamps == nil {
 		m.Stamps = map[string]Stamp{}
 	}
@@ -46,7 +46,7 @@ func WriteStamps(ctx context.Context, guests Guests, m *Manifest) error {
 				return fmt.Errorf("stamp: %w", err)
 			}
 			stamp := Stamp{Path: strings.TrimSuffix(dir, "/") + "/" + StampFile, Content: "osdr " + a.VolumeID + " " + hex.EncodeToString(nonce)}
-			w, err := guests.Run(ctx, in, fmt.Sprintf("sh -c 'echo %s > %s'", stamp.Content, stamp.Path))
+			w, err := guests.Run(ctx, in, login(in).AsRoot(fmt.Sprintf("sh -c 'echo %s > %s'", stamp.Content, stamp.Path)))
 			if err != nil {
 				return fmt.Errorf("stamp volume %s on %s: %w", a.VolumeID, in.ID, err)
 			}

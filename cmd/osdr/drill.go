@@ -77,7 +77,7 @@ func drillEnv(cmd *cobra.Command, contract *settings.Flags, path string) (*drill
 		return nil, nil, drills.Env{}, err
 	}
 	m := e.machines()
-	de.Hosts, de.Guests, de.GuestName = m, m, m.guestName
+	de.Hosts, de.Guests, de.GuestLogin = m, m, m.guestLogin
 	return d, e, de, nil
 }
 

@@ -16,7 +16,6 @@ import (
 	"github.com/osdr/osdr/recover"
 	"github.com/osdr/osdr/testenv"
 	"github.com/osdr/osdr/testenv/sim"
-	"github.com/osdr/osdr/testenv/virt"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
@@ -59,17 +58,12 @@ func osdr(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	return out.String(), errOut.String(), 0
 }
 
-// powerCut is the Zed picture of a power loss with the control plane's fake hypervisor: the host loses its
-// domains; after nova-compute restarts, the servers stay ACTIVE with power state NOSTATE.
+// powerCut is the seed's power loss on the simulated hosts: sessions gone, domains shut off, nova-compute
+// restarted and its power-state sync run.
 func powerCut(t *testing.T, s *sim.Sim, hosts ...string) {
 	t.Helper()
-	fake := s.Driver.(*virt.Fake)
-	for _, h := range hosts {
-		fake.SetHostDown(h, true)
-		fake.SetHostDown(h, false)
-		if err := s.Cloud.ComputeRestarted(context.Background(), h, false); err != nil {
-			t.Fatal(err)
-		}
+	if err := s.PowerCut(context.Background(), hosts, false); err != nil {
+		t.Fatal(err)
 	}
 }
 

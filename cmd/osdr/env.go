@@ -153,13 +153,13 @@ func (m *machines) Run(ctx context.Context, in recover.Instance, command string)
 	return pool.Run(ctx, ep, command)
 }
 
-// guestName is how plans name a guest: user@address:port.
-func (m *machines) guestName(in recover.Instance) string {
+// guestLogin is how plans name a guest (user@address:port) and whether commands need sudo there.
+func (m *machines) guestLogin(in recover.Instance) recover.GuestLogin {
 	ep, err := m.env.settings.Machines.Guest(in.ID, addressList(in.Addresses))
 	if err != nil {
-		return in.ID
+		return recover.GuestLogin{Endpoint: in.ID}
 	}
-	return fmt.Sprintf("%s@%s:%d", ep.User, ep.Address, ep.Port)
+	return recover.GuestLogin{Endpoint: fmt.Sprintf("%s@%s:%d", ep.User, ep.Address, ep.Port), Root: ep.User == "root"}
 }
 
 // addressList flattens a server's addresses, networks in name order, so "first address" is stable.

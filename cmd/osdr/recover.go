@@ -130,7 +130,7 @@ func runRecover(cmd *cobra.Command, contract *settings.Flags, f recoverFlags) er
 	m := e.machines()
 	cinder, _ := e.settings.Databases.Cinder()
 	rec := &recover.Recovery{
-		API: api, DBs: dbs, Guests: m, GuestName: m.guestName,
+		API: api, DBs: dbs, Guests: m, GuestLogin: m.guestLogin,
 		Options: recover.Options{
 			Scope: scope, ManifestPath: f.manifest, FromDB: f.fromDB, Until: until, GuestReboot: policy,
 			SkipDownHosts: f.skipDownHosts,

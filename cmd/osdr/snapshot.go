@@ -63,7 +63,7 @@ evidence for a real recovery: osdr recover --manifest FILE.`,
 			}
 			if stamp {
 				machines := e.machines()
-				if err := recover.WriteStamps(ctx, machines, m); err != nil {
+				if err := recover.WriteStamps(ctx, machines, machines.guestLogin, m); err != nil {
 					return err
 				}
 			}

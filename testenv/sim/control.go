@@ -13,52 +13,44 @@ import (
 	"strings"
 	"time"
 
-	"github.com/osdr/osdr/testenv/virt"
+	"github.com/osdr/osdr/testenv/hosts"
 )
 
 // PowerCut puts hosts into the guide's "after the power loss" state: their iSCSI sessions gone, their
 // domains shut off (or lost, with loseDomains: the hypervisor forgot them, as the real Zed cloud showed), the
 // databases untouched until nova-compute comes back and its power-state sync runs.
-func (s *Sim) PowerCut(ctx context.Context, hosts []string, loseDomains bool) error {
-	if len(hosts) == 0 {
+func (s *Sim) PowerCut(ctx context.Context, names []string, loseDomains bool) error {
+	if len(names) == 0 {
 		for _, h := range s.Topology.Hosts {
-			hosts = append(hosts, h.Name)
+			names = append(names, h.Name)
 		}
 	}
 	known := map[string]bool{}
 	for _, h := range s.Topology.Hosts {
 		known[h.Name] = true
 	}
-	for _, h := range hosts {
+	for _, h := range names {
 		if !known[h] {
 			return fmt.Errorf("power cut: unknown host %s", h)
 		}
 	}
-	for _, h := range hosts {
-		resume := false
-		switch d := s.Driver.(type) {
-		case *virt.Fake:
-			// The control plane's fake hypervisor keeps no sessions and cannot shut a domain off by itself:
-			// it loses the host's domains, the picture a restarted Zed nova-compute showed.
-			d.SetHostDown(h, true)
-			d.SetHostDown(h, false)
-		case powerCutter:
-			if err := d.PowerCut(ctx, []string{h}, loseDomains); err != nil {
-				return err
-			}
-			resume = d.ResumeGuestsOnBoot(h)
+	after := hosts.DomainsShutOff
+	if loseDomains {
+		after = hosts.DomainsLost
+	}
+	if err := s.cluster.PowerCut(ctx, after, names...); err != nil {
+		return err
+	}
+	for _, h := range names {
+		resume, err := s.cluster.ResumeGuestsOnBoot(h)
+		if err != nil {
+			return err
 		}
 		if err := s.Cloud.ComputeRestarted(ctx, h, resume); err != nil {
 			return fmt.Errorf("power cut %s: nova-compute start: %w", h, err)
 		}
 	}
 	return nil
-}
-
-// powerCutter is the compute-host simulation's side of a power cut.
-type powerCutter interface {
-	PowerCut(ctx context.Context, hosts []string, loseDomains bool) error
-	ResumeGuestsOnBoot(host string) bool
 }
 
 // control serves `osdr sim power-cut` and `osdr sim audit` for a running `osdr sim up`, on loopback, behind a

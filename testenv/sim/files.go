@@ -92,8 +92,8 @@ func (s *Sim) describe() (Description, error) {
 	if s.control != nil {
 		d.ControlURL, d.ControlToken = s.control.url, s.control.token
 	}
-	d.Hosts, d.Guests, d.SSHKey, d.KnownHosts = s.machines(dir)
-	return d, nil
+	d.Hosts, d.Guests, d.SSHKey, d.KnownHosts, err = s.machines(dir)
+	return d, err
 }
 
 // writeStateFiles writes every file, each atomically, after the cloud answers.
@@ -203,11 +203,8 @@ func sortedMachines(ms []Machine) []Machine {
 }
 
 // machines lists the SSH endpoints of the simulated compute hosts and guests, with the client key and
-// known_hosts file that reach them; none without the compute-host simulation.
-func (s *Sim) machines(dir string) (hosts, guests []Machine, key, knownHosts string) {
-	if s.cluster == nil {
-		return nil, nil, "", ""
-	}
-	hosts, guests, key, knownHosts = s.cluster.Machines(dir)
-	return sortedMachines(hosts), sortedMachines(guests), key, knownHosts
+// known_hosts file that reach them.
+func (s *Sim) machines(dir string) (hostList, guests []Machine, key, knownHosts string, err error) {
+	hostList, guests, key, knownHosts, err = clusterMachines{s.cluster}.Machines(dir)
+	return sortedMachines(hostList), sortedMachines(guests), key, knownHosts, err
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/osdr/osdr/testenv"
 	"github.com/osdr/osdr/testenv/cloud"
+	"github.com/osdr/osdr/testenv/hosts"
 	"github.com/osdr/osdr/testenv/virt"
 )
 
@@ -26,12 +27,13 @@ type Options struct {
 // Sim is a running simulated cloud.
 type Sim struct {
 	Cloud    *cloud.Cloud
+	// Driver is the compute hosts: SSH servers answering iscsiadm and virsh, with their guests.
 	Driver   virt.Driver
 	Topology cloud.Topology
 	// CinderDSN and NovaDSN are the databases' DSNs (with credentials).
 	CinderDSN, NovaDSN string
 	ServerKind         testenv.ServerKind
-	cluster            machineSource
+	cluster            *hosts.Cluster
 	control            *control
 	stateDir           string
 	server             *testenv.Server
@@ -39,10 +41,6 @@ type Sim struct {
 	dbNames            []string
 }
 
-// machineSource is the compute-host simulation as the state files need it.
-type machineSource interface {
-	Machines(stateDir string) (hosts, guests []Machine, key, knownHosts string)
-}
 
 // Start builds the cloud: databases with the real schemas, the control plane on loopback ports, the topology
 // provisioned through it, and the state files written once everything answers.
@@ -79,7 +77,11 @@ func Start(ctx context.Context, opts Options) (_ *Sim, err error) {
 	if s.NovaDSN, err = s.database(ctx, "nova", testenv.SchemaNova); err != nil {
 		return nil, err
 	}
-	s.Driver = virt.NewFake()
+	topology := opts.Shape.topology()
+	if s.cluster, err = startMachines(ctx, topology); err != nil {
+		return nil, err
+	}
+	s.Driver = s.cluster
 	s.Cloud, err = cloud.New(ctx, cloud.Config{
 		CinderDSN: s.CinderDSN, NovaDSN: s.NovaDSN, Driver: s.Driver, Profile: opts.Profile, Seed: opts.Shape.Seed, Logf: logf,
 	})
@@ -89,7 +91,7 @@ func Start(ctx context.Context, opts Options) (_ *Sim, err error) {
 	if err := s.Cloud.Start(ctx); err != nil {
 		return nil, err
 	}
-	if s.Topology, err = s.Cloud.Provision(ctx, opts.Shape.topology()); err != nil {
+	if s.Topology, err = s.Cloud.Provision(ctx, topology); err != nil {
 		return nil, err
 	}
 	if err := s.startControl(); err != nil {
@@ -126,6 +128,9 @@ func (s *Sim) Close(ctx context.Context) error {
 	}
 	if s.Cloud != nil {
 		errs = append(errs, s.Cloud.Close(ctx))
+	}
+	if s.cluster != nil {
+		errs = append(errs, s.cluster.Close())
 	}
 	if s.server != nil {
 		for _, name := range s.dbNames {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/osdr/osdr/internal/osapi"
 	"github.com/osdr/osdr/internal/settings"
 	"github.com/osdr/osdr/testenv"
 )
@@ -86,7 +87,34 @@ func TestTheSimRunsOnTheEmbeddedServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close(ctx) })
+	env, err := s.Env()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := (&settings.Flags{}).Resolve(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	provider, eo, err := got.Cloud.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := osapi.New(ctx, provider, eo, osapi.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := s.PowerCut(ctx, nil, true); err != nil {
+		t.Fatal(err)
+	}
+	servers, err := api.ListServers(ctx, "")
+	if err != nil || len(servers) != DefaultShape.Instances {
+		t.Fatalf("list servers: %d, %v", len(servers), err)
+	}
+	volumes, err := api.ListVolumes(ctx)
+	if err != nil || len(volumes) != DefaultShape.Instances*(1+DefaultShape.VolumesPerInstance) {
+		t.Fatalf("list volumes: %d, %v", len(volumes), err)
+	}
+	if _, err := api.ListVolumeAttachments(ctx, servers[0].ID); err != nil {
 		t.Fatal(err)
 	}
 }
