@@ -9,6 +9,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/osdr/osdr/internal/iscsi"
 	"github.com/osdr/osdr/recover"
 )
 
@@ -52,10 +53,25 @@ var _ = Describe("Volume attachments", Label(LabelAttachments), func() {
 				g.Expect(devices).To(ConsistOf(a.Device), "Nova attachments of volume %s on instance %s", a.VolumeID, a.InstanceID)
 			}).WithTimeout(current.deadline()).WithPolling(time.Second).Should(Succeed())
 
+			inst, _ := current.Manifest.Instance(a.InstanceID)
+			if current.Hosts != nil && a.IQN != "" {
+				// Cinder and Nova keep saying in-use after a power loss: only the host shows whether the data
+				// path is really up.
+				Eventually(ctx, func(g Gomega) {
+					r, err := current.Hosts.RunOnHost(ctx, inst.Host, iscsi.ListSessions().String())
+					g.Expect(err).NotTo(HaveOccurred(), "list iSCSI sessions on %s", inst.Host)
+					sessions, err := iscsi.SessionsFromResult(r.Stdout, r.Stderr, r.ExitCode)
+					g.Expect(err).NotTo(HaveOccurred(), "read iSCSI sessions on %s", inst.Host)
+					var iqns []string
+					for _, s := range sessions {
+						iqns = append(iqns, s.IQN)
+					}
+					g.Expect(iqns).To(ContainElement(a.IQN), "host %s has no iSCSI session for volume %s of instance %s", inst.Host, a.VolumeID, a.InstanceID)
+				}).WithTimeout(current.deadline()).WithPolling(time.Second).Should(Succeed())
+			}
 			if current.DBs == nil {
 				return
 			}
-			inst, _ := current.Manifest.Instance(a.InstanceID)
 			var live int
 			Expect(current.DBs.Cinder.QueryRowContext(ctx, `SELECT COUNT(*) FROM volume_attachment
 				WHERE deleted=0 AND attach_status<>'detached' AND volume_id=? AND instance_uuid=?`, a.VolumeID, a.InstanceID).Scan(&live)).To(Succeed())

@@ -18,7 +18,50 @@ import (
 	"github.com/osdr/osdr/testenv/sim"
 )
 
-func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+// osdrBinary is the CLI built once for the tests that need separate processes: Ginkgo runs one suite per
+// process, so every `osdr verify` of a test is a child process, as it is in a drill.
+var osdrBinary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "osdr-bin-")
+	if err != nil {
+		panic(err)
+	}
+	osdrBinary = filepath.Join(dir, "osdr")
+	if out, err := exec.Command("go", "build", "-o", osdrBinary, ".").CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		panic("build osdr: " + err.Error() + "\n" + string(out))
+	}
+	code := testenv.Main(m)
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// osdrProcess runs the built CLI with the test's environment.
+func osdrProcess(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(osdrBinary, args...)
+	out, err := cmd.CombinedOutput()
+	var exitErr *exec.ExitError
+	switch {
+	case err == nil:
+		return string(out), 0
+	case errors.As(err, &exitErr):
+		return string(out), exitErr.ExitCode()
+	}
+	t.Fatalf("run osdr %v: %v", args, err)
+	return "", 0
+}
+
+// latestManifest is the manifest of the newest run.
+func latestManifest(t *testing.T) string {
+	t.Helper()
+	runs, err := os.ReadDir(os.Getenv("OSDR_RUNS_DIR"))
+	if err != nil || len(runs) == 0 {
+		t.Fatalf("no run directory: %v", err)
+	}
+	return filepath.Join(os.Getenv("OSDR_RUNS_DIR"), runs[len(runs)-1].Name(), recover.ManifestFile)
+}
 
 // startSim starts a simulated cloud and points the settings contract at it through its osdr.env, as an
 // operator would with `set -a; . osdr.env`.
@@ -263,6 +306,38 @@ func TestUntilDBCleansOnlyTheInstanceAndUndoPutsEveryByteBack(t *testing.T) {
 			}
 			if got := changedRows(bdmBefore, rowDigests(t, s.NovaDSN, "block_device_mapping", "id")); len(got) != 0 {
 				t.Errorf("BDMs differ after undo-db: %v", got)
+			}
+		})
+	}
+}
+
+func TestVerifyPassesOnAHealthyCloudAndEveryFamilyFailsAfterAPowerCut(t *testing.T) {
+	s := startSim(t, "", sim.Shape{Hosts: 2, Instances: 3, VolumesPerInstance: 1, Seed: 11})
+	if out, code := osdrProcess(t, "snapshot", "--all", "--stamp"); code != 0 {
+		t.Fatalf("snapshot: exit %d\n%s", code, out)
+	}
+	manifest := latestManifest(t)
+	if out, code := osdrProcess(t, "verify", "--manifest", manifest, "--deadline", "5s"); code != 0 {
+		t.Fatalf("verify on the healthy cloud: exit %d\n%s", code, out)
+	}
+	powerCut(t, s, "compute-1")
+	victim := s.Topology.Instances[0] // on compute-1, with an fstab volume
+	data := victim.Volumes[1]
+	for _, family := range []string{"attachments", "states", "reachability", "integrity"} {
+		t.Run(family, func(t *testing.T) {
+			junit := filepath.Join(t.TempDir(), "junit.xml")
+			out, code := osdrProcess(t, "verify", "--manifest", manifest, "--label-filter", family, "--deadline", "1s", "--junit", junit)
+			if code == 0 {
+				t.Fatalf("verify %s passed on a power-cut cloud:\n%s", family, out)
+			}
+			if !strings.Contains(out, victim.ID) {
+				t.Errorf("the failure does not name instance %s:\n%s", victim.ID, out)
+			}
+			if (family == "attachments" || family == "integrity") && !strings.Contains(out, data.ID) {
+				t.Errorf("the failure does not name volume %s:\n%s", data.ID, out)
+			}
+			if _, err := os.Stat(junit); err != nil {
+				t.Errorf("no JUnit report: %v", err)
 			}
 		})
 	}

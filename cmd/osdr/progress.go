@@ -26,7 +26,7 @@ func newProgress(w io.Writer, format string, plan *recover.Plan) progress {
 	if format == "json" {
 		return &jsonProgress{enc: json.NewEncoder(w)}
 	}
-	if f, ok := w.(*os.File); ok && plan != nil && term.IsTerminal(int(f.Fd())) {
+	if plan != nil && isTerminal(w) {
 		return newBarProgress(w, plan)
 	}
 	return &lineProgress{w: w}
@@ -133,4 +133,10 @@ func (bp *barProgress) Done() {
 		}
 	}
 	bp.p.Wait()
+}
+
+// isTerminal says whether w is a terminal a person watches (colours, live bars) rather than a log or a pipe.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }

@@ -74,7 +74,10 @@ Exit status 0 only when every selected spec passed.`,
 					junit = filepath.Join(run.Dir, "verify-junit.xml")
 				}
 			}
-			passed, err := suites.Run(target, suites.RunOptions{LabelFilter: labelFilter, JUnitReport: junit, JSONReport: jsonReport, Verbose: verbose})
+			passed, err := suites.Run(target, suites.RunOptions{
+				LabelFilter: labelFilter, JUnitReport: junit, JSONReport: jsonReport, Verbose: verbose,
+				NoColor: !isTerminal(cmd.OutOrStdout()),
+			})
 			if err != nil {
 				return err
 			}
