@@ -32,6 +32,8 @@ type Env struct {
 	Emit func(recover.Event)
 	// Log receives one line per phase.
 	Log io.Writer
+	// AfterJournalEntry is passed to the recovery: the crash points of the tests that kill a drill.
+	AfterJournalEntry func(recover.Entry)
 }
 
 // Run is a drill's run directory.
@@ -277,6 +279,7 @@ func (d *drillRun) recovery() *recover.Recovery {
 	}
 	return &recover.Recovery{
 		API: d.Env.API, DBs: d.Env.DBs, Guests: d.Env.Guests, GuestLogin: d.Env.GuestLogin, Emit: d.Env.Emit,
+		AfterJournalEntry: d.Env.AfterJournalEntry,
 		Options: recover.Options{
 			Scope: recover.Scope{Instances: d.targets}, ManifestPath: filepath.Join(d.run.Dir, recover.ManifestFile),
 			GuestReboot: policy, Exec: exec, Cloud: recover.CloudID{AuthURL: d.Env.AuthURL, Region: d.Env.Region},

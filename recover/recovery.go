@@ -41,6 +41,9 @@ type Recovery struct {
 	GuestLogin func(Instance) GuestLogin
 	Options    Options
 	Emit       func(Event)
+	// AfterJournalEntry, when set, runs after every durable journal append: the crash points of the tests
+	// that kill a recovery and resume it.
+	AfterJournalEntry func(Entry)
 }
 
 // PlanFile and SummaryFile are saved in the run directory.
@@ -165,6 +168,7 @@ func (r *Recovery) Execute(ctx context.Context, runDir string, plan *Plan, m *Ma
 		return nil, err
 	}
 	defer journal.Close()
+	journal.afterAppend = r.AfterJournalEntry
 	x := &Executor{Cloud: r.API, Guests: r.Guests, Journal: journal, Options: r.Options.Exec, Emit: r.Emit}
 	if last, ok := journal.Last(StepSnapshot, "", ""); !ok || last.Phase != PhaseDone {
 		if err := x.record(StepSnapshot, PhaseDone, "", "", "manifest "+manifestPath); err != nil {

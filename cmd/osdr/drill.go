@@ -143,6 +143,7 @@ func runDrill(cmd *cobra.Command, contract *settings.Flags, d *drills.Drill, e *
 	out := cmd.OutOrStdout()
 	view := newProgress(out, output, nil)
 	de.Emit = view.Event
+	de.AfterJournalEntry = crashHook()
 	report, err := (&drills.Runner{Drill: d, Env: de}).Execute(cmd.Context(), drills.Run{ID: run.ID, Dir: run.Dir}, previous)
 	view.Done()
 	if report != nil {
