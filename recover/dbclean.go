@@ -154,7 +154,11 @@ func PlanDBClean(ctx context.Context, dbs Databases, m *Manifest, instances []st
 	}
 	switch schema {
 	case SchemaLegacy:
-		plan.changes = legacyChanges(volumeIDs(pairs))
+		bdms, err := bdmChanges(m, pairs)
+		if err != nil {
+			return nil, err
+		}
+		plan.changes = append(legacyChanges(volumeIDs(pairs)), bdms...)
 	case SchemaModern:
 		changes, skipped, err := modernChanges(ctx, dbs, m, pairs)
 		if err != nil {
@@ -273,11 +277,23 @@ func modernChanges(ctx context.Context, dbs Databases, m *Manifest, pairs []Atta
 		)
 	}
 
+	bdms, err := bdmChanges(m, pairs)
+	if err != nil {
+		return nil, nil, err
+	}
+	return append(changes, bdms...), skipped, nil
+}
+
+// bdmChanges soft-deletes Nova's block device mappings of the attachments, the way Nova does (deleted=id),
+// in each instance's cell: since Wallaby Nova refuses to attach a volume that has a live mapping, and Nova
+// before 28 (2023.2) keeps the mapping through the reboot, so without this the reattach is refused.
+func bdmChanges(m *Manifest, pairs []Attachment) ([]change, error) {
+	var changes []change
 	byCell := map[int][]string{}
 	for _, a := range pairs {
 		inst, ok := m.Instance(a.InstanceID)
 		if !ok {
-			return nil, nil, fmt.Errorf("manifest attachment of volume %s names instance %s it does not list", a.VolumeID, a.InstanceID)
+			return nil, fmt.Errorf("manifest attachment of volume %s names instance %s it does not list", a.VolumeID, a.InstanceID)
 		}
 		byCell[inst.Cell] = append(byCell[inst.Cell], a.InstanceID, a.VolumeID)
 	}
@@ -295,7 +311,7 @@ func modernChanges(ctx context.Context, dbs Databases, m *Manifest, pairs []Atta
 			args:     args,
 		})
 	}
-	return changes, skipped, nil
+	return changes, nil
 }
 
 func stringArgs(ss []string) []any {

@@ -178,8 +178,16 @@ func TestLegacySchemaRunsTheGuidesStatementsScoped(t *testing.T) {
 		{VolumeID: "v-deleting", InstanceID: instA, Device: "/dev/vdc", DriverVolumeType: "iscsi"},
 		{VolumeID: "v-other", InstanceID: instB, Device: "/dev/vdb", DriverVolumeType: "iscsi"},
 	}}
-	dbs := Databases{Cinder: mustOpen(t, dsn)}
+	nova, novaDSN := testenv.MySQLWithSchema(t, testenv.SchemaNova)
+	for i, inst := range []string{instA, instB} {
+		exec(t, nova, `INSERT INTO instances (id, uuid, host, vm_state, power_state, deleted) VALUES (?, ?, 'compute-1', 'active', 1, 0)`, i+1, inst)
+	}
+	for _, bdm := range [][3]string{{instA, "v-a", "/dev/vdb"}, {instA, "v-deleting", "/dev/vdc"}, {instB, "v-other", "/dev/vdb"}} {
+		exec(t, nova, `INSERT INTO block_device_mapping (uuid, instance_uuid, volume_id, device_name, source_type, destination_type, deleted) VALUES (UUID(), ?, ?, ?, 'volume', 'volume', 0)`, bdm[0], bdm[1], bdm[2])
+	}
+	dbs := Databases{Cinder: mustOpen(t, dsn), Cells: []*sql.DB{mustOpen(t, novaDSN)}}
 	before := dumpTables(t, cinder, "volumes")
+	novaBefore := dumpTables(t, nova, "block_device_mapping")
 	plan, err := PlanDBClean(ctx, dbs, m, []string{instA})
 	if err != nil {
 		t.Fatal(err)
@@ -189,8 +197,12 @@ func TestLegacySchemaRunsTheGuidesStatementsScoped(t *testing.T) {
 		"UPDATE `volumes` SET status='available' WHERE status<>'error_deleting' AND id IN ('v-a','v-deleting');",
 		"UPDATE `volumes` SET attach_status='detached' WHERE id IN ('v-a','v-deleting');",
 		"UPDATE `volumes` SET instance_id=0 WHERE id IN ('v-a','v-deleting');",
+		"UPDATE `block_device_mapping` SET deleted=id, deleted_at=UTC_TIMESTAMP() WHERE deleted=0 AND (instance_uuid, volume_id) IN (('" + instA + "','v-a'),('" + instA + "','v-deleting'));",
 	}
-	wantRows := []int64{2, 1, 2, 2}
+	wantRows := []int64{2, 1, 2, 2, 2}
+	if len(plan.Statements) != len(wantSQL) {
+		t.Fatalf("%d statements, want %d: %+v", len(plan.Statements), len(wantSQL), plan.Statements)
+	}
 	for i, s := range plan.Statements {
 		if s.SQL != wantSQL[i] || s.ExpectedRows != wantRows[i] {
 			t.Errorf("statement %d = %+v, want %q matching %d rows", i, s, wantSQL[i], wantRows[i])
@@ -212,10 +224,12 @@ func TestLegacySchemaRunsTheGuidesStatementsScoped(t *testing.T) {
 		t.Errorf("v-deleting status = %s, the guide leaves error_deleting alone", status)
 	}
 	assertUntouchedRowsIdentical(t, before, dumpTables(t, cinder, "volumes"), backup)
+	assertUntouchedRowsIdentical(t, novaBefore, dumpTables(t, nova, "block_device_mapping"), backup)
 	if err := UndoDBClean(ctx, dbs, backup); err != nil {
 		t.Fatal(err)
 	}
 	assertDumpsEqual(t, "legacy after undo", before, dumpTables(t, cinder, "volumes"))
+	assertDumpsEqual(t, "legacy BDMs after undo", novaBefore, dumpTables(t, nova, "block_device_mapping"))
 }
 
 // assertUntouchedRowsIdentical checks that every row before, except the ones the backup holds, is still there

@@ -156,14 +156,30 @@ func (x *Executor) callOnce(ctx context.Context, what string, deadline time.Dura
 
 // reboot is step 3: one HARD reboot, never a second one, even across a crash and --resume.
 func (x *Executor) reboot(ctx context.Context, id string) error {
-	if x.Journal.RebootRequested(id) {
-		if err := x.record(StepReboot, PhaseIntent, id, "", "reboot requested by an earlier run: not sent again, waiting for the server"); err != nil {
+	send := !x.Journal.RebootRequested(id)
+	if !send {
+		reached, err := x.rebootReachedNova(ctx, id)
+		if err != nil {
+			return fmt.Errorf("reboot %s: %w", id, err)
+		}
+		detail := "reboot requested by an earlier run: not sent again, waiting for the server"
+		if !reached {
+			detail = "the earlier run died before Nova accepted its reboot (no task state, not running, not in error): sending it now"
+			send = true
+		}
+		if err := x.record(StepReboot, PhaseIntent, id, "", detail); err != nil {
 			return err
 		}
 	} else {
-		if err := x.record(StepReboot, PhaseIntent, id, "", "HARD reboot"); err != nil {
+		before, err := x.Cloud.GetServer(ctx, id)
+		if err != nil {
+			return fmt.Errorf("reboot %s: read its state first: %w", id, err)
+		}
+		if err := x.recordEntry(Entry{Step: StepReboot, Phase: PhaseIntent, Instance: id, Detail: "HARD reboot", VMStateBefore: before.VMState}); err != nil {
 			return err
 		}
+	}
+	if send {
 		err := x.callOnce(ctx, "hard reboot "+id, x.Options.RebootTimeout,
 			func(ctx context.Context) error { return x.Cloud.RebootHard(ctx, id) },
 			func(ctx context.Context) (bool, error) {
@@ -192,6 +208,33 @@ func (x *Executor) reboot(ctx context.Context, id string) error {
 		return fmt.Errorf("reboot %s: %w", id, err)
 	}
 	return x.record(StepReboot, PhaseDone, id, "", "ACTIVE, running")
+}
+
+// rebootReachedNova tells, after a crash between journaling a reboot's intent and hearing Nova's answer,
+// whether Nova accepted the request. Nova's API sets the task state (rebooting_hard) in the database before it
+// answers 202, so an accepted reboot shows a task, a running server, or an ERROR from a failed reboot. A server
+// with none of these never got the request, and sending it now is still the only reboot.
+func (x *Executor) rebootReachedNova(ctx context.Context, id string) (bool, error) {
+	last, ok := x.Journal.Last(StepReboot, id, "")
+	if ok && last.Phase != PhaseIntent {
+		return true, nil
+	}
+	var s osapi.Server
+	err := wait.Until(ctx, "read server "+id, x.Options.RebootTimeout, x.Options.Polling, func(ctx context.Context) (bool, string, error) {
+		var err error
+		if s, err = x.Cloud.GetServer(ctx, id); err != nil {
+			if osapi.Classify(err) == osapi.Transient {
+				return false, "", wait.Retry(err)
+			}
+			return false, "", err
+		}
+		return true, "", nil
+	})
+	if err != nil {
+		return false, err
+	}
+	failedSince := s.VMState == "error" && last.VMStateBefore != "error"
+	return s.TaskState != "" || s.Running() || failedSince, nil
 }
 
 // reattach is step 4 for one volume, at the device the manifest recorded.

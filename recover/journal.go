@@ -53,6 +53,8 @@ type Entry struct {
 	Detail   string    `json:"detail,omitempty"`
 	// BootID is the guest's boot id before a guest reboot, recorded with its intent.
 	BootID string `json:"boot_id,omitempty"`
+	// VMStateBefore is the server's vm_state when a reboot's intent was recorded.
+	VMStateBefore string `json:"vm_state_before,omitempty"`
 }
 
 // ErrCorruptJournal means a line other than the last is damaged: the journal cannot be trusted to resume from.

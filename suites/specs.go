@@ -72,9 +72,17 @@ var _ = Describe("Volume attachments", Label(LabelAttachments), func() {
 			if current.DBs == nil {
 				return
 			}
+			schema, err := recover.DetectCinderSchema(ctx, current.DBs.Cinder)
+			Expect(err).NotTo(HaveOccurred())
 			var live int
-			Expect(current.DBs.Cinder.QueryRowContext(ctx, `SELECT COUNT(*) FROM volume_attachment
-				WHERE deleted=0 AND attach_status<>'detached' AND volume_id=? AND instance_uuid=?`, a.VolumeID, a.InstanceID).Scan(&live)).To(Succeed())
+			if schema == recover.SchemaLegacy {
+				// The nova-volume-era row holds the attachment itself: attached, to some instance.
+				Expect(current.DBs.Cinder.QueryRowContext(ctx, `SELECT COUNT(*) FROM volumes
+					WHERE deleted=0 AND attach_status='attached' AND instance_id<>0 AND id=?`, a.VolumeID).Scan(&live)).To(Succeed())
+			} else {
+				Expect(current.DBs.Cinder.QueryRowContext(ctx, `SELECT COUNT(*) FROM volume_attachment
+					WHERE deleted=0 AND attach_status<>'detached' AND volume_id=? AND instance_uuid=?`, a.VolumeID, a.InstanceID).Scan(&live)).To(Succeed())
+			}
 			Expect(live).To(Equal(1), "live Cinder attachment rows of volume %s on instance %s (stale or duplicate)", a.VolumeID, a.InstanceID)
 			if inst.Cell < len(current.DBs.Cells) {
 				Expect(current.DBs.Cells[inst.Cell].QueryRowContext(ctx, `SELECT COUNT(*) FROM block_device_mapping

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/osdr/osdr/recover"
 	"github.com/osdr/osdr/testenv"
@@ -40,8 +41,13 @@ func TestMain(m *testing.M) {
 // osdrProcess runs the built CLI with the test's environment.
 func osdrProcess(t *testing.T, args ...string) (string, int) {
 	t.Helper()
-	cmd := exec.Command(osdrBinary, args...)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, osdrBinary, args...)
 	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("osdr %v did not finish in time:\n%s", args, out)
+	}
 	var exitErr *exec.ExitError
 	switch {
 	case err == nil:

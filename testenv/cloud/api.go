@@ -1,11 +1,15 @@
 package cloud
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -19,6 +23,13 @@ type apiRequest struct {
 
 // apiHandler serves one route; a returned *apiError becomes the service's fault body, any other error a 500.
 type apiHandler func(w http.ResponseWriter, r *apiRequest) error
+
+// endpoint is a route's handler and the operation it is, which fault rules name; a POST .../action route
+// leaves op empty: its operation is the action its body names.
+type endpoint struct {
+	op string
+	h  apiHandler
+}
 
 // serviceAPI is what differs between the Nova and Cinder request pipelines.
 type serviceAPI struct {
@@ -42,8 +53,7 @@ func (c *Cloud) novaService() serviceAPI {
 			w.Header().Add("Vary", headerAPIVersion)
 			w.Header().Add("Vary", headerNovaLegacyVersion)
 		},
-		internalError: "Unexpected API Error. Please report this at http://bugs.launchpad.net/nova/ and attach " +
-			"the Nova API log if possible.\n<class 'oslo_db.exception.DBError'>",
+		internalError: novaUnexpected("oslo_db.exception.DBError").message,
 	}
 }
 
@@ -62,6 +72,12 @@ func (c *Cloud) cinderService() serviceAPI {
 	}
 }
 
+// novaUnexpected is Nova's answer to an exception it did not expect: a 500 naming the exception's class.
+func novaUnexpected(class string) *apiError {
+	return &apiError{http.StatusInternalServerError, "Unexpected API Error. Please report this at " +
+		"http://bugs.launchpad.net/nova/ and attach the Nova API log if possible.\n<class '" + class + "'>"}
+}
+
 // authenticate is keystonemiddleware: the request's token must be live and project-scoped.
 func (c *Cloud) authenticate(w http.ResponseWriter, r *http.Request) (*token, bool) {
 	t, ok := c.identity.validate(r.Header.Get("X-Auth-Token"))
@@ -72,8 +88,9 @@ func (c *Cloud) authenticate(w http.ResponseWriter, r *http.Request) (*token, bo
 	return t, true
 }
 
-// route wraps a handler in the service's pipeline: request id, token check, microversion negotiation.
-func (c *Cloud) route(svc serviceAPI, h apiHandler) http.Handler {
+// route wraps a handler in the service's pipeline: request id, token check, microversion negotiation, then
+// the fault drawn for the operation, struck before the handler runs or after it has answered.
+func (c *Cloud) route(svc serviceAPI, e endpoint) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c.setRequestID(svc, w)
 		t, ok := c.authenticate(w, r)
@@ -86,10 +103,48 @@ func (c *Cloud) route(svc serviceAPI, h apiHandler) http.Handler {
 			return
 		}
 		svc.versionHeader(w, v)
-		if err := h(w, &apiRequest{Request: r, token: t, version: v}); err != nil {
-			c.writeAPIError(svc, w, r, err)
+		op := e.op
+		if op == "" {
+			op = peekAction(r)
+		}
+		f := c.faults.draw(op)
+		r = r.WithContext(context.WithValue(r.Context(), faultKey{}, f))
+		if f.phase == FaultBefore {
+			if r.Method != http.MethodGet {
+				c.audit.add(AuditEntry{Time: time.Now().UTC(), Caller: t.userName, Service: svc.name, Operation: op,
+					Target: r.PathValue("id"), Status: f.status(), Fault: f.String()})
+			}
+			c.failRequest(svc, w, r, f)
+			return
+		}
+		out := http.ResponseWriter(w)
+		if f.phase == FaultAfter {
+			out = newBufferedResponse()
+		}
+		if err := e.h(out, &apiRequest{Request: r, token: t, version: v}); err != nil {
+			c.writeAPIError(svc, out, r, err)
+		}
+		if f.phase == FaultAfter {
+			c.failRequest(svc, w, r, f)
 		}
 	})
+}
+
+// peekAction names the action a POST .../action body carries, leaving the body to the handler.
+func peekAction(r *http.Request) string {
+	raw, err := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(raw))
+	if err != nil {
+		return "action"
+	}
+	peek := r.Clone(r.Context())
+	peek.Body = io.NopCloser(bytes.NewReader(raw))
+	body, parseErr := decodeBody(peek)
+	name, aerr := actionName(body, parseErr)
+	if aerr != nil {
+		return "action"
+	}
+	return name
 }
 
 // routeNotFound answers what no route matches; under the versioned prefix the token is checked first, as
@@ -127,15 +182,16 @@ func (c *Cloud) writeAPIError(svc serviceAPI, w http.ResponseWriter, r *http.Req
 	writeFault(w, &apiError{http.StatusInternalServerError, svc.internalError})
 }
 
-// auditedAction serves POST .../{id}/action, the one place every mutating Nova and Cinder call goes through:
-// it picks the action out of the body, runs it and records the caller, action, target and answer.
-func (c *Cloud) auditedAction(svc serviceAPI, w http.ResponseWriter, r *apiRequest,
+// auditedAction serves POST .../{id}/action, the one place every mutating Nova and Cinder action goes through:
+// it picks the action out of the body, runs it and records the caller, action, target and answer. An action
+// that succeeds is answered with status (202, or 204 for Cinder's os-complete).
+func (c *Cloud) auditedAction(svc serviceAPI, w http.ResponseWriter, r *apiRequest, status int,
 	do func(action string, body jsonObject) error) {
 	body, parseErr := decodeBody(r.Request)
 	action, aerr := actionName(body, parseErr)
 	obj, _ := body.(jsonObject)
-	c.audited(w, r.token.userName, svc.name, orDefault(action, "action"), actionDetail(obj, action),
-		r.PathValue("id"), func(w http.ResponseWriter) {
+	c.audited(w, r, svc.name, orDefault(action, "action"), actionDetail(obj, action), r.PathValue("id"),
+		func(w http.ResponseWriter) {
 			var err error
 			if aerr != nil {
 				err = aerr
@@ -146,7 +202,7 @@ func (c *Cloud) auditedAction(svc serviceAPI, w http.ResponseWriter, r *apiReque
 				c.writeAPIError(svc, w, r.Request, err)
 				return
 			}
-			w.WriteHeader(http.StatusAccepted)
+			w.WriteHeader(status)
 		})
 }
 
@@ -158,7 +214,7 @@ func actionDetail(body jsonObject, action string) string {
 		return ""
 	}
 	var parts []string
-	for _, k := range []string{"type", "status", "attach_status", "migration_status"} {
+	for _, k := range []string{"type", "status", "attach_status", "migration_status", "attachment_id"} {
 		if v, ok := args.values[k].(string); ok {
 			parts = append(parts, k+"="+v)
 		}

@@ -21,6 +21,10 @@ type AuditEntry struct {
 	// with Error saying what failed otherwise.
 	Status int    `json:"status"`
 	Error  string `json:"error,omitempty"`
+	// Fault is the failure injected in place of the answer (SetFaults), as "PHASE KIND": "before 503" means
+	// the call was not processed (Status is then what the client got, 0 for no answer), "after drop" that it
+	// was processed and answered Status, but the client never saw the answer.
+	Fault string `json:"fault,omitempty"`
 }
 
 // auditLog keeps every entry in order; it is safe for concurrent use.
@@ -66,12 +70,12 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 
 // audited runs one mutating API call and records who asked for what and how it was answered. Every mutating
 // route goes through here.
-func (c *Cloud) audited(w http.ResponseWriter, caller, service, operation, detail, target string,
+func (c *Cloud) audited(w http.ResponseWriter, r *apiRequest, service, operation, detail, target string,
 	serve func(w http.ResponseWriter)) {
 	rec := &statusRecorder{ResponseWriter: w}
 	serve(rec)
-	c.audit.add(AuditEntry{Time: time.Now().UTC(), Caller: caller, Service: service, Operation: operation,
-		Detail: detail, Target: target, Status: rec.status})
+	c.audit.add(AuditEntry{Time: time.Now().UTC(), Caller: r.token.userName, Service: service, Operation: operation,
+		Detail: detail, Target: target, Status: rec.status, Fault: faultOf(r.Context()).String()})
 }
 
 // auditCompute records what nova-compute did to a guest.

@@ -14,21 +14,28 @@ func (c *Cloud) cinderHandler() http.Handler {
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusMultipleChoices, c.cinderVersions(r))
 	})
-	versions := func(w http.ResponseWriter, r *apiRequest) error {
+	versions := endpoint{"versions", func(w http.ResponseWriter, r *apiRequest) error {
 		writeJSON(w, http.StatusOK, c.cinderVersions(r.Request))
 		return nil
+	}}
+	routes := map[string]endpoint{
+		"GET /v3":                                    versions,
+		"GET /v3/{$}":                                versions,
+		"GET /v3/{project}/volumes":                  {"list_volumes", c.listVolumeSummaries},
+		"GET /v3/{project}/volumes/detail":           {"list_volumes", c.listVolumesDetail},
+		"GET /v3/{project}/volumes/{id}":             {"show_volume", c.showVolume},
+		"POST /v3/{project}/volumes/{id}/action":     {"", c.volumeAction},
+		"GET /v3/{project}/os-services":              {"list_services", c.listCinderServices},
+		"GET /v3/{project}/attachments":              {"list_attachments", c.listAttachments},
+		"GET /v3/{project}/attachments/detail":       {"list_attachments", c.listAttachmentsDetail},
+		"GET /v3/{project}/attachments/{id}":         {"show_attachment", c.showAttachment},
+		"POST /v3/{project}/attachments":             {"attachment_create", c.createAttachment},
+		"PUT /v3/{project}/attachments/{id}":         {"attachment_update", c.updateAttachment},
+		"DELETE /v3/{project}/attachments/{id}":      {"attachment_delete", c.deleteAttachmentAPI},
+		"POST /v3/{project}/attachments/{id}/action": {"", c.attachmentAction},
 	}
-	routes := map[string]apiHandler{
-		"GET /v3":                                versions,
-		"GET /v3/{$}":                            versions,
-		"GET /v3/{project}/volumes":              c.listVolumeSummaries,
-		"GET /v3/{project}/volumes/detail":       c.listVolumesDetail,
-		"GET /v3/{project}/volumes/{id}":         c.showVolume,
-		"POST /v3/{project}/volumes/{id}/action": c.volumeAction,
-		"GET /v3/{project}/os-services":          c.listCinderServices,
-	}
-	for pattern, h := range routes {
-		mux.Handle(pattern, c.route(svc, h))
+	for pattern, e := range routes {
+		mux.Handle(pattern, c.route(svc, e))
 	}
 	mux.Handle("/", c.routeNotFound(svc))
 	return mux
@@ -53,7 +60,11 @@ func (c *Cloud) cinderVersions(r *http.Request) map[string]any {
 // listCinderServices is GET /os-services with the extended fields an admin sees.
 func (c *Cloud) listCinderServices(w http.ResponseWriter, r *apiRequest) error {
 	q := r.URL.Query()
-	services, err := listVolumeServices(r.Context(), c.cinder, q.Get("host"), q.Get("binary"))
+	db, query := c.cinder, volumeServicesQuery
+	if c.profile.legacy() {
+		db, query = c.nova, legacyVolumeServicesQuery
+	}
+	services, err := listVolumeServices(r.Context(), db, query, q.Get("host"), q.Get("binary"))
 	if err != nil {
 		return err
 	}

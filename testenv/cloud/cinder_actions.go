@@ -21,10 +21,15 @@ var (
 
 // volumeAction is POST /volumes/{id}/action for the actions the simulation carries out.
 func (c *Cloud) volumeAction(w http.ResponseWriter, r *apiRequest) error {
-	c.auditedAction(c.cinderService(), w, r, func(action string, body jsonObject) error {
+	c.auditedAction(c.cinderService(), w, r, http.StatusAccepted, func(action string, body jsonObject) error {
 		switch action {
 		case "os-reset_status":
 			return c.resetVolumeStatus(r.Context(), r.PathValue("id"), body.values[action])
+		case "os-force_detach":
+			if !c.profile.legacy() {
+				return c.forceDetach(r.Context(), r.PathValue("id"), body.values[action])
+			}
+			fallthrough
 		default:
 			return badRequest("There is no such action: %s. Verify the request body and Content-Type header and try again.", action)
 		}
@@ -37,8 +42,9 @@ type resetRequest struct {
 	status, attachStatus, migrationStatus *string
 }
 
-// parseReset is Cinder's admin_actions.reset schema with its format checkers.
-func parseReset(arg any) (resetRequest, error) {
+// parseReset is Cinder's admin_actions.reset schema with its format checkers; keys are the properties the
+// schema has (the nova-volume era's reset had no migration_status).
+func parseReset(arg any, keys []string) (resetRequest, error) {
 	const field = "os-reset_status"
 	obj, ok := arg.(jsonObject)
 	if !ok {
@@ -58,6 +64,9 @@ func parseReset(arg any) (resetRequest, error) {
 		{"migration_status", "volume_migration_status", migrationStatuses, &req.migrationStatus},
 	}
 	for _, p := range props {
+		if !slices.Contains(keys, p.key) {
+			continue
+		}
 		raw, present := obj.get(p.key)
 		if !present || raw == nil {
 			continue
@@ -74,7 +83,7 @@ func parseReset(arg any) (resetRequest, error) {
 			*p.dst = &lower
 		}
 	}
-	if msg := unexpectedKeys(obj, "status", "attach_status", "migration_status"); msg != "" {
+	if msg := unexpectedKeys(obj, keys...); msg != "" {
 		return resetRequest{}, invalidInput(field, arg, msg)
 	}
 	return req, nil
@@ -84,12 +93,22 @@ func parseReset(arg any) (resetRequest, error) {
 // cleanup worker, and on attach_status detached soft-delete every live attachment (recomputing the volume's
 // status from what remains) and the attached_mode admin metadata. No backend and no Nova mapping is touched.
 func (c *Cloud) resetVolumeStatus(ctx context.Context, id string, arg any) error {
-	req, err := parseReset(arg)
+	keys := []string{"status", "attach_status", "migration_status"}
+	if c.profile.legacy() {
+		keys = keys[:2]
+	}
+	req, err := parseReset(arg, keys)
 	if err != nil {
 		return err
 	}
+	if err := c.latency.spend(ctx, OpReset); err != nil {
+		return err
+	}
+	if c.profile.legacy() {
+		return c.resetLegacyVolumeStatus(ctx, id, req)
+	}
 	return inTx(ctx, c.cinder, func(tx *sql.Tx) error {
-		if _, err := getVolume(ctx, tx, id, true); err != nil {
+		if _, err := getVolume(ctx, tx, volumeColumns, id, true); err != nil {
 			return err
 		}
 		if req.status != nil {
@@ -147,10 +166,35 @@ func (c *Cloud) resetVolumeStatus(ctx context.Context, id string, arg any) error
 	})
 }
 
+// resetLegacyVolumeStatus is the reset of the nova-volume era: the requested columns and nothing else, so the
+// row keeps its instance_id and mountpoint (the attachment stops showing once attach_status is detached).
+func (c *Cloud) resetLegacyVolumeStatus(ctx context.Context, id string, req resetRequest) error {
+	return inTx(ctx, c.cinder, func(tx *sql.Tx) error {
+		if _, err := getVolume(ctx, tx, legacyVolumeColumns, id, true); err != nil {
+			return err
+		}
+		if req.status != nil && *req.status == "deleting" {
+			return badRequest("Cannot reset-state to %s", *req.status)
+		}
+		set, args := []string{"updated_at = ?"}, []any{now()}
+		if req.status != nil {
+			set, args = append(set, "status = ?"), append(args, *req.status)
+		}
+		if req.attachStatus != nil {
+			set, args = append(set, "attach_status = ?"), append(args, *req.attachStatus)
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE volumes SET "+strings.Join(set, ", ")+" WHERE id = ? AND deleted = 0",
+			append(args, id)...); err != nil {
+			return fmt.Errorf("update volume %s: %w", id, err)
+		}
+		return nil
+	})
+}
+
 // volumeDetached is the DB API's volume_detached: soft-delete the attachment, then derive the volume's status
 // and attach_status from the attachments left (ignoring error_* ones), keeping updated_at.
 func volumeDetached(ctx context.Context, tx *sql.Tx, volumeID, attachmentID string) error {
-	v, err := getVolume(ctx, tx, volumeID, true)
+	v, err := getVolume(ctx, tx, volumeColumns, volumeID, true)
 	if err != nil {
 		return err
 	}
@@ -208,4 +252,81 @@ func (c *Cloud) deleteAttachment(ctx context.Context, attachmentID string) error
 		}
 		return deleteAttachedMode(ctx, tx, volumeID)
 	})
+}
+
+// forceDetach is os-force_detach: terminate the volume's connection, then detach the attachment named (or the
+// volume's only one). Each step first asks attachment_deletion_allowed, so a caller other than Nova is refused
+// with 409 while Nova still uses the attachment, and also when it names no attachment on a volume with several,
+// or one that does not exist.
+func (c *Cloud) forceDetach(ctx context.Context, volumeID string, arg any) error {
+	const field = "os-force_detach"
+	obj, ok := arg.(jsonObject)
+	if !ok {
+		return invalidInput(field, arg, pyRepr(arg)+" is not of type 'object'")
+	}
+	var attachmentID string
+	if raw, present := obj.get("attachment_id"); present && raw != nil {
+		if attachmentID, ok = raw.(string); !ok {
+			return invalidInput("attachment_id", raw, pyRepr(raw)+" is not of type 'string', 'null'")
+		}
+	}
+	if raw, present := obj.get("connector"); present && raw != nil {
+		switch raw.(type) {
+		case string, jsonObject:
+		default:
+			return invalidInput("connector", raw, pyRepr(raw)+" is not of type 'string', 'object', 'null'")
+		}
+	}
+	if msg := unexpectedKeys(obj, "connector", "attachment_id"); msg != "" {
+		return invalidInput(field, arg, msg)
+	}
+	if _, err := getVolume(ctx, c.cinder, volumeColumns, volumeID, false); err != nil {
+		return err
+	}
+	live, err := liveAttachmentIDs(ctx, c.cinder, "volume_id = ?", volumeID)
+	if err != nil {
+		return err
+	}
+	// terminate_connection's check looks at the volume's only attachment.
+	if len(live) > 1 {
+		return conflictNovaUsingAttachment("")
+	}
+	if len(live) == 1 {
+		if err := c.checkAttachmentDeletion(ctx, live[0]); err != nil {
+			return err
+		}
+	}
+	// detach's check looks at the attachment named.
+	if attachmentID != "" {
+		a, err := getAttachment(ctx, c.cinder, attachmentID, false)
+		var ae *apiError
+		if errors.As(err, &ae) {
+			return conflictNovaUsingAttachment("")
+		}
+		if err != nil {
+			return err
+		}
+		if a.volumeID != volumeID {
+			return badRequest("Invalid input received: Mismatched volume and attachment")
+		}
+		return c.deleteAttachment(ctx, a.id)
+	}
+	if len(live) == 1 {
+		return c.deleteAttachment(ctx, live[0])
+	}
+	// No attachment at all: the volume is made available.
+	if _, err := c.cinder.ExecContext(ctx, "UPDATE volumes SET status = 'available', attach_status = 'detached', "+
+		"updated_at = ? WHERE id = ?", now(), volumeID); err != nil {
+		return fmt.Errorf("detach volume %s: %w", volumeID, err)
+	}
+	return nil
+}
+
+// checkAttachmentDeletion runs attachmentDeletionAllowed on the attachment with that id.
+func (c *Cloud) checkAttachmentDeletion(ctx context.Context, id string) error {
+	a, err := getAttachment(ctx, c.cinder, id, false)
+	if err != nil {
+		return err
+	}
+	return c.attachmentDeletionAllowed(ctx, a)
 }

@@ -7,9 +7,57 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
+
+	"github.com/osdr/osdr/testenv"
 )
 
-// volume is a volumes row, the columns Cinder's API renders.
+// ErrSchemaMismatch means the Cinder database is not loaded with the schema the profile plays.
+var ErrSchemaMismatch = errors.New("the Cinder database does not have the profile's schema")
+
+// detectCinderSchema tells the Cinder database's schema from INFORMATION_SCHEMA: a volume_attachment table
+// is the modern schema, a volumes table with instance_id and mountpoint the nova-volume-era one.
+func detectCinderSchema(ctx context.Context, db *sql.DB) (testenv.Schema, error) {
+	rows, err := db.QueryContext(ctx, `SELECT LOWER(table_name), LOWER(column_name) FROM information_schema.columns
+		WHERE table_schema = DATABASE() AND LOWER(table_name) IN ('volumes', 'volume_attachment')`)
+	if err != nil {
+		return "", fmt.Errorf("read the Cinder schema: %w", err)
+	}
+	defer rows.Close()
+	columns := map[string]bool{}
+	for rows.Next() {
+		var table, column string
+		if err := rows.Scan(&table, &column); err != nil {
+			return "", fmt.Errorf("read the Cinder schema: %w", err)
+		}
+		columns[table+"."+column] = true
+	}
+	if err := rows.Err(); err != nil {
+		return "", fmt.Errorf("read the Cinder schema: %w", err)
+	}
+	switch {
+	case columns["volume_attachment.id"]:
+		return testenv.SchemaCinder, nil
+	case columns["volumes.instance_id"] && columns["volumes.mountpoint"]:
+		return testenv.SchemaCinderLegacy, nil
+	}
+	return "", fmt.Errorf("%w: it has neither a volume_attachment table nor volumes.instance_id and mountpoint",
+		ErrSchemaMismatch)
+}
+
+// checkCinderSchema refuses a Cinder database the profile cannot play.
+func checkCinderSchema(ctx context.Context, db *sql.DB, p Profile) error {
+	found, err := detectCinderSchema(ctx, db)
+	if err != nil {
+		return err
+	}
+	if found != p.CinderSchema {
+		return fmt.Errorf("%w: profile %s needs %s, the database has %s", ErrSchemaMismatch, p.Name, p.CinderSchema, found)
+	}
+	return nil
+}
+
+// volume is a volumes row, the columns Cinder's API renders and the attach flows decide on.
 type volume struct {
 	id                                       string
 	createdAt, updatedAt                     sqlTime
@@ -23,31 +71,46 @@ type volume struct {
 	bootable                                 sql.NullBool
 	nameID, encryptionKeyID, migrationStatus sqlString
 	replicationStatus, consistencyGroupID    sqlString
-	providerID                               sqlString
+	providerID, providerLocation             sqlString
 	multiattach                              sql.NullBool
 	clusterName, groupID, serviceUUID        sqlString
 	sharedTargets, useQuota                  sql.NullBool
 }
 
 const volumeColumns = `id, created_at, updated_at, user_id, project_id, host, size, availability_zone, status,
-	display_name, display_description, snapshot_id, volume_type_id, source_volid, bootable, ` + "`_name_id`" + `,
-	` + "`encryption_key_id`" + `, migration_status, replication_status, consistencygroup_id, provider_id, multiattach,
-	cluster_name, group_id, service_uuid, shared_targets, use_quota`
+	attach_status, display_name, display_description, snapshot_id, volume_type_id, source_volid, bootable, _name_id,
+	encryption_key_id, migration_status, replication_status, consistencygroup_id, provider_id, provider_location,
+	multiattach, cluster_name, group_id, service_uuid, shared_targets, use_quota`
+
+// legacyVolumeColumns reads the nova-volume table into the same shape: what it lacks is NULL (no type, not
+// bootable, not multiattach), its integer volume type id a string.
+const legacyVolumeColumns = `id, created_at, updated_at, user_id, project_id, host, size, availability_zone, status,
+	attach_status, display_name, display_description, snapshot_id, COALESCE(CAST(volume_type_id AS CHAR), ''), NULL,
+	NULL, NULL, NULL, NULL, NULL, NULL, NULL, provider_location, NULL, NULL, NULL, NULL, NULL, NULL`
+
+// volumeColumns is the select list of the profile's volumes table.
+func (c *Cloud) volumeColumns() string {
+	if c.profile.legacy() {
+		return legacyVolumeColumns
+	}
+	return volumeColumns
+}
 
 func scanVolume(row interface{ Scan(...any) error }) (volume, error) {
 	var v volume
 	err := row.Scan(&v.id, &v.createdAt, &v.updatedAt, &v.userID, &v.projectID, &v.host, &v.size,
-		&v.availabilityZone, &v.status, &v.displayName, &v.displayDescription, &v.snapshotID,
+		&v.availabilityZone, &v.status, &v.attachStatus, &v.displayName, &v.displayDescription, &v.snapshotID,
 		&v.volumeTypeID, &v.sourceVolID, &v.bootable, &v.nameID, &v.encryptionKeyID, &v.migrationStatus,
-		&v.replicationStatus, &v.consistencyGroupID, &v.providerID, &v.multiattach, &v.clusterName, &v.groupID,
-		&v.serviceUUID, &v.sharedTargets, &v.useQuota)
+		&v.replicationStatus, &v.consistencyGroupID, &v.providerID, &v.providerLocation, &v.multiattach,
+		&v.clusterName, &v.groupID, &v.serviceUUID, &v.sharedTargets, &v.useQuota)
 	return v, err
 }
 
 func volumeNotFound(id string) *apiError { return notFound("Volume %s could not be found.", id) }
 
-func getVolume(ctx context.Context, q querier, id string, forUpdate bool) (volume, error) {
-	query := "SELECT " + volumeColumns + " FROM volumes WHERE id = ? AND deleted = 0"
+// getVolume loads a live volume with the given select list (volumeColumns or legacyVolumeColumns).
+func getVolume(ctx context.Context, q querier, columns, id string, forUpdate bool) (volume, error) {
+	query := "SELECT " + columns + " FROM volumes WHERE id = ? AND deleted = 0"
 	if forUpdate {
 		query += " FOR UPDATE"
 	}
@@ -66,7 +129,7 @@ type volumeFilter struct {
 	projectID, name, status string
 }
 
-func listVolumes(ctx context.Context, q querier, f volumeFilter) ([]volume, error) {
+func listVolumes(ctx context.Context, q querier, columns string, f volumeFilter) ([]volume, error) {
 	where := []string{"deleted = 0"}
 	var args []any
 	for col, val := range map[string]string{"project_id": f.projectID, "display_name": f.name, "status": f.status} {
@@ -74,7 +137,7 @@ func listVolumes(ctx context.Context, q querier, f volumeFilter) ([]volume, erro
 			where, args = append(where, col+" = ?"), append(args, val)
 		}
 	}
-	rows, err := q.QueryContext(ctx, "SELECT "+volumeColumns+" FROM volumes WHERE "+strings.Join(where, " AND ")+
+	rows, err := q.QueryContext(ctx, "SELECT "+columns+" FROM volumes WHERE "+strings.Join(where, " AND ")+
 		" ORDER BY created_at DESC, id DESC", args...)
 	if err != nil {
 		return nil, fmt.Errorf("list volumes: %w", err)
@@ -120,6 +183,52 @@ func liveAttachments(ctx context.Context, q querier, volumeIDs []string) (map[st
 		out[a.volumeID] = append(out[a.volumeID], a)
 	}
 	return out, rows.Err()
+}
+
+// volumeAttachments returns the volumes' live attachments: volume_attachment rows, or on the legacy profile
+// the one each attached row describes, its instance_id resolved against Nova's instances.id.
+func (c *Cloud) volumeAttachments(ctx context.Context, volumeIDs []string) (map[string][]attachment, error) {
+	if !c.profile.legacy() {
+		return liveAttachments(ctx, c.cinder, volumeIDs)
+	}
+	out := map[string][]attachment{}
+	if len(volumeIDs) == 0 {
+		return out, nil
+	}
+	rows, err := c.cinder.QueryContext(ctx, `SELECT id, instance_id, mountpoint, attach_time, attach_status FROM volumes
+		WHERE deleted = 0 AND instance_id IS NOT NULL AND instance_id <> 0 AND id IN (`+placeholders(len(volumeIDs))+`)`,
+		anySlice(volumeIDs)...)
+	if err != nil {
+		return nil, fmt.Errorf("list legacy attachments: %w", err)
+	}
+	defer rows.Close()
+	type legacyRow struct {
+		a          attachment
+		instanceID int64
+		attachTime sqlString
+	}
+	var found []legacyRow
+	for rows.Next() {
+		var l legacyRow
+		if err := rows.Scan(&l.a.volumeID, &l.instanceID, &l.a.mountpoint, &l.attachTime, &l.a.attachStatus); err != nil {
+			return nil, fmt.Errorf("read a legacy attachment: %w", err)
+		}
+		if t, err := time.Parse(legacyAttachTime, l.attachTime.String); err == nil {
+			l.a.attachTime = sqlTime{Time: t, Valid: true}
+		}
+		found = append(found, l)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list legacy attachments: %w", err)
+	}
+	for _, l := range found {
+		if err := c.nova.QueryRowContext(ctx, "SELECT uuid, host FROM instances WHERE id = ?", l.instanceID).Scan(
+			&l.a.instanceUUID, &l.a.attachedHost); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("resolve instance id %d: %w", l.instanceID, err)
+		}
+		out[l.a.volumeID] = append(out[l.a.volumeID], l.a)
+	}
+	return out, nil
 }
 
 // visibleAdminMetadata returns the admin metadata Cinder copies into a volume's metadata for every caller
@@ -195,9 +304,16 @@ type volumeService struct {
 	createdAt, updatedAt, modifiedAt                sqlTime
 }
 
-func listVolumeServices(ctx context.Context, q querier, host, binary string) ([]volumeService, error) {
-	query := "SELECT host, `binary`, availability_zone, disabled_reason, cluster_name, replication_status, " +
+// The select lists of the volume services: Cinder's services table, and for the legacy profile the
+// nova-volume rows of Nova's, in the shape of Cinder's.
+const (
+	volumeServicesQuery = "SELECT host, `binary`, availability_zone, disabled_reason, cluster_name, replication_status, " +
 		"active_backend_id, disabled, frozen, created_at, updated_at, modified_at FROM services WHERE deleted = 0"
+	legacyVolumeServicesQuery = "SELECT host, `binary`, 'nova', disabled_reason, NULL, NULL, NULL, disabled, NULL, " +
+		"created_at, updated_at, NULL FROM services WHERE deleted = 0 AND `binary` = 'nova-volume'"
+)
+
+func listVolumeServices(ctx context.Context, q querier, query, host, binary string) ([]volumeService, error) {
 	var args []any
 	if host != "" {
 		query, args = query+" AND host = ?", append(args, host)

@@ -36,7 +36,7 @@ func (c *Cloud) volumeView(r *apiRequest, v volume, attachments []attachment, ad
 	var volumeType any = v.volumeTypeID
 	if typeKnown {
 		volumeType = typeName
-	} else if ver.AtLeast(3, 63) {
+	} else if ver.AtLeast(3, 63) || v.volumeTypeID == "" {
 		volumeType = nil
 	}
 	bootable := "false"
@@ -49,7 +49,7 @@ func (c *Cloud) volumeView(r *apiRequest, v volume, attachments []attachment, ad
 			continue
 		}
 		attached = append(attached, map[string]any{
-			"id": a.volumeID, "attachment_id": a.id, "volume_id": a.volumeID,
+			"id": a.volumeID, "attachment_id": nullString(sqlString{String: a.id, Valid: a.id != ""}), "volume_id": a.volumeID,
 			"server_id": nullString(a.instanceUUID), "host_name": nullString(a.attachedHost),
 			"device": nullString(a.mountpoint), "attached_at": timeOrNil(a.attachTime, naiveTime),
 		})
@@ -108,7 +108,7 @@ func (c *Cloud) volumeView(r *apiRequest, v volume, attachments []attachment, ad
 }
 
 func (c *Cloud) showVolume(w http.ResponseWriter, r *apiRequest) error {
-	v, err := getVolume(r.Context(), c.cinder, r.PathValue("id"), false)
+	v, err := getVolume(r.Context(), c.cinder, c.volumeColumns(), r.PathValue("id"), false)
 	if err != nil {
 		return err
 	}
@@ -125,13 +125,15 @@ func (c *Cloud) volumeViews(r *apiRequest, volumes []volume) ([]any, error) {
 	for i, v := range volumes {
 		ids[i] = v.id
 	}
-	attachments, err := liveAttachments(r.Context(), c.cinder, ids)
+	attachments, err := c.volumeAttachments(r.Context(), ids)
 	if err != nil {
 		return nil, err
 	}
-	meta, err := visibleAdminMetadata(r.Context(), c.cinder, ids)
-	if err != nil {
-		return nil, err
+	meta := map[string]map[string]any{}
+	if !c.profile.legacy() {
+		if meta, err = visibleAdminMetadata(r.Context(), c.cinder, ids); err != nil {
+			return nil, err
+		}
 	}
 	out := make([]any, len(volumes))
 	for i, v := range volumes {
@@ -182,7 +184,7 @@ func (c *Cloud) filteredVolumes(r *apiRequest) ([]volume, error) {
 			f.projectID = q.Get("project_id")
 		}
 	}
-	volumes, err := listVolumes(r.Context(), c.cinder, f)
+	volumes, err := listVolumes(r.Context(), c.cinder, c.volumeColumns(), f)
 	if err != nil {
 		return nil, err
 	}

@@ -175,3 +175,59 @@ func TestOpenstackCLI(t *testing.T) {
 		t.Errorf("after volume set --state available: %v", vshow["status"])
 	}
 }
+
+// On every profile the CLI detaches and reattaches a volume through Nova, gets Nova's refusal of a volume that
+// is attached elsewhere, and lists the volumes with what they are attached to.
+func TestOpenstackCLIVolumeAttachments(t *testing.T) {
+	t.Parallel()
+	for _, profile := range ProfileNames() {
+		t.Run(profile, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, Config{Profile: profile})
+			topo := f.provision(t, standardTopology())
+			cli := newOpenstackCLI(t, f)
+			vm1, vm3 := topo.Instances[0], topo.Instances[2]
+			vol := vm1.Volumes[0]
+
+			cli.run(t, "server", "remove", "volume", vm1.ID, vol.ID)
+			f.settle()
+			if status, _ := f.volumeRow(t, vol.ID); status != "available" {
+				t.Errorf("after server remove volume: %s", status)
+			}
+			var added map[string]any
+			cli.json(t, &added, "server", "add", "volume", vm1.ID, vol.ID, "--device", "/dev/vdb")
+			if added["Device"] != "/dev/vdb" || added["Server ID"] != vm1.ID || added["Volume ID"] != vol.ID {
+				t.Errorf("server add volume printed %v", added)
+			}
+			f.settle()
+			_, stderr, err := cli.try(t, "server", "add", "volume", vm3.ID, vol.ID)
+			// The CLI attaches through openstacksdk, which reports a refusal as BadRequestException.
+			if want := "BadRequestException: 400: Client Error for url: " + f.cloud.Endpoints().Compute + "/servers/" + vm3.ID +
+				"/os-volume_attachments, Invalid volume: volume " + vol.ID + " is already attached to instances: " + vm1.ID; err == nil ||
+				!strings.Contains(stderr, want) {
+				t.Errorf("attach of a volume attached elsewhere: %v %s", err, stderr)
+			}
+
+			var vols []map[string]any
+			cli.json(t, &vols, "volume", "list", "--all-projects", "--long")
+			var rows []string
+			for _, v := range vols {
+				attached, _ := v["Attached to"].([]any)
+				for _, a := range attached {
+					rows = append(rows, fmt.Sprint(v["Name"], " ", v["Status"], " ", a.(map[string]any)["server_id"], "@",
+						a.(map[string]any)["device"]))
+				}
+			}
+			sort.Strings(rows)
+			want := []string{
+				fmt.Sprintf("vm1-data in-use %s@/dev/vdb", vm1.ID),
+				fmt.Sprintf("vm2-boot in-use %s@/dev/vda", topo.Instances[1].ID),
+				fmt.Sprintf("vm2-data in-use %s@/dev/vdb", topo.Instances[1].ID),
+				fmt.Sprintf("vm3-data in-use %s@/dev/vdb", vm3.ID),
+			}
+			if !slices.Equal(rows, want) {
+				t.Errorf("volume list --long:\n%q\nwant\n%q", rows, want)
+			}
+		})
+	}
+}

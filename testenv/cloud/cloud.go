@@ -18,7 +18,9 @@ import (
 
 // Config describes one simulated cloud.
 type Config struct {
-	// CinderDSN and NovaDSN name databases loaded with testenv.SchemaCinder and testenv.SchemaNova.
+	// CinderDSN and NovaDSN name databases loaded with testenv.SchemaNova and the profile's CinderSchema
+	// (testenv.SchemaCinder, or testenv.SchemaCinderLegacy for the legacy profile); New detects which Cinder
+	// schema the database has and refuses one that does not match the profile.
 	CinderDSN, NovaDSN string
 	// Driver is the compute hosts' hypervisor side; nil means a fresh virt.Fake.
 	Driver virt.Driver
@@ -34,6 +36,10 @@ type Config struct {
 	Seed int64
 	// IdentityAddr, ComputeAddr, VolumeAddr and ImageAddr are where Start listens; empty means 127.0.0.1:0.
 	IdentityAddr, ComputeAddr, VolumeAddr, ImageAddr string
+	// LatencyScale multiplies the time every modelled operation takes (reboot, boot, attach, detach, reset,
+	// each drawn around a real cloud's median from Seed): 0 makes them instant, as tests want; 1 models a real
+	// cloud for a benchmark.
+	LatencyScale float64
 	// PowerSyncInterval, when set, runs Nova's _sync_power_states on every running compute host that often
 	// (nova.conf sync_power_state_interval, 600 s on a real cloud); zero leaves it to SyncPowerStates.
 	PowerSyncInterval time.Duration
@@ -61,6 +67,8 @@ type Cloud struct {
 	audit    auditLog
 	compute  *computeManager
 	volumes  *volumeTypes
+	latency  *latency
+	faults   faultInjector
 	logf     func(format string, args ...any)
 	// imageRef is the Glance image every image-booted instance was built from; cephSecret the libvirt secret
 	// of the Ceph backend.
@@ -71,6 +79,7 @@ type Cloud struct {
 	identityRoot string // the identity listener without /v3, as keystonemiddleware advertises it
 
 	started bool
+	closing chan struct{} // closed when Close begins: held requests let go
 	servers []*http.Server
 	stop    context.CancelFunc // ends the background work (heartbeats, syncs, in-flight compute operations)
 	bg      sync.WaitGroup
@@ -108,13 +117,26 @@ func New(ctx context.Context, cfg Config) (*Cloud, error) {
 		nova.Close()
 		return nil, err
 	}
+	if err := checkCinderSchema(ctx, cinder, profile); err != nil {
+		nova.Close()
+		cinder.Close()
+		return nil, err
+	}
+	if cfg.LatencyScale < 0 {
+		nova.Close()
+		cinder.Close()
+		return nil, fmt.Errorf("latency scale %v is negative", cfg.LatencyScale)
+	}
 	c := &Cloud{
 		cfg: cfg, profile: profile, nova: nova, cinder: cinder, driver: cfg.Driver, ids: ids,
 		identity: newIdentity(ids, admin, cfg.Region),
 		volumes:  newVolumeTypes(ids),
+		latency:  newLatency(cfg.LatencyScale, cfg.Seed),
 		logf:     logf,
 		imageRef: ids.uuid(), cephSecret: ids.uuid(), createdAt: now(),
+		closing: make(chan struct{}),
 	}
+	c.faults.set(FaultConfig{})
 	c.compute = newComputeManager(c)
 	return c, nil
 }
@@ -223,6 +245,7 @@ func (c *Cloud) Start(ctx context.Context) error {
 func (c *Cloud) Close(ctx context.Context) error {
 	var errs []error
 	if c.started {
+		close(c.closing)
 		for _, srv := range c.servers {
 			if err := srv.Shutdown(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("shut down an API server: %w", err))

@@ -34,12 +34,14 @@ var (
 type computeManager struct {
 	c *Cloud
 
-	mu     sync.Mutex
-	ctx    context.Context // the cloud's background context, set by Start
-	locks  map[string]*sync.Mutex
-	hosts  map[string]serviceState // hosts the simulation runs nova-compute on
-	queued map[string][]func(context.Context)
-	casts  sync.WaitGroup
+	mu      sync.Mutex
+	ctx     context.Context // the cloud's background context, set by Start
+	locks   map[string]*sync.Mutex
+	hosts   map[string]serviceState // hosts the simulation runs nova-compute on
+	hostIPs map[string]string       // the address each host's connector reports
+	storage string                  // where the storage backends answer (Topology.StorageIP)
+	queued  map[string][]func(context.Context)
+	casts   sync.WaitGroup
 }
 
 // serviceState is whether a host's nova-compute runs; hosts only the database knows of have neither state and
@@ -54,7 +56,7 @@ const (
 func newComputeManager(c *Cloud) *computeManager {
 	return &computeManager{
 		c: c, ctx: context.Background(), locks: map[string]*sync.Mutex{}, hosts: map[string]serviceState{},
-		queued: map[string][]func(context.Context){},
+		hostIPs: map[string]string{}, storage: "127.0.0.1", queued: map[string][]func(context.Context){},
 	}
 }
 
@@ -86,13 +88,33 @@ func (m *computeManager) cast(host string, op func(context.Context)) {
 
 func (m *computeManager) wait() { m.casts.Wait() }
 
-// addRunning starts nova-compute on a newly provisioned host; a stopped one stays stopped.
-func (m *computeManager) addRunning(host string) {
+// addRunning starts nova-compute on a newly provisioned host at ip; a stopped one stays stopped.
+func (m *computeManager) addRunning(host, ip string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.hosts[host] != serviceStopped {
 		m.hosts[host] = serviceRunning
 	}
+	m.hostIPs[host] = ip
+}
+
+// hostIP is the address host's connector reports; a host Provision did not add is on loopback.
+func (m *computeManager) hostIP(host string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return orDefault(m.hostIPs[host], "127.0.0.1")
+}
+
+func (m *computeManager) setStorageIP(ip string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.storage = ip
+}
+
+func (m *computeManager) storageIP() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.storage
 }
 
 func (m *computeManager) isStopped(host string) bool {
@@ -173,6 +195,10 @@ func (m *computeManager) heartbeat(ctx context.Context) error {
 	if _, err := m.c.nova.ExecContext(ctx, query, args...); err != nil {
 		return fmt.Errorf("nova services: %w", err)
 	}
+	// nova-volume's row is Nova's, beaten above; the legacy Cinder database has no services table.
+	if m.c.profile.legacy() {
+		return nil
+	}
 	if _, err := m.c.cinder.ExecContext(ctx,
 		"UPDATE services SET report_count = report_count + 1, updated_at = ? WHERE deleted = 0", t); err != nil {
 		return fmt.Errorf("cinder services: %w", err)
@@ -215,24 +241,33 @@ func (m *computeManager) volumeConnections(ctx context.Context, uuid string) ([]
 		if !b.volumeID.Valid || b.destinationType.String != "volume" || !b.connectionInfo.Valid {
 			continue
 		}
-		var ci connectionInfo
-		if err := json.Unmarshal([]byte(b.connectionInfo.String), &ci); err != nil {
-			return nil, fmt.Errorf("connection_info of BDM %d: %w", b.id, err)
+		vc, err := connectionOf(b)
+		if err != nil {
+			return nil, err
 		}
-		var lun int
-		// target_lun is a number in Cinder's answers; a string one is taken as written.
-		if err := json.Unmarshal(ci.Data.TargetLUN, &lun); err != nil && len(ci.Data.TargetLUN) > 0 {
-			var s string
-			if json.Unmarshal(ci.Data.TargetLUN, &s) == nil {
-				fmt.Sscan(s, &lun)
-			}
-		}
-		out = append(out, virt.VolumeConnection{
-			VolumeID: b.volumeID.String, Device: b.deviceName.String,
-			IQN: ci.Data.TargetIQN, Portal: ci.Data.TargetPortal, LUN: lun,
-		})
+		out = append(out, vc)
 	}
 	return out, nil
+}
+
+// connectionOf is what the hypervisor connects a BDM's volume from: its stored connection info.
+func connectionOf(b bdm) (virt.VolumeConnection, error) {
+	var ci connectionInfo
+	if err := json.Unmarshal([]byte(b.connectionInfo.String), &ci); err != nil {
+		return virt.VolumeConnection{}, fmt.Errorf("connection_info of BDM %d: %w", b.id, err)
+	}
+	var lun int
+	// target_lun is a number in Cinder's answers; a string one is taken as written.
+	if err := json.Unmarshal(ci.Data.TargetLUN, &lun); err != nil && len(ci.Data.TargetLUN) > 0 {
+		var s string
+		if json.Unmarshal(ci.Data.TargetLUN, &s) == nil {
+			fmt.Sscan(s, &lun)
+		}
+	}
+	return virt.VolumeConnection{
+		VolumeID: b.volumeID.String, Device: b.deviceName.String,
+		IQN: ci.Data.TargetIQN, Portal: ci.Data.TargetPortal, LUN: lun,
+	}, nil
 }
 
 // hardReboot is the libvirt driver's _hard_reboot: destroy the domain if it exists, then reconnect every
@@ -273,6 +308,9 @@ func (m *computeManager) rebootInstance(ctx context.Context, uuid, kind string) 
 		return
 	}
 	if ok := m.save(ctx, i, []string{pending}, map[string]any{"task_state": started}); !ok {
+		return
+	}
+	if err := m.c.latency.spend(ctx, OpReboot); err != nil {
 		return
 	}
 	var rebootErr error
@@ -316,6 +354,9 @@ func (m *computeManager) startInstance(ctx context.Context, uuid string) {
 	i, err := getInstance(ctx, m.c.nova, uuid, false)
 	if err != nil {
 		m.c.logf("compute: start %s: %v", uuid, err)
+		return
+	}
+	if err := m.c.latency.spend(ctx, OpBoot); err != nil {
 		return
 	}
 	err = m.hardReboot(ctx, i)

@@ -29,10 +29,15 @@ type fixture struct {
 	driver       virt.Driver
 }
 
-// newFixture starts a cloud on two fresh databases; cfg's DSNs are filled in, a nil Driver is a virt.Fake.
+// newFixture starts a cloud on two fresh databases, the Cinder one in the profile's schema; cfg's DSNs are
+// filled in, a nil Driver is a virt.Fake.
 func newFixture(t *testing.T, cfg Config) *fixture {
 	t.Helper()
-	cinder, cinderDSN := testenv.MySQLWithSchema(t, testenv.SchemaCinder)
+	profile, err := LookupProfile(cfg.Profile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cinder, cinderDSN := testenv.MySQLWithSchema(t, profile.CinderSchema)
 	nova, novaDSN := testenv.MySQLWithSchema(t, testenv.SchemaNova)
 	cfg.CinderDSN, cfg.NovaDSN = cinderDSN, novaDSN
 	if cfg.Driver == nil {

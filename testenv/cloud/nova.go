@@ -13,19 +13,22 @@ func (c *Cloud) novaHandler() http.Handler {
 	mux.HandleFunc("GET /{$}", c.novaVersions)
 	mux.HandleFunc("GET /v2.1", c.novaVersion)
 	mux.HandleFunc("GET /v2.1/{$}", c.novaVersion)
-	routes := map[string]apiHandler{
-		"GET /v2.1/servers":                            c.listServers,
-		"GET /v2.1/servers/detail":                     c.listServersDetail,
-		"GET /v2.1/servers/{id}":                       c.showServer,
-		"POST /v2.1/servers/{id}/action":               c.serverAction,
-		"GET /v2.1/servers/{id}/os-volume_attachments": c.listVolumeAttachments,
-		"GET /v2.1/os-services":                        c.listNovaServices,
-		"GET /v2.1/flavors":                            c.listFlavors,
-		"GET /v2.1/flavors/detail":                     c.listFlavorsDetail,
-		"GET /v2.1/flavors/{id}":                       c.showFlavor,
+	routes := map[string]endpoint{
+		"GET /v2.1/servers":                                        {"list_servers", c.listServers},
+		"GET /v2.1/servers/detail":                                 {"list_servers", c.listServersDetail},
+		"GET /v2.1/servers/{id}":                                   {"show_server", c.showServer},
+		"POST /v2.1/servers/{id}/action":                           {"", c.serverAction},
+		"GET /v2.1/servers/{id}/os-volume_attachments":             {"list_volume_attachments", c.listVolumeAttachments},
+		"POST /v2.1/servers/{id}/os-volume_attachments":            {"attach_volume", c.attachVolume},
+		"GET /v2.1/servers/{id}/os-volume_attachments/{volume}":    {"show_volume_attachment", c.showVolumeAttachment},
+		"DELETE /v2.1/servers/{id}/os-volume_attachments/{volume}": {"detach_volume", c.detachVolume},
+		"GET /v2.1/os-services":                                    {"list_services", c.listNovaServices},
+		"GET /v2.1/flavors":                                        {"list_flavors", c.listFlavors},
+		"GET /v2.1/flavors/detail":                                 {"list_flavors", c.listFlavorsDetail},
+		"GET /v2.1/flavors/{id}":                                   {"show_flavor", c.showFlavor},
 	}
-	for pattern, h := range routes {
-		mux.Handle(pattern, c.route(svc, h))
+	for pattern, e := range routes {
+		mux.Handle(pattern, c.route(svc, e))
 	}
 	mux.Handle("/", c.routeNotFound(svc))
 	return mux
@@ -104,46 +107,5 @@ func (c *Cloud) listNovaServices(w http.ResponseWriter, r *apiRequest) error {
 		out = append(out, d)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"services": out})
-	return nil
-}
-
-// listVolumeAttachments is GET /servers/{id}/os-volume_attachments: the instance's live volume BDMs, with the
-// fields of the request's microversion (tag 2.70, delete_on_termination 2.79, attachment_id and bdm_uuid
-// instead of id from 2.89).
-func (c *Cloud) listVolumeAttachments(w http.ResponseWriter, r *apiRequest) error {
-	i, err := getInstance(r.Context(), c.nova, r.PathValue("id"), false)
-	if err != nil {
-		return err
-	}
-	bdms, err := liveBDMs(r.Context(), c.nova, i.uuid)
-	if err != nil {
-		return err
-	}
-	v := r.version
-	out := []any{}
-	for _, b := range bdms[i.uuid] {
-		if !b.volumeID.Valid {
-			continue
-		}
-		a := map[string]any{"volumeId": b.volumeID.String, "serverId": b.instanceUUID}
-		if !v.AtLeast(2, 89) {
-			a["id"] = b.volumeID.String
-		}
-		if b.deviceName.String != "" {
-			a["device"] = b.deviceName.String
-		}
-		if v.AtLeast(2, 70) {
-			a["tag"] = nullString(b.tag)
-		}
-		if v.AtLeast(2, 79) {
-			a["delete_on_termination"] = b.deleteOnTermination.Bool
-		}
-		if v.AtLeast(2, 89) {
-			a["attachment_id"] = nullString(b.attachmentID)
-			a["bdm_uuid"] = b.uuid
-		}
-		out = append(out, a)
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"volumeAttachments": out})
 	return nil
 }

@@ -24,7 +24,7 @@ var rebootTypes = []string{"HARD", "Hard", "hard", "SOFT", "Soft", "soft"}
 
 // serverAction is POST /servers/{id}/action for the actions the simulation carries out.
 func (c *Cloud) serverAction(w http.ResponseWriter, r *apiRequest) error {
-	c.auditedAction(c.novaService(), w, r, func(action string, body jsonObject) error {
+	c.auditedAction(c.novaService(), w, r, http.StatusAccepted, func(action string, body jsonObject) error {
 		switch action {
 		case "reboot":
 			kind, err := rebootType(body.values["reboot"])

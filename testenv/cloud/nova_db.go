@@ -144,6 +144,28 @@ type bdm struct {
 	connectionInfo            sql.NullString
 	deleteOnTermination       sql.NullBool
 	destinationType           sql.NullString
+	bootIndex                 sql.NullInt64
+}
+
+// queryBDMs returns the live mappings matching cond, in creation order.
+func queryBDMs(ctx context.Context, q querier, cond string, args ...any) ([]bdm, error) {
+	rows, err := q.QueryContext(ctx, `SELECT id, COALESCE(uuid, ''), instance_uuid, volume_id, device_name, tag,
+		attachment_id, connection_info, delete_on_termination, destination_type, boot_index
+		FROM block_device_mapping WHERE deleted = 0 AND `+cond+` ORDER BY id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list block device mappings: %w", err)
+	}
+	defer rows.Close()
+	var out []bdm
+	for rows.Next() {
+		var b bdm
+		if err := rows.Scan(&b.id, &b.uuid, &b.instanceUUID, &b.volumeID, &b.deviceName, &b.tag, &b.attachmentID,
+			&b.connectionInfo, &b.deleteOnTermination, &b.destinationType, &b.bootIndex); err != nil {
+			return nil, fmt.Errorf("read a block device mapping: %w", err)
+		}
+		out = append(out, b)
+	}
+	return out, rows.Err()
 }
 
 // liveBDMs returns the instances' live mappings in creation order, keyed by instance uuid.
@@ -152,23 +174,20 @@ func liveBDMs(ctx context.Context, q querier, uuids ...string) (map[string][]bdm
 	if len(uuids) == 0 {
 		return out, nil
 	}
-	rows, err := q.QueryContext(ctx, `SELECT id, COALESCE(uuid, ''), instance_uuid, volume_id, device_name, tag,
-		attachment_id, connection_info, delete_on_termination, destination_type
-		FROM block_device_mapping WHERE deleted = 0 AND instance_uuid IN (`+placeholders(len(uuids))+`) ORDER BY id`,
-		anySlice(uuids)...)
-	if err != nil {
-		return nil, fmt.Errorf("list block device mappings: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var b bdm
-		if err := rows.Scan(&b.id, &b.uuid, &b.instanceUUID, &b.volumeID, &b.deviceName, &b.tag, &b.attachmentID,
-			&b.connectionInfo, &b.deleteOnTermination, &b.destinationType); err != nil {
-			return nil, fmt.Errorf("read a block device mapping: %w", err)
-		}
+	all, err := queryBDMs(ctx, q, "instance_uuid IN ("+placeholders(len(uuids))+")", anySlice(uuids)...)
+	for _, b := range all {
 		out[b.instanceUUID] = append(out[b.instanceUUID], b)
 	}
-	return out, rows.Err()
+	return out, err
+}
+
+// volumeBDM is BlockDeviceMapping.get_by_volume_and_instance; found is false when there is none.
+func volumeBDM(ctx context.Context, q querier, instanceUUID, volumeID string) (b bdm, found bool, err error) {
+	list, err := queryBDMs(ctx, q, "instance_uuid = ? AND volume_id = ?", instanceUUID, volumeID)
+	if err != nil || len(list) == 0 {
+		return bdm{}, false, err
+	}
+	return list[0], true, nil
 }
 
 func networkInfos(ctx context.Context, q querier, uuids []string) (map[string]string, error) {

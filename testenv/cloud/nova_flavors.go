@@ -61,6 +61,10 @@ func flavorDetail(r *apiRequest, f flavor) map[string]any {
 	if r.version.AtLeast(2, 75) {
 		d["swap"] = f.swapMB
 	}
+	if r.version.AtLeast(2, 102) {
+		delete(d, "rxtx_factor")
+		delete(d, "OS-FLV-DISABLED:disabled")
+	}
 	return d
 }
 

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/osdr/osdr/testenv"
 )
 
 // Profile is what differs between the OpenStack releases the simulation plays.
@@ -14,6 +16,9 @@ type Profile struct {
 	VolumeMaxVersion  Microversion
 	// VolumeVersionUpdated is the "updated" stamp of Cinder's version document.
 	VolumeVersionUpdated string
+	// CinderSchema is the schema the Cinder database must be loaded with; New detects the schema and refuses a
+	// database that does not match.
+	CinderSchema testenv.Schema
 	// DeletesDanglingBDMsOnReboot: Nova 28 (2023.2) and later destroy, before every reboot, the block device
 	// mappings whose Cinder attachment is gone, and delete the Cinder attachments Nova does not know.
 	DeletesDanglingBDMsOnReboot bool
@@ -27,15 +32,30 @@ type Profile struct {
 	VolumeRPCVersion string
 }
 
+// legacy reports whether the profile plays the nova-volume-era volumes table: attachment state on the volume
+// row (instance_id, mountpoint, attach_time), no volume_attachment, services or workers tables.
+func (p Profile) legacy() bool { return p.CinderSchema == testenv.SchemaCinderLegacy }
+
 // DefaultProfile is the release played when Config.Profile is empty.
 const DefaultProfile = "2024.1"
 
 var profiles = []Profile{
 	{
+		// The Operations Guide's cloud: Zed's Nova over the volume service of the guide's era, which serves the
+		// base volume API only (no attachments API, no microversions) from the nova-volume volumes table.
+		Name:                  "legacy",
+		ComputeMaxVersion:     Microversion{2, 93},
+		VolumeMaxVersion:      Microversion{3, 0},
+		VolumeVersionUpdated:  "2016-02-08T12:20:21Z",
+		CinderSchema:          testenv.SchemaCinderLegacy,
+		ComputeServiceVersion: 64,
+	},
+	{
 		Name:                  "zed",
 		ComputeMaxVersion:     Microversion{2, 93},
 		VolumeMaxVersion:      Microversion{3, 70},
 		VolumeVersionUpdated:  "2022-08-31T00:00:00Z",
+		CinderSchema:          testenv.SchemaCinder,
 		ResetStatusWorkerType: "Volumes",
 		ComputeServiceVersion: 64,
 		VolumeRPCVersion:      "3.18",
@@ -45,10 +65,24 @@ var profiles = []Profile{
 		ComputeMaxVersion:           Microversion{2, 96},
 		VolumeMaxVersion:            Microversion{3, 71},
 		VolumeVersionUpdated:        "2023-08-31T00:00:00Z",
+		CinderSchema:                testenv.SchemaCinder,
 		DeletesDanglingBDMsOnReboot: true,
 		ResetStatusWorkerType:       "Volumes",
 		ComputeServiceVersion:       67,
 		VolumeRPCVersion:            "3.19",
+	},
+	{
+		// Nova 33 moved the attach to nova-conductor: from 2.101 the API answers 202 and reserves the device
+		// name after answering.
+		Name:                        "2026.1",
+		ComputeMaxVersion:           Microversion{2, 103},
+		VolumeMaxVersion:            Microversion{3, 71},
+		VolumeVersionUpdated:        "2023-08-31T00:00:00Z",
+		CinderSchema:                testenv.SchemaCinder,
+		DeletesDanglingBDMsOnReboot: true,
+		ResetStatusWorkerType:       "VOLUME",
+		ComputeServiceVersion:       72,
+		VolumeRPCVersion:            "3.20",
 	},
 }
 

@@ -103,15 +103,21 @@ func (c *Cloud) Provision(ctx context.Context, t Topology) (Topology, error) {
 		return Topology{}, fmt.Errorf("provision: %w", err)
 	}
 	at := now()
-	if err := inTx(ctx, c.cinder, func(tx *sql.Tx) error { return c.writeCinder(ctx, tx, t, at) }); err != nil {
-		return Topology{}, fmt.Errorf("provision cinder: %w", err)
-	}
+	// Nova first: the legacy volumes table records Nova's numeric instance ids.
 	dbIDs := map[string]int64{}
 	if err := inTx(ctx, c.nova, func(tx *sql.Tx) error { return c.writeNova(ctx, tx, t, at, dbIDs) }); err != nil {
 		return Topology{}, fmt.Errorf("provision nova: %w", err)
 	}
+	write := c.writeCinder
+	if c.profile.legacy() {
+		write = c.writeLegacyCinder
+	}
+	if err := inTx(ctx, c.cinder, func(tx *sql.Tx) error { return write(ctx, tx, t, at, dbIDs) }); err != nil {
+		return Topology{}, fmt.Errorf("provision cinder: %w", err)
+	}
+	c.compute.setStorageIP(t.StorageIP)
 	for _, h := range t.Hosts {
-		c.compute.addRunning(h.Name)
+		c.compute.addRunning(h.Name, orDefault(h.IP, "127.0.0.1"))
 	}
 	for _, inst := range t.Instances {
 		d := virt.Domain{Host: inst.Host, Name: fmt.Sprintf("instance-%08x", dbIDs[inst.ID]), InstanceUUID: inst.ID}
@@ -221,7 +227,10 @@ func (c *Cloud) completeVolumes(inst *Instance) error {
 			return fmt.Errorf("instance %q: device %s used twice", inst.Name, vol.Device)
 		}
 		devices[vol.Device] = true
-		vol.AttachmentID = c.ids.uuid()
+		// The legacy volume service keeps no attachments, so Nova's mappings have no attachment id.
+		if !c.profile.legacy() {
+			vol.AttachmentID = c.ids.uuid()
+		}
 		vol.BDMUUID = c.ids.uuid()
 	}
 	if boots > 1 {
@@ -232,6 +241,10 @@ func (c *Cloud) completeVolumes(inst *Instance) error {
 
 func (c *Cloud) writeNova(ctx context.Context, tx *sql.Tx, t Topology, at time.Time, dbIDs map[string]int64) error {
 	services := [][3]string{{t.Controller, "nova-conductor", "conductor"}, {t.Controller, "nova-scheduler", "scheduler"}}
+	if c.profile.legacy() {
+		// nova-volume was a Nova service, with its row in Nova's services table.
+		services = append(services, [3]string{t.StorageHost, "nova-volume", "volume"})
+	}
 	for _, h := range t.Hosts {
 		services = append(services, [3]string{h.Name, "nova-compute", "compute"})
 	}
@@ -298,7 +311,7 @@ func (c *Cloud) writeNova(ctx context.Context, tx *sql.Tx, t Topology, at time.T
 			if v.Boot {
 				bootIndex = 0
 			}
-			conn, err := json.Marshal(c.bdmConnectionInfo(t, inst, v))
+			conn, err := json.Marshal(c.bdmConnectionInfo(targetOf(t, v), inst.ID))
 			if err != nil {
 				return err
 			}
@@ -306,7 +319,8 @@ func (c *Cloud) writeNova(ctx context.Context, tx *sql.Tx, t Topology, at time.T
 				delete_on_termination, volume_id, volume_size, connection_info, instance_uuid, deleted, source_type,
 				destination_type, device_type, disk_bus, boot_index, attachment_id, uuid, `+"`encrypted`"+`)
 				VALUES (?, ?, ?, 0, ?, ?, ?, ?, 0, 'volume', 'volume', 'disk', 'virtio', ?, ?, ?, 0)`,
-				at, at, v.Device, v.ID, v.SizeGB, string(conn), inst.ID, bootIndex, v.AttachmentID, v.BDMUUID); err != nil {
+				at, at, v.Device, v.ID, v.SizeGB, string(conn), inst.ID, bootIndex,
+				sqlString{String: v.AttachmentID, Valid: v.AttachmentID != ""}, v.BDMUUID); err != nil {
 				return fmt.Errorf("add the mapping of volume %s to %s: %w", v.Name, inst.Name, err)
 			}
 		}
@@ -322,7 +336,7 @@ func hostnameOf(name string) string {
 	return strings.Trim(h, ".-")
 }
 
-func (c *Cloud) writeCinder(ctx context.Context, tx *sql.Tx, t Topology, at time.Time) error {
+func (c *Cloud) writeCinder(ctx context.Context, tx *sql.Tx, t Topology, at time.Time, _ map[string]int64) error {
 	serviceUUIDs := map[Backend]string{}
 	services := []struct {
 		host, binary string
@@ -383,7 +397,7 @@ func (c *Cloud) writeCinder(ctx context.Context, tx *sql.Tx, t Topology, at time
 				serviceUUIDs[v.Backend]); err != nil {
 				return fmt.Errorf("add volume %s: %w", v.Name, err)
 			}
-			conn, err := json.Marshal(c.attachmentConnectionInfo(t, v))
+			conn, err := json.Marshal(c.attachmentConnectionInfo(targetOf(t, v)))
 			if err != nil {
 				return err
 			}
@@ -402,6 +416,33 @@ func (c *Cloud) writeCinder(ctx context.Context, tx *sql.Tx, t Topology, at time
 	return nil
 }
 
+// writeLegacyCinder writes the volumes as nova-volume kept them: each attached volume's row holds its
+// instance (Nova's numeric instances.id), mountpoint and attach time; there are no attachment, service or
+// volume type rows.
+func (c *Cloud) writeLegacyCinder(ctx context.Context, tx *sql.Tx, t Topology, at time.Time, dbIDs map[string]int64) error {
+	admin := c.identity.admin
+	for _, inst := range t.Instances {
+		for _, v := range inst.Volumes {
+			spec := backends[v.Backend]
+			var location, auth any
+			if v.Backend == BackendISCSI {
+				location = fmt.Sprintf("%s:3260,1 %s 1", t.StorageIP, iqn(v.ID))
+				user, secret := chapCredentials(v.ID)
+				auth = "CHAP " + user + " " + secret
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO volumes (created_at, updated_at, deleted, id, user_id,
+				project_id, host, size, availability_zone, instance_id, mountpoint, attach_time, status, attach_status,
+				launched_at, display_name, provider_location, provider_auth) VALUES (?, ?, 0, ?, ?, ?, ?, ?, 'nova', ?,
+				?, ?, 'in-use', 'attached', ?, ?, ?, ?)`,
+				at, at, v.ID, admin.UserID, admin.ProjectID, t.StorageHost+"@"+spec.name+"#"+spec.name, v.SizeGB,
+				dbIDs[inst.ID], v.Device, at.Format(legacyAttachTime), at, v.Name, location, auth); err != nil {
+				return fmt.Errorf("add volume %s: %w", v.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
 // iqn is the target Cinder's LVM driver exports a volume as.
 func iqn(volumeID string) string { return "iqn.2010-10.org.openstack:volume-" + volumeID }
 
@@ -411,15 +452,50 @@ func chapCredentials(volumeID string) (string, string) {
 	return compact[:20], compact[12:]
 }
 
-// driverData is what the volume driver's initialize_connection answers for the volume.
-func (c *Cloud) driverData(t Topology, v Volume) (string, map[string]any) {
-	common := map[string]any{
-		"volume_id": v.ID, "encrypted": false, "qos_specs": nil, "access_mode": "rw", "cacheable": false,
+// volumeTarget is what a volume driver describes a volume's connection from.
+type volumeTarget struct {
+	volumeID, attachmentID string
+	backend                Backend
+	storageIP              string
+	multiattach            bool
+}
+
+func targetOf(t Topology, v Volume) volumeTarget {
+	return volumeTarget{volumeID: v.ID, attachmentID: v.AttachmentID, backend: v.Backend, storageIP: t.StorageIP,
+		multiattach: v.Multiattach}
+}
+
+// volumeTarget reads a volume row's target: the backend from the pool of its host (host@backend#pool), the
+// storage address from its provider_location, else where Provision put the storage backends.
+func (c *Cloud) volumeTarget(v volume, attachmentID string) volumeTarget {
+	t := volumeTarget{volumeID: v.id, attachmentID: attachmentID, backend: BackendISCSI,
+		storageIP: c.compute.storageIP(), multiattach: v.multiattach.Bool}
+	if _, pool, ok := strings.Cut(v.host.String, "#"); ok {
+		for b, spec := range backends {
+			if spec.name == pool {
+				t.backend = b
+			}
+		}
 	}
-	switch v.Backend {
+	if fields := strings.Fields(v.providerLocation.String); len(fields) > 0 {
+		if host, _, ok := strings.Cut(fields[0], ":"); ok {
+			if _, err := netip.ParseAddr(host); err == nil {
+				t.storageIP = host
+			}
+		}
+	}
+	return t
+}
+
+// driverData is what the volume driver's initialize_connection answers for the volume.
+func (c *Cloud) driverData(t volumeTarget) (string, map[string]any) {
+	common := map[string]any{
+		"volume_id": t.volumeID, "encrypted": false, "qos_specs": nil, "access_mode": "rw", "cacheable": false,
+	}
+	switch t.backend {
 	case BackendRBD:
-		common["name"] = "volumes/volume-" + v.ID
-		common["hosts"] = []string{t.StorageIP}
+		common["name"] = "volumes/volume-" + t.volumeID
+		common["hosts"] = []string{t.storageIP}
 		common["ports"] = []string{"6789"}
 		common["cluster_name"] = "ceph"
 		common["auth_enabled"] = true
@@ -430,16 +506,16 @@ func (c *Cloud) driverData(t Topology, v Volume) (string, map[string]any) {
 		common["keyring"] = nil
 		return "rbd", common
 	case BackendNFS:
-		common["export"] = t.StorageIP + ":/srv/cinder/nfs"
-		common["name"] = "volume-" + v.ID
+		common["export"] = t.storageIP + ":/srv/cinder/nfs"
+		common["name"] = "volume-" + t.volumeID
 		common["options"] = nil
 		common["format"] = "raw"
 		return "nfs", common
 	default:
-		user, secret := chapCredentials(v.ID)
+		user, secret := chapCredentials(t.volumeID)
 		common["target_discovered"] = false
-		common["target_portal"] = t.StorageIP + ":3260"
-		common["target_iqn"] = iqn(v.ID)
+		common["target_portal"] = t.storageIP + ":3260"
+		common["target_iqn"] = iqn(t.volumeID)
 		common["target_lun"] = 1
 		common["auth_method"] = "CHAP"
 		common["auth_username"] = user
@@ -449,24 +525,27 @@ func (c *Cloud) driverData(t Topology, v Volume) (string, map[string]any) {
 }
 
 // attachmentConnectionInfo is what Cinder keeps in volume_attachment.connection_info: the driver's data
-// flattened, with the driver type and the attachment id (volume manager _connection_create).
-func (c *Cloud) attachmentConnectionInfo(t Topology, v Volume) map[string]any {
-	kind, data := c.driverData(t, v)
+// flattened, with the driver type and the attachment id (volume manager _connection_create); without an
+// attachment (the legacy volume service's os-initialize_connection) there is no attachment id.
+func (c *Cloud) attachmentConnectionInfo(t volumeTarget) map[string]any {
+	kind, data := c.driverData(t)
 	data["driver_volume_type"] = kind
-	data["attachment_id"] = v.AttachmentID
+	if t.attachmentID != "" {
+		data["attachment_id"] = t.attachmentID
+	}
 	return data
 }
 
 // bdmConnectionInfo is what Nova keeps in block_device_mapping.connection_info: Cinder's answer turned back
 // into the nested form (nova.volume.cinder._translate_attachment_ref), the serial, and os-brick's device path.
-func (c *Cloud) bdmConnectionInfo(t Topology, inst Instance, v Volume) map[string]any {
-	kind, data := c.driverData(t, v)
+func (c *Cloud) bdmConnectionInfo(t volumeTarget, instanceUUID string) map[string]any {
+	kind, data := c.driverData(t)
 	if kind == "iscsi" {
-		data["device_path"] = fmt.Sprintf("/dev/disk/by-path/ip-%s:3260-iscsi-%s-lun-1", t.StorageIP, iqn(v.ID))
+		data["device_path"] = fmt.Sprintf("/dev/disk/by-path/ip-%s:3260-iscsi-%s-lun-1", t.storageIP, iqn(t.volumeID))
 	}
 	return map[string]any{
-		"driver_volume_type": kind, "data": data, "status": "reserved", "instance": inst.ID, "attach_mode": "rw",
-		"attached_at": "", "detached_at": "", "volume_id": v.ID, "serial": v.ID, "multiattach": v.Multiattach,
+		"driver_volume_type": kind, "data": data, "status": "reserved", "instance": instanceUUID, "attach_mode": "rw",
+		"attached_at": "", "detached_at": "", "volume_id": t.volumeID, "serial": t.volumeID, "multiattach": t.multiattach,
 	}
 }
 

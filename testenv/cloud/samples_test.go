@@ -54,7 +54,7 @@ func loadZedCapture(t *testing.T, f *fixture) {
 	f.cloud.volumes.mu.Lock()
 	f.cloud.volumes.byID[sampleType] = defaultVolumeType
 	f.cloud.volumes.mu.Unlock()
-	f.cloud.compute.addRunning("os-accept")
+	f.cloud.compute.addRunning("os-accept", "127.0.0.1")
 	for _, s := range sampleServers {
 		execSQL(t, f.nova, `INSERT INTO instances (id, created_at, updated_at, user_id, project_id, image_ref, kernel_id,
 			ramdisk_id, launch_index, power_state, vm_state, memory_mb, vcpus, hostname, host, reservation_id,
@@ -78,9 +78,12 @@ func loadZedCapture(t *testing.T, f *fixture) {
 			service_uuid, shared_targets, use_quota) VALUES (?, ?, 0, ?, ?, ?, 'os-accept@fake#fake', 1, 'nova',
 			'in-use', 'attached', ?, ?, 0, 0, ?, 0, 1)`,
 			s.volCreated, s.attached, s.volume, sampleUser, sampleProject, s.volumeName, sampleType, sampleService)
+		// The captured cloud's fake backend answers only the common connection fields.
 		execSQL(t, f.cinder, `INSERT INTO volume_attachment (created_at, deleted, id, volume_id, attached_host,
-			instance_uuid, mountpoint, attach_time, attach_mode, attach_status) VALUES (?, 0, ?, ?, 'os-accept', ?,
-			'/dev/sdb', ?, 'rw', 'attached')`, s.attached, s.attachment, s.volume, s.uuid, s.attached)
+			instance_uuid, mountpoint, attach_time, attach_mode, attach_status, connection_info) VALUES (?, 0, ?, ?,
+			'os-accept', ?, '/dev/sdb', ?, 'rw', 'attached', ?)`, s.attached, s.attachment, s.volume, s.uuid, s.attached,
+			`{"access_mode": "rw", "attachment_id": "`+s.attachment+`", "cacheable": false, "driver_volume_type": "iscsi", `+
+				`"encrypted": false, "qos_specs": null}`)
 	}
 }
 
@@ -133,6 +136,8 @@ func TestAnswersMatchTheZedCapture(t *testing.T) {
 		{"volumes_detail_mv3.0.json", volume + "/volumes/detail?all_tenants=1", "8776", []string{"X-Auth-Token", token}},
 		{"volumes_detail_mv3.70.json", volume + "/volumes/detail?all_tenants=1", "8776",
 			[]string{"X-Auth-Token", token, "OpenStack-API-Version", "volume 3.70"}},
+		{"volume_attachments_mv3.27.json", volume + "/attachments/detail?all_tenants=1", "8776",
+			[]string{"X-Auth-Token", token, "OpenStack-API-Version", "volume 3.27"}},
 	} {
 		t.Run(tc.sample+" "+strings.ReplaceAll(mustPath(t, tc.url), project, "{project}"), func(t *testing.T) {
 			r := request(t, "GET", tc.url, "", tc.headers...)

@@ -71,7 +71,11 @@ func Start(ctx context.Context, opts Options) (_ *Sim, err error) {
 		s.ownsServer = true
 	}
 	s.ServerKind = s.server.Kind()
-	if s.CinderDSN, err = s.database(ctx, "cinder", testenv.SchemaCinder); err != nil {
+	profile, err := cloud.LookupProfile(opts.Profile)
+	if err != nil {
+		return nil, err
+	}
+	if s.CinderDSN, err = s.database(ctx, "cinder", profile.CinderSchema); err != nil {
 		return nil, err
 	}
 	if s.NovaDSN, err = s.database(ctx, "nova", testenv.SchemaNova); err != nil {

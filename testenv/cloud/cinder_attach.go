@@ -1,0 +1,349 @@
+package cloud
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/google/uuid"
+)
+
+// Cinder's side of attaching and detaching: the calls Nova makes of the volume API. On the modern schema they
+// are the attachments API (attachment_create, attachment_update, attachment_complete, attachment_delete) over
+// volume_attachment rows; on the legacy profile's nova-volume table they are the volume actions of Nova's old
+// attach flow (os-reserve, os-initialize_connection, os-attach, os-begin_detaching, os-terminate_connection,
+// os-detach), which keep the attachment on the volume row itself.
+
+// msgDetachState is what begin_detaching answers for a volume that is not attached.
+const msgDetachState = "Invalid volume: Unable to detach volume. Volume status must be 'in-use' and attach_status " +
+	"must be 'attached' to detach."
+
+// novaInvalidInput is how Nova reports a refusal Cinder answered with 400: its cinder client's exception text
+// (message, status, Cinder's request id) wrapped in InvalidInput.
+func novaInvalidInput(e *apiError) *apiError {
+	return badRequest("Invalid input received: %s (HTTP %d) (Request-ID: req-%s)", e.message, e.code, uuid.NewString())
+}
+
+// attachmentRow is a volume_attachment row with the columns the attachments API shows.
+type attachmentRow struct {
+	id, volumeID                         string
+	instanceUUID, attachedHost           sqlString
+	mountpoint, attachMode, attachStatus sqlString
+	connectionInfo, connector            sqlString
+	attachTime, detachTime, createdAt    sqlTime
+}
+
+const attachmentColumns = `id, volume_id, instance_uuid, attached_host, mountpoint, attach_mode, attach_status,
+	connection_info, connector, attach_time, detach_time, created_at`
+
+func scanAttachment(row interface{ Scan(...any) error }) (attachmentRow, error) {
+	var a attachmentRow
+	err := row.Scan(&a.id, &a.volumeID, &a.instanceUUID, &a.attachedHost, &a.mountpoint, &a.attachMode,
+		&a.attachStatus, &a.connectionInfo, &a.connector, &a.attachTime, &a.detachTime, &a.createdAt)
+	return a, err
+}
+
+func attachmentNotFound(id string) *apiError {
+	return notFound("Volume attachment could not be found with filter: attachment_id = %s.", id)
+}
+
+func getAttachment(ctx context.Context, q querier, id string, forUpdate bool) (attachmentRow, error) {
+	query := "SELECT " + attachmentColumns + " FROM volume_attachment WHERE id = ? AND deleted = 0"
+	if forUpdate {
+		query += " FOR UPDATE"
+	}
+	a, err := scanAttachment(q.QueryRowContext(ctx, query, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return attachmentRow{}, attachmentNotFound(id)
+	}
+	if err != nil {
+		return attachmentRow{}, fmt.Errorf("load attachment %s: %w", id, err)
+	}
+	return a, nil
+}
+
+// attachmentCreate is Cinder's attachment_create: _attachment_reserve claims the volume for the instance (status
+// reserved, a reserved attachment), and with a connector attachment_update connects it at once. It returns the
+// attachment as the API shows it: the reservation, with the connection info when connected.
+func (c *Cloud) attachmentCreate(ctx context.Context, volumeID, instanceUUID string, connector map[string]any,
+	mode string) (attachmentRow, error) {
+	var a attachmentRow
+	err := inTx(ctx, c.cinder, func(tx *sql.Tx) error {
+		v, err := getVolume(ctx, tx, c.volumeColumns(), volumeID, true)
+		if err != nil {
+			return err
+		}
+		status := v.status.String
+		if strings.Contains(status, "error") {
+			return badRequest("Invalid volume: Volume attachments can not be created if the volume is in an error "+
+				"state. The Volume %s currently has a status of: %s ", v.id, status)
+		}
+		expected := []string{"available", "downloading"}
+		if v.multiattach.Bool {
+			expected = []string{"available", "in-use", "downloading"}
+		}
+		if slices.Contains(expected, status) {
+			if _, err := tx.ExecContext(ctx, "UPDATE volumes SET status = 'reserved', updated_at = ? WHERE id = ?",
+				now(), v.id); err != nil {
+				return fmt.Errorf("reserve volume %s: %w", v.id, err)
+			}
+		} else {
+			// Attaching again to the instance that holds the volume is allowed (a migrating instance).
+			same, err := liveAttachmentIDs(ctx, tx, "volume_id = ? AND instance_uuid = ?", v.id, instanceUUID)
+			if err != nil {
+				return err
+			}
+			if instanceUUID == "" || (status != "in-use" && status != "reserved") || len(same) == 0 {
+				return badRequest("Invalid volume: Volume %s status must be %s to reserve, but the current status is %s.",
+					v.id, strings.Join(expected, " or "), status)
+			}
+		}
+		a = attachmentRow{id: c.ids.uuid(), volumeID: v.id, instanceUUID: sqlString{String: instanceUUID, Valid: instanceUUID != ""},
+			attachMode: sqlString{String: mode, Valid: true}, attachStatus: sqlString{String: "reserved", Valid: true},
+			connectionInfo: sqlString{String: "{}", Valid: true}, createdAt: sqlTime{Time: now(), Valid: true}}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO volume_attachment (created_at, deleted, id, volume_id, instance_uuid,
+			attach_mode, attach_status, connection_info) VALUES (?, 0, ?, ?, ?, ?, 'reserved', '{}')`,
+			a.createdAt.Time, a.id, v.id, a.instanceUUID, mode); err != nil {
+			return fmt.Errorf("add an attachment to volume %s: %w", v.id, err)
+		}
+		return nil
+	})
+	if err != nil || connector == nil {
+		return a, err
+	}
+	conn, err := c.attachmentUpdate(ctx, a.id, connector)
+	if err != nil {
+		var ae *apiError
+		if errors.As(err, &ae) {
+			return a, err
+		}
+		return a, &apiError{http.StatusInternalServerError, "Unable to create attachment for volume."}
+	}
+	a.connectionInfo = sqlString{String: conn, Valid: true}
+	return a, nil
+}
+
+// attachmentUpdate is attachment_update: the backend exports the volume to the connector's host (the driver's
+// connection info, kept flattened on the attachment) and the volume and attachment go to attaching. It returns
+// the connection info as stored.
+func (c *Cloud) attachmentUpdate(ctx context.Context, attachmentID string, connector map[string]any) (string, error) {
+	var stored string
+	err := inTx(ctx, c.cinder, func(tx *sql.Tx) error {
+		a, err := getAttachment(ctx, tx, attachmentID, true)
+		if err != nil {
+			return err
+		}
+		v, err := getVolume(ctx, tx, c.volumeColumns(), a.volumeID, true)
+		if err != nil {
+			return err
+		}
+		if strings.Contains(v.status.String, "error") {
+			return conflict("Resource conflict: Volume attachments can not be updated if the volume is in an error "+
+				"state. The Volume %s currently has a status of: %s ", v.id, v.status.String)
+		}
+		mode, _ := connector["mode"].(string)
+		mode = orDefault(mode, "rw")
+		if a.attachMode.String != "null" {
+			mode = a.attachMode.String
+		}
+		connector["mode"] = mode
+		mountpoint, _ := connector["mountpoint"].(string)
+		host, _ := connector["host"].(string)
+		conn, err := json.Marshal(c.attachmentConnectionInfo(c.volumeTarget(v, a.id)))
+		if err != nil {
+			return err
+		}
+		rawConnector, err := json.Marshal(connector)
+		if err != nil {
+			return err
+		}
+		stored = string(conn)
+		t := now()
+		if _, err := tx.ExecContext(ctx, `UPDATE volume_attachment SET attach_status = 'attaching', connector = ?,
+			mountpoint = ?, attached_host = ?, attach_time = ?, attach_mode = ?, connection_info = ?, updated_at = ?
+			WHERE id = ?`, string(rawConnector), orDefault(mountpoint, "na"), host, t, mode, stored, t, a.id); err != nil {
+			return fmt.Errorf("connect attachment %s: %w", a.id, err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE volumes SET status = 'attaching', attach_status = 'attaching',
+			updated_at = ? WHERE id = ?`, t, v.id); err != nil {
+			return fmt.Errorf("connect volume %s: %w", v.id, err)
+		}
+		return nil
+	})
+	return stored, err
+}
+
+// attachmentComplete is os-complete: the attachment is attached and the volume in-use.
+func (c *Cloud) attachmentComplete(ctx context.Context, attachmentID string) error {
+	return inTx(ctx, c.cinder, func(tx *sql.Tx) error {
+		a, err := getAttachment(ctx, tx, attachmentID, true)
+		if err != nil {
+			return err
+		}
+		t := now()
+		if _, err := tx.ExecContext(ctx, "UPDATE volume_attachment SET attach_status = 'attached', updated_at = ? WHERE id = ?",
+			t, a.id); err != nil {
+			return fmt.Errorf("complete attachment %s: %w", a.id, err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE volumes SET status = 'in-use', attach_status = 'attached', updated_at = ?
+			WHERE id = ?`, t, a.volumeID); err != nil {
+			return fmt.Errorf("complete attachment %s: %w", a.id, err)
+		}
+		return nil
+	})
+}
+
+// attachmentDeletionAllowed is Cinder's check against detaching under Nova's feet (bug #2004555, CVE-2023-2088,
+// backported to Zed by the distributions): a caller other than Nova may not delete an attachment that is
+// connected to an instance while Nova still maps the volume to that instance through this very attachment.
+func (c *Cloud) attachmentDeletionAllowed(ctx context.Context, a attachmentRow) error {
+	if a.instanceUUID.String == "" || a.connectionInfo.String == "" || a.connectionInfo.String == "{}" {
+		return nil
+	}
+	var held int
+	if err := c.nova.QueryRowContext(ctx, `SELECT COUNT(*) FROM block_device_mapping WHERE deleted = 0
+		AND instance_uuid = ? AND volume_id = ? AND attachment_id = ?`, a.instanceUUID.String, a.volumeID, a.id).Scan(&held); err != nil {
+		return fmt.Errorf("ask Nova about attachment %s: %w", a.id, err)
+	}
+	if held == 0 {
+		return nil
+	}
+	return conflictNovaUsingAttachment(a.instanceUUID.String)
+}
+
+func conflictNovaUsingAttachment(instanceUUID string) *apiError {
+	return conflict("Detach volume from instance %s using the Compute API", instanceUUID)
+}
+
+// beginDetaching is os-begin_detaching: only an attached, in-use volume (not migrating) may start detaching.
+func (c *Cloud) beginDetaching(ctx context.Context, volumeID string) error {
+	query := `UPDATE volumes SET status = 'detaching', updated_at = ? WHERE id = ? AND deleted = 0 AND status = 'in-use'
+		AND attach_status = 'attached'`
+	if !c.profile.legacy() {
+		query += " AND (migration_status IS NULL OR migration_status IN ('deleting', 'error', 'success'))"
+	}
+	res, err := c.cinder.ExecContext(ctx, query, now(), volumeID)
+	if err != nil {
+		return fmt.Errorf("begin detaching volume %s: %w", volumeID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		if err != nil {
+			return fmt.Errorf("begin detaching volume %s: %w", volumeID, err)
+		}
+		return badRequest(msgDetachState)
+	}
+	return nil
+}
+
+// rollDetaching is os-roll_detaching: a detach that failed leaves the volume in-use again.
+func (c *Cloud) rollDetaching(ctx context.Context, volumeID string) error {
+	if _, err := c.cinder.ExecContext(ctx, "UPDATE volumes SET status = 'in-use', updated_at = ? WHERE id = ? AND status = 'detaching'",
+		now(), volumeID); err != nil {
+		return fmt.Errorf("roll back detaching volume %s: %w", volumeID, err)
+	}
+	return nil
+}
+
+// legacyReserve is os-reserve on the nova-volume table: available becomes attaching.
+func (c *Cloud) legacyReserve(ctx context.Context, volumeID string) error {
+	return inTx(ctx, c.cinder, func(tx *sql.Tx) error {
+		v, err := getVolume(ctx, tx, c.volumeColumns(), volumeID, true)
+		if err != nil {
+			return err
+		}
+		if v.status.String != "available" {
+			return badRequest("Invalid volume: Volume status must be available to reserve, but the status is %s.", v.status.String)
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE volumes SET status = 'attaching', updated_at = ? WHERE id = ?", now(), v.id); err != nil {
+			return fmt.Errorf("reserve volume %s: %w", v.id, err)
+		}
+		return nil
+	})
+}
+
+// legacyUnreserve is os-unreserve: an attach that did not happen leaves the volume available.
+func (c *Cloud) legacyUnreserve(ctx context.Context, volumeID string) error {
+	if _, err := c.cinder.ExecContext(ctx, "UPDATE volumes SET status = 'available', updated_at = ? WHERE id = ? AND status = 'attaching'",
+		now(), volumeID); err != nil {
+		return fmt.Errorf("unreserve volume %s: %w", volumeID, err)
+	}
+	return nil
+}
+
+// legacyAttached is os-attach on the nova-volume table: the attachment is the row's instance_id (Nova's
+// numeric instances.id, as when the table lived in Nova's database), mountpoint and attach_time.
+func (c *Cloud) legacyAttached(ctx context.Context, volumeID string, i instance, device string) error {
+	t := now()
+	if _, err := c.cinder.ExecContext(ctx, `UPDATE volumes SET status = 'in-use', attach_status = 'attached',
+		instance_id = ?, mountpoint = ?, attach_time = ?, updated_at = ? WHERE id = ?`,
+		i.id, device, t.Format(legacyAttachTime), t, volumeID); err != nil {
+		return fmt.Errorf("attach volume %s: %w", volumeID, err)
+	}
+	return nil
+}
+
+// legacyDetached is os-detach on the nova-volume table: the row forgets its instance.
+func (c *Cloud) legacyDetached(ctx context.Context, volumeID string) error {
+	if _, err := c.cinder.ExecContext(ctx, `UPDATE volumes SET status = 'available', attach_status = 'detached',
+		instance_id = NULL, mountpoint = NULL, attach_time = NULL, updated_at = ? WHERE id = ?`, now(), volumeID); err != nil {
+		return fmt.Errorf("detach volume %s: %w", volumeID, err)
+	}
+	return nil
+}
+
+// legacyAttachTime is how nova-volume's string attach_time column kept a datetime (Python's str()).
+const legacyAttachTime = "2006-01-02 15:04:05.000000"
+
+// reserveVolume is Nova's check_attach_and_reserve_volume against Cinder: attachment_create, or os-reserve on
+// the legacy volume service. It returns the attachment id, "" where the schema has none.
+func (c *Cloud) reserveVolume(ctx context.Context, volumeID, instanceUUID string) (string, error) {
+	if c.profile.legacy() {
+		return "", c.legacyReserve(ctx, volumeID)
+	}
+	// Nova asks at 3.44, before attachments took a mode.
+	a, err := c.attachmentCreate(ctx, volumeID, instanceUUID, nil, "null")
+	return a.id, err
+}
+
+// connectVolume is attachment_update with the compute host's connector (or, without attachments, the
+// legacy volume service's os-initialize_connection, which changes nothing); the connection info it answers is
+// what bdmConnectionInfo describes.
+func (c *Cloud) connectVolume(ctx context.Context, b bdm, connector map[string]any) error {
+	if c.profile.legacy() {
+		_, err := getVolume(ctx, c.cinder, c.volumeColumns(), b.volumeID.String, false)
+		return err
+	}
+	_, err := c.attachmentUpdate(ctx, b.attachmentID.String, connector)
+	return err
+}
+
+// completeVolume is attachment_complete, or os-attach without an attachment.
+func (c *Cloud) completeVolume(ctx context.Context, b bdm, i instance) error {
+	if c.profile.legacy() {
+		return c.legacyAttached(ctx, b.volumeID.String, i, b.deviceName.String)
+	}
+	return c.attachmentComplete(ctx, b.attachmentID.String)
+}
+
+// releaseVolume undoes a reservation whose attach failed: attachment_delete, or os-unreserve.
+func (c *Cloud) releaseVolume(ctx context.Context, b bdm) error {
+	if c.profile.legacy() {
+		return c.legacyUnreserve(ctx, b.volumeID.String)
+	}
+	return c.deleteAttachment(ctx, b.attachmentID.String)
+}
+
+// disconnectVolume is the Cinder half of a detach: attachment_delete (Nova calls it with a service token, so
+// the deletion check does not apply; an attachment already gone is ignored), or os-terminate_connection and
+// os-detach.
+func (c *Cloud) disconnectVolume(ctx context.Context, b bdm) error {
+	if c.profile.legacy() {
+		return c.legacyDetached(ctx, b.volumeID.String)
+	}
+	return c.deleteAttachment(ctx, b.attachmentID.String)
+}

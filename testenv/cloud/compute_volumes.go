@@ -1,0 +1,236 @@
+package cloud
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+
+	"github.com/osdr/osdr/testenv/virt"
+)
+
+// Attaching and detaching volumes as Nova does it: the API (from 2.101 the conductor) reserves a device name
+// on the compute host and the volume at Cinder, then casts the attach; nova-compute connects the volume,
+// hot-plugs it through the virt driver and completes the attachment. A detach starts at Cinder
+// (begin_detaching), then nova-compute unplugs the disk and deletes the attachment.
+
+// conduct runs work the API hands to nova-conductor: in the background, ending with the cloud.
+func (m *computeManager) conduct(op func(context.Context)) {
+	m.mu.Lock()
+	ctx := m.ctx
+	m.mu.Unlock()
+	m.casts.Go(func() { op(ctx) })
+}
+
+// freeDevice picks the attached volume's device name. libvirt ignores the name asked for and takes the next
+// free vdX after the instance's disks; the simulation takes the name asked for when no live mapping uses it
+// (which is what a recovery reattaching at the recorded device gets from libvirt once the stale mappings are
+// gone, the recorded device being the first free one) and the next free vdX otherwise.
+func freeDevice(bdms []bdm, requested string) (string, error) {
+	used := map[string]bool{}
+	for _, b := range bdms {
+		used[b.deviceName.String] = true
+	}
+	if requested != "" && !used[requested] {
+		return requested, nil
+	}
+	for letter := 'a'; letter <= 'z'; letter++ {
+		if d := "/dev/vd" + string(letter); !used[d] {
+			return d, nil
+		}
+	}
+	return "", &apiError{http.StatusForbidden, "The maximum allowed number of disk devices (26) to attach to a single instance has been exceeded."}
+}
+
+// reserveBlockDeviceName is ComputeManager.reserve_block_device_name, which the API calls on the instance's
+// compute host: under the instance's lock, refuse a volume the instance already maps, pick the device name
+// and create the mapping (no attachment id, no connection info yet).
+func (m *computeManager) reserveBlockDeviceName(ctx context.Context, i instance, req attachRequest) (bdm, error) {
+	if m.isStopped(i.host.String) {
+		// Nobody consumes the host's queue: the call times out and Nova answers the exception it did not expect.
+		if err := sleep(ctx, m.c.latency.scaled(rpcResponseTimeout)); err != nil {
+			return bdm{}, err
+		}
+		return bdm{}, novaUnexpected("oslo_messaging.exceptions.MessagingTimeout")
+	}
+	unlock := m.lock(i.uuid)
+	defer unlock()
+	bdms, err := liveBDMs(ctx, m.c.nova, i.uuid)
+	if err != nil {
+		return bdm{}, err
+	}
+	if slices.ContainsFunc(bdms[i.uuid], func(b bdm) bool { return b.volumeID.String == req.volumeID }) {
+		return bdm{}, badRequest("Invalid volume: volume %s already attached", req.volumeID)
+	}
+	device, err := freeDevice(bdms[i.uuid], req.device)
+	if err != nil {
+		return bdm{}, err
+	}
+	b := bdm{uuid: m.c.ids.uuid(), instanceUUID: i.uuid, volumeID: sqlString{String: req.volumeID, Valid: true},
+		deviceName: sqlString{String: device, Valid: true}, tag: sqlString{String: req.tag, Valid: req.tag != ""},
+		deleteOnTermination: sql.NullBool{Bool: req.deleteOnTermination, Valid: true},
+		destinationType:     sqlString{String: "volume", Valid: true}}
+	t := now()
+	res, err := m.c.nova.ExecContext(ctx, `INSERT INTO block_device_mapping (created_at, updated_at, device_name,
+		delete_on_termination, volume_id, instance_uuid, deleted, source_type, destination_type, boot_index, tag, uuid)
+		VALUES (?, ?, ?, ?, ?, ?, 0, 'volume', 'volume', NULL, ?, ?)`,
+		t, t, device, req.deleteOnTermination, req.volumeID, i.uuid, b.tag, b.uuid)
+	if err != nil {
+		return bdm{}, fmt.Errorf("map volume %s to %s: %w", req.volumeID, i.uuid, err)
+	}
+	if b.id, err = res.LastInsertId(); err != nil {
+		return bdm{}, fmt.Errorf("map volume %s to %s: %w", req.volumeID, i.uuid, err)
+	}
+	return b, nil
+}
+
+// attachThroughCompute is the compute API's (from 2.101 the conductor's) _attach_volume for an instance on a
+// host: the device name reserved, the volume reserved at Cinder (the mapping destroyed again if Cinder
+// refuses), the attach cast to the host. It returns the device name.
+func (c *Cloud) attachThroughCompute(ctx context.Context, i instance, v volume, req attachRequest) (string, error) {
+	b, err := c.compute.reserveBlockDeviceName(ctx, i, req)
+	if err != nil {
+		return "", err
+	}
+	attachmentID, err := c.reserveForMapping(ctx, i, v, req)
+	if err != nil {
+		if derr := softDeleteBDM(ctx, c.nova, b.id); derr != nil {
+			return "", errors.Join(err, derr)
+		}
+		return "", err
+	}
+	if attachmentID != "" {
+		b.attachmentID = sqlString{String: attachmentID, Valid: true}
+		if _, err := c.nova.ExecContext(ctx, "UPDATE block_device_mapping SET attachment_id = ?, updated_at = ? WHERE id = ?",
+			attachmentID, now(), b.id); err != nil {
+			return "", fmt.Errorf("record attachment %s: %w", attachmentID, err)
+		}
+	}
+	c.compute.cast(i.host.String, func(ctx context.Context) { c.compute.attachVolume(ctx, i.uuid, b.id) })
+	return b.deviceName.String, nil
+}
+
+// reserveForMapping is check_attach_and_reserve_volume: a multiattach volume needs microversion 2.60, then
+// Cinder reserves the volume; its refusals reach the client as Nova's InvalidInput.
+func (c *Cloud) reserveForMapping(ctx context.Context, i instance, v volume, req attachRequest) (string, error) {
+	if v.multiattach.Bool && !req.multiattachSupported {
+		return "", badRequest("Multiattach volumes are only supported starting with compute API version 2.60.")
+	}
+	attachmentID, err := c.reserveVolume(ctx, v.id, i.uuid)
+	var ae *apiError
+	if errors.As(err, &ae) && ae.code == http.StatusBadRequest {
+		return "", novaInvalidInput(ae)
+	}
+	return attachmentID, err
+}
+
+// attachVolume is ComputeManager.attach_volume on the instance's host: under the instance's lock, connect the
+// volume at Cinder, hot-plug it, record the connection info on the mapping and complete the attachment. A
+// failure gives the volume back (attachment deleted or unreserved) and destroys the mapping.
+func (m *computeManager) attachVolume(ctx context.Context, uuid string, bdmID int64) {
+	unlock := m.lock(uuid)
+	defer unlock()
+	i, err := getInstance(ctx, m.c.nova, uuid, false)
+	if err != nil {
+		m.c.logf("compute: attach to %s: %v", uuid, err)
+		return
+	}
+	list, err := queryBDMs(ctx, m.c.nova, "id = ?", bdmID)
+	if err != nil || len(list) == 0 {
+		m.c.logf("compute %s: attach to %s: mapping %d is gone (%v)", i.host.String, uuid, bdmID, err)
+		return
+	}
+	b := list[0]
+	if err := m.c.latency.spend(ctx, OpAttach); err != nil {
+		return
+	}
+	err = m.connectAndPlug(ctx, i, b)
+	m.c.auditCompute(i.host.String, "attach_volume", "volume="+b.volumeID.String+" device="+b.deviceName.String, uuid, err)
+	if err == nil {
+		return
+	}
+	m.c.logf("compute %s: failed to attach %s at %s to %s: %v", i.host.String, b.volumeID.String, b.deviceName.String, uuid, err)
+	m.recordFault(ctx, i, err)
+	if rerr := m.c.releaseVolume(ctx, b); rerr != nil {
+		m.c.logf("compute %s: give back volume %s: %v", i.host.String, b.volumeID.String, rerr)
+	}
+	if derr := softDeleteBDM(ctx, m.c.nova, b.id); derr != nil {
+		m.c.logf("compute %s: %v", i.host.String, derr)
+	}
+}
+
+// connectAndPlug is DriverVolumeBlockDevice.attach: attachment_update with the host's connector, the driver's
+// attach_volume, the connection info and size saved on the mapping, then attachment_complete.
+func (m *computeManager) connectAndPlug(ctx context.Context, i instance, b bdm) error {
+	v, err := getVolume(ctx, m.c.cinder, m.c.volumeColumns(), b.volumeID.String, false)
+	if err != nil {
+		return err
+	}
+	host := i.host.String
+	if err := m.c.connectVolume(ctx, b, m.c.connector(host, m.hostIP(host), b.deviceName.String)); err != nil {
+		return err
+	}
+	conn, err := json.Marshal(m.c.bdmConnectionInfo(m.c.volumeTarget(v, b.attachmentID.String), i.uuid))
+	if err != nil {
+		return err
+	}
+	b.connectionInfo = sqlString{String: string(conn), Valid: true}
+	vc, err := connectionOf(b)
+	if err != nil {
+		return err
+	}
+	if err := m.c.driver.AttachVolume(ctx, domainOf(i), vc); err != nil {
+		return err
+	}
+	if _, err := m.c.nova.ExecContext(ctx, `UPDATE block_device_mapping SET connection_info = ?, volume_size = ?,
+		updated_at = ? WHERE id = ?`, string(conn), v.size, now(), b.id); err != nil {
+		return fmt.Errorf("save mapping %d: %w", b.id, err)
+	}
+	return m.c.completeVolume(ctx, b, i)
+}
+
+// detachVolume is ComputeManager.detach_volume on the instance's host: under the instance's lock, unplug the
+// disk (a domain the hypervisor lost is no obstacle, as with libvirt's InstanceNotFound), delete the
+// attachment (or terminate the connection and os-detach) and destroy the mapping. A failed unplug rolls the
+// volume back to in-use and keeps the mapping.
+func (m *computeManager) detachVolume(ctx context.Context, uuid, volumeID string) {
+	unlock := m.lock(uuid)
+	defer unlock()
+	i, err := getInstance(ctx, m.c.nova, uuid, false)
+	if err != nil {
+		m.c.logf("compute: detach from %s: %v", uuid, err)
+		return
+	}
+	host := i.host.String
+	b, found, err := volumeBDM(ctx, m.c.nova, uuid, volumeID)
+	if err != nil || !found {
+		m.c.logf("compute %s: detach %s from %s: no mapping (%v)", host, volumeID, uuid, err)
+		return
+	}
+	if err := m.c.latency.spend(ctx, OpDetach); err != nil {
+		return
+	}
+	err = m.c.driver.DetachVolume(ctx, domainOf(i), volumeID)
+	if errors.Is(err, virt.ErrNoDomain) {
+		m.c.logf("compute %s: during detach_volume, instance %s disappeared", host, uuid)
+		err = nil
+	}
+	if err == nil {
+		err = m.c.disconnectVolume(ctx, b)
+	}
+	if err == nil {
+		err = softDeleteBDM(ctx, m.c.nova, b.id)
+	}
+	m.c.auditCompute(host, "detach_volume", "volume="+volumeID+" device="+b.deviceName.String, uuid, err)
+	if err == nil {
+		return
+	}
+	m.c.logf("compute %s: failed to detach %s from %s: %v", host, volumeID, uuid, err)
+	m.recordFault(ctx, i, err)
+	if rerr := m.c.rollDetaching(ctx, volumeID); rerr != nil {
+		m.c.logf("compute %s: %v", host, rerr)
+	}
+}

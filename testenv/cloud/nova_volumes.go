@@ -1,0 +1,436 @@
+package cloud
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/google/uuid"
+)
+
+// The vm_states the compute API attaches and detaches volumes in (attach_volume and detach_volume's
+// check_instance_state), and those from which only microversion 2.20 on may.
+var (
+	allowVolumeChange = []string{"active", "paused", "stopped", "resized", "soft-delete", "shelved", "shelved_offloaded"}
+	shelvedStates     = []string{"shelved", "shelved_offloaded"}
+)
+
+// devicePattern is the create schema's device pattern (block_device.match_device).
+const devicePattern = `(^/dev/x{0,1}[a-z]{0,1}d{0,1})([a-z]+)[0-9]*$`
+
+var deviceName = regexp.MustCompile(devicePattern)
+
+// tagPattern is parameter_types.tag's pattern.
+const tagPattern = `^[^,/]*$`
+
+// novaBooleans is parameter_types.boolean's enum, in its order.
+var novaBooleans = []any{true, "True", "TRUE", "true", "1", "ON", "On", "on", "YES", "Yes", "yes",
+	false, "False", "FALSE", "false", "0", "OFF", "Off", "off", "NO", "No", "no"}
+
+// attachRequest is a validated POST os-volume_attachments body.
+type attachRequest struct {
+	volumeID, device, tag string
+	deleteOnTermination   bool
+	multiattachSupported  bool // microversion 2.60 and later
+}
+
+// parseAttachRequest validates the body against the create schema of the microversion (tag from 2.49,
+// delete_on_termination from 2.79), reporting the first error in the order jsonschema finds them.
+func parseAttachRequest(body any, parseErr error, v Microversion) (attachRequest, error) {
+	req := attachRequest{multiattachSupported: v.AtLeast(2, 60)}
+	if parseErr != nil {
+		return req, badRequest(msgMalformedBody)
+	}
+	top, ok := body.(jsonObject)
+	if !ok {
+		return req, badRequest("%s is not of type 'object'", pyRepr(body))
+	}
+	raw, present := top.get("volumeAttachment")
+	if present {
+		if err := parseAttachment(raw, v, &req); err != nil {
+			return req, err
+		}
+	} else {
+		return req, badRequest("'volumeAttachment' is a required property")
+	}
+	if msg := unexpectedKeys(top, "volumeAttachment"); msg != "" {
+		return req, badRequest("%s", msg)
+	}
+	return req, nil
+}
+
+func parseAttachment(raw any, v Microversion, req *attachRequest) error {
+	const field = "volumeAttachment"
+	obj, ok := raw.(jsonObject)
+	if !ok {
+		return invalidInput(field, raw, pyRepr(raw)+" is not of type 'object'")
+	}
+	allowed := []string{"volumeId", "device"}
+	if v.AtLeast(2, 49) {
+		allowed = append(allowed, "tag")
+	}
+	if v.AtLeast(2, 79) {
+		allowed = append(allowed, "delete_on_termination")
+	}
+	if val, present := obj.get("volumeId"); present {
+		s, ok := val.(string)
+		if !ok {
+			return invalidInput("volumeId", val, pyRepr(val)+" is not of type 'string'")
+		}
+		if _, err := uuid.Parse(s); err != nil {
+			return invalidInput("volumeId", val, pyRepr(val)+" is not a 'uuid'")
+		}
+		req.volumeID = s
+	}
+	if val, present := obj.get("device"); present && val != nil {
+		s, ok := val.(string)
+		if !ok {
+			return invalidInput("device", val, pyRepr(val)+" is not of type 'string', 'null'")
+		}
+		if !deviceName.MatchString(s) {
+			return invalidInput("device", val, pyRepr(val)+" does not match "+pyRepr(devicePattern))
+		}
+		req.device = s
+	}
+	if val, present := obj.get("tag"); present && slices.Contains(allowed, "tag") {
+		s, ok := val.(string)
+		switch {
+		case !ok:
+			return invalidInput("tag", val, pyRepr(val)+" is not of type 'string'")
+		case s == "":
+			return invalidInput("tag", val, "'' is too short")
+		case len([]rune(s)) > 60:
+			return invalidInput("tag", val, pyRepr(val)+" is too long")
+		case strings.ContainsAny(s, ",/"):
+			return invalidInput("tag", val, pyRepr(val)+" does not match "+pyRepr(tagPattern))
+		}
+		req.tag = s
+	}
+	if val, present := obj.get("delete_on_termination"); present && slices.Contains(allowed, "delete_on_termination") {
+		b, err := novaBoolean("delete_on_termination", val)
+		if err != nil {
+			return err
+		}
+		req.deleteOnTermination = b
+	}
+	if _, present := obj.get("volumeId"); !present {
+		return invalidInput(field, raw, "'volumeId' is a required property")
+	}
+	if msg := unexpectedKeys(obj, allowed...); msg != "" {
+		return invalidInput(field, raw, msg)
+	}
+	return nil
+}
+
+// novaBoolean checks a value against parameter_types.boolean and reads it as strutils.bool_from_string.
+func novaBoolean(field string, val any) (bool, error) {
+	switch x := val.(type) {
+	case bool:
+		return x, nil
+	case string:
+		if !slices.Contains(novaBooleans, val) {
+			parts := make([]string, len(novaBooleans))
+			for i, b := range novaBooleans {
+				parts[i] = pyRepr(b)
+			}
+			return false, invalidInput(field, val, pyRepr(val)+" is not one of ["+strings.Join(parts, ", ")+"]")
+		}
+		b, _ := boolParam(x)
+		return b, nil
+	}
+	return false, invalidInput(field, val, pyRepr(val)+" is not of type 'boolean', 'string'")
+}
+
+// volumeAttachmentView is _translate_attachment_detail_view at the request's microversion: tag from 2.70,
+// delete_on_termination from 2.79, attachment_id and bdm_uuid instead of id from 2.89.
+func volumeAttachmentView(b bdm, v Microversion) map[string]any {
+	a := map[string]any{"volumeId": b.volumeID.String, "serverId": b.instanceUUID}
+	if !v.AtLeast(2, 89) {
+		a["id"] = b.volumeID.String
+	}
+	if b.deviceName.String != "" {
+		a["device"] = b.deviceName.String
+	}
+	if v.AtLeast(2, 70) {
+		a["tag"] = nullString(b.tag)
+	}
+	if v.AtLeast(2, 79) {
+		a["delete_on_termination"] = b.deleteOnTermination.Bool
+	}
+	if v.AtLeast(2, 89) {
+		a["attachment_id"] = nullString(b.attachmentID)
+		a["bdm_uuid"] = b.uuid
+	}
+	return a
+}
+
+// listVolumeAttachments is GET /servers/{id}/os-volume_attachments: the instance's live volume mappings.
+func (c *Cloud) listVolumeAttachments(w http.ResponseWriter, r *apiRequest) error {
+	i, err := getInstance(r.Context(), c.nova, r.PathValue("id"), false)
+	if err != nil {
+		return err
+	}
+	bdms, err := liveBDMs(r.Context(), c.nova, i.uuid)
+	if err != nil {
+		return err
+	}
+	out := []any{}
+	for _, b := range bdms[i.uuid] {
+		if b.volumeID.Valid {
+			out = append(out, volumeAttachmentView(b, r.version))
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"volumeAttachments": out})
+	return nil
+}
+
+func notAttached(serverID, volumeID string) *apiError {
+	return notFound("Instance %s is not attached to volume %s", serverID, volumeID)
+}
+
+// showVolumeAttachment is GET /servers/{id}/os-volume_attachments/{volume}.
+func (c *Cloud) showVolumeAttachment(w http.ResponseWriter, r *apiRequest) error {
+	i, err := getInstance(r.Context(), c.nova, r.PathValue("id"), false)
+	if err != nil {
+		return err
+	}
+	b, found, err := volumeBDM(r.Context(), c.nova, i.uuid, r.PathValue("volume"))
+	if err != nil {
+		return err
+	}
+	if !found {
+		return notAttached(r.PathValue("id"), r.PathValue("volume"))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"volumeAttachment": volumeAttachmentView(b, r.version)})
+	return nil
+}
+
+// attachVolume is POST /servers/{id}/os-volume_attachments. Before 2.101 the answer (200) waits for the device
+// name and Cinder's reservation, so their refusals reach the client; from 2.101 it is 202 with no body as soon
+// as the instance and volume pass the API's checks, and the rest happens afterwards.
+func (c *Cloud) attachVolume(w http.ResponseWriter, r *apiRequest) error {
+	body, parseErr := decodeBody(r.Request)
+	req, verr := parseAttachRequest(body, parseErr, r.version)
+	detail := "volume=" + req.volumeID
+	if req.device != "" {
+		detail += " device=" + req.device
+	}
+	c.audited(w, r, "compute", "attach_volume", detail, r.PathValue("id"), func(w http.ResponseWriter) {
+		if verr != nil {
+			c.writeAPIError(c.novaService(), w, r.Request, verr)
+			return
+		}
+		device, err := c.requestAttach(r, req)
+		if err != nil {
+			c.writeAPIError(c.novaService(), w, r.Request, err)
+			return
+		}
+		if r.version.AtLeast(2, 101) {
+			w.WriteHeader(http.StatusAccepted)
+			return
+		}
+		a := map[string]any{"id": req.volumeID, "serverId": r.PathValue("id"), "volumeId": req.volumeID, "device": device}
+		if device == "" {
+			a["device"] = nil
+		}
+		if r.version.AtLeast(2, 70) {
+			a["tag"] = nullString(sqlString{String: req.tag, Valid: req.tag != ""})
+		}
+		if r.version.AtLeast(2, 79) {
+			a["delete_on_termination"] = req.deleteOnTermination
+		}
+		// Nova never gave create the 2.89 shape.
+		writeJSON(w, http.StatusOK, map[string]any{"volumeAttachment": a})
+	})
+	return nil
+}
+
+// requestAttach is the compute API's attach_volume; it returns the device name (none from 2.101).
+func (c *Cloud) requestAttach(r *apiRequest, req attachRequest) (string, error) {
+	// nova-api finishes what it started when the client goes away.
+	ctx := context.WithoutCancel(r.Context())
+	serverID := r.PathValue("id")
+	i, err := getInstance(ctx, c.nova, serverID, false)
+	if err != nil {
+		return "", err
+	}
+	if slices.Contains(shelvedStates, i.vmState.String) && !r.version.AtLeast(2, 20) {
+		return "", conflict("Cannot 'attach_volume' instance %s while it is in vm_state %s", serverID, i.vmState.String)
+	}
+	if err := checkState(i, "attach_volume", allowVolumeChange, noTask); err != nil {
+		return "", err
+	}
+	v, err := getVolume(ctx, c.cinder, c.volumeColumns(), req.volumeID, false)
+	if err != nil {
+		return "", err
+	}
+	if err := checkVolumeAlreadyAttached(ctx, c.nova, i, v); err != nil {
+		return "", err
+	}
+	if i.vmState.String == "shelved_offloaded" {
+		return "", c.attachShelvedOffloaded(ctx, i, v, req)
+	}
+	if r.version.AtLeast(2, 101) {
+		c.compute.conduct(func(ctx context.Context) {
+			if _, err := c.attachThroughCompute(ctx, i, v, req); err != nil {
+				c.logf("conductor: attach %s to %s: %v", v.id, i.uuid, err)
+			}
+		})
+		return "", nil
+	}
+	return c.attachThroughCompute(ctx, i, v, req)
+}
+
+// checkVolumeAlreadyAttached is _check_volume_already_attached (Nova 23, Wallaby, and later): any live mapping
+// of a volume that is not multiattach refuses the attach, whichever instance it is on; a multiattach volume
+// only may not be mapped to the instance twice.
+func checkVolumeAlreadyAttached(ctx context.Context, q querier, i instance, v volume) error {
+	bdms, err := queryBDMs(ctx, q, "volume_id = ?", v.id)
+	if err != nil || len(bdms) == 0 {
+		return err
+	}
+	if !v.multiattach.Bool {
+		uuids := make([]string, len(bdms))
+		for n, b := range bdms {
+			uuids[n] = b.instanceUUID
+		}
+		return badRequest("Invalid volume: volume %s is already attached to instances: %s", v.id, strings.Join(uuids, " "))
+	}
+	if slices.ContainsFunc(bdms, func(b bdm) bool { return b.instanceUUID == i.uuid }) {
+		return badRequest("Invalid volume: volume %s already attached", v.id)
+	}
+	return nil
+}
+
+// attachShelvedOffloaded is _attach_volume_shelved_offloaded: with no host to plug into, the mapping is made
+// without a device and the attachment completed without a connector; unshelving would connect it.
+func (c *Cloud) attachShelvedOffloaded(ctx context.Context, i instance, v volume, req attachRequest) error {
+	if req.tag != "" {
+		return badRequest("Tagged volume attachment is not supported for shelved-offloaded instances.")
+	}
+	if v.multiattach.Bool {
+		return badRequest("Attaching multiattach volumes is not supported for shelved-offloaded instances.")
+	}
+	t := now()
+	b := bdm{uuid: c.ids.uuid(), instanceUUID: i.uuid, volumeID: sqlString{String: v.id, Valid: true}}
+	res, err := c.nova.ExecContext(ctx, `INSERT INTO block_device_mapping (created_at, updated_at, delete_on_termination,
+		volume_id, instance_uuid, deleted, source_type, destination_type, boot_index, uuid) VALUES (?, ?, ?, ?, ?, 0,
+		'volume', 'volume', NULL, ?)`, t, t, req.deleteOnTermination, v.id, i.uuid, b.uuid)
+	if err != nil {
+		return fmt.Errorf("map volume %s to %s: %w", v.id, i.uuid, err)
+	}
+	if b.id, err = res.LastInsertId(); err != nil {
+		return fmt.Errorf("map volume %s to %s: %w", v.id, i.uuid, err)
+	}
+	attachmentID, err := c.reserveForMapping(ctx, i, v, req)
+	if err == nil && attachmentID != "" {
+		b.attachmentID = sqlString{String: attachmentID, Valid: true}
+		if _, err = c.nova.ExecContext(ctx, "UPDATE block_device_mapping SET attachment_id = ? WHERE id = ?",
+			attachmentID, b.id); err != nil {
+			err = fmt.Errorf("record attachment %s: %w", attachmentID, err)
+		}
+	}
+	if err == nil {
+		err = c.completeVolume(ctx, b, i)
+	}
+	if err != nil {
+		return errors.Join(err, softDeleteBDM(ctx, c.nova, b.id))
+	}
+	return nil
+}
+
+// detachVolume is DELETE /servers/{id}/os-volume_attachments/{volume}: 202 once Cinder has the volume
+// detaching and the detach is cast to the compute host.
+func (c *Cloud) detachVolume(w http.ResponseWriter, r *apiRequest) error {
+	c.audited(w, r, "compute", "detach_volume", "volume="+r.PathValue("volume"), r.PathValue("id"), func(w http.ResponseWriter) {
+		if err := c.requestDetach(r); err != nil {
+			c.writeAPIError(c.novaService(), w, r.Request, err)
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+	})
+	return nil
+}
+
+// requestDetach is the volume attachments controller's delete with the compute API's detach_volume.
+func (c *Cloud) requestDetach(r *apiRequest) error {
+	ctx := context.WithoutCancel(r.Context())
+	serverID, volumeID := r.PathValue("id"), r.PathValue("volume")
+	i, err := getInstance(ctx, c.nova, serverID, false)
+	if err != nil {
+		return err
+	}
+	if slices.Contains(shelvedStates, i.vmState.String) && !r.version.AtLeast(2, 20) {
+		return conflict("Cannot 'detach_volume' instance %s while it is in vm_state %s", serverID, i.vmState.String)
+	}
+	if _, err := getVolume(ctx, c.cinder, c.volumeColumns(), volumeID, false); err != nil {
+		return err
+	}
+	b, found, err := volumeBDM(ctx, c.nova, i.uuid, volumeID)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return notAttached(serverID, volumeID)
+	}
+	if b.bootIndex.Valid && b.bootIndex.Int64 == 0 {
+		return badRequest("Cannot detach a root device volume")
+	}
+	if err := checkState(i, "detach_volume", allowVolumeChange, noTask); err != nil {
+		return err
+	}
+	if i.vmState.String == "shelved_offloaded" {
+		// The old flow needs the volume detaching first; an attachment is simply deleted.
+		if c.profile.legacy() {
+			if err := c.novaBeginDetaching(ctx, volumeID); err != nil {
+				return err
+			}
+		}
+		if err := c.disconnectVolume(ctx, b); err != nil {
+			return err
+		}
+		return softDeleteBDM(ctx, c.nova, b.id)
+	}
+	up, err := c.computeServiceUp(ctx, i.host.String)
+	if err != nil {
+		return err
+	}
+	if !up {
+		return conflict("Service is unavailable at this time.")
+	}
+	if err := c.novaBeginDetaching(ctx, volumeID); err != nil {
+		return err
+	}
+	c.compute.cast(i.host.String, func(ctx context.Context) { c.compute.detachVolume(ctx, i.uuid, volumeID) })
+	return nil
+}
+
+// novaBeginDetaching is begin_detaching as the compute API reports its refusal: Cinder's 400 as InvalidInput,
+// wrapped again in InvalidVolume.
+func (c *Cloud) novaBeginDetaching(ctx context.Context, volumeID string) error {
+	err := c.beginDetaching(ctx, volumeID)
+	var ae *apiError
+	if errors.As(err, &ae) && ae.code == http.StatusBadRequest {
+		return badRequest("Invalid volume: %s", novaInvalidInput(ae).message)
+	}
+	return err
+}
+
+// computeServiceUp is check_instance_host(check_is_up=True)'s question: is the host's nova-compute up?
+func (c *Cloud) computeServiceUp(ctx context.Context, host string) (bool, error) {
+	services, err := listComputeServices(ctx, c.nova)
+	if err != nil {
+		return false, err
+	}
+	at := now()
+	for _, s := range services {
+		if s.host.String == host && s.binary.String == "nova-compute" {
+			return s.isUp(at), nil
+		}
+	}
+	return false, nil
+}
