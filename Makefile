@@ -23,6 +23,10 @@ help: ## Show this help
 build: ## Build bin/osdr (static)
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/osdr ./cmd/osdr
 
+.PHONY: demo
+demo: ## Run a complete drill against a simulated cloud (MariaDB in a container when an engine answers, else embedded)
+	$(GO) run ./cmd/osdr demo
+
 .PHONY: container
 container: build ## Build the osdr container image (FROM scratch, static binary)
 	cp /etc/ssl/certs/ca-certificates.crt bin/ca-certificates.crt

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -34,17 +35,25 @@ report. It prints the summary and the path of the HTML report, which stays after
 			out := cmd.OutOrStdout()
 			logf := func(format string, args ...any) { fmt.Fprintf(cmd.ErrOrStderr(), "osdr demo: "+format+"\n", args...) }
 			opts := sim.Options{StateDir: stateDir, Shape: shape, Logf: logf}
+			var sopts testenv.ServerOptions
 			switch db {
+			case "auto":
+				sopts = testenv.ServerOptions{AllowEmbedded: true, Logf: logf}
 			case "embedded":
-				srv, err := testenv.StartServer(ctx, testenv.ServerOptions{EmbeddedOnly: true})
-				if err != nil {
-					return err
-				}
-				defer srv.Close(ctx)
-				opts.Server = srv
+				sopts = testenv.ServerOptions{EmbeddedOnly: true}
 			case "container":
+				sopts = testenv.ServerOptions{Logf: logf}
 			default:
-				return fmt.Errorf("--db %q: want embedded or container", db)
+				return fmt.Errorf("--db %q: want auto, container or embedded", db)
+			}
+			srv, err := testenv.StartServer(ctx, sopts)
+			if err != nil {
+				return err
+			}
+			defer srv.Close(context.WithoutCancel(ctx))
+			opts.Server = srv
+			if srv.Kind() == testenv.KindEmbedded {
+				logf("using the embedded database: it isolates no transactions, so the simulated Nova may lose a race it would not lose on MariaDB; --db container is the faithful run")
 			}
 			fmt.Fprintf(out, "Starting a simulated cloud in %s ...\n", stateDir)
 			s, err := sim.Start(ctx, opts)
@@ -79,7 +88,7 @@ report. It prints the summary and the path of the HTML report, which stays after
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&stateDir, "state-dir", "", "where the simulated cloud's files, the drill and its reports go (default: a new directory under the system's temporary directory)")
-	fs.StringVar(&db, "db", "embedded", "database of the simulated cloud: embedded (in-process, nothing to install) or container (MariaDB through the container engine)")
+	fs.StringVar(&db, "db", "auto", "database of the simulated cloud: auto (MariaDB through a container engine when one answers, else embedded), container, or embedded (in-process, nothing to install)")
 	fs.IntVar(&shape.Hosts, "hosts", shape.Hosts, "compute hosts")
 	fs.IntVar(&shape.Instances, "instances", shape.Instances, "instances")
 	fs.IntVar(&shape.VolumesPerInstance, "volumes-per-instance", shape.VolumesPerInstance, "data volumes per instance")

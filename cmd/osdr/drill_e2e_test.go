@@ -16,7 +16,7 @@ func writeDrill(t *testing.T, s *sim.Sim, edit func(*drills.Drill)) string {
 	t.Helper()
 	d := drills.Drill{
 		APIVersion: drills.APIVersion, Kind: "Drill", Name: "e2e",
-		Guards: drills.Guards{Staging: true, AllowedEndpoints: []string{s.Cloud.Endpoints().Identity}, MaxHosts: 1, MaxInstances: 10, MaxVolumes: 20},
+		Guards:       drills.Guards{Staging: true, AllowedEndpoints: []string{s.Cloud.Endpoints().Identity}, MaxHosts: 1, MaxInstances: 10, MaxVolumes: 20},
 		Targets:      drills.Targets{Hosts: []string{"compute-1"}},
 		Faults:       []drills.FaultSpec{{Kind: "iscsi-session"}},
 		Recovery:     drills.Recovery{Timeout: drills.Duration{Duration: 60e9}},
@@ -85,7 +85,9 @@ func TestGuardsRefuseBeforeAnyFault(t *testing.T) {
 		edit func(*drills.Drill)
 		want string
 	}{
-		{"endpoint not allowed", func(d *drills.Drill) { d.Guards.AllowedEndpoints = []string{"https://keystone.prod.example.net:5000/v3"} }, "not in guards.allowedEndpoints"},
+		{"endpoint not allowed", func(d *drills.Drill) {
+			d.Guards.AllowedEndpoints = []string{"https://keystone.prod.example.net:5000/v3"}
+		}, "not in guards.allowedEndpoints"},
 		{"not marked staging", func(d *drills.Drill) { d.Guards.Staging = false }, "guards.staging: must be true"},
 		{"blast radius", func(d *drills.Drill) { d.Guards.MaxInstances = 1 }, "2 instances > maxInstances 1"},
 	} {

@@ -78,8 +78,8 @@ type volume struct {
 }
 
 const volumeColumns = `id, created_at, updated_at, user_id, project_id, host, size, availability_zone, status,
-	attach_status, display_name, display_description, snapshot_id, volume_type_id, source_volid, bootable, _name_id,
-	encryption_key_id, migration_status, replication_status, consistencygroup_id, provider_id, provider_location,
+	attach_status, display_name, display_description, snapshot_id, volume_type_id, source_volid, bootable, ` + "`_name_id`" + `,
+	` + "`encryption_key_id`" + `, migration_status, replication_status, consistencygroup_id, provider_id, provider_location,
 	multiattach, cluster_name, group_id, service_uuid, shared_targets, use_quota`
 
 // legacyVolumeColumns reads the nova-volume table into the same shape: what it lacks is NULL (no type, not

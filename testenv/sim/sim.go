@@ -26,7 +26,7 @@ type Options struct {
 
 // Sim is a running simulated cloud.
 type Sim struct {
-	Cloud    *cloud.Cloud
+	Cloud *cloud.Cloud
 	// Driver is the compute hosts: SSH servers answering iscsiadm and virsh, with their guests.
 	Driver   virt.Driver
 	Topology cloud.Topology
@@ -40,7 +40,6 @@ type Sim struct {
 	ownsServer         bool
 	dbNames            []string
 }
-
 
 // Start builds the cloud: databases with the real schemas, the control plane on loopback ports, the topology
 // provisioned through it, and the state files written once everything answers.
