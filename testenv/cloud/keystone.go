@@ -46,10 +46,6 @@ type token struct {
 	expiresAt        time.Time
 }
 
-func (t *token) isAdmin() bool {
-	return slices.ContainsFunc(t.roles, func(r role) bool { return r.name == "admin" })
-}
-
 // identity is Keystone: one admin user holding admin (with its implied member and reader) on one project, the
 // service catalog, and the tokens issued so far.
 type identity struct {
