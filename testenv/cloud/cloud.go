@@ -253,7 +253,7 @@ func (c *Cloud) Close(ctx context.Context) error {
 		}
 		c.stop()
 		c.bg.Wait()
-		c.compute.wait()
+		c.compute.shutdown()
 	}
 	for name, db := range map[string]*sql.DB{"nova": c.nova, "cinder": c.cinder} {
 		if err := db.Close(); err != nil {

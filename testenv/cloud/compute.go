@@ -42,6 +42,9 @@ type computeManager struct {
 	storage string                  // where the storage backends answer (Topology.StorageIP)
 	queued  map[string][]func(context.Context)
 	casts   sync.WaitGroup
+	// closed: the cloud is shutting down; a cast from a request still in flight is lost, as an RPC cast to a
+	// service that is going away is. It also keeps casts.Go from racing casts.Wait.
+	closed bool
 }
 
 // serviceState is whether a host's nova-compute runs; hosts only the database knows of have neither state and
@@ -78,6 +81,9 @@ func (m *computeManager) lock(uuid string) func() {
 func (m *computeManager) cast(host string, op func(context.Context)) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.closed {
+		return
+	}
 	if m.hosts[host] == serviceStopped {
 		m.queued[host] = append(m.queued[host], op)
 		return
@@ -87,6 +93,14 @@ func (m *computeManager) cast(host string, op func(context.Context)) {
 }
 
 func (m *computeManager) wait() { m.casts.Wait() }
+
+// shutdown refuses casts from now on and waits for those in flight.
+func (m *computeManager) shutdown() {
+	m.mu.Lock()
+	m.closed = true
+	m.mu.Unlock()
+	m.casts.Wait()
+}
 
 // addRunning starts nova-compute on a newly provisioned host at ip; a stopped one stays stopped.
 func (m *computeManager) addRunning(host, ip string) {

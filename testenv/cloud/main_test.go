@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,8 +44,23 @@ func newFixture(t *testing.T, cfg Config) *fixture {
 	if cfg.Driver == nil {
 		cfg.Driver = virt.NewFake()
 	}
-	cfg.Logf = t.Logf
-	ctx := t.Context()
+	// The cloud outlives the test body until its cleanup closes it: its background work must neither hang off
+	// t.Context (cancelled as the test ends) nor log through t after the test is over.
+	var logMu sync.Mutex
+	ended := false
+	cfg.Logf = func(format string, args ...any) {
+		logMu.Lock()
+		defer logMu.Unlock()
+		if !ended {
+			t.Logf(format, args...)
+		}
+	}
+	t.Cleanup(func() {
+		logMu.Lock()
+		ended = true
+		logMu.Unlock()
+	})
+	ctx := context.Background()
 	c, err := New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
