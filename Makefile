@@ -39,6 +39,10 @@ test: ## Run every test (needs a container engine or OSDR_TEST_MYSQL_DSN)
 	$(GO) run $(GOTESTSUM) --format testname -- -count=1 -run 'TestFaultsKeepTheDatabasesConsistent' ./testenv/cloud
 	$(GO) run $(GOTESTSUM) --format testname -- -race -count=1 ./...
 
+.PHONY: bench
+bench: ## Benchmarks: osdr's recovery of a larger simulated cloud beside the guide's sequential procedure
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./cmd/osdr
+
 .PHONY: lint
 lint: ## gofmt check, go vet, staticcheck
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi

@@ -21,7 +21,9 @@ type Options struct {
 	Shape    Shape
 	// Server is the database server to use; nil starts one (a DSN, a container, or the embedded server).
 	Server *testenv.Server
-	Logf   func(format string, args ...any)
+	// LatencyScale scales the control plane's modelled operation durations (0: instant; 1: a real cloud).
+	LatencyScale float64
+	Logf         func(format string, args ...any)
 }
 
 // Sim is a running simulated cloud.
@@ -87,6 +89,7 @@ func Start(ctx context.Context, opts Options) (_ *Sim, err error) {
 	s.Driver = s.cluster
 	s.Cloud, err = cloud.New(ctx, cloud.Config{
 		CinderDSN: s.CinderDSN, NovaDSN: s.NovaDSN, Driver: s.Driver, Profile: opts.Profile, Seed: opts.Shape.Seed, Logf: logf,
+		LatencyScale: opts.LatencyScale,
 	})
 	if err != nil {
 		return nil, err
