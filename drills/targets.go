@@ -82,19 +82,26 @@ func blastRadius(m *recover.Manifest, ids []string) (hosts, instances, volumes i
 	return len(seenHosts), len(ids), volumes
 }
 
+// FaultTarget is the faults' view of one instance of a manifest: where it runs and its data volumes (only
+// those in only, when only is not nil).
+func FaultTarget(m *recover.Manifest, in recover.Instance, only map[string]bool) inject.Instance {
+	t := inject.Instance{ID: in.ID, Host: in.Host, DomainName: in.DomainName}
+	for _, a := range m.AttachmentsOf(in.ID) {
+		if a.IsBoot() || (only != nil && !only[a.VolumeID]) {
+			continue
+		}
+		t.Volumes = append(t.Volumes, inject.Volume{ID: a.VolumeID, DriverVolumeType: a.DriverVolumeType, IQN: a.IQN, Portal: a.Portal})
+	}
+	return t
+}
+
 // selection is the faults' view of the targets: their data volumes, and their hosts for host-wide faults.
 func selection(m *recover.Manifest, ids []string) inject.Selection {
 	var sel inject.Selection
 	hosts := map[string]bool{}
 	for _, id := range ids {
 		in, _ := m.Instance(id)
-		t := inject.Instance{ID: in.ID, Host: in.Host, DomainName: in.DomainName}
-		for _, a := range m.AttachmentsOf(id) {
-			if !a.IsBoot() {
-				t.Volumes = append(t.Volumes, inject.Volume{ID: a.VolumeID, DriverVolumeType: a.DriverVolumeType, IQN: a.IQN, Portal: a.Portal})
-			}
-		}
-		sel.Instances = append(sel.Instances, t)
+		sel.Instances = append(sel.Instances, FaultTarget(m, in, nil))
 		if !hosts[in.Host] {
 			hosts[in.Host] = true
 			sel.Hosts = append(sel.Hosts, in.Host)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/osdr/osdr/drills"
 	"github.com/osdr/osdr/inject"
 	"github.com/osdr/osdr/internal/settings"
 	"github.com/osdr/osdr/recover"
@@ -136,14 +137,7 @@ func resolveSelection(ctx context.Context, e *env, instances, volumes, hosts []s
 
 func selectionFromManifest(m *recover.Manifest, instances, volumes, hosts []string) (inject.Selection, error) {
 	toTarget := func(in recover.Instance, only map[string]bool) inject.Instance {
-		t := inject.Instance{ID: in.ID, Host: in.Host, DomainName: in.DomainName}
-		for _, a := range m.AttachmentsOf(in.ID) {
-			if a.IsBoot() || (only != nil && !only[a.VolumeID]) {
-				continue
-			}
-			t.Volumes = append(t.Volumes, inject.Volume{ID: a.VolumeID, DriverVolumeType: a.DriverVolumeType, IQN: a.IQN, Portal: a.Portal})
-		}
-		return t
+		return drills.FaultTarget(m, in, only)
 	}
 	var sel inject.Selection
 	switch {
