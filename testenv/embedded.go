@@ -13,8 +13,9 @@ import (
 	"github.com/sirupsen/logrus"
 )
 
-// startEmbedded serves an in-memory go-mysql-server on a loopback port. Its memory backend keeps every
-// statement's effect even when a transaction is rolled back, which is why only demos may use it.
+// startEmbedded serves an in-memory go-mysql-server on a loopback port, one transaction per database at a
+// time (transactionSerializer). It is not MariaDB (no row locks, other error codes and edge cases), which is
+// why only the simulation and the demo may use it.
 func startEmbedded(ctx context.Context) (*Server, error) {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
@@ -28,8 +29,9 @@ func startEmbedded(ctx context.Context) (*Server, error) {
 	// else in osdr uses; the simulation's own log says what matters.
 	logrus.SetOutput(io.Discard)
 	engine := sqle.NewDefault(provider)
-	srv, err := gmsserver.NewServer(gmsserver.Config{Protocol: "tcp", Listener: ln}, engine,
-		gmssql.NewContext, memory.NewSessionBuilder(provider), nil)
+	serial := newTransactionSerializer()
+	srv, err := gmsserver.NewServerWithHandler(gmsserver.Config{Protocol: "tcp", Listener: ln}, engine,
+		gmssql.NewContext, serial.sessionBuilder(provider), nil, serial.wrap)
 	if err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("create the embedded MySQL server: %w", err)

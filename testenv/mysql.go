@@ -32,7 +32,7 @@ type ServerKind string
 const (
 	KindDSN       ServerKind = "dsn"       // an existing server from OSDR_TEST_MYSQL_DSN
 	KindContainer ServerKind = "container" // a MariaDB/MySQL container started through testcontainers-go
-	KindEmbedded  ServerKind = "embedded"  // go-mysql-server in-process: no real transactions, demos only
+	KindEmbedded  ServerKind = "embedded"  // go-mysql-server in-process, transactions run one at a time: sim and demo only
 )
 
 // ErrNoServer means neither a DSN nor a container engine was available (and embedded was not allowed).
@@ -48,8 +48,9 @@ type Server struct {
 // ServerOptions tune StartServer.
 type ServerOptions struct {
 	// AllowEmbedded lets StartServer fall back to an in-process server when there is neither a DSN nor a
-	// container engine. Only the simulation and the demo may set it: the embedded server does not roll
-	// transactions back, so no test of SQL behaviour may run on it.
+	// container engine. Only the simulation and the demo may set it: the embedded server is not MariaDB (it
+	// runs one transaction per database at a time, has no row locks and other error codes), so no test of SQL
+	// behaviour may run on it.
 	AllowEmbedded bool
 	// Image overrides the container image; empty means OSDR_TEST_MYSQL_IMAGE, then DefaultMySQLImage.
 	Image string
@@ -65,8 +66,12 @@ func StartServer(ctx context.Context, opts ServerOptions) (*Server, error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	if opts.EmbeddedOnly {
+	embedded := func() (*Server, error) {
+		logf("testenv: the embedded server (go-mysql-server in this process, one transaction per database at a time)")
 		return startEmbedded(ctx)
+	}
+	if opts.EmbeddedOnly {
+		return embedded()
 	}
 	if dsn := os.Getenv(EnvMySQLDSN); dsn != "" {
 		cfg, err := mysql.ParseDSN(dsn)
@@ -89,8 +94,8 @@ func StartServer(ctx context.Context, opts ServerOptions) (*Server, error) {
 	if !opts.AllowEmbedded {
 		return nil, fmt.Errorf("%w: %w", ErrNoServer, err)
 	}
-	logf("testenv: no container (%v); using the embedded server (no transaction rollback)", err)
-	s, eerr := startEmbedded(ctx)
+	logf("testenv: no container: %v", err)
+	s, eerr := embedded()
 	if eerr != nil {
 		return nil, fmt.Errorf("start embedded MySQL server after the container failed (%v): %w", err, eerr)
 	}

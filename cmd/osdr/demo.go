@@ -40,7 +40,7 @@ report. It prints the summary and the path of the HTML report, which stays after
 			case "auto":
 				sopts = testenv.ServerOptions{AllowEmbedded: true, Logf: logf}
 			case "embedded":
-				sopts = testenv.ServerOptions{EmbeddedOnly: true}
+				sopts = testenv.ServerOptions{EmbeddedOnly: true, Logf: logf}
 			case "container":
 				sopts = testenv.ServerOptions{Logf: logf}
 			default:
@@ -52,9 +52,6 @@ report. It prints the summary and the path of the HTML report, which stays after
 			}
 			defer srv.Close(context.WithoutCancel(ctx))
 			opts.Server = srv
-			if srv.Kind() == testenv.KindEmbedded {
-				logf("using the embedded database: it isolates no transactions, so the simulated Nova may lose a race it would not lose on MariaDB; --db container is the faithful run")
-			}
 			fmt.Fprintf(out, "Starting a simulated cloud in %s ...\n", stateDir)
 			s, err := sim.Start(ctx, opts)
 			if err != nil {

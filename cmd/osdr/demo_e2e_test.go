@@ -1,0 +1,88 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/osdr/osdr/drills"
+	"github.com/osdr/osdr/testenv"
+)
+
+// The README's first command: on a machine with neither Docker nor MySQL the demo runs on the embedded
+// database; with a container engine but no image it falls back to it; with an image it runs on MariaDB.
+// Every way it must pass the whole drill well under a minute and leave the report it names.
+func TestDemoRunsACompleteDrillOnEveryDatabase(t *testing.T) {
+	cases := []struct {
+		name      string
+		db        string
+		env       map[string]string
+		container bool     // needs a container engine with the test image
+		says      []string // what the demo tells the user about its database
+	}{
+		{name: "embedded", db: "embedded", says: []string{"the embedded server"}},
+		{name: "no image falls back to embedded", db: "auto",
+			env:  map[string]string{testenv.EnvMySQLImage: "osdr.invalid/no-such-mariadb:0", testenv.EnvMySQLDSN: ""},
+			says: []string{"no container: start MySQL container from osdr.invalid/no-such-mariadb:0", "the embedded server"}},
+		{name: "container", db: "container", container: true, env: map[string]string{testenv.EnvMySQLDSN: ""},
+			says: []string{"MySQL in a container"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.container && testenv.SharedServer(t).Kind() != testenv.KindContainer {
+				t.Skip("the tests' MySQL is not a container here, so no image is known to be available")
+			}
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			stateDir := filepath.Join(t.TempDir(), "demo")
+			start := time.Now()
+			out, code := osdrProcess(t, "demo", "--db", tc.db, "--state-dir", stateDir)
+			took := time.Since(start)
+			if code != 0 || !strings.Contains(out, "Drill demo: PASSED") {
+				t.Fatalf("demo: exit %d\n%s", code, out)
+			}
+			if took > time.Minute {
+				t.Errorf("the demo took %s; it must finish well under a minute", took)
+			}
+			for _, line := range tc.says {
+				if !strings.Contains(out, line) {
+					t.Errorf("the demo did not say which database it used (%q):\n%s", line, out)
+				}
+			}
+			m := regexp.MustCompile(`(?m)^Report: (\S+)$`).FindStringSubmatch(out)
+			if m == nil {
+				t.Fatalf("no report path printed:\n%s", out)
+			}
+			runDir := filepath.Dir(m[1])
+			if !strings.HasPrefix(runDir, stateDir) {
+				t.Errorf("report %s is outside the state directory %s", m[1], stateDir)
+			}
+			for _, f := range []string{drills.ReportHTML, drills.ReportJSON, drills.ReportJUnit, drills.ReportMetrics} {
+				if _, err := os.Stat(filepath.Join(runDir, f)); err != nil {
+					t.Errorf("the demo left no %s: %v", f, err)
+				}
+			}
+			raw, err := os.ReadFile(filepath.Join(runDir, drills.ReportJSON))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var r drills.Report
+			if err := json.Unmarshal(raw, &r); err != nil {
+				t.Fatal(err)
+			}
+			if r.Outcome != drills.OutcomePassed || len(r.Instances) == 0 {
+				t.Fatalf("report: outcome %s with %d instance(s)", r.Outcome, len(r.Instances))
+			}
+			for _, in := range r.Instances {
+				if in.Outcome != "recovered" {
+					t.Errorf("instance %s: %s", in.ID, in.Outcome)
+				}
+			}
+		})
+	}
+}
