@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -230,6 +231,9 @@ func writeSummary(w io.Writer, s *recover.Summary, runDir string) {
 		fmt.Fprintln(w, line)
 	}
 	fmt.Fprintf(w, "Run directory: %s\n", runDir)
+	// Without --run, verify expects each instance in its manifest state; a manifest taken after the loss says
+	// SHUTOFF, and only the journal says this run brought the instance back.
+	fmt.Fprintf(w, "Prove it: osdr verify --manifest %s --run %s\n", filepath.Join(runDir, recover.ManifestFile), s.RunID)
 }
 
 func newUndoDBCommand() *cobra.Command {

@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -43,10 +44,13 @@ func TestRecoverAfterAPowerCutBringsEveryInstanceBack(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("recover: exit %d\n%s", code, out)
 			}
-			run := newestRun(t)
-			manifest := filepath.Join(os.Getenv("OSDR_RUNS_DIR"), run, recover.ManifestFile)
-			if out, code := osdrProcess(t, "verify", "--manifest", manifest, "--run", run, "--deadline", "20s"); code != 0 {
-				t.Fatalf("verify after the recovery: exit %d\n%s", code, out)
+			// The summary's last line is the command that proves the result; it must work as printed.
+			prove := regexp.MustCompile(`(?m)^Prove it: osdr (verify --manifest \S+ --run \S+)$`).FindStringSubmatch(out)
+			if prove == nil {
+				t.Fatalf("the summary does not say how to verify:\n%s", out)
+			}
+			if out, code := osdrProcess(t, append(strings.Fields(prove[1]), "--deadline", "20s")...); code != 0 {
+				t.Fatalf("%s after the recovery: exit %d\n%s", prove[1], code, out)
 			}
 			for id, n := range rebootsPerInstance(s.Cloud.AuditLog()) {
 				if n != 1 {
