@@ -83,6 +83,9 @@ type Cloud struct {
 	servers []*http.Server
 	stop    context.CancelFunc // ends the background work (heartbeats, syncs, in-flight compute operations)
 	bg      sync.WaitGroup
+	// requests counts handlers still running: Shutdown does not wait for those whose connection a fault
+	// hijacked, and a handler must not outlive Close (it writes the databases and casts to compute).
+	requests sync.WaitGroup
 }
 
 // New connects to the databases and prepares the services; Start serves them.
@@ -223,7 +226,7 @@ func (c *Cloud) Start(ctx context.Context) error {
 	c.compute.setContext(bgCtx)
 	for i, h := range []http.Handler{c.keystoneHandler(), c.novaHandler(), c.cinderHandler(), c.glanceHandler()} {
 		srv := &http.Server{
-			Handler:           h,
+			Handler:           c.counted(h),
 			ReadHeaderTimeout: 30 * time.Second,
 			BaseContext:       func(net.Listener) context.Context { return bgCtx },
 		}
@@ -252,6 +255,7 @@ func (c *Cloud) Close(ctx context.Context) error {
 			}
 		}
 		c.stop()
+		c.requests.Wait()
 		c.bg.Wait()
 		c.compute.shutdown()
 	}
@@ -261,6 +265,15 @@ func (c *Cloud) Close(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// counted keeps Close waiting for h's requests.
+func (c *Cloud) counted(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.requests.Add(1)
+		defer c.requests.Done()
+		h.ServeHTTP(w, r)
+	})
 }
 
 // baseURL is the scheme and host a request came in on, which the services build their links from.
