@@ -92,11 +92,12 @@ func (c *Cloud) authenticate(w http.ResponseWriter, r *http.Request) (*token, bo
 // the fault drawn for the operation, struck before the handler runs or after it has answered.
 func (c *Cloud) route(svc serviceAPI, e endpoint) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c.setRequestID(svc, w)
+		requestID := c.setRequestID(svc, w)
 		t, ok := c.authenticate(w, r)
 		if !ok {
 			return
 		}
+		r = r.WithContext(withCaller(r.Context(), caller{requestID: requestID, userID: t.userID, projectID: t.projectID}))
 		v, verr := svc.negotiate(r.Header)
 		if verr != nil {
 			writeFault(w, verr)
@@ -164,12 +165,13 @@ func (c *Cloud) routeNotFound(svc serviceAPI) http.Handler {
 
 // setRequestID stamps the answer with a request id, drawn outside the seeded ids so that the number of
 // requests served does not change the ids a later Provision generates.
-func (c *Cloud) setRequestID(svc serviceAPI, w http.ResponseWriter) {
+func (c *Cloud) setRequestID(svc serviceAPI, w http.ResponseWriter) string {
 	id := "req-" + uuid.NewString()
 	w.Header().Set("X-Openstack-Request-Id", id)
 	if svc.name == "compute" {
 		w.Header().Set("X-Compute-Request-Id", id)
 	}
+	return id
 }
 
 func (c *Cloud) writeAPIError(svc serviceAPI, w http.ResponseWriter, r *http.Request, err error) {

@@ -137,6 +137,22 @@ func TestOpenstackCLI(t *testing.T) {
 		t.Errorf("start of an active server: %v %s", err, stderr)
 	}
 
+	// Every request that changed an instance is an action, newest first; its events say how compute fared.
+	var actions []string
+	for _, e := range cliEvents(t, cli, vm1.ID) {
+		actions = append(actions, fmt.Sprint(e["Action"]))
+	}
+	if !slices.Equal(actions, []string{"start", "stop"}) {
+		t.Errorf("server event list %s: actions %q, want start, stop", vm1.ID, actions)
+	}
+	var event map[string]any
+	cli.json(t, &event, "server", "event", "show", vm2.ID, fmt.Sprint(cliEvents(t, cli, vm2.ID)[0]["Request ID"]))
+	steps, _ := event["events"].([]any)
+	if event["action"] != "reboot" || len(steps) != 1 || steps[0].(map[string]any)["event"] != "compute_reboot_instance" ||
+		steps[0].(map[string]any)["result"] != "Success" {
+		t.Errorf("server event show of the hard reboot: %v", event)
+	}
+
 	var vols []map[string]any
 	cli.json(t, &vols, "volume", "list", "--all-projects", "--long")
 	var volRows []string
@@ -174,6 +190,16 @@ func TestOpenstackCLI(t *testing.T) {
 	if vshow["status"] != "available" {
 		t.Errorf("after volume set --state available: %v", vshow["status"])
 	}
+}
+
+func cliEvents(t *testing.T, cli openstackCLI, server string) []map[string]any {
+	t.Helper()
+	var events []map[string]any
+	cli.json(t, &events, "server", "event", "list", server)
+	if len(events) == 0 {
+		t.Fatalf("server event list %s: no actions", server)
+	}
+	return events
 }
 
 // On every profile the CLI detaches and reattaches a volume through Nova, gets Nova's refusal of a volume that

@@ -297,8 +297,9 @@ func (m *computeManager) hardReboot(ctx context.Context, i instance) error {
 	return m.c.driver.PowerOn(ctx, domainOf(i), volumes)
 }
 
-// rebootInstance is ComputeManager.reboot_instance.
-func (m *computeManager) rebootInstance(ctx context.Context, uuid, kind string) {
+// rebootInstance is ComputeManager.reboot_instance; its compute_reboot_instance event, on the action of the
+// request that cast it, ends in Error whenever the reboot was not carried out.
+func (m *computeManager) rebootInstance(ctx context.Context, uuid, kind, requestID string) {
 	unlock := m.lock(uuid)
 	defer unlock()
 	i, err := getInstance(ctx, m.c.nova, uuid, false)
@@ -307,6 +308,9 @@ func (m *computeManager) rebootInstance(ctx context.Context, uuid, kind string) 
 		return
 	}
 	host := i.host.String
+	var failure error
+	event := m.startEvent(ctx, uuid, requestID, "compute_reboot_instance", host)
+	defer func() { event.finish(ctx, failure) }()
 	expected, pending, started := softRebootTasks, "reboot_pending", "reboot_started"
 	if kind == "HARD" {
 		expected, pending, started = hardRebootTasks, "reboot_pending_hard", "reboot_started_hard"
@@ -318,13 +322,13 @@ func (m *computeManager) rebootInstance(ctx context.Context, uuid, kind string) 
 		}
 	}
 	power := m.powerState(ctx, i)
-	if ok := m.save(ctx, i, expected, map[string]any{"task_state": pending, "power_state": int(power)}); !ok {
+	if failure = m.save(ctx, i, expected, map[string]any{"task_state": pending, "power_state": int(power)}); failure != nil {
 		return
 	}
-	if ok := m.save(ctx, i, []string{pending}, map[string]any{"task_state": started}); !ok {
+	if failure = m.save(ctx, i, []string{pending}, map[string]any{"task_state": started}); failure != nil {
 		return
 	}
-	if err := m.c.latency.spend(ctx, OpReboot); err != nil {
+	if failure = m.c.latency.spend(ctx, OpReboot); failure != nil {
 		return
 	}
 	var rebootErr error
@@ -339,6 +343,7 @@ func (m *computeManager) rebootInstance(ctx context.Context, uuid, kind string) 
 		vmState = "rescued"
 	}
 	if rebootErr != nil {
+		failure = rebootErr
 		m.recordFault(ctx, i, rebootErr)
 		if m.powerState(ctx, i) != virt.Running {
 			m.c.logf("compute %s: cannot reboot instance %s: %v", host, uuid, rebootErr)
@@ -362,7 +367,7 @@ func (m *computeManager) softReboot(ctx context.Context, i instance) error {
 }
 
 // startInstance is ComputeManager.start_instance: the driver's power_on (libvirt's is a hard reboot).
-func (m *computeManager) startInstance(ctx context.Context, uuid string) {
+func (m *computeManager) startInstance(ctx context.Context, uuid, requestID string) {
 	unlock := m.lock(uuid)
 	defer unlock()
 	i, err := getInstance(ctx, m.c.nova, uuid, false)
@@ -370,23 +375,26 @@ func (m *computeManager) startInstance(ctx context.Context, uuid string) {
 		m.c.logf("compute: start %s: %v", uuid, err)
 		return
 	}
-	if err := m.c.latency.spend(ctx, OpBoot); err != nil {
+	var failure error
+	event := m.startEvent(ctx, uuid, requestID, "compute_start_instance", i.host.String)
+	defer func() { event.finish(ctx, failure) }()
+	if failure = m.c.latency.spend(ctx, OpBoot); failure != nil {
 		return
 	}
-	err = m.hardReboot(ctx, i)
-	m.c.auditCompute(i.host.String, "start", "", uuid, err)
-	if err != nil {
-		m.failed(ctx, i, err)
+	failure = m.hardReboot(ctx, i)
+	m.c.auditCompute(i.host.String, "start", "", uuid, failure)
+	if failure != nil {
+		m.failed(ctx, i, failure)
 		return
 	}
-	m.save(ctx, i, []string{"powering-on"}, map[string]any{
+	failure = m.save(ctx, i, []string{"powering-on"}, map[string]any{
 		"power_state": int(m.powerState(ctx, i)), "vm_state": "active", "task_state": nil,
 	})
 }
 
 // stopInstance is ComputeManager.stop_instance. A domain the hypervisor does not know fails to power off and the stop
 // is reverted (the fake driver's InstanceNotFound), as a real Zed cloud did with its domains gone.
-func (m *computeManager) stopInstance(ctx context.Context, uuid string) {
+func (m *computeManager) stopInstance(ctx context.Context, uuid, requestID string) {
 	unlock := m.lock(uuid)
 	defer unlock()
 	i, err := getInstance(ctx, m.c.nova, uuid, false)
@@ -394,18 +402,21 @@ func (m *computeManager) stopInstance(ctx context.Context, uuid string) {
 		m.c.logf("compute: stop %s: %v", uuid, err)
 		return
 	}
+	var failure error
+	event := m.startEvent(ctx, uuid, requestID, "compute_stop_instance", i.host.String)
+	defer func() { event.finish(ctx, failure) }()
 	expected := []string{"powering-off"}
 	switch m.powerState(ctx, i) {
 	case virt.NoState, virt.Shutdown, virt.Crashed:
 		expected = append(expected, "")
 	}
-	err = m.c.driver.PowerOff(ctx, domainOf(i))
-	m.c.auditCompute(i.host.String, "stop", "", uuid, err)
-	if err != nil {
-		m.failed(ctx, i, err)
+	failure = m.c.driver.PowerOff(ctx, domainOf(i))
+	m.c.auditCompute(i.host.String, "stop", "", uuid, failure)
+	if failure != nil {
+		m.failed(ctx, i, failure)
 		return
 	}
-	m.save(ctx, i, expected, map[string]any{
+	failure = m.save(ctx, i, expected, map[string]any{
 		"power_state": int(m.powerState(ctx, i)), "vm_state": "stopped", "task_state": nil,
 	})
 }
@@ -426,20 +437,22 @@ func (m *computeManager) recordFault(ctx context.Context, i instance, cause erro
 	}
 }
 
-// save writes an instance and reports whether it did. A task state that moved on (UnexpectedTaskStateError)
-// ends the operation as in Nova: logged, recorded as a fault, the state left to whoever moved it.
-func (m *computeManager) save(ctx context.Context, i instance, expected []string, set map[string]any) bool {
+// save writes an instance; the error says why it did not. A task state that moved on
+// (UnexpectedTaskStateError) ends the operation as in Nova: logged, recorded as a fault, the state left to
+// whoever moved it.
+func (m *computeManager) save(ctx context.Context, i instance, expected []string, set map[string]any) error {
 	ok, err := saveInstance(ctx, m.c.nova, i.uuid, expected, set)
 	if err != nil {
 		m.c.logf("compute %s: %v", i.host.String, err)
-		return false
+		return err
 	}
 	if !ok {
 		cause := fmt.Errorf("Unexpected task state: expecting %v but the actual state differs", expected)
 		m.c.logf("compute %s: %s: %v", i.host.String, i.uuid, cause)
 		m.recordFault(ctx, i, cause)
+		return cause
 	}
-	return ok
+	return nil
 }
 
 // deleteDanglingBDMs is ComputeManager._delete_dangling_bdms (Nova 28 and later): a volume BDM whose Cinder
@@ -606,10 +619,11 @@ func (m *computeManager) syncDecision(ctx context.Context, host, uuid string) (s
 
 // requestStopNow is the compute API's stop or force_stop with the cast carried out in the caller's goroutine.
 func (c *Cloud) requestStopNow(ctx context.Context, uuid string, force bool) error {
-	if _, err := c.beginStop(ctx, uuid, force); err != nil {
+	_, requestID, err := c.beginStop(ctx, uuid, force)
+	if err != nil {
 		return err
 	}
-	c.compute.stopInstance(ctx, uuid)
+	c.compute.stopInstance(ctx, uuid, requestID)
 	return nil
 }
 
@@ -663,11 +677,12 @@ func (m *computeManager) initInstance(ctx context.Context, host, uuid string, re
 	}
 	switch next {
 	case initReboot:
-		m.rebootInstance(ctx, uuid, kind)
+		// init_host's retries run under the service's own context: no request, so no action to report on.
+		m.rebootInstance(ctx, uuid, kind, "")
 	case initStop:
-		m.stopInstance(ctx, uuid)
+		m.stopInstance(ctx, uuid, "")
 	case initStart:
-		m.startInstance(ctx, uuid)
+		m.startInstance(ctx, uuid, "")
 	case initResume:
 		m.resumeGuest(ctx, uuid)
 	}

@@ -22,6 +22,8 @@ func (c *Cloud) novaHandler() http.Handler {
 		"POST /v2.1/servers/{id}/os-volume_attachments":            {"attach_volume", c.attachVolume},
 		"GET /v2.1/servers/{id}/os-volume_attachments/{volume}":    {"show_volume_attachment", c.showVolumeAttachment},
 		"DELETE /v2.1/servers/{id}/os-volume_attachments/{volume}": {"detach_volume", c.detachVolume},
+		"GET /v2.1/servers/{id}/os-instance-actions":               {"list_instance_actions", c.listInstanceActions},
+		"GET /v2.1/servers/{id}/os-instance-actions/{request_id}":  {"show_instance_action", c.showInstanceAction},
 		"GET /v2.1/os-services":                                    {"list_services", c.listNovaServices},
 		"GET /v2.1/flavors":                                        {"list_flavors", c.listFlavors},
 		"GET /v2.1/flavors/detail":                                 {"list_flavors", c.listFlavorsDetail},

@@ -129,7 +129,11 @@ func (c *Cloud) requestReboot(ctx context.Context, uuid, kind string) error {
 	if err != nil {
 		return err
 	}
-	c.compute.cast(i.host.String, func(ctx context.Context) { c.compute.rebootInstance(ctx, uuid, kind) })
+	requestID, err := recordActionStart(ctx, c.nova, uuid, actionReboot)
+	if err != nil {
+		return err
+	}
+	c.compute.cast(i.host.String, func(ctx context.Context) { c.compute.rebootInstance(ctx, uuid, kind, requestID) })
 	return nil
 }
 
@@ -144,24 +148,28 @@ func (c *Cloud) requestStart(ctx context.Context, uuid string) error {
 	if err != nil {
 		return err
 	}
-	c.compute.cast(i.host.String, func(ctx context.Context) { c.compute.startInstance(ctx, uuid) })
+	requestID, err := recordActionStart(ctx, c.nova, uuid, actionStart)
+	if err != nil {
+		return err
+	}
+	c.compute.cast(i.host.String, func(ctx context.Context) { c.compute.startInstance(ctx, uuid, requestID) })
 	return nil
 }
 
 // requestStop is compute API stop: an active or errored instance with a host and no task.
 func (c *Cloud) requestStop(ctx context.Context, uuid string) error {
-	i, err := c.beginStop(ctx, uuid, false)
+	i, requestID, err := c.beginStop(ctx, uuid, false)
 	if err != nil {
 		return err
 	}
-	c.compute.cast(i.host.String, func(ctx context.Context) { c.compute.stopInstance(ctx, uuid) })
+	c.compute.cast(i.host.String, func(ctx context.Context) { c.compute.stopInstance(ctx, uuid, requestID) })
 	return nil
 }
 
 // beginStop moves an instance to powering-off: stop's checks, or with force (force_stop, which the power-state
-// sync uses) only that no task is running.
-func (c *Cloud) beginStop(ctx context.Context, uuid string, force bool) (instance, error) {
-	return c.transition(ctx, uuid, func(i instance) error {
+// sync uses) only that no task is running. It returns the request id its stop action was recorded under.
+func (c *Cloud) beginStop(ctx context.Context, uuid string, force bool) (instance, string, error) {
+	i, err := c.transition(ctx, uuid, func(i instance) error {
 		if force {
 			if i.taskState.Valid {
 				return conflict("Unexpected task state: expecting [None] but the actual state is %s", i.taskState.String)
@@ -173,6 +181,11 @@ func (c *Cloud) beginStop(ctx context.Context, uuid string, force bool) (instanc
 		}
 		return checkState(i, "stop", []string{"active", "error"}, noTask)
 	}, map[string]any{"task_state": "powering-off", "progress": 0})
+	if err != nil {
+		return instance{}, "", err
+	}
+	requestID, err := recordActionStart(ctx, c.nova, uuid, actionStop)
+	return i, requestID, err
 }
 
 // inTx runs fn in a transaction, committed when fn succeeds.

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/instanceactions"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 
 	"github.com/osdr/osdr/testenv/virt"
@@ -415,5 +417,39 @@ func TestQueuedRebootsRebootOnce(t *testing.T) {
 	}
 	if got := f.state(t, id); got != (instanceState{"active", "", 1}) {
 		t.Errorf("after the reboots: %+v", got)
+	}
+
+	// Each accepted reboot is an action; the one compute abandoned (its task state was gone) reports Error,
+	// which is how a client tells a reboot carried out from one merely accepted.
+	pages, err := instanceactions.List(c, id, nil).AllPages(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	actions, err := instanceactions.ExtractInstanceActions(pages)
+	if err != nil {
+		t.Fatal(err)
+	}
+	results := map[string]string{}
+	for _, a := range actions {
+		if a.Action != "reboot" {
+			t.Errorf("action %s, want only reboots", a.Action)
+			continue
+		}
+		detail, err := instanceactions.Get(t.Context(), c, id, a.RequestID).Extract()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if detail.Events == nil || len(*detail.Events) != 1 || (*detail.Events)[0].Event != "compute_reboot_instance" ||
+			(*detail.Events)[0].FinishTime.IsZero() {
+			t.Errorf("action %s: events %+v, want one finished compute_reboot_instance", a.RequestID, detail.Events)
+			continue
+		}
+		results[(*detail.Events)[0].Result] = detail.Message
+	}
+	if len(actions) != 2 || results["Success"] != "" || results["Error"] != "Error" {
+		t.Errorf("%d reboot actions with results and messages %v, want one Success and one Error (message Error)", len(actions), results)
+	}
+	if _, err := instanceactions.Get(t.Context(), c, id, "req-00000000-0000-0000-0000-000000000000").Extract(); !gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
+		t.Errorf("an unknown request id: %v, want 404", err)
 	}
 }

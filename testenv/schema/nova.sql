@@ -163,3 +163,46 @@ CREATE TABLE `instance_faults` (
   KEY `instance_faults_instance_uuid_deleted_created_at_idx` (`instance_uuid`,`deleted`,`created_at`),
   CONSTRAINT `fk_instance_faults_instance_uuid` FOREIGN KEY (`instance_uuid`) REFERENCES `instances` (`uuid`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb3 COLLATE=utf8mb3_general_ci;
+
+-- Instance actions (os-instance-actions): the API records one row per request that changes an instance, and
+-- nova-compute one event per step it carries out, finished with result Success or Error. Reconstructed from
+-- Nova's models and initial migration (no capture of these two tables).
+CREATE TABLE `instance_actions` (
+  `created_at` datetime DEFAULT NULL,
+  `updated_at` datetime DEFAULT NULL,
+  `deleted_at` datetime DEFAULT NULL,
+  `id` int(11) NOT NULL AUTO_INCREMENT,
+  `action` varchar(255) DEFAULT NULL,
+  `instance_uuid` varchar(36) DEFAULT NULL,
+  `request_id` varchar(255) DEFAULT NULL,
+  `user_id` varchar(255) DEFAULT NULL,
+  `project_id` varchar(255) DEFAULT NULL,
+  `start_time` datetime DEFAULT NULL,
+  `finish_time` datetime DEFAULT NULL,
+  `message` varchar(255) DEFAULT NULL,
+  `deleted` int(11) DEFAULT NULL,
+  PRIMARY KEY (`id`),
+  KEY `instance_uuid_idx` (`instance_uuid`),
+  KEY `request_id_idx` (`request_id`),
+  KEY `instance_actions_instance_uuid_updated_at_idx` (`instance_uuid`,`updated_at`),
+  CONSTRAINT `fk_instance_actions_instance_uuid` FOREIGN KEY (`instance_uuid`) REFERENCES `instances` (`uuid`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb3 COLLATE=utf8mb3_general_ci;
+
+CREATE TABLE `instance_actions_events` (
+  `created_at` datetime DEFAULT NULL,
+  `updated_at` datetime DEFAULT NULL,
+  `deleted_at` datetime DEFAULT NULL,
+  `id` int(11) NOT NULL AUTO_INCREMENT,
+  `event` varchar(255) DEFAULT NULL,
+  `action_id` int(11) DEFAULT NULL,
+  `start_time` datetime DEFAULT NULL,
+  `finish_time` datetime DEFAULT NULL,
+  `result` varchar(255) DEFAULT NULL,
+  `traceback` text DEFAULT NULL,
+  `deleted` int(11) DEFAULT NULL,
+  `host` varchar(255) DEFAULT NULL,
+  `details` text DEFAULT NULL,
+  PRIMARY KEY (`id`),
+  KEY `action_id` (`action_id`),
+  CONSTRAINT `instance_actions_events_ibfk_1` FOREIGN KEY (`action_id`) REFERENCES `instance_actions` (`id`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb3 COLLATE=utf8mb3_general_ci;

@@ -1,0 +1,231 @@
+package cloud
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/http"
+
+	uuidpkg "github.com/google/uuid"
+)
+
+// caller is the request context Nova keeps on an instance action: who asked, and the request's id.
+type caller struct {
+	requestID, userID, projectID string
+}
+
+type callerKey struct{}
+
+func withCaller(ctx context.Context, c caller) context.Context {
+	return context.WithValue(ctx, callerKey{}, c)
+}
+
+func callerOf(ctx context.Context) caller {
+	c, _ := ctx.Value(callerKey{}).(caller)
+	return c
+}
+
+// Nova's instance_actions names (nova/compute/instance_actions.py) and event results.
+const (
+	actionReboot = "reboot"
+	actionStart  = "start"
+	actionStop   = "stop"
+
+	eventSuccess = "Success"
+	eventError   = "Error"
+)
+
+// recordActionStart is the compute API's _record_action_start: one row per request that changes an
+// instance, written before the cast, so it exists once the API has answered. It returns the request id the
+// action is filed under; a call from a periodic task (no API request) gets its own, as Nova's admin context does.
+func recordActionStart(ctx context.Context, q querier, uuid, action string) (string, error) {
+	who := callerOf(ctx)
+	if who.requestID == "" {
+		who.requestID = "req-" + uuidpkg.NewString()
+	}
+	t := now()
+	_, err := q.ExecContext(ctx, "INSERT INTO instance_actions (created_at, updated_at, action, instance_uuid, "+
+		"request_id, user_id, project_id, start_time, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
+		t, t, action, uuid, who.requestID, nullIfEmpty(who.userID), nullIfEmpty(who.projectID), t)
+	if err != nil {
+		return "", fmt.Errorf("record action %s of instance %s: %w", action, uuid, err)
+	}
+	return who.requestID, nil
+}
+
+func nullIfEmpty(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
+
+// actionEvent is one event nova-compute's wrap_instance_event reports on the action of the request that cast
+// the operation: started when the operation begins, finished with its result when it ends.
+type actionEvent struct {
+	m  *computeManager
+	id int64 // 0: the action was not found, so nothing is recorded (Nova logs and carries on)
+}
+
+// startEvent is InstanceActionEvent.event_start.
+func (m *computeManager) startEvent(ctx context.Context, uuid, requestID, event, host string) actionEvent {
+	if requestID == "" {
+		return actionEvent{m: m}
+	}
+	var actionID int64
+	err := m.c.nova.QueryRowContext(ctx, "SELECT id FROM instance_actions WHERE instance_uuid = ? AND request_id = ? "+
+		"ORDER BY id DESC LIMIT 1", uuid, requestID).Scan(&actionID)
+	if err != nil {
+		m.c.logf("compute %s: action of request %s on %s: %v", host, requestID, uuid, err)
+		return actionEvent{m: m}
+	}
+	t := now()
+	res, err := m.c.nova.ExecContext(ctx, "INSERT INTO instance_actions_events (created_at, updated_at, event, action_id, "+
+		"start_time, host, deleted) VALUES (?, ?, ?, ?, ?, ?, 0)", t, t, event, actionID, t, host)
+	if err == nil {
+		_, err = m.c.nova.ExecContext(ctx, "UPDATE instance_actions SET updated_at = ? WHERE id = ?", t, actionID)
+	}
+	if err != nil {
+		m.c.logf("compute %s: start event %s of %s: %v", host, event, uuid, err)
+		return actionEvent{m: m}
+	}
+	id, _ := res.LastInsertId()
+	return actionEvent{m: m, id: id}
+}
+
+// finish is event_finish_with_failure: the result, a failure's traceback, and the action's message set to
+// Error when an event fails, as Nova's action_event_finish does.
+func (e actionEvent) finish(ctx context.Context, failure error) {
+	if e.id == 0 {
+		return
+	}
+	result, traceback := eventSuccess, sql.NullString{}
+	if failure != nil {
+		result = eventError
+		traceback = sql.NullString{String: "Traceback (most recent call last):\n" + failure.Error() + "\n", Valid: true}
+	}
+	t := now()
+	// Finishing outlives a cancelled operation: nova-compute reports the event as the greenthread unwinds.
+	ctx = context.WithoutCancel(ctx)
+	_, err := e.m.c.nova.ExecContext(ctx, "UPDATE instance_actions_events SET finish_time = ?, result = ?, traceback = ?, "+
+		"updated_at = ? WHERE id = ?", t, result, traceback, t, e.id)
+	if err == nil {
+		query := "UPDATE instance_actions SET updated_at = ? WHERE id = (SELECT action_id FROM instance_actions_events WHERE id = ?)"
+		if failure != nil {
+			query = "UPDATE instance_actions SET updated_at = ?, message = 'Error' WHERE id = (SELECT action_id FROM instance_actions_events WHERE id = ?)"
+		}
+		_, err = e.m.c.nova.ExecContext(ctx, query, t, e.id)
+	}
+	if err != nil {
+		e.m.c.logf("compute: finish event %d: %v", e.id, err)
+	}
+}
+
+// instanceActionRow is an instance_actions row as the API shows it.
+type instanceActionRow struct {
+	id                                         int64
+	action, uuid, requestID, userID, projectID sql.NullString
+	message                                    sql.NullString
+	startTime, updatedAt                       sql.NullTime
+}
+
+const instanceActionColumns = "id, action, instance_uuid, request_id, user_id, project_id, message, start_time, updated_at"
+
+func scanInstanceAction(scan func(...any) error) (instanceActionRow, error) {
+	var a instanceActionRow
+	err := scan(&a.id, &a.action, &a.uuid, &a.requestID, &a.userID, &a.projectID, &a.message, &a.startTime, &a.updatedAt)
+	return a, err
+}
+
+func (a instanceActionRow) view(r *apiRequest) map[string]any {
+	v := map[string]any{
+		"action": nullString(a.action), "instance_uuid": nullString(a.uuid), "request_id": nullString(a.requestID),
+		"user_id": nullString(a.userID), "project_id": nullString(a.projectID), "message": nullString(a.message),
+		"start_time": nullTime(a.startTime),
+	}
+	if r.version.AtLeast(2, 58) {
+		v["updated_at"] = nullTime(a.updatedAt)
+	}
+	return v
+}
+
+func nullTime(t sql.NullTime) any {
+	if !t.Valid {
+		return nil
+	}
+	return t.Time.UTC().Format(naiveTime)
+}
+
+// listInstanceActions is GET /servers/{id}/os-instance-actions: newest first.
+func (c *Cloud) listInstanceActions(w http.ResponseWriter, r *apiRequest) error {
+	uuid := r.PathValue("id")
+	if _, err := getInstance(r.Context(), c.nova, uuid, false); err != nil {
+		return err
+	}
+	rows, err := c.nova.QueryContext(r.Context(), "SELECT "+instanceActionColumns+" FROM instance_actions "+
+		"WHERE instance_uuid = ? AND deleted = 0 ORDER BY created_at DESC, id DESC", uuid)
+	if err != nil {
+		return fmt.Errorf("list actions of %s: %w", uuid, err)
+	}
+	defer rows.Close()
+	actions := []any{}
+	for rows.Next() {
+		a, err := scanInstanceAction(rows.Scan)
+		if err != nil {
+			return fmt.Errorf("list actions of %s: %w", uuid, err)
+		}
+		actions = append(actions, a.view(r))
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("list actions of %s: %w", uuid, err)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"instanceActions": actions})
+	return nil
+}
+
+// showInstanceAction is GET /servers/{id}/os-instance-actions/{request_id}: the action and its events, newest
+// first. The simulation's one user is admin, so events carry their traceback.
+func (c *Cloud) showInstanceAction(w http.ResponseWriter, r *apiRequest) error {
+	uuid, requestID := r.PathValue("id"), r.PathValue("request_id")
+	if _, err := getInstance(r.Context(), c.nova, uuid, false); err != nil {
+		return err
+	}
+	a, err := scanInstanceAction(c.nova.QueryRowContext(r.Context(), "SELECT "+instanceActionColumns+
+		" FROM instance_actions WHERE instance_uuid = ? AND request_id = ? AND deleted = 0 ORDER BY id DESC LIMIT 1",
+		uuid, requestID).Scan)
+	if errors.Is(err, sql.ErrNoRows) {
+		return notFound("Action %s not found", requestID)
+	}
+	if err != nil {
+		return fmt.Errorf("show action %s of %s: %w", requestID, uuid, err)
+	}
+	rows, err := c.nova.QueryContext(r.Context(), "SELECT event, start_time, finish_time, result, traceback, host, details "+
+		"FROM instance_actions_events WHERE action_id = ? AND deleted = 0 ORDER BY created_at DESC, id DESC", a.id)
+	if err != nil {
+		return fmt.Errorf("events of action %s: %w", requestID, err)
+	}
+	defer rows.Close()
+	events := []any{}
+	for rows.Next() {
+		var event, result, traceback, host, details sql.NullString
+		var start, finish sql.NullTime
+		if err := rows.Scan(&event, &start, &finish, &result, &traceback, &host, &details); err != nil {
+			return fmt.Errorf("events of action %s: %w", requestID, err)
+		}
+		e := map[string]any{
+			"event": nullString(event), "start_time": nullTime(start), "finish_time": nullTime(finish),
+			"result": nullString(result), "traceback": nullString(traceback),
+		}
+		if r.version.AtLeast(2, 62) {
+			e["host"] = nullString(host)
+			e["hostId"] = hostID(host.String, a.projectID.String)
+		}
+		if r.version.AtLeast(2, 84) {
+			e["details"] = nullString(details)
+		}
+		events = append(events, e)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("events of action %s: %w", requestID, err)
+	}
+	v := a.view(r)
+	v["events"] = events
+	writeJSON(w, http.StatusOK, map[string]any{"instanceAction": v})
+	return nil
+}
