@@ -154,17 +154,22 @@ func (x *Executor) callOnce(ctx context.Context, what string, deadline time.Dura
 	})
 }
 
-// reboot is step 3: one HARD reboot, never a second one, even across a crash and --resume.
+// reboot is step 3: one HARD reboot, never a second one, even across a crash and --resume. It is done when
+// the server runs again and, where Nova's instance actions can be read, nova-compute reported the reboot
+// carried out: a server that was running all along proves nothing by running.
 func (x *Executor) reboot(ctx context.Context, id string) error {
 	send := !x.Journal.RebootRequested(id)
+	var mark *ActionMark
 	if !send {
-		reached, err := x.rebootReachedNova(ctx, id)
+		intent, _ := x.Journal.First(StepReboot, PhaseIntent, id, "")
+		mark = intent.Actions
+		reached, err := x.rebootReachedNova(ctx, id, intent)
 		if err != nil {
 			return fmt.Errorf("reboot %s: %w", id, err)
 		}
 		detail := "reboot requested by an earlier run: not sent again, waiting for the server"
 		if !reached {
-			detail = "the earlier run died before Nova accepted its reboot (no task state, not running, not in error): sending it now"
+			detail = "the earlier run died before Nova accepted its reboot: sending it now"
 			send = true
 		}
 		if err := x.record(StepReboot, PhaseIntent, id, "", detail); err != nil {
@@ -175,7 +180,11 @@ func (x *Executor) reboot(ctx context.Context, id string) error {
 		if err != nil {
 			return fmt.Errorf("reboot %s: read its state first: %w", id, err)
 		}
-		if err := x.recordEntry(Entry{Step: StepReboot, Phase: PhaseIntent, Instance: id, Detail: "HARD reboot", VMStateBefore: before.VMState}); err != nil {
+		detail := "HARD reboot"
+		if mark, err = x.actionMark(ctx, id); err != nil {
+			detail += " (Nova's instance actions unreadable, so the reboot will be judged by the server's state alone: " + err.Error() + ")"
+		}
+		if err := x.recordEntry(Entry{Step: StepReboot, Phase: PhaseIntent, Instance: id, Detail: detail, VMStateBefore: before.VMState, Actions: mark}); err != nil {
 			return err
 		}
 	}
@@ -183,6 +192,11 @@ func (x *Executor) reboot(ctx context.Context, id string) error {
 		err := x.callOnce(ctx, "hard reboot "+id, x.Options.RebootTimeout,
 			func(ctx context.Context) error { return x.Cloud.RebootHard(ctx, id) },
 			func(ctx context.Context) (bool, error) {
+				if mark != nil {
+					if ours, err := x.rebootsSince(ctx, id, *mark); err == nil {
+						return len(ours) > 0, nil
+					}
+				}
 				s, err := x.Cloud.GetServer(ctx, id)
 				return err == nil && (strings.HasPrefix(s.TaskState, "reboot") || s.Running()), err
 			})
@@ -203,21 +217,133 @@ func (x *Executor) reboot(ctx context.Context, id string) error {
 			}
 			return s.Running(), seen, nil
 		})
+	done := "ACTIVE, running"
+	if err == nil && mark != nil {
+		var proof string
+		if proof, err = x.confirmReboot(ctx, id, *mark); err == nil {
+			done += "; " + proof
+		}
+	}
 	if err != nil {
 		_ = x.record(StepReboot, PhaseFailed, id, "", err.Error())
 		return fmt.Errorf("reboot %s: %w", id, err)
 	}
-	return x.record(StepReboot, PhaseDone, id, "", "ACTIVE, running")
+	return x.record(StepReboot, PhaseDone, id, "", done)
+}
+
+// actionMark notes where the server's instance actions stand before the reboot is sent.
+func (x *Executor) actionMark(ctx context.Context, id string) (*ActionMark, error) {
+	actions, err := x.listActions(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	mark := &ActionMark{}
+	if len(actions) > 0 {
+		mark.NewestRequestID = actions[0].RequestID
+	}
+	return mark, nil
+}
+
+func (x *Executor) listActions(ctx context.Context, id string) ([]osapi.InstanceAction, error) {
+	var actions []osapi.InstanceAction
+	err := wait.Until(ctx, "list instance actions of "+id, x.Options.RebootTimeout, x.Options.Polling,
+		func(ctx context.Context) (bool, string, error) {
+			var err error
+			if actions, err = x.Cloud.ListInstanceActions(ctx, id); err != nil {
+				if osapi.Classify(err) == osapi.Transient {
+					return false, "", wait.Retry(err)
+				}
+				return false, "", err
+			}
+			return true, "", nil
+		})
+	return actions, err
+}
+
+// rebootsSince lists the reboot actions Nova recorded after the mark, oldest first.
+func (x *Executor) rebootsSince(ctx context.Context, id string, mark ActionMark) ([]osapi.InstanceAction, error) {
+	actions, err := x.listActions(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	var ours []osapi.InstanceAction
+	for _, a := range actions { // newest first, down to the mark
+		if mark.NewestRequestID != "" && a.RequestID == mark.NewestRequestID {
+			break
+		}
+		if a.Action == "reboot" {
+			ours = append([]osapi.InstanceAction{a}, ours...)
+		}
+	}
+	return ours, nil
+}
+
+// ErrRebootNotCarriedOut means Nova accepted the reboot but nova-compute reported it failed or abandoned it.
+var ErrRebootNotCarriedOut = errors.New("nova-compute did not carry out the reboot")
+
+// confirmReboot waits for nova-compute's compute_reboot_instance event on the reboot sent after the mark and
+// says what it proves. Nova files the action before it answers, and the event finishes just after the task
+// state clears, so the wait is short; an event that ends in Error means the reboot never happened.
+func (x *Executor) confirmReboot(ctx context.Context, id string, mark ActionMark) (string, error) {
+	var proof string
+	err := wait.Until(ctx, "nova-compute's report of the reboot of "+id, x.Options.RebootTimeout, x.Options.Polling,
+		func(ctx context.Context) (bool, string, error) {
+			ours, err := x.rebootsSince(ctx, id, mark)
+			if err != nil {
+				return false, "", err
+			}
+			if len(ours) == 0 {
+				return false, "no reboot action recorded since the request", nil
+			}
+			var failures []string
+			for _, a := range ours {
+				detail, err := x.Cloud.GetInstanceAction(ctx, id, a.RequestID)
+				if err != nil {
+					return false, "", wait.Retry(err)
+				}
+				if detail.Events == nil {
+					proof = "reboot action " + a.RequestID + " recorded; its events are hidden by policy, so nova-compute's result is unknown"
+					return true, "", nil
+				}
+				for _, e := range detail.Events {
+					if e.Event != "compute_reboot_instance" {
+						continue
+					}
+					switch {
+					case !e.Finished:
+						return false, "compute_reboot_instance of " + a.RequestID + " still running", nil
+					case e.Result == "Success":
+						proof = "compute_reboot_instance Success (" + a.RequestID + ")"
+						return true, "", nil
+					default:
+						failures = append(failures, fmt.Sprintf("%s: %s %s", a.RequestID, e.Result, e.Failure))
+					}
+				}
+			}
+			if len(failures) > 0 {
+				return false, "", fmt.Errorf("%w: compute_reboot_instance %s", ErrRebootNotCarriedOut, strings.Join(failures, "; "))
+			}
+			return false, "reboot action recorded, nova-compute has not reported yet", nil
+		})
+	return proof, err
 }
 
 // rebootReachedNova tells, after a crash between journaling a reboot's intent and hearing Nova's answer,
-// whether Nova accepted the request. Nova's API sets the task state (rebooting_hard) in the database before it
-// answers 202, so an accepted reboot shows a task, a running server, or an ERROR from a failed reboot. A server
-// with none of these never got the request, and sending it now is still the only reboot.
-func (x *Executor) rebootReachedNova(ctx context.Context, id string) (bool, error) {
+// whether Nova accepted the request. Nova files a reboot action before it answers 202: one after the mark
+// recorded with the intent settles it. Without a mark, an accepted reboot shows a task, a running server, or
+// an ERROR from a failed reboot; a server with none of these never got the request, and sending it now is
+// still the only reboot.
+func (x *Executor) rebootReachedNova(ctx context.Context, id string, intent Entry) (bool, error) {
 	last, ok := x.Journal.Last(StepReboot, id, "")
 	if ok && last.Phase != PhaseIntent {
 		return true, nil
+	}
+	if intent.Actions != nil {
+		ours, err := x.rebootsSince(ctx, id, *intent.Actions)
+		if err != nil {
+			return false, err
+		}
+		return len(ours) > 0, nil
 	}
 	var s osapi.Server
 	err := wait.Until(ctx, "read server "+id, x.Options.RebootTimeout, x.Options.Polling, func(ctx context.Context) (bool, string, error) {
@@ -233,7 +359,7 @@ func (x *Executor) rebootReachedNova(ctx context.Context, id string) (bool, erro
 	if err != nil {
 		return false, err
 	}
-	failedSince := s.VMState == "error" && last.VMStateBefore != "error"
+	failedSince := s.VMState == "error" && intent.VMStateBefore != "error"
 	return s.TaskState != "" || s.Running() || failedSince, nil
 }
 

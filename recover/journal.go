@@ -55,6 +55,15 @@ type Entry struct {
 	BootID string `json:"boot_id,omitempty"`
 	// VMStateBefore is the server's vm_state when a reboot's intent was recorded.
 	VMStateBefore string `json:"vm_state_before,omitempty"`
+	// Actions is, with a reboot's intent, where Nova's record of the server's actions stood before the reboot
+	// was sent; nil when it could not be read.
+	Actions *ActionMark `json:"actions,omitempty"`
+}
+
+// ActionMark splits a server's instance actions into those before a reboot was sent and those after.
+type ActionMark struct {
+	// NewestRequestID is the request id of the newest action then; empty when the server had none.
+	NewestRequestID string `json:"newest_request_id"`
 }
 
 // ErrCorruptJournal means a line other than the last is damaged: the journal cannot be trusted to resume from.
@@ -183,6 +192,19 @@ func (j *Journal) Last(step Step, instance, volume string) (Entry, bool) {
 	for i := len(j.entries) - 1; i >= 0; i-- {
 		e := j.entries[i]
 		if e.Step == step && e.Instance == instance && e.Volume == volume {
+			return e, true
+		}
+	}
+	return Entry{}, false
+}
+
+// First returns the oldest entry for the step and phase on the instance (and volume, when given): a reboot's
+// first intent holds what was known before anything was sent.
+func (j *Journal) First(step Step, phase Phase, instance, volume string) (Entry, bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, e := range j.entries {
+		if e.Step == step && e.Phase == phase && e.Instance == instance && e.Volume == volume {
 			return e, true
 		}
 	}

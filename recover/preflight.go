@@ -19,6 +19,8 @@ type Cloud interface {
 	AttachVolume(ctx context.Context, serverID, volumeID, device string) error
 	ListVolumeAttachments(ctx context.Context, serverID string) ([]osapi.VolumeAttachment, error)
 	GetVolume(ctx context.Context, id string) (osapi.Volume, error)
+	ListInstanceActions(ctx context.Context, serverID string) ([]osapi.InstanceAction, error)
+	GetInstanceAction(ctx context.Context, serverID, requestID string) (osapi.InstanceAction, error)
 }
 
 // ErrServicesDown means a compute or volume service the recovery needs is down; nothing was changed.

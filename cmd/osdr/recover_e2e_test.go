@@ -1,13 +1,18 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"database/sql"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/osdr/osdr/recover"
 	"github.com/osdr/osdr/testenv/cloud"
@@ -138,5 +143,70 @@ func TestAKilledRecoveryResumesFromEveryJournalPoint(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A running instance proves nothing by running: when nova-compute abandons the HARD reboot (here someone
+// cleared the task state while the compute service was away), the engine reads Nova's instance action,
+// fails the instance and does not go on to reattach volumes to a guest that never rebooted.
+func TestAnAbandonedRebootFailsTheInstanceInsteadOfCountingAsDone(t *testing.T) {
+	s := startSim(t, "2024.1", sim.Shape{Hosts: 1, Instances: 2, VolumesPerInstance: 1, Seed: 23})
+	target := s.Topology.Instances[0]
+	s.Cloud.StopCompute(target.Host)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, osdrBinary, "recover", "--instance", target.ID, "--reboot-timeout", "30s",
+		"--attach-timeout", "30s", "--guest-timeout", "30s")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	nova, err := sql.Open("mysql", s.NovaDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nova.Close()
+	// Nova accepted the reboot (the task state is set before the 202); the cast waits for nova-compute.
+	for {
+		var task sql.NullString
+		if err := nova.QueryRowContext(ctx, "SELECT task_state FROM instances WHERE uuid = ?", target.ID).Scan(&task); err != nil {
+			t.Fatal(err)
+		}
+		if task.String == "rebooting_hard" {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the reboot never reached Nova:\n%s", out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := nova.ExecContext(ctx, "UPDATE instances SET task_state = NULL WHERE uuid = ?", target.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Cloud.ComputeRestarted(ctx, target.Host, false); err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	var exitErr *exec.ExitError
+	if !errors.As(err, &exitErr) || exitErr.ExitCode() != exitPartial {
+		t.Fatalf("recover: %v, want exit %d\n%s", err, exitPartial, out.String())
+	}
+	if !strings.Contains(out.String(), "nova-compute did not carry out the reboot") ||
+		!strings.Contains(out.String(), "Unexpected task state") {
+		t.Errorf("the failure does not say nova-compute abandoned the reboot:\n%s", out.String())
+	}
+	for _, e := range s.Cloud.AuditLog() {
+		if e.Target == target.ID && e.Caller == "nova-compute@"+target.Host && e.Operation == "reboot" {
+			t.Errorf("nova-compute rebooted the instance after all: %+v", e)
+		}
+	}
+	journal, err := os.ReadFile(filepath.Join(os.Getenv("OSDR_RUNS_DIR"), newestRun(t), recover.JournalFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(journal), `"step":"reattach"`) {
+		t.Errorf("volumes were reattached to an instance whose reboot failed:\n%s", journal)
 	}
 }
