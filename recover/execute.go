@@ -245,19 +245,25 @@ func (x *Executor) actionMark(ctx context.Context, id string) (*ActionMark, erro
 }
 
 func (x *Executor) listActions(ctx context.Context, id string) ([]osapi.InstanceAction, error) {
-	var actions []osapi.InstanceAction
-	err := wait.Until(ctx, "list instance actions of "+id, x.Options.RebootTimeout, x.Options.Polling,
-		func(ctx context.Context) (bool, string, error) {
-			var err error
-			if actions, err = x.Cloud.ListInstanceActions(ctx, id); err != nil {
-				if osapi.Classify(err) == osapi.Transient {
-					return false, "", wait.Retry(err)
-				}
-				return false, "", err
+	return readRetrying(ctx, x.Options, "list instance actions of "+id,
+		func(ctx context.Context) ([]osapi.InstanceAction, error) { return x.Cloud.ListInstanceActions(ctx, id) })
+}
+
+// readRetrying reads until the cloud answers, retrying transient failures (5xx, timeouts, dropped
+// connections) until the reboot deadline; anything else is returned at once.
+func readRetrying[T any](ctx context.Context, opts ExecOptions, what string, read func(context.Context) (T, error)) (T, error) {
+	var v T
+	err := wait.Until(ctx, what, opts.RebootTimeout, opts.Polling, func(ctx context.Context) (bool, string, error) {
+		var err error
+		if v, err = read(ctx); err != nil {
+			if osapi.Classify(err) == osapi.Transient {
+				return false, "", wait.Retry(err)
 			}
-			return true, "", nil
-		})
-	return actions, err
+			return false, "", err
+		}
+		return true, "", nil
+	})
+	return v, err
 }
 
 // rebootsSince lists the reboot actions Nova recorded after the mark, oldest first.
@@ -345,16 +351,8 @@ func (x *Executor) rebootReachedNova(ctx context.Context, id string, intent Entr
 		}
 		return len(ours) > 0, nil
 	}
-	var s osapi.Server
-	err := wait.Until(ctx, "read server "+id, x.Options.RebootTimeout, x.Options.Polling, func(ctx context.Context) (bool, string, error) {
-		var err error
-		if s, err = x.Cloud.GetServer(ctx, id); err != nil {
-			if osapi.Classify(err) == osapi.Transient {
-				return false, "", wait.Retry(err)
-			}
-			return false, "", err
-		}
-		return true, "", nil
+	s, err := readRetrying(ctx, x.Options, "read server "+id, func(ctx context.Context) (osapi.Server, error) {
+		return x.Cloud.GetServer(ctx, id)
 	})
 	if err != nil {
 		return false, err
