@@ -12,6 +12,7 @@ import (
 var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"seconds": func(f float64) string { return fmt.Sprintf("%.1fs", f) },
 	"clock":   func(t time.Time) string { return t.UTC().Format("15:04:05") },
+	"elapsed": elapsed,
 }).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>osdr drill {{.R.Drill}}: {{.R.Outcome}}</title>
@@ -42,7 +43,7 @@ th{background:#f6f8fa}
 {{end}}</table>
 <h2>Phases</h2>
 <table><tr><th>Phase</th><th>Start</th><th>Duration</th><th>Result</th></tr>
-{{range .R.Phases}}<tr><td>{{.Name}}</td><td>{{clock .Started}}</td><td>{{.Finished.Sub .Started}}</td><td>{{if .OK}}<span class="badge passed">ok</span>{{else}}<span class="badge failed">failed</span><div class="err">{{.Error}}</div>{{end}}</td></tr>
+{{range .R.Phases}}<tr><td>{{.Name}}</td><td>{{clock .Started}}</td><td>{{elapsed .Started .Finished}}</td><td>{{if .OK}}<span class="badge passed">ok</span>{{else}}<span class="badge failed">failed</span><div class="err">{{.Error}}</div>{{end}}</td></tr>
 {{end}}</table>
 {{if .R.Specs}}<h2>Verification</h2>
 <table><tr><th>Spec</th><th>Labels</th><th>Result</th></tr>
@@ -50,6 +51,15 @@ th{background:#f6f8fa}
 {{end}}</table>{{end}}
 </body></html>
 `))
+
+// elapsed is a phase's duration as a reader wants it: milliseconds at most, "<1ms" for the instant ones.
+func elapsed(start, end time.Time) string {
+	d := end.Sub(start)
+	if d < time.Millisecond {
+		return "<1ms"
+	}
+	return d.Round(time.Millisecond).String()
+}
 
 type htmlBar struct {
 	Span

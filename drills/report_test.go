@@ -103,3 +103,21 @@ func TestMetricsTextfileAndPush(t *testing.T) {
 		t.Errorf("push: %s %q", method, pushed)
 	}
 }
+
+// Phase durations read as a person reads them, not as Go prints a Duration.
+func TestPhaseDurationsAreRoundedForReaders(t *testing.T) {
+	start := time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		took time.Duration
+		want string
+	}{
+		{9652 * time.Nanosecond, "<1ms"},
+		{36123014 * time.Nanosecond, "36ms"},
+		{1310623472 * time.Nanosecond, "1.311s"},
+		{4*time.Minute + 3*time.Second, "4m3s"},
+	} {
+		if got := elapsed(start, start.Add(tc.took)); got != tc.want {
+			t.Errorf("elapsed %s = %q, want %q", tc.took, got, tc.want)
+		}
+	}
+}

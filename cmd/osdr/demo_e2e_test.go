@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/osdr/osdr/drills"
+	"github.com/osdr/osdr/drills/drillstest"
 	"github.com/osdr/osdr/testenv"
 )
 
@@ -81,6 +82,13 @@ func TestDemoRunsACompleteDrillOnEveryDatabase(t *testing.T) {
 			for _, in := range r.Instances {
 				if in.Outcome != "recovered" {
 					t.Errorf("instance %s: %s", in.ID, in.Outcome)
+				}
+			}
+			// The page the demo points at must show its timeline in a browser, with no server.
+			for span, px := range drillstest.TimelinePixels(drillstest.Screenshot(t, m[1])) {
+				t.Logf("%s bars: %d pixels", span, px)
+				if px < 200 {
+					t.Errorf("the demo's report shows %d pixels of %s bars; its timeline did not render", px, span)
 				}
 			}
 		})
