@@ -254,6 +254,24 @@ func TestOpenstackCLIVolumeAttachments(t *testing.T) {
 			if !slices.Equal(rows, want) {
 				t.Errorf("volume list --long:\n%q\nwant\n%q", rows, want)
 			}
+
+			// The detach and the attach are vm1's actions, each with its compute event finished Success; the
+			// refused attach to vm3 never became one.
+			var steps []string
+			for _, a := range cliEvents(t, cli, vm1.ID) {
+				var shown map[string]any
+				cli.json(t, &shown, "server", "event", "show", vm1.ID, fmt.Sprint(a["Request ID"]))
+				events, _ := shown["events"].([]any)
+				for _, e := range events {
+					steps = append(steps, fmt.Sprint(a["Action"], ":", e.(map[string]any)["event"], ":", e.(map[string]any)["result"]))
+				}
+			}
+			if want := []string{"attach_volume:compute_attach_volume:Success", "detach_volume:compute_detach_volume:Success"}; !slices.Equal(steps, want) {
+				t.Errorf("vm1's actions and events: %q, want %q", steps, want)
+			}
+			if out, _, err := cli.try(t, "server", "event", "list", vm3.ID, "-f", "value"); err != nil || strings.TrimSpace(out) != "" {
+				t.Errorf("vm3's actions after a refused attach: %q (%v), want none", out, err)
+			}
 		})
 	}
 }

@@ -1,6 +1,7 @@
 package cloud
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -109,7 +110,11 @@ func (c *Cloud) attachThroughCompute(ctx context.Context, i instance, v volume, 
 			return "", fmt.Errorf("record attachment %s: %w", attachmentID, err)
 		}
 	}
-	c.compute.cast(i.host.String, func(ctx context.Context) { c.compute.attachVolume(ctx, i.uuid, b.id) })
+	requestID, err := recordActionStart(ctx, c.nova, i.uuid, actionAttachVolume)
+	if err != nil {
+		return "", err
+	}
+	c.compute.cast(i.host.String, func(ctx context.Context) { c.compute.attachVolume(ctx, i.uuid, b.id, requestID) })
 	return b.deviceName.String, nil
 }
 
@@ -130,7 +135,7 @@ func (c *Cloud) reserveForMapping(ctx context.Context, i instance, v volume, req
 // attachVolume is ComputeManager.attach_volume on the instance's host: under the instance's lock, connect the
 // volume at Cinder, hot-plug it, record the connection info on the mapping and complete the attachment. A
 // failure gives the volume back (attachment deleted or unreserved) and destroys the mapping.
-func (m *computeManager) attachVolume(ctx context.Context, uuid string, bdmID int64) {
+func (m *computeManager) attachVolume(ctx context.Context, uuid string, bdmID int64, requestID string) {
 	unlock := m.lock(uuid)
 	defer unlock()
 	i, err := getInstance(ctx, m.c.nova, uuid, false)
@@ -138,13 +143,16 @@ func (m *computeManager) attachVolume(ctx context.Context, uuid string, bdmID in
 		m.c.logf("compute: attach to %s: %v", uuid, err)
 		return
 	}
+	event := m.startEvent(ctx, uuid, requestID, "compute_attach_volume", i.host.String)
+	defer func() { event.finish(ctx, err) }()
 	list, err := queryBDMs(ctx, m.c.nova, "id = ?", bdmID)
 	if err != nil || len(list) == 0 {
 		m.c.logf("compute %s: attach to %s: mapping %d is gone (%v)", i.host.String, uuid, bdmID, err)
+		err = cmp.Or(err, fmt.Errorf("BlockDeviceMapping %d not found", bdmID))
 		return
 	}
 	b := list[0]
-	if err := m.c.latency.spend(ctx, OpAttach); err != nil {
+	if err = m.c.latency.spend(ctx, OpAttach); err != nil {
 		return
 	}
 	err = m.connectAndPlug(ctx, i, b)
@@ -196,7 +204,7 @@ func (m *computeManager) connectAndPlug(ctx context.Context, i instance, b bdm) 
 // disk (a domain the hypervisor lost is no obstacle, as with libvirt's InstanceNotFound), delete the
 // attachment (or terminate the connection and os-detach) and destroy the mapping. A failed unplug rolls the
 // volume back to in-use and keeps the mapping.
-func (m *computeManager) detachVolume(ctx context.Context, uuid, volumeID string) {
+func (m *computeManager) detachVolume(ctx context.Context, uuid, volumeID, requestID string) {
 	unlock := m.lock(uuid)
 	defer unlock()
 	i, err := getInstance(ctx, m.c.nova, uuid, false)
@@ -205,12 +213,15 @@ func (m *computeManager) detachVolume(ctx context.Context, uuid, volumeID string
 		return
 	}
 	host := i.host.String
+	event := m.startEvent(ctx, uuid, requestID, "compute_detach_volume", host)
+	defer func() { event.finish(ctx, err) }()
 	b, found, err := volumeBDM(ctx, m.c.nova, uuid, volumeID)
 	if err != nil || !found {
 		m.c.logf("compute %s: detach %s from %s: no mapping (%v)", host, volumeID, uuid, err)
+		err = cmp.Or(err, fmt.Errorf("volume %s is not attached to %s", volumeID, uuid))
 		return
 	}
-	if err := m.c.latency.spend(ctx, OpDetach); err != nil {
+	if err = m.c.latency.spend(ctx, OpDetach); err != nil {
 		return
 	}
 	err = m.c.driver.DetachVolume(ctx, domainOf(i), volumeID)

@@ -28,9 +28,11 @@ func callerOf(ctx context.Context) caller {
 
 // Nova's instance_actions names (nova/compute/instance_actions.py) and event results.
 const (
-	actionReboot = "reboot"
-	actionStart  = "start"
-	actionStop   = "stop"
+	actionReboot       = "reboot"
+	actionStart        = "start"
+	actionStop         = "stop"
+	actionAttachVolume = "attach_volume"
+	actionDetachVolume = "detach_volume"
 
 	eventSuccess = "Success"
 	eventError   = "Error"

@@ -405,7 +405,11 @@ func (c *Cloud) requestDetach(r *apiRequest) error {
 	if err := c.novaBeginDetaching(ctx, volumeID); err != nil {
 		return err
 	}
-	c.compute.cast(i.host.String, func(ctx context.Context) { c.compute.detachVolume(ctx, i.uuid, volumeID) })
+	requestID, err := recordActionStart(ctx, c.nova, i.uuid, actionDetachVolume)
+	if err != nil {
+		return err
+	}
+	c.compute.cast(i.host.String, func(ctx context.Context) { c.compute.detachVolume(ctx, i.uuid, volumeID, requestID) })
 	return nil
 }
 
