@@ -193,7 +193,7 @@ func (x *Executor) reboot(ctx context.Context, id string) error {
 			func(ctx context.Context) error { return x.Cloud.RebootHard(ctx, id) },
 			func(ctx context.Context) (bool, error) {
 				if mark != nil {
-					if ours, err := x.rebootsSince(ctx, id, *mark); err == nil {
+					if ours, err := x.actionsSince(ctx, id, *mark, "reboot"); err == nil {
 						return len(ours) > 0, nil
 					}
 				}
@@ -231,109 +231,6 @@ func (x *Executor) reboot(ctx context.Context, id string) error {
 	return x.record(StepReboot, PhaseDone, id, "", done)
 }
 
-// actionMark notes where the server's instance actions stand before the reboot is sent.
-func (x *Executor) actionMark(ctx context.Context, id string) (*ActionMark, error) {
-	actions, err := x.listActions(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	mark := &ActionMark{}
-	if len(actions) > 0 {
-		mark.NewestRequestID = actions[0].RequestID
-	}
-	return mark, nil
-}
-
-func (x *Executor) listActions(ctx context.Context, id string) ([]osapi.InstanceAction, error) {
-	return readRetrying(ctx, x.Options, "list instance actions of "+id,
-		func(ctx context.Context) ([]osapi.InstanceAction, error) { return x.Cloud.ListInstanceActions(ctx, id) })
-}
-
-// readRetrying reads until the cloud answers, retrying transient failures (5xx, timeouts, dropped
-// connections) until the reboot deadline; anything else is returned at once.
-func readRetrying[T any](ctx context.Context, opts ExecOptions, what string, read func(context.Context) (T, error)) (T, error) {
-	var v T
-	err := wait.Until(ctx, what, opts.RebootTimeout, opts.Polling, func(ctx context.Context) (bool, string, error) {
-		var err error
-		if v, err = read(ctx); err != nil {
-			if osapi.Classify(err) == osapi.Transient {
-				return false, "", wait.Retry(err)
-			}
-			return false, "", err
-		}
-		return true, "", nil
-	})
-	return v, err
-}
-
-// rebootsSince lists the reboot actions Nova recorded after the mark, oldest first.
-func (x *Executor) rebootsSince(ctx context.Context, id string, mark ActionMark) ([]osapi.InstanceAction, error) {
-	actions, err := x.listActions(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	var ours []osapi.InstanceAction
-	for _, a := range actions { // newest first, down to the mark
-		if mark.NewestRequestID != "" && a.RequestID == mark.NewestRequestID {
-			break
-		}
-		if a.Action == "reboot" {
-			ours = append([]osapi.InstanceAction{a}, ours...)
-		}
-	}
-	return ours, nil
-}
-
-// ErrRebootNotCarriedOut means Nova accepted the reboot but nova-compute reported it failed or abandoned it.
-var ErrRebootNotCarriedOut = errors.New("nova-compute did not carry out the reboot")
-
-// confirmReboot waits for nova-compute's compute_reboot_instance event on the reboot sent after the mark and
-// says what it proves. Nova files the action before it answers, and the event finishes just after the task
-// state clears, so the wait is short; an event that ends in Error means the reboot never happened.
-func (x *Executor) confirmReboot(ctx context.Context, id string, mark ActionMark) (string, error) {
-	var proof string
-	err := wait.Until(ctx, "nova-compute's report of the reboot of "+id, x.Options.RebootTimeout, x.Options.Polling,
-		func(ctx context.Context) (bool, string, error) {
-			ours, err := x.rebootsSince(ctx, id, mark)
-			if err != nil {
-				return false, "", err
-			}
-			if len(ours) == 0 {
-				return false, "no reboot action recorded since the request", nil
-			}
-			var failures []string
-			for _, a := range ours {
-				detail, err := x.Cloud.GetInstanceAction(ctx, id, a.RequestID)
-				if err != nil {
-					return false, "", wait.Retry(err)
-				}
-				if detail.Events == nil {
-					proof = "reboot action " + a.RequestID + " recorded; its events are hidden by policy, so nova-compute's result is unknown"
-					return true, "", nil
-				}
-				for _, e := range detail.Events {
-					if e.Event != "compute_reboot_instance" {
-						continue
-					}
-					switch {
-					case !e.Finished:
-						return false, "compute_reboot_instance of " + a.RequestID + " still running", nil
-					case e.Result == "Success":
-						proof = "compute_reboot_instance Success (" + a.RequestID + ")"
-						return true, "", nil
-					default:
-						failures = append(failures, fmt.Sprintf("%s: %s %s", a.RequestID, e.Result, e.Failure))
-					}
-				}
-			}
-			if len(failures) > 0 {
-				return false, "", fmt.Errorf("%w: compute_reboot_instance %s", ErrRebootNotCarriedOut, strings.Join(failures, "; "))
-			}
-			return false, "reboot action recorded, nova-compute has not reported yet", nil
-		})
-	return proof, err
-}
-
 // rebootReachedNova tells, after a crash between journaling a reboot's intent and hearing Nova's answer,
 // whether Nova accepted the request. Nova files a reboot action before it answers 202: one after the mark
 // recorded with the intent settles it. Without a mark, an accepted reboot shows a task, a running server, or
@@ -345,7 +242,7 @@ func (x *Executor) rebootReachedNova(ctx context.Context, id string, intent Entr
 		return true, nil
 	}
 	if intent.Actions != nil {
-		ours, err := x.rebootsSince(ctx, id, *intent.Actions)
+		ours, err := x.actionsSince(ctx, id, *intent.Actions, "reboot")
 		if err != nil {
 			return false, err
 		}
@@ -381,6 +278,9 @@ func (x *Executor) reattach(ctx context.Context, id string, a Action) error {
 		}
 		return nil
 	}
+	// Volumes of one instance are attached one after another, so an attach_volume action filed after this
+	// mark is this volume's.
+	mark, _ := x.actionMark(ctx, id)
 	if err := x.record(StepReattach, PhaseIntent, id, a.Volume, "attach at "+a.Device); err != nil {
 		return err
 	}
@@ -402,6 +302,11 @@ func (x *Executor) reattach(ctx context.Context, id string, a Action) error {
 					onServer = onServer || att.ServerID == id
 				}
 				if v.Status != "in-use" || !onServer {
+					if mark != nil {
+						if err := x.attachFailure(ctx, id, *mark); err != nil {
+							return false, "cinder status " + v.Status, err
+						}
+					}
 					return false, "cinder status " + v.Status, nil
 				}
 				ok, err := listed(ctx)

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +19,7 @@ import (
 	"github.com/osdr/osdr/recover"
 	"github.com/osdr/osdr/testenv/cloud"
 	"github.com/osdr/osdr/testenv/sim"
+	"github.com/osdr/osdr/testenv/virt"
 )
 
 // rebootsPerInstance counts the reboots the compute service carried out, per server: the audit entries of
@@ -208,5 +211,67 @@ func TestAnAbandonedRebootFailsTheInstanceInsteadOfCountingAsDone(t *testing.T) 
 	}
 	if strings.Contains(string(journal), `"step":"reattach"`) {
 		t.Errorf("volumes were reattached to an instance whose reboot failed:\n%s", journal)
+	}
+}
+
+// When nova-compute cannot attach a volume (here the hypervisor already holds it at the device, as a host
+// that kept a disk through the outage would), the volume never comes back; the engine reads compute's failed
+// event and says why at once instead of waiting out the timeout.
+func TestAFailedAttachIsReportedWithItsCauseBeforeTheTimeout(t *testing.T) {
+	s := startSim(t, "2024.1", sim.Shape{Hosts: 1, Instances: 1, VolumesPerInstance: 1, Seed: 24})
+	powerCut(t, s)
+	target := s.Topology.Instances[0]
+	if out, code := osdrProcess(t, "recover", "--instance", target.ID, "--until", "reboot", "--reboot-timeout", "1m"); code != 0 {
+		t.Fatalf("recover --until reboot: exit %d\n%s", code, out)
+	}
+	run := newestRun(t)
+
+	nova, err := sql.Open("mysql", s.NovaDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nova.Close()
+	var data cloud.Volume
+	for _, v := range target.Volumes {
+		if !v.Boot {
+			data = v
+		}
+	}
+	var instanceID int64
+	var connInfo string
+	if err := nova.QueryRow("SELECT id FROM instances WHERE uuid = ?", target.ID).Scan(&instanceID); err != nil {
+		t.Fatal(err)
+	}
+	if err := nova.QueryRow("SELECT connection_info FROM block_device_mapping WHERE volume_id = ? ORDER BY id DESC LIMIT 1",
+		data.ID).Scan(&connInfo); err != nil {
+		t.Fatal(err)
+	}
+	var ci struct {
+		Data struct {
+			IQN    string `json:"target_iqn"`
+			Portal string `json:"target_portal"`
+			LUN    int    `json:"target_lun"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(connInfo), &ci); err != nil {
+		t.Fatal(err)
+	}
+	domain := virt.Domain{Host: target.Host, Name: fmt.Sprintf("instance-%08x", instanceID), InstanceUUID: target.ID}
+	if err := s.Driver.AttachVolume(context.Background(), domain, virt.VolumeConnection{
+		VolumeID: data.ID, Device: data.Device, IQN: ci.Data.IQN, Portal: ci.Data.Portal, LUN: ci.Data.LUN,
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	start := time.Now()
+	out, code := osdrProcess(t, "recover", "--resume", run, "--attach-timeout", "2m", "--guest-timeout", "1m")
+	if code != exitPartial {
+		t.Fatalf("recover --resume: exit %d, want %d\n%s", code, exitPartial, out)
+	}
+	if took := time.Since(start); took > time.Minute {
+		t.Errorf("the failed attach was reported after %s: the engine waited for the timeout", took.Round(time.Second))
+	}
+	if !strings.Contains(out, "nova-compute failed to attach the volume") || !strings.Contains(out, "already has volume "+data.ID) {
+		t.Errorf("the failure does not give compute's reason:\n%s", out)
 	}
 }

@@ -1,0 +1,159 @@
+package recover
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/osdr/osdr/internal/osapi"
+	"github.com/osdr/osdr/internal/wait"
+)
+
+// Nova's instance actions are the evidence of what nova-compute did with a request: the API files an action
+// before it answers, and compute reports each step as an event that finishes Success or Error. A server that
+// runs again, or a volume that is back, can have got there without the request having worked.
+
+// ErrRebootNotCarriedOut means Nova accepted the reboot but nova-compute reported it failed or abandoned it.
+var ErrRebootNotCarriedOut = errors.New("nova-compute did not carry out the reboot")
+
+// ErrAttachFailed means nova-compute reported that it could not attach the volume.
+var ErrAttachFailed = errors.New("nova-compute failed to attach the volume")
+
+// actionMark notes where the server's instance actions stand before a request is sent.
+func (x *Executor) actionMark(ctx context.Context, id string) (*ActionMark, error) {
+	actions, err := x.listActions(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	mark := &ActionMark{}
+	if len(actions) > 0 {
+		mark.NewestRequestID = actions[0].RequestID
+	}
+	return mark, nil
+}
+
+func (x *Executor) listActions(ctx context.Context, id string) ([]osapi.InstanceAction, error) {
+	return readRetrying(ctx, x.Options, "list instance actions of "+id,
+		func(ctx context.Context) ([]osapi.InstanceAction, error) { return x.Cloud.ListInstanceActions(ctx, id) })
+}
+
+// readRetrying reads until the cloud answers, retrying transient failures (5xx, timeouts, dropped
+// connections) until the reboot deadline; anything else is returned at once.
+func readRetrying[T any](ctx context.Context, opts ExecOptions, what string, read func(context.Context) (T, error)) (T, error) {
+	var v T
+	err := wait.Until(ctx, what, opts.RebootTimeout, opts.Polling, func(ctx context.Context) (bool, string, error) {
+		var err error
+		if v, err = read(ctx); err != nil {
+			if osapi.Classify(err) == osapi.Transient {
+				return false, "", wait.Retry(err)
+			}
+			return false, "", err
+		}
+		return true, "", nil
+	})
+	return v, err
+}
+
+// actionsSince lists the server's actions of the kind (reboot, attach_volume, ...) filed after the mark,
+// oldest first.
+func (x *Executor) actionsSince(ctx context.Context, id string, mark ActionMark, action string) ([]osapi.InstanceAction, error) {
+	actions, err := x.listActions(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	var ours []osapi.InstanceAction
+	for _, a := range actions { // newest first, down to the mark
+		if mark.NewestRequestID != "" && a.RequestID == mark.NewestRequestID {
+			break
+		}
+		if a.Action == action {
+			ours = append([]osapi.InstanceAction{a}, ours...)
+		}
+	}
+	return ours, nil
+}
+
+// computeReport is what nova-compute said of the requests of one kind sent since a mark.
+type computeReport struct {
+	Pending   string   // why there is no verdict yet; empty once there is one
+	Succeeded string   // the request whose event finished Success
+	Hidden    string   // the request whose events the policy hides
+	Failures  []string // "req-...: Error <exception>" per failed event
+}
+
+// computeEvent reads the event (compute_reboot_instance, ...) of each action of the kind filed since the
+// mark. One success settles it; failures count once every action has finished.
+func (x *Executor) computeEvent(ctx context.Context, id string, mark ActionMark, action, event string) (computeReport, error) {
+	ours, err := x.actionsSince(ctx, id, mark, action)
+	if err != nil {
+		return computeReport{}, err
+	}
+	if len(ours) == 0 {
+		return computeReport{Pending: "no " + action + " action filed since the request"}, nil
+	}
+	var report computeReport
+	for _, a := range ours {
+		detail, err := x.Cloud.GetInstanceAction(ctx, id, a.RequestID)
+		if err != nil {
+			return computeReport{}, err
+		}
+		if detail.Events == nil {
+			return computeReport{Hidden: a.RequestID}, nil
+		}
+		reported := false
+		for _, e := range detail.Events {
+			if e.Event != event {
+				continue
+			}
+			reported = true
+			switch {
+			case !e.Finished:
+				report.Pending = event + " of " + a.RequestID + " still running"
+			case e.Result == "Success":
+				return computeReport{Succeeded: a.RequestID}, nil
+			default:
+				report.Failures = append(report.Failures, strings.TrimSpace(fmt.Sprintf("%s: %s %s", a.RequestID, e.Result, e.Failure)))
+			}
+		}
+		if !reported {
+			report.Pending = action + " " + a.RequestID + " filed, nova-compute has not reported yet"
+		}
+	}
+	return report, nil
+}
+
+// confirmReboot waits for nova-compute's compute_reboot_instance event on the reboot sent after the mark and
+// says what it proves. The event finishes just after the task state clears, so the wait is short; an event
+// that ends in Error means the reboot never happened.
+func (x *Executor) confirmReboot(ctx context.Context, id string, mark ActionMark) (string, error) {
+	var proof string
+	err := wait.Until(ctx, "nova-compute's report of the reboot of "+id, x.Options.RebootTimeout, x.Options.Polling,
+		func(ctx context.Context) (bool, string, error) {
+			r, err := x.computeEvent(ctx, id, mark, "reboot", "compute_reboot_instance")
+			switch {
+			case err != nil:
+				return false, "", wait.Retry(err)
+			case r.Succeeded != "":
+				proof = "compute_reboot_instance Success (" + r.Succeeded + ")"
+				return true, "", nil
+			case r.Hidden != "":
+				proof = "reboot action " + r.Hidden + " filed; its events are hidden by policy, so nova-compute's result is unknown"
+				return true, "", nil
+			case r.Pending != "":
+				return false, r.Pending, nil
+			}
+			return false, "", fmt.Errorf("%w: compute_reboot_instance %s", ErrRebootNotCarriedOut, strings.Join(r.Failures, "; "))
+		})
+	return proof, err
+}
+
+// attachFailure says, while a volume is not back yet, whether nova-compute already reported the attach
+// failed; a failed attach never completes, and waiting out the timeout would only hide the reason.
+func (x *Executor) attachFailure(ctx context.Context, id string, mark ActionMark) error {
+	r, err := x.computeEvent(ctx, id, mark, "attach_volume", "compute_attach_volume")
+	if err != nil || r.Pending != "" || r.Succeeded != "" || r.Hidden != "" {
+		return nil // no verdict (or no reading): the volume's own state decides
+	}
+	return fmt.Errorf("%w: compute_attach_volume %s", ErrAttachFailed, strings.Join(r.Failures, "; "))
+}
