@@ -141,7 +141,7 @@ func (p *Plan) WriteText(w io.Writer) error {
 			fmt.Fprintf(b, "        [%s] %s  -- expects %d row(s)\n", s.Database, s.SQL, s.ExpectedRows)
 		}
 	}
-	fmt.Fprintf(b, "Step 3  reboot (HARD, once per instance)\n")
+	fmt.Fprintf(b, "Step 3  reboot (HARD, once per instance; done when the server runs and nova-compute's compute_reboot_instance event says Success)\n")
 	for _, in := range p.Instances {
 		if in.Reboot == nil {
 			fmt.Fprintf(b, "        %s (%s): no reboot: %s\n", in.ID, in.Name, in.Note)
@@ -149,7 +149,7 @@ func (p *Plan) WriteText(w io.Writer) error {
 		}
 		fmt.Fprintf(b, "        %s (%s) on %s: %s\n", in.ID, in.Name, in.Host, in.Reboot.Command)
 	}
-	fmt.Fprintf(b, "Step 4  reattach (per instance in device order)\n")
+	fmt.Fprintf(b, "Step 4  reattach (per instance in device order; done when Cinder shows the volume in-use on the server and Nova lists it)\n")
 	for _, in := range p.Instances {
 		for _, a := range in.Reattach {
 			fmt.Fprintf(b, "        %s\n", a.Command)
