@@ -8,14 +8,19 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"time"
 )
 
 const (
 	defaultRunsDir = "osdr-runs"
 	// Runs hold manifests and database backups (rows with host names, IQNs, and so on): owner only.
-	runDirMode     = 0o700
-	runIDTimestamp = "20060102T150405Z"
+	runDirMode = 0o700
+	// Milliseconds, so that runs started in the same second (a drill and the run after it was killed) still
+	// sort by start time.
+	runIDTimestamp = "20060102T150405.000Z"
+	// Run ids osdr made before they had milliseconds; FindRun still takes them, for --resume and undo-db.
+	secondsRunIDTimestamp = "20060102T150405Z"
 )
 
 // ErrInvalidRunID is wrapped when a run id is not one osdr makes; the check also keeps an id from naming a
@@ -24,7 +29,7 @@ var ErrInvalidRunID = errors.New("invalid run id")
 
 var (
 	runKindPattern = regexp.MustCompile(`^[a-z][a-z0-9]*(-[a-z0-9]+)*$`)
-	runIDPattern   = regexp.MustCompile(`^([0-9]{8}T[0-9]{6}Z)-([a-z][a-z0-9]*(?:-[a-z0-9]+)*)-([0-9a-f]{6})$`)
+	runIDPattern   = regexp.MustCompile(`^([0-9]{8}T[0-9]{6}(?:\.[0-9]{3})?Z)-([a-z][a-z0-9]*(?:-[a-z0-9]+)*)-([0-9a-f]{6})$`)
 )
 
 // Runs is the directory holding one directory per run (snapshot, recovery, injection, drill).
@@ -33,7 +38,7 @@ type Runs struct {
 	source string
 }
 
-// Run is one run's directory. Its id sorts by start time: 20261125T081500Z-recovery-3fa9c2.
+// Run is one run's directory. Its id sorts by start time: 20261125T081500.042Z-recovery-3fa9c2.
 type Run struct {
 	ID   string
 	Kind string
@@ -77,9 +82,13 @@ func (r Runs) newRun(kind string, now time.Time) (Run, error) {
 func (r Runs) FindRun(id string) (Run, error) {
 	match := runIDPattern.FindStringSubmatch(id)
 	if match == nil {
-		return Run{}, fmt.Errorf("find run %q: %w: want <UTC time>-<kind>-<6 hex digits>, e.g. 20261125T081500Z-recovery-3fa9c2", id, ErrInvalidRunID)
+		return Run{}, fmt.Errorf("find run %q: %w: want <UTC time>-<kind>-<6 hex digits>, e.g. 20261125T081500.042Z-recovery-3fa9c2", id, ErrInvalidRunID)
 	}
-	if _, err := time.Parse(runIDTimestamp, match[1]); err != nil {
+	layout := runIDTimestamp
+	if !strings.Contains(match[1], ".") {
+		layout = secondsRunIDTimestamp
+	}
+	if _, err := time.Parse(layout, match[1]); err != nil {
 		return Run{}, fmt.Errorf("find run %q: %w: %v", id, ErrInvalidRunID, err)
 	}
 	dir := filepath.Join(r.Dir, id)

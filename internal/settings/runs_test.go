@@ -69,8 +69,10 @@ func TestRunIDsSortByStartTime(t *testing.T) {
 	runs := Runs{Dir: t.TempDir()}
 	start := time.Date(2026, 11, 25, 8, 15, 0, 0, time.FixedZone("CET", 3600))
 	var ids []string
-	for i, kind := range []string{"snapshot", "recovery", "drill", "injection"} {
-		run, err := runs.newRun(kind, start.Add(time.Duration(i)*time.Second))
+	// Within one second too: a killed drill and the run that restores it often start in the same second,
+	// and "drill" sorts before "recovery" whatever the random suffixes say.
+	for i, kind := range []string{"snapshot", "recovery", "drill", "drill", "recovery", "injection"} {
+		run, err := runs.newRun(kind, start.Add(time.Duration(i)*300*time.Millisecond))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -79,8 +81,25 @@ func TestRunIDsSortByStartTime(t *testing.T) {
 	if !slices.IsSorted(ids) {
 		t.Errorf("ids %q are not in start order", ids)
 	}
-	if !strings.HasPrefix(ids[0], "20261125T071500Z-snapshot-") {
+	if !strings.HasPrefix(ids[0], "20261125T071500.000Z-snapshot-") {
 		t.Errorf("id %s does not start with the UTC start time", ids[0])
+	}
+	for _, id := range ids {
+		if _, err := runs.FindRun(id); err != nil {
+			t.Errorf("FindRun(%q): %v", id, err)
+		}
+	}
+}
+
+// Runs made before ids had milliseconds are still found, so an upgrade never strands a run to resume.
+func TestFindRunTakesIDsInSeconds(t *testing.T) {
+	runs := Runs{Dir: t.TempDir()}
+	id := "20261125T081500Z-recovery-3fa9c2"
+	if err := os.Mkdir(filepath.Join(runs.Dir, id), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if run, err := runs.FindRun(id); err != nil || run.Kind != "recovery" {
+		t.Errorf("FindRun(%q) = %+v, %v", id, run, err)
 	}
 }
 
@@ -114,6 +133,8 @@ func TestFindRunRefusesIDsThatAreNotRunIDs(t *testing.T) {
 		"20261125T081500Z-recovery-3fa9c",
 		"20261325T081500Z-recovery-3fa9c2",
 		"20261125T081500-recovery-3fa9c2",
+		"20261125T081500.04Z-recovery-3fa9c2",
+		"20261125T081500.042-recovery-3fa9c2",
 		"20261125T081500Z-Recovery-3fa9c2",
 		"20261125T081500Z-recovery-3fa9c2\n",
 	} {
