@@ -20,9 +20,10 @@ var ErrRebootNotCarriedOut = errors.New("nova-compute did not carry out the rebo
 // ErrAttachFailed means nova-compute reported that it could not attach the volume.
 var ErrAttachFailed = errors.New("nova-compute failed to attach the volume")
 
-// actionMark notes where the server's instance actions stand before a request is sent.
-func (x *Executor) actionMark(ctx context.Context, id string) (*ActionMark, error) {
-	actions, err := x.listActions(ctx, id)
+// actionMark notes where the server's instance actions stand before a request is sent; list is the read,
+// retrying or not as the evidence is worth waiting for.
+func actionMark(ctx context.Context, id string, list func(context.Context, string) ([]osapi.InstanceAction, error)) (*ActionMark, error) {
+	actions, err := list(ctx, id)
 	if err != nil {
 		return nil, err
 	}

@@ -181,7 +181,8 @@ func (x *Executor) reboot(ctx context.Context, id string) error {
 			return fmt.Errorf("reboot %s: read its state first: %w", id, err)
 		}
 		detail := "HARD reboot"
-		if mark, err = x.actionMark(ctx, id); err != nil {
+		// The proof of the reboot is worth a wait for an API that fails for a moment.
+		if mark, err = actionMark(ctx, id, x.listActions); err != nil {
 			detail += " (Nova's instance actions unreadable, so the reboot will be judged by the server's state alone: " + err.Error() + ")"
 		}
 		if err := x.recordEntry(Entry{Step: StepReboot, Phase: PhaseIntent, Instance: id, Detail: detail, VMStateBefore: before.VMState, Actions: mark}); err != nil {
@@ -279,8 +280,8 @@ func (x *Executor) reattach(ctx context.Context, id string, a Action) error {
 		return nil
 	}
 	// Volumes of one instance are attached one after another, so an attach_volume action filed after this
-	// mark is this volume's.
-	mark, _ := x.actionMark(ctx, id)
+	// mark is this volume's. The mark only speeds up a failure's report: one read, no retries.
+	mark, _ := actionMark(ctx, id, x.Cloud.ListInstanceActions)
 	if err := x.record(StepReattach, PhaseIntent, id, a.Volume, "attach at "+a.Device); err != nil {
 		return err
 	}
