@@ -144,7 +144,8 @@ func (x *Executor) confirmReboot(ctx context.Context, id string, mark ActionMark
 			case r.Pending != "":
 				return false, r.Pending, nil
 			}
-			return false, "", fmt.Errorf("%w: compute_reboot_instance %s", ErrRebootNotCarriedOut, strings.Join(r.Failures, "; "))
+			return false, "", fmt.Errorf("%w: compute_reboot_instance %s (this run never sends a second reboot: once the cause is fixed, recover the instance in a new run)",
+				ErrRebootNotCarriedOut, strings.Join(r.Failures, "; "))
 		})
 	return proof, err
 }
