@@ -35,7 +35,8 @@ container: build ## Build the osdr container image (FROM scratch, static binary)
 .PHONY: test
 test: ## Run every test (needs a container engine or OSDR_TEST_MYSQL_DSN)
 	@echo "MySQL for tests: $${OSDR_TEST_MYSQL_DSN:+the server in OSDR_TEST_MYSQL_DSN}$${OSDR_TEST_MYSQL_DSN:-a container from $${OSDR_TEST_MYSQL_IMAGE:-the official MariaDB image}}"
-	@# The fault-injection consistency test is skipped under -race (a known shutdown race); run it without.
+	@# The fault-injection consistency test is skipped under -race (the detector flags reused memory there, see
+	@# the test); run it without.
 	$(GO) run $(GOTESTSUM) --format testname -- -count=1 -run 'TestFaultsKeepTheDatabasesConsistent' ./testenv/cloud
 	$(GO) run $(GOTESTSUM) --format testname -- -race -count=1 ./...
 
