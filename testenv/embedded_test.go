@@ -12,7 +12,7 @@ import (
 )
 
 // The simulation and the demo run on machines with neither Docker nor MySQL; the embedded server must accept
-// the real schemas and answer the queries the simulated APIs make, even though it cannot roll back.
+// the real schemas and answer the queries the simulated APIs make.
 func TestEmbeddedServerServesTheSchemas(t *testing.T) {
 	ctx := context.Background()
 	srv, err := startEmbedded(ctx)
@@ -25,15 +25,7 @@ func TestEmbeddedServerServesTheSchemas(t *testing.T) {
 	}
 	for _, schema := range []Schema{SchemaCinder, SchemaCinderLegacy, SchemaNova} {
 		t.Run(string(schema), func(t *testing.T) {
-			d, err := srv.NewDatabase(ctx, "embedded")
-			if err != nil {
-				t.Fatal(err)
-			}
-			db, err := sql.Open("mysql", d.DSN)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
+			_, db := openDatabase(t, srv, "embedded")
 			if err := LoadSchema(ctx, db, schema); err != nil {
 				t.Fatal(err)
 			}
@@ -57,7 +49,14 @@ func embeddedDB(t *testing.T) (*Server, Database, *sql.DB) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close(ctx) })
-	d, err := srv.NewDatabase(ctx, "serial")
+	d, db := openDatabase(t, srv, "serial")
+	return srv, d, db
+}
+
+// openDatabase creates a fresh database on srv and returns a pool on it, closed when the test ends.
+func openDatabase(t *testing.T, srv *Server, prefix string) (Database, *sql.DB) {
+	t.Helper()
+	d, err := srv.NewDatabase(context.Background(), prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +65,7 @@ func embeddedDB(t *testing.T) (*Server, Database, *sql.DB) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	return srv, d, db
+	return d, db
 }
 
 // The memory backend writes a transaction's copy of a table back whole at commit; without serialisation two
@@ -166,15 +165,7 @@ func TestEmbeddedServerKeepsConcurrentWritesToOneTable(t *testing.T) {
 func TestEmbeddedServerSerialisesTransactionsPerDatabase(t *testing.T) {
 	ctx := context.Background()
 	srv, _, first := embeddedDB(t)
-	other, err := srv.NewDatabase(ctx, "serial_other")
-	if err != nil {
-		t.Fatal(err)
-	}
-	second, err := sql.Open("mysql", other.DSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer second.Close()
+	_, second := openDatabase(t, srv, "serial_other")
 	for _, db := range []*sql.DB{first, second} {
 		if _, err := db.ExecContext(ctx, "CREATE TABLE t (id INT PRIMARY KEY)"); err != nil {
 			t.Fatal(err)
