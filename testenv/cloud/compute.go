@@ -297,20 +297,30 @@ func (m *computeManager) hardReboot(ctx context.Context, i instance) error {
 	return m.c.driver.PowerOn(ctx, domainOf(i), volumes)
 }
 
-// rebootInstance is ComputeManager.reboot_instance; its compute_reboot_instance event, on the action of the
-// request that cast it, ends in Error whenever the reboot was not carried out.
-func (m *computeManager) rebootInstance(ctx context.Context, uuid, kind, requestID string) {
+// operation runs op as nova-compute runs what an API request cast: under the instance's lock
+// (utils.synchronized on its uuid), on the instance as stored, and reported as the event on the request's
+// action (wrap_instance_event), which op's error finishes as Error. Work of nova-compute's own (no request)
+// reports nothing; event then only names it in the log.
+func (m *computeManager) operation(ctx context.Context, uuid, requestID, event string, op func(instance) error) {
 	unlock := m.lock(uuid)
 	defer unlock()
 	i, err := getInstance(ctx, m.c.nova, uuid, false)
 	if err != nil {
-		m.c.logf("compute: reboot %s: %v", uuid, err)
+		m.c.logf("compute: %s on %s: %v", event, uuid, err)
 		return
 	}
-	host := i.host.String
-	var failure error
-	event := m.startEvent(ctx, uuid, requestID, "compute_reboot_instance", host)
-	defer func() { event.finish(ctx, failure) }()
+	report := m.startEvent(ctx, uuid, requestID, event, i.host.String)
+	report.finish(ctx, op(i))
+}
+
+// rebootInstance is ComputeManager.reboot_instance; its compute_reboot_instance event, on the action of the
+// request that cast it, ends in Error whenever the reboot was not carried out.
+func (m *computeManager) rebootInstance(ctx context.Context, uuid, kind, requestID string) {
+	m.operation(ctx, uuid, requestID, "compute_reboot_instance", func(i instance) error { return m.reboot(ctx, i, kind) })
+}
+
+func (m *computeManager) reboot(ctx context.Context, i instance, kind string) error {
+	host, uuid := i.host.String, i.uuid
 	expected, pending, started := softRebootTasks, "reboot_pending", "reboot_started"
 	if kind == "HARD" {
 		expected, pending, started = hardRebootTasks, "reboot_pending_hard", "reboot_started_hard"
@@ -322,14 +332,14 @@ func (m *computeManager) rebootInstance(ctx context.Context, uuid, kind, request
 		}
 	}
 	power := m.powerState(ctx, i)
-	if failure = m.save(ctx, i, expected, map[string]any{"task_state": pending, "power_state": int(power)}); failure != nil {
-		return
+	if err := m.save(ctx, i, expected, map[string]any{"task_state": pending, "power_state": int(power)}); err != nil {
+		return err
 	}
-	if failure = m.save(ctx, i, []string{pending}, map[string]any{"task_state": started}); failure != nil {
-		return
+	if err := m.save(ctx, i, []string{pending}, map[string]any{"task_state": started}); err != nil {
+		return err
 	}
-	if failure = m.c.latency.spend(ctx, OpReboot); failure != nil {
-		return
+	if err := m.c.latency.spend(ctx, OpReboot); err != nil {
+		return err
 	}
 	var rebootErr error
 	if kind == "HARD" {
@@ -343,18 +353,18 @@ func (m *computeManager) rebootInstance(ctx context.Context, uuid, kind, request
 		vmState = "rescued"
 	}
 	if rebootErr != nil {
-		failure = rebootErr
 		m.recordFault(ctx, i, rebootErr)
 		if m.powerState(ctx, i) != virt.Running {
 			m.c.logf("compute %s: cannot reboot instance %s: %v", host, uuid, rebootErr)
 			m.save(ctx, i, nil, map[string]any{"vm_state": "error", "task_state": nil})
-			return
+			return rebootErr
 		}
 		m.c.logf("compute %s: reboot of %s failed but the instance is running", host, uuid)
 	}
 	m.save(ctx, i, nil, map[string]any{
 		"power_state": int(m.powerState(ctx, i)), "vm_state": vmState, "task_state": nil,
 	})
+	return rebootErr
 }
 
 // softReboot is a guest reboot. A domain the hypervisor does not know cannot be soft-rebooted (InstanceNotFound
@@ -368,56 +378,40 @@ func (m *computeManager) softReboot(ctx context.Context, i instance) error {
 
 // startInstance is ComputeManager.start_instance: the driver's power_on (libvirt's is a hard reboot).
 func (m *computeManager) startInstance(ctx context.Context, uuid, requestID string) {
-	unlock := m.lock(uuid)
-	defer unlock()
-	i, err := getInstance(ctx, m.c.nova, uuid, false)
-	if err != nil {
-		m.c.logf("compute: start %s: %v", uuid, err)
-		return
-	}
-	var failure error
-	event := m.startEvent(ctx, uuid, requestID, "compute_start_instance", i.host.String)
-	defer func() { event.finish(ctx, failure) }()
-	if failure = m.c.latency.spend(ctx, OpBoot); failure != nil {
-		return
-	}
-	failure = m.hardReboot(ctx, i)
-	m.c.auditCompute(i.host.String, "start", "", uuid, failure)
-	if failure != nil {
-		m.failed(ctx, i, failure)
-		return
-	}
-	failure = m.save(ctx, i, []string{"powering-on"}, map[string]any{
-		"power_state": int(m.powerState(ctx, i)), "vm_state": "active", "task_state": nil,
+	m.operation(ctx, uuid, requestID, "compute_start_instance", func(i instance) error {
+		if err := m.c.latency.spend(ctx, OpBoot); err != nil {
+			return err
+		}
+		err := m.hardReboot(ctx, i)
+		m.c.auditCompute(i.host.String, "start", "", uuid, err)
+		if err != nil {
+			m.failed(ctx, i, err)
+			return err
+		}
+		return m.save(ctx, i, []string{"powering-on"}, map[string]any{
+			"power_state": int(m.powerState(ctx, i)), "vm_state": "active", "task_state": nil,
+		})
 	})
 }
 
 // stopInstance is ComputeManager.stop_instance. A domain the hypervisor does not know fails to power off and the stop
 // is reverted (the fake driver's InstanceNotFound), as a real Zed cloud did with its domains gone.
 func (m *computeManager) stopInstance(ctx context.Context, uuid, requestID string) {
-	unlock := m.lock(uuid)
-	defer unlock()
-	i, err := getInstance(ctx, m.c.nova, uuid, false)
-	if err != nil {
-		m.c.logf("compute: stop %s: %v", uuid, err)
-		return
-	}
-	var failure error
-	event := m.startEvent(ctx, uuid, requestID, "compute_stop_instance", i.host.String)
-	defer func() { event.finish(ctx, failure) }()
-	expected := []string{"powering-off"}
-	switch m.powerState(ctx, i) {
-	case virt.NoState, virt.Shutdown, virt.Crashed:
-		expected = append(expected, "")
-	}
-	failure = m.c.driver.PowerOff(ctx, domainOf(i))
-	m.c.auditCompute(i.host.String, "stop", "", uuid, failure)
-	if failure != nil {
-		m.failed(ctx, i, failure)
-		return
-	}
-	failure = m.save(ctx, i, expected, map[string]any{
-		"power_state": int(m.powerState(ctx, i)), "vm_state": "stopped", "task_state": nil,
+	m.operation(ctx, uuid, requestID, "compute_stop_instance", func(i instance) error {
+		expected := []string{"powering-off"}
+		switch m.powerState(ctx, i) {
+		case virt.NoState, virt.Shutdown, virt.Crashed:
+			expected = append(expected, "")
+		}
+		err := m.c.driver.PowerOff(ctx, domainOf(i))
+		m.c.auditCompute(i.host.String, "stop", "", uuid, err)
+		if err != nil {
+			m.failed(ctx, i, err)
+			return err
+		}
+		return m.save(ctx, i, expected, map[string]any{
+			"power_state": int(m.powerState(ctx, i)), "vm_state": "stopped", "task_state": nil,
+		})
 	})
 }
 
@@ -767,20 +761,16 @@ func retryReboot(vm, task string, power virt.PowerState) (bool, string) {
 // resumeGuest is _resume_guests_state: the driver's resume_state_on_host_boot (libvirt: a hard reboot from the
 // stored block device info) with no task state and no database change, ERROR if it fails.
 func (m *computeManager) resumeGuest(ctx context.Context, uuid string) {
-	unlock := m.lock(uuid)
-	defer unlock()
-	i, err := getInstance(ctx, m.c.nova, uuid, false)
-	if err != nil {
-		m.c.logf("compute: resume %s: %v", uuid, err)
-		return
-	}
-	m.c.logf("compute %s: rebooting instance %s after nova-compute restart", i.host.String, uuid)
-	err = m.hardReboot(ctx, i)
-	m.c.auditCompute(i.host.String, "resume_guest", "resume_guests_state_on_host_boot", uuid, err)
-	if err != nil {
-		m.c.logf("compute %s: failed to resume instance %s: %v", i.host.String, uuid, err)
-		m.save(ctx, i, nil, map[string]any{"vm_state": "error"})
-	}
+	m.operation(ctx, uuid, "", "resume_guest", func(i instance) error {
+		m.c.logf("compute %s: rebooting instance %s after nova-compute restart", i.host.String, uuid)
+		err := m.hardReboot(ctx, i)
+		m.c.auditCompute(i.host.String, "resume_guest", "resume_guests_state_on_host_boot", uuid, err)
+		if err != nil {
+			m.c.logf("compute %s: failed to resume instance %s: %v", i.host.String, uuid, err)
+			m.save(ctx, i, nil, map[string]any{"vm_state": "error"})
+		}
+		return err
+	})
 }
 
 // liveAttachmentIDs lists the ids of Cinder's live volume_attachment rows matching cond.

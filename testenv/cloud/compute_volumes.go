@@ -136,38 +136,31 @@ func (c *Cloud) reserveForMapping(ctx context.Context, i instance, v volume, req
 // volume at Cinder, hot-plug it, record the connection info on the mapping and complete the attachment. A
 // failure gives the volume back (attachment deleted or unreserved) and destroys the mapping.
 func (m *computeManager) attachVolume(ctx context.Context, uuid string, bdmID int64, requestID string) {
-	unlock := m.lock(uuid)
-	defer unlock()
-	i, err := getInstance(ctx, m.c.nova, uuid, false)
-	if err != nil {
-		m.c.logf("compute: attach to %s: %v", uuid, err)
-		return
-	}
-	event := m.startEvent(ctx, uuid, requestID, "compute_attach_volume", i.host.String)
-	defer func() { event.finish(ctx, err) }()
-	list, err := queryBDMs(ctx, m.c.nova, "id = ?", bdmID)
-	if err != nil || len(list) == 0 {
-		m.c.logf("compute %s: attach to %s: mapping %d is gone (%v)", i.host.String, uuid, bdmID, err)
-		err = cmp.Or(err, fmt.Errorf("BlockDeviceMapping %d not found", bdmID))
-		return
-	}
-	b := list[0]
-	if err = m.c.latency.spend(ctx, OpAttach); err != nil {
-		return
-	}
-	err = m.connectAndPlug(ctx, i, b)
-	m.c.auditCompute(i.host.String, "attach_volume", "volume="+b.volumeID.String+" device="+b.deviceName.String, uuid, err)
-	if err == nil {
-		return
-	}
-	m.c.logf("compute %s: failed to attach %s at %s to %s: %v", i.host.String, b.volumeID.String, b.deviceName.String, uuid, err)
-	m.recordFault(ctx, i, err)
-	if rerr := m.c.releaseVolume(ctx, b); rerr != nil {
-		m.c.logf("compute %s: give back volume %s: %v", i.host.String, b.volumeID.String, rerr)
-	}
-	if derr := softDeleteBDM(ctx, m.c.nova, b.id); derr != nil {
-		m.c.logf("compute %s: %v", i.host.String, derr)
-	}
+	m.operation(ctx, uuid, requestID, "compute_attach_volume", func(i instance) error {
+		list, err := queryBDMs(ctx, m.c.nova, "id = ?", bdmID)
+		if err != nil || len(list) == 0 {
+			m.c.logf("compute %s: attach to %s: mapping %d is gone (%v)", i.host.String, uuid, bdmID, err)
+			return cmp.Or(err, fmt.Errorf("BlockDeviceMapping %d not found", bdmID))
+		}
+		b := list[0]
+		if err := m.c.latency.spend(ctx, OpAttach); err != nil {
+			return err
+		}
+		err = m.connectAndPlug(ctx, i, b)
+		m.c.auditCompute(i.host.String, "attach_volume", "volume="+b.volumeID.String+" device="+b.deviceName.String, uuid, err)
+		if err == nil {
+			return nil
+		}
+		m.c.logf("compute %s: failed to attach %s at %s to %s: %v", i.host.String, b.volumeID.String, b.deviceName.String, uuid, err)
+		m.recordFault(ctx, i, err)
+		if rerr := m.c.releaseVolume(ctx, b); rerr != nil {
+			m.c.logf("compute %s: give back volume %s: %v", i.host.String, b.volumeID.String, rerr)
+		}
+		if derr := softDeleteBDM(ctx, m.c.nova, b.id); derr != nil {
+			m.c.logf("compute %s: %v", i.host.String, derr)
+		}
+		return err
+	})
 }
 
 // connectAndPlug is DriverVolumeBlockDevice.attach: attachment_update with the host's connector, the driver's
@@ -205,43 +198,36 @@ func (m *computeManager) connectAndPlug(ctx context.Context, i instance, b bdm) 
 // attachment (or terminate the connection and os-detach) and destroy the mapping. A failed unplug rolls the
 // volume back to in-use and keeps the mapping.
 func (m *computeManager) detachVolume(ctx context.Context, uuid, volumeID, requestID string) {
-	unlock := m.lock(uuid)
-	defer unlock()
-	i, err := getInstance(ctx, m.c.nova, uuid, false)
-	if err != nil {
-		m.c.logf("compute: detach from %s: %v", uuid, err)
-		return
-	}
-	host := i.host.String
-	event := m.startEvent(ctx, uuid, requestID, "compute_detach_volume", host)
-	defer func() { event.finish(ctx, err) }()
-	b, found, err := volumeBDM(ctx, m.c.nova, uuid, volumeID)
-	if err != nil || !found {
-		m.c.logf("compute %s: detach %s from %s: no mapping (%v)", host, volumeID, uuid, err)
-		err = cmp.Or(err, fmt.Errorf("volume %s is not attached to %s", volumeID, uuid))
-		return
-	}
-	if err = m.c.latency.spend(ctx, OpDetach); err != nil {
-		return
-	}
-	err = m.c.driver.DetachVolume(ctx, domainOf(i), volumeID)
-	if errors.Is(err, virt.ErrNoDomain) {
-		m.c.logf("compute %s: during detach_volume, instance %s disappeared", host, uuid)
-		err = nil
-	}
-	if err == nil {
-		err = m.c.disconnectVolume(ctx, b)
-	}
-	if err == nil {
-		err = softDeleteBDM(ctx, m.c.nova, b.id)
-	}
-	m.c.auditCompute(host, "detach_volume", "volume="+volumeID+" device="+b.deviceName.String, uuid, err)
-	if err == nil {
-		return
-	}
-	m.c.logf("compute %s: failed to detach %s from %s: %v", host, volumeID, uuid, err)
-	m.recordFault(ctx, i, err)
-	if rerr := m.c.rollDetaching(ctx, volumeID); rerr != nil {
-		m.c.logf("compute %s: %v", host, rerr)
-	}
+	m.operation(ctx, uuid, requestID, "compute_detach_volume", func(i instance) error {
+		host := i.host.String
+		b, found, err := volumeBDM(ctx, m.c.nova, uuid, volumeID)
+		if err != nil || !found {
+			m.c.logf("compute %s: detach %s from %s: no mapping (%v)", host, volumeID, uuid, err)
+			return cmp.Or(err, fmt.Errorf("volume %s is not attached to %s", volumeID, uuid))
+		}
+		if err := m.c.latency.spend(ctx, OpDetach); err != nil {
+			return err
+		}
+		err = m.c.driver.DetachVolume(ctx, domainOf(i), volumeID)
+		if errors.Is(err, virt.ErrNoDomain) {
+			m.c.logf("compute %s: during detach_volume, instance %s disappeared", host, uuid)
+			err = nil
+		}
+		if err == nil {
+			err = m.c.disconnectVolume(ctx, b)
+		}
+		if err == nil {
+			err = softDeleteBDM(ctx, m.c.nova, b.id)
+		}
+		m.c.auditCompute(host, "detach_volume", "volume="+volumeID+" device="+b.deviceName.String, uuid, err)
+		if err == nil {
+			return nil
+		}
+		m.c.logf("compute %s: failed to detach %s from %s: %v", host, volumeID, uuid, err)
+		m.recordFault(ctx, i, err)
+		if rerr := m.c.rollDetaching(ctx, volumeID); rerr != nil {
+			m.c.logf("compute %s: %v", host, rerr)
+		}
+		return err
+	})
 }
