@@ -381,9 +381,7 @@ func (c *Cloud) writeCinder(ctx context.Context, tx *sql.Tx, t Topology, at time
 			spec := backends[v.Backend]
 			var location, auth any
 			if v.Backend == BackendISCSI {
-				location = fmt.Sprintf("%s:3260,1 %s 1", t.StorageIP, iqn(v.ID))
-				user, secret := chapCredentials(v.ID)
-				auth = "CHAP " + user + " " + secret
+				location, auth = iscsiProvider(t.StorageIP, v.ID)
 			}
 			if v.Backend == BackendNFS {
 				location = t.StorageIP + ":/srv/cinder/nfs"
@@ -426,9 +424,7 @@ func (c *Cloud) writeLegacyCinder(ctx context.Context, tx *sql.Tx, t Topology, a
 			spec := backends[v.Backend]
 			var location, auth any
 			if v.Backend == BackendISCSI {
-				location = fmt.Sprintf("%s:3260,1 %s 1", t.StorageIP, iqn(v.ID))
-				user, secret := chapCredentials(v.ID)
-				auth = "CHAP " + user + " " + secret
+				location, auth = iscsiProvider(t.StorageIP, v.ID)
 			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO volumes (created_at, updated_at, deleted, id, user_id,
 				project_id, host, size, availability_zone, instance_id, mountpoint, attach_time, status, attach_status,
@@ -445,6 +441,12 @@ func (c *Cloud) writeLegacyCinder(ctx context.Context, tx *sql.Tx, t Topology, a
 
 // iqn is the target Cinder's LVM driver exports a volume as.
 func iqn(volumeID string) string { return "iqn.2010-10.org.openstack:volume-" + volumeID }
+
+// iscsiProvider is an iSCSI volume's provider_location and provider_auth as the LVM driver stores them.
+func iscsiProvider(storageIP, volumeID string) (location, auth string) {
+	user, secret := chapCredentials(volumeID)
+	return fmt.Sprintf("%s:3260,1 %s 1", storageIP, iqn(volumeID)), "CHAP " + user + " " + secret
+}
 
 // chapCredentials are the volume's CHAP user and secret, derived from its id so both services agree.
 func chapCredentials(volumeID string) (string, string) {
