@@ -238,19 +238,7 @@ func TestCloudSettingErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := resolveWith(t, tt.args, tt.env)
-			if err == nil {
-				t.Fatal("Resolve succeeded, want an error")
-			}
-			var settingErr *Error
-			if !errors.As(err, &settingErr) {
-				t.Errorf("error %v is not a *settings.Error", err)
-			}
-			for _, want := range tt.want {
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("error %q does not contain %q", err, want)
-				}
-			}
+			refused(t, tt.args, tt.env, tt.want...)
 		})
 	}
 }

@@ -1,8 +1,10 @@
 package settings
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/spf13/pflag"
@@ -26,6 +28,25 @@ func mustResolve(t *testing.T, args []string, env map[string]string) *Settings {
 		t.Fatalf("resolve: %v", err)
 	}
 	return s
+}
+
+// refused resolves args and env, wants a *settings.Error whose message names each of want, and returns it.
+func refused(t *testing.T, args []string, env map[string]string, want ...string) error {
+	t.Helper()
+	_, err := resolveWith(t, args, env)
+	if err == nil {
+		t.Fatal("Resolve succeeded, want an error")
+	}
+	var settingErr *Error
+	if !errors.As(err, &settingErr) {
+		t.Errorf("error %v is not a *settings.Error", err)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not contain %q", err, w)
+		}
+	}
+	return err
 }
 
 // writeFile writes content into dir/name with mode and returns its path.
