@@ -56,7 +56,7 @@ func (r *resolution) databases() (Databases, error) {
 	cinderRaw, cinderSource, cinderErr := r.dsnSetting("Cinder database DSN", r.flags.CinderDBDSNFile, FlagCinderDBDSNFile, EnvCinderDBDSN, EnvCinderDBDSNFile)
 	if cinderErr == nil && cinderRaw != "" {
 		d.cinderSource = cinderSource
-		if d.cinder, cinderErr = parseDSN(cinderRaw); cinderErr != nil {
+		if d.cinder, cinderErr = ParseDSN(cinderRaw); cinderErr != nil {
 			cinderErr = &Error{Setting: "Cinder database DSN", Source: cinderSource, Err: cinderErr}
 		}
 	}
@@ -110,8 +110,8 @@ func (r *resolution) readSecretFile(setting, source, path string) (content, sour
 	return content, sourceWithPath, nil
 }
 
-// parseDSN validates a DSN. Its errors never quote the DSN: it may hold a password.
-func parseDSN(raw string) (DSN, error) {
+// ParseDSN validates a go-sql-driver DSN. Its errors never quote the DSN: it may hold a password.
+func ParseDSN(raw string) (DSN, error) {
 	config, err := mysql.ParseDSN(raw)
 	if err != nil {
 		return DSN{}, err
@@ -140,7 +140,7 @@ func parseCells(raw string) ([]DSN, error) {
 	cells := make([]DSN, 0, len(parts))
 	seen := map[string]int{}
 	for i, part := range parts {
-		cell, err := parseDSN(part)
+		cell, err := ParseDSN(part)
 		if err != nil {
 			return nil, fmt.Errorf("cell DSN %d of %d: %w%s", i+1, len(parts), err, hint)
 		}
