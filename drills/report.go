@@ -2,12 +2,15 @@ package drills
 
 import (
 	"encoding/json"
-	"encoding/xml"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
+	"strings"
 	"time"
+
+	"github.com/osdr/osdr/internal/junit"
+	"github.com/osdr/osdr/internal/run"
+	"github.com/osdr/osdr/suites"
 )
 
 // Outcome of a drill as a whole.
@@ -87,14 +90,6 @@ type Report struct {
 	Notes           []string         `json:"notes,omitempty"`
 }
 
-// Report file names in the run directory.
-const (
-	ReportJSON    = "report.json"
-	ReportJUnit   = "junit.xml"
-	ReportHTML    = "report.html"
-	ReportMetrics = "metrics.prom"
-)
-
 // Counts returns how many instances recovered and failed.
 func (r *Report) Counts() (recovered, failed int) {
 	for _, in := range r.Instances {
@@ -108,24 +103,20 @@ func (r *Report) Counts() (recovered, failed int) {
 	return recovered, failed
 }
 
-// WriteAll writes the JSON, JUnit and HTML reports into dir.
-func (r *Report) WriteAll(dir string) error {
+// WriteAll writes the JSON, JUnit and HTML reports into the run's directory.
+func (r *Report) WriteAll(rn run.Run) error {
 	sort.Slice(r.Instances, func(i, j int) bool { return r.Instances[i].ID < r.Instances[j].ID })
 	raw, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode report: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, ReportJSON), append(raw, '\n'), 0o644); err != nil {
+	if err := os.WriteFile(rn.ReportJSON(), append(raw, '\n'), 0o644); err != nil {
 		return fmt.Errorf("write JSON report: %w", err)
 	}
-	junit, err := r.junit()
-	if err != nil {
+	if err := r.junit().WriteFile(rn.ReportJUnit()); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, ReportJUnit), junit, 0o644); err != nil {
-		return fmt.Errorf("write JUnit report: %w", err)
-	}
-	f, err := os.Create(filepath.Join(dir, ReportHTML))
+	f, err := os.Create(rn.ReportHTML())
 	if err != nil {
 		return fmt.Errorf("write HTML report: %w", err)
 	}
@@ -136,101 +127,57 @@ func (r *Report) WriteAll(dir string) error {
 	return f.Close()
 }
 
-type junitSuites struct {
-	XMLName  xml.Name     `xml:"testsuites"`
-	Name     string       `xml:"name,attr"`
-	Tests    int          `xml:"tests,attr"`
-	Failures int          `xml:"failures,attr"`
-	Skipped  int          `xml:"skipped,attr"`
-	Time     float64      `xml:"time,attr"`
-	Suites   []junitSuite `xml:"testsuite"`
-}
-
-type junitSuite struct {
-	Name     string      `xml:"name,attr"`
-	Tests    int         `xml:"tests,attr"`
-	Failures int         `xml:"failures,attr"`
-	Skipped  int         `xml:"skipped,attr"`
-	Time     float64     `xml:"time,attr"`
-	Cases    []junitCase `xml:"testcase"`
-}
-
-type junitCase struct {
-	Name      string        `xml:"name,attr"`
-	ClassName string        `xml:"classname,attr"`
-	Time      float64       `xml:"time,attr"`
-	Failure   *junitMessage `xml:"failure,omitempty"`
-	Skipped   *junitMessage `xml:"skipped,omitempty"`
-}
-
-type junitMessage struct {
-	Message string `xml:"message,attr"`
-	Text    string `xml:",chardata"`
-}
-
-// junit renders three suites: the drill's phases, each instance's recovery, and the verification specs, so
+// junit renders three suites: the drill's phases, each instance's recovery, and the verification checks, so
 // a CI system shows exactly which part failed.
-func (r *Report) junit() ([]byte, error) {
-	suites := junitSuites{Name: "osdr drill " + r.Drill, Time: r.Finished.Sub(r.Started).Seconds()}
-	add := func(s *junitSuite, c junitCase) {
-		s.Tests++
-		s.Time += c.Time
-		if c.Failure != nil {
-			s.Failures++
-		}
-		if c.Skipped != nil {
-			s.Skipped++
-		}
-		s.Cases = append(s.Cases, c)
-	}
-	phases := junitSuite{Name: r.Drill + ": phases"}
+func (r *Report) junit() *junit.Report {
+	out := &junit.Report{Name: "osdr drill " + r.Drill, Time: junit.Seconds(r.Finished.Sub(r.Started))}
+	phases := junit.Suite{Name: r.Drill + ": phases"}
 	for _, p := range r.Phases {
-		c := junitCase{Name: p.Name, ClassName: "drill." + r.Drill, Time: p.Finished.Sub(p.Started).Seconds()}
+		c := junit.Case{Name: p.Name, ClassName: "drill." + r.Drill, Time: junit.Seconds(p.Finished.Sub(p.Started))}
 		if !p.OK {
-			c.Failure = &junitMessage{Message: p.Error, Text: p.Error}
+			c.Failure = &junit.Message{Message: p.Error, Text: p.Error}
 		}
-		add(&phases, c)
+		phases.Add(c)
 	}
-	instances := junitSuite{Name: r.Drill + ": recovery"}
+	instances := junit.Suite{Name: r.Drill + ": recovery"}
 	for _, in := range r.Instances {
-		c := junitCase{Name: fmt.Sprintf("instance %s (%s) recovered", in.ID, in.Name), ClassName: "recovery." + in.Host, Time: in.RecoverySeconds}
+		c := junit.Case{Name: fmt.Sprintf("instance %s recovered", in.Name), ClassName: "recovery." + in.Host,
+			Time: junit.Seconds(time.Duration(in.RecoverySeconds * float64(time.Second))), Properties: []junit.Property{{Name: "instance", Value: in.ID}}}
 		switch in.Outcome {
 		case "failed":
-			c.Failure = &junitMessage{Message: in.Error, Text: in.Error}
+			c.Failure = &junit.Message{Message: in.Error, Text: in.Error}
 		case "excluded":
-			c.Skipped = &junitMessage{Message: in.Error}
+			c.Skipped = &junit.Message{Message: in.Error}
 		}
-		add(&instances, c)
+		instances.Add(c)
 	}
-	specs := junitSuite{Name: r.Drill + ": verification"}
+	specs := junit.Suite{Name: r.Drill + ": verification"}
 	for _, s := range r.Specs {
-		c := junitCase{Name: s.Name, ClassName: "verify." + s.Labels, Time: s.Seconds}
+		c := junit.Case{Name: s.Name, ClassName: "verify." + s.Labels, Time: junit.Seconds(time.Duration(s.Seconds * float64(time.Second)))}
 		switch s.State {
 		case "failed":
-			c.Failure = &junitMessage{Message: firstLine(s.Message), Text: s.Message}
+			c.Failure = &junit.Message{Message: firstLine(s.Message), Text: s.Message}
 		case "skipped":
-			c.Skipped = &junitMessage{Message: s.Message}
+			c.Skipped = &junit.Message{Message: s.Message}
 		}
-		add(&specs, c)
+		specs.Add(c)
 	}
-	for _, s := range []junitSuite{phases, instances, specs} {
-		suites.Tests += s.Tests
-		suites.Failures += s.Failures
-		suites.Skipped += s.Skipped
-		suites.Suites = append(suites.Suites, s)
+	for _, s := range []junit.Suite{phases, instances, specs} {
+		out.Add(s)
 	}
-	out, err := xml.MarshalIndent(suites, "", "  ")
-	if err != nil {
-		return nil, fmt.Errorf("encode JUnit report: %w", err)
+	return out
+}
+
+// specResults are a verification's checks as the report lists them.
+func specResults(r *suites.Report) []SpecResult {
+	out := make([]SpecResult, 0, len(r.Results))
+	for _, res := range r.Results {
+		out = append(out, SpecResult{Name: res.Name, Labels: res.Family, State: string(res.State), Seconds: res.Seconds, Message: strings.Join(res.Causes, "\n")})
 	}
-	return append([]byte(xml.Header), append(out, '\n')...), nil
+	return out
 }
 
 func firstLine(s string) string {
-	for i, r := range s {
-		if r == '\n' {
-			return s[:i]
-		}
-	}
-	return s
+	line, _, _ := strings.Cut(s, "\n")
+	return line
 }

@@ -12,6 +12,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/osdr/osdr/internal/junit"
+	"github.com/osdr/osdr/internal/run"
 )
 
 func sampleReport() *Report {
@@ -37,17 +40,17 @@ func sampleReport() *Report {
 func TestReportsAreWrittenAndReadable(t *testing.T) {
 	dir := t.TempDir()
 	r := sampleReport()
-	if err := r.WriteAll(dir); err != nil {
+	if err := r.WriteAll(run.Run{Dir: dir}); err != nil {
 		t.Fatal(err)
 	}
 	var back Report
-	raw, _ := os.ReadFile(filepath.Join(dir, ReportJSON))
+	raw, _ := os.ReadFile(run.Run{Dir: dir}.ReportJSON())
 	if err := json.Unmarshal(raw, &back); err != nil || back.Outcome != OutcomeFailed || back.Instances[0].ID != "a-1" {
 		t.Errorf("JSON report: %v %+v", err, back)
 	}
 
-	var junit junitSuites
-	raw, _ = os.ReadFile(filepath.Join(dir, ReportJUnit))
+	var junit junit.Report
+	raw, _ = os.ReadFile(run.Run{Dir: dir}.ReportJUnit())
 	if err := xml.Unmarshal(raw, &junit); err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +58,7 @@ func TestReportsAreWrittenAndReadable(t *testing.T) {
 		t.Errorf("JUnit: %d tests, %d failures; want 6 and 3 (recover phase, vm2, one spec)", junit.Tests, junit.Failures)
 	}
 
-	page, _ := os.ReadFile(filepath.Join(dir, ReportHTML))
+	page, _ := os.ReadFile(run.Run{Dir: dir}.ReportHTML())
 	html := string(page)
 	for _, want := range []string{`class="span reboot" style="left:12.00%;width:20.00%"`, `class="span reattach"`, "badge failed", "&lt;script&gt;"} {
 		if !strings.Contains(html, want) {

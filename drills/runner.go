@@ -7,45 +7,19 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/osdr/osdr/inject"
+	"github.com/osdr/osdr/internal/cloud"
 	"github.com/osdr/osdr/internal/durable"
-	"github.com/osdr/osdr/internal/iscsi"
-	"github.com/osdr/osdr/internal/wait"
+	"github.com/osdr/osdr/internal/run"
 	"github.com/osdr/osdr/recover"
+	"github.com/osdr/osdr/suites"
 )
 
-// Env is the cloud a drill runs against, opened by the caller from the settings contract.
-type Env struct {
-	AuthURL    string
-	Region     string
-	API        recover.API
-	DBs        recover.Databases
-	Hosts      inject.Hosts
-	Guests     recover.Guests
-	GuestLogin func(recover.Instance) recover.GuestLogin
-	Verifier   Verifier
-	// Emit receives the recovery's progress events.
-	Emit func(recover.Event)
-	// Log receives one line per phase.
-	Log io.Writer
-	// AfterJournalEntry is passed to the recovery: the crash points of the tests that kill a drill.
-	AfterJournalEntry func(recover.Entry)
-}
-
-// Run is a drill's run directory.
-type Run struct {
-	ID  string
-	Dir string
-}
-
-// StateFile marks a drill run as running or finished; a run found "running" when the next drill of the same
+// runState marks a drill run as running or finished; a run found "running" when the next drill of the same
 // name starts (under the cloud lock) was interrupted, and is restored and recovered first.
-const StateFile = "drill.json"
-
 type runState struct {
 	Drill    string    `json:"drill"`
 	Status   string    `json:"status"` // running, finished
@@ -53,17 +27,23 @@ type runState struct {
 	Finished time.Time `json:"finished,omitempty"`
 }
 
-// Runner runs one drill.
+// Runner runs one drill on one cloud.
 type Runner struct {
 	Drill *Drill
-	Env   Env
+	Cloud *cloud.Cloud
+	// Log receives one line per phase.
+	Log io.Writer
+	// Progress is told the recovery's plan and events.
+	Progress recover.Progress
+	// AfterJournalEntry is passed to the recovery: the crash points of the tests that kill a drill.
+	AfterJournalEntry func(recover.Entry)
 	// Cleanup bounds the restore-and-recover that runs after a failure or an interrupt, on a context of its own.
 	Cleanup time.Duration
 }
 
 type drillRun struct {
 	*Runner
-	run      Run
+	run      run.Run
 	report   *Report
 	manifest *recover.Manifest
 	targets  []string
@@ -73,18 +53,18 @@ type drillRun struct {
 }
 
 func (r *Runner) logf(format string, args ...any) {
-	if r.Env.Log != nil {
-		fmt.Fprintf(r.Env.Log, format+"\n", args...)
+	if r.Log != nil {
+		fmt.Fprintf(r.Log, format+"\n", args...)
 	}
 }
 
-// Execute runs the drill in run: guards, lock, preflight, snapshot with stamps, inject, observe, recover,
+// Execute runs the drill in rn: guards, lock, snapshot, preflight with stamps, inject, observe, recover,
 // verify, report. Whatever happens after the first fault, the faults are restored and the targets recovered
 // from the saved records before Execute returns, and the report says what happened. previous lists earlier
-// run directories of the runs directory, searched for an interrupted run of the same drill.
-func (r *Runner) Execute(ctx context.Context, run Run, previous []Run) (*Report, error) {
-	d := &drillRun{Runner: r, run: run, report: &Report{Drill: r.Drill.Name, RunID: run.ID, Cloud: r.Env.AuthURL, Started: time.Now().UTC()}}
-	if err := writeState(run.Dir, runState{Drill: r.Drill.Name, Status: "running", Started: d.report.Started}); err != nil {
+// drill runs, searched for an interrupted run of the same drill.
+func (r *Runner) Execute(ctx context.Context, rn run.Run, previous []run.Run) (*Report, error) {
+	d := r.newRun(rn, time.Now().UTC())
+	if err := writeState(rn, runState{Drill: r.Drill.Name, Status: "running", Started: d.report.Started}); err != nil {
 		return nil, err
 	}
 	err := d.execute(ctx, previous)
@@ -95,10 +75,14 @@ func (r *Runner) Execute(ctx context.Context, run Run, previous []Run) (*Report,
 	if werr := d.writeReports(ctx); werr != nil {
 		err = errors.Join(err, werr)
 	}
-	if serr := writeState(run.Dir, runState{Drill: r.Drill.Name, Status: "finished", Started: d.report.Started, Finished: d.report.Finished}); serr != nil {
+	if serr := writeState(rn, runState{Drill: r.Drill.Name, Status: "finished", Started: d.report.Started, Finished: d.report.Finished}); serr != nil {
 		err = errors.Join(err, serr)
 	}
 	return d.report, err
+}
+
+func (r *Runner) newRun(rn run.Run, started time.Time) *drillRun {
+	return &drillRun{Runner: r, run: rn, report: &Report{Drill: r.Drill.Name, RunID: rn.ID, Cloud: r.Cloud.Identity().AuthURL, Started: started}}
 }
 
 func (d *drillRun) phase(name string, f func() error) error {
@@ -114,21 +98,27 @@ func (d *drillRun) phase(name string, f func() error) error {
 	return err
 }
 
-func (d *drillRun) execute(ctx context.Context, previous []Run) error {
-	if err := d.phase(PhaseGuards, func() error { return d.Drill.Guards.CheckEndpoint(d.Env.AuthURL, d.Env.Region) }); err != nil {
+// checkGuards refuses a cloud the drill may not touch, before anything of it is opened.
+func (r *Runner) checkGuards() error {
+	id := r.Cloud.Identity()
+	return r.Drill.Guards.CheckEndpoint(id.AuthURL, id.Region)
+}
+
+func (d *drillRun) execute(ctx context.Context, previous []run.Run) error {
+	if err := d.phase(PhaseGuards, d.checkGuards); err != nil {
 		return err
 	}
-	lock, err := recover.AcquireLock(ctx, d.Env.DBs.Cinder, recover.LockName)
+	release, err := d.Cloud.Lock(ctx)
 	if err != nil {
 		d.phase(PhaseGuards, func() error { return err })
 		return err
 	}
-	defer lock.Release(context.WithoutCancel(ctx))
+	defer release(context.WithoutCancel(ctx))
 
 	// Under the lock, a run of this drill still marked running was interrupted (killed, crashed): its faults
 	// may still be in place. Put them back before breaking anything else.
 	for _, prev := range previous {
-		st, err := readState(prev.Dir)
+		st, err := readState(prev)
 		if err != nil || st.Drill != d.Drill.Name || st.Status != "running" {
 			continue
 		}
@@ -137,76 +127,69 @@ func (d *drillRun) execute(ctx context.Context, previous []Run) error {
 		}
 	}
 
-	if err := d.phase(PhaseSnapshot, func() error { return d.snapshot(ctx) }); err != nil {
-		return err
+	for _, step := range []struct {
+		name string
+		do   func(context.Context) error
+	}{
+		{PhaseSnapshot, d.snapshot},
+		{PhasePreflight, d.preflight},
+		{PhaseInject, d.inject},
+		{PhaseObserve, func(ctx context.Context) error { return inject.Observe(ctx, d.Cloud, d.record, time.Minute) }},
+		{PhaseRecover, d.recover},
+		{PhaseVerify, func(ctx context.Context) error { return d.verify(ctx, "recovered", d.Drill.Verification.Labels) }},
+	} {
+		if err := d.phase(step.name, func() error { return step.do(ctx) }); err != nil {
+			return err
+		}
 	}
-	if err := d.phase(PhasePreflight, func() error { return d.preflight(ctx) }); err != nil {
-		return err
-	}
-	if err := d.phase(PhaseInject, func() error { return d.inject(ctx) }); err != nil {
-		return err
-	}
-	if err := d.phase(PhaseObserve, func() error { return d.observe(ctx) }); err != nil {
-		return err
-	}
-	if err := d.phase(PhaseRecover, func() error { return d.recover(ctx) }); err != nil {
-		return err
-	}
-	return d.phase(PhaseVerify, func() error { return d.verify(ctx, "recovered", d.run.ID, d.Drill.Verification.Labels) })
+	return nil
 }
 
 // snapshot takes the manifest of the targets and checks the blast radius.
 func (d *drillRun) snapshot(ctx context.Context) error {
-	m, err := recover.Snapshot(ctx, d.Env.API, d.Env.DBs, recover.Scope{All: true})
+	m, err := recover.Snapshot(ctx, d.Cloud, d.Drill.Targets.Scope(), recover.SnapshotOptions{})
 	if err != nil {
 		return err
 	}
-	if d.targets, err = resolveTargets(m, d.Drill.Targets); err != nil {
-		return err
+	for _, in := range m.Instances {
+		d.targets = append(d.targets, in.ID)
 	}
-	hosts, instances, volumes := blastRadius(m, d.targets)
+	hosts, instances, volumes := blastRadius(m)
 	if err := d.Drill.Guards.CheckBlastRadius(hosts, instances, volumes); err != nil {
 		return err
 	}
-	m.Restrict(d.targets)
-	m.RunID, m.TakenAt = d.run.ID, time.Now().UTC()
-	m.Cloud.AuthURL, m.Cloud.Region = d.Env.AuthURL, d.Env.Region
 	d.manifest = m
-	_, err = recover.WriteManifest(d.run.Dir, m)
+	_, err = recover.WriteManifest(d.run, m)
 	return err
 }
 
-// preflight requires the steady state (the suites pass on the healthy targets) and then stamps the volumes.
+// preflight requires the steady state (the checks pass on the healthy targets) and then stamps the volumes.
 func (d *drillRun) preflight(ctx context.Context) error {
 	labels := "attachments || states"
-	if d.Env.Guests != nil {
+	machines := d.Cloud.SSHReady() == nil
+	if machines {
 		labels = "attachments || states || reachability"
 	}
-	if err := d.verify(ctx, "steady-state", "", labels); err != nil {
+	if err := d.verify(ctx, "steady-state", labels); err != nil {
 		return fmt.Errorf("steady state does not hold, nothing was injected: %w", err)
 	}
-	if d.Env.Guests == nil {
+	if !machines {
 		return nil
 	}
-	if err := recover.WriteStamps(ctx, d.Env.Guests, d.Env.GuestLogin, d.manifest); err != nil {
+	if err := recover.WriteStamps(ctx, d.Cloud, d.manifest); err != nil {
 		return err
 	}
-	_, err := recover.WriteManifest(d.run.Dir, d.manifest)
+	_, err := recover.WriteManifest(d.run, d.manifest)
 	return err
 }
 
 func (d *drillRun) inject(ctx context.Context) error {
-	var faults []inject.Fault
-	for _, f := range d.Drill.Faults {
-		fault, err := inject.Lookup(f.Kind)
-		if err != nil {
-			return err
-		}
-		faults = append(faults, fault)
+	faults, err := d.Drill.faults()
+	if err != nil {
+		return err
 	}
-	g := d.Drill.Guards
-	limits := inject.Limits{MaxHosts: g.MaxHosts, MaxInstances: g.MaxInstances, MaxSessions: g.MaxVolumes}
-	actions, err := inject.PlanFaults(ctx, d.Env.Hosts, faults, selection(d.manifest, d.targets), limits)
+	limits := d.Drill.Guards.limits()
+	actions, err := inject.PlanFaults(ctx, d.Cloud, faults, Selection(d.manifest, recover.Selection{Instances: d.targets}), limits)
 	if err != nil {
 		return err
 	}
@@ -214,62 +197,12 @@ func (d *drillRun) inject(ctx context.Context) error {
 	for _, f := range faults {
 		names = append(names, f.Name())
 	}
-	d.record = inject.NewRecord(d.run.Dir, d.run.ID, names, limits, actions)
-	return inject.Inject(ctx, d.Env.Hosts, d.record)
-}
-
-// observe waits until the fault shows on the hosts: the sessions gone, the domains shut off.
-func (d *drillRun) observe(ctx context.Context) error {
-	for _, a := range d.record.Actions {
-		a := a
-		what := fmt.Sprintf("%s on %s took effect", a.Kind, a.Host)
-		err := wait.Until(ctx, what, time.Minute, wait.Polling{First: 100 * time.Millisecond, Max: 2 * time.Second}, func(ctx context.Context) (bool, string, error) {
-			switch a.Kind {
-			case "iscsi-logout":
-				r, err := d.Env.Hosts.RunOnHost(ctx, a.Host, iscsi.ListSessions().String())
-				if err != nil {
-					return false, "", wait.Retry(err)
-				}
-				sessions, err := iscsi.SessionsFromResult(r.Stdout, r.Stderr, r.ExitCode)
-				if err != nil {
-					return false, "", err
-				}
-				for _, s := range sessions {
-					if s.IQN == a.IQN {
-						return false, "session of " + a.IQN + " still listed", nil
-					}
-				}
-				return true, "", nil
-			default:
-				r, err := d.Env.Hosts.RunOnHost(ctx, a.Host, "virsh list --all")
-				if err != nil {
-					return false, "", wait.Retry(err)
-				}
-				domains, err := inject.ParseVirshList(r.Stdout)
-				if err != nil {
-					return false, "", err
-				}
-				for _, dom := range domains {
-					if dom.Name == a.Domain {
-						return dom.State != "running", "domain " + dom.State, nil
-					}
-				}
-				return true, "", nil
-			}
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	d.record = inject.NewRecord(d.run, names, limits, actions)
+	return inject.Inject(ctx, d.Cloud, d.record)
 }
 
 func (d *drillRun) recovery() *recover.Recovery {
 	rp := d.Drill.Recovery
-	policy := recover.GuestRebootPolicy(rp.GuestReboot)
-	if policy == "" {
-		policy = recover.GuestRebootFstab
-	}
 	exec := recover.DefaultExecOptions
 	if rp.Concurrency > 0 {
 		exec.Concurrency = rp.Concurrency
@@ -277,24 +210,15 @@ func (d *drillRun) recovery() *recover.Recovery {
 	if rp.Timeout.Duration > 0 {
 		exec.RebootTimeout, exec.AttachTimeout, exec.GuestTimeout = rp.Timeout.Duration, rp.Timeout.Duration, rp.Timeout.Duration
 	}
-	return &recover.Recovery{
-		API: d.Env.API, DBs: d.Env.DBs, Guests: d.Env.Guests, GuestLogin: d.Env.GuestLogin, Emit: d.Env.Emit,
-		AfterJournalEntry: d.Env.AfterJournalEntry,
-		Options: recover.Options{
-			Scope: recover.Scope{Instances: d.targets}, ManifestPath: filepath.Join(d.run.Dir, recover.ManifestFile),
-			GuestReboot: policy, Exec: exec, Cloud: recover.CloudID{AuthURL: d.Env.AuthURL, Region: d.Env.Region},
-		},
-	}
+	return recover.New(d.Cloud, recover.Options{
+		Scope: recover.Scope{Instances: d.targets}, ManifestPath: d.run.Manifest(),
+		GuestReboot: recover.GuestRebootPolicy(rp.GuestReboot), Exec: exec, AfterJournalEntry: d.AfterJournalEntry,
+	})
 }
 
 // recover runs the same engine a real recovery uses, on the targets, in the drill's run directory.
 func (d *drillRun) recover(ctx context.Context) error {
-	rec := d.recovery()
-	plan, m, err := rec.Prepare(ctx, d.run.ID)
-	if err != nil {
-		return err
-	}
-	summary, err := rec.Execute(ctx, d.run.Dir, plan, m)
+	summary, err := d.recovery().Start(ctx, d.run, d.Progress)
 	if summary != nil {
 		d.addInstanceResults(summary)
 	}
@@ -308,28 +232,32 @@ func (d *drillRun) recover(ctx context.Context) error {
 	return nil
 }
 
-func (d *drillRun) verify(ctx context.Context, name, runID, labels string) error {
-	if d.Env.Verifier == nil {
-		return errors.New("no verifier")
+// verify runs the checks on the targets against the drill's manifest and the recovery's journal, and keeps
+// a JUnit report of them in the run directory.
+func (d *drillRun) verify(ctx context.Context, name, labels string) error {
+	entries, err := recover.ReadJournal(d.run)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
 	}
-	res, err := d.Env.Verifier.Verify(ctx, VerifyRequest{
-		Manifest: filepath.Join(d.run.Dir, recover.ManifestFile), RunID: runID, Labels: labels,
-		Deadline: d.Drill.Verification.Deadline.Duration, Name: name, Dir: d.run.Dir,
-	})
-	if name == "recovered" {
-		d.report.Specs = res.Specs
-	}
+	res, err := suites.Verify(ctx, &suites.Target{Manifest: d.manifest, Cloud: d.Cloud, Journal: entries},
+		suites.Options{LabelFilter: labels, Deadline: d.Drill.Verification.Deadline.Duration})
 	if err != nil {
 		return err
 	}
-	if !res.Passed {
+	if name == "recovered" {
+		d.report.Specs = specResults(res)
+	}
+	if err := res.JUnit("osdr drill " + d.Drill.Name + " " + name).WriteFile(d.run.Verification(name)); err != nil {
+		return err
+	}
+	if !res.Passed() {
 		var failed []string
-		for _, s := range res.Specs {
-			if s.State == "failed" {
-				failed = append(failed, s.Name)
+		for _, s := range res.Results {
+			if s.State == suites.StateFailed {
+				failed = append(failed, strings.Join(s.Causes, "; "))
 			}
 		}
-		return fmt.Errorf("%d spec(s) failed: %s", len(failed), strings.Join(failed, "; "))
+		return fmt.Errorf("%d check(s) failed: %s", len(failed), strings.Join(failed, "; "))
 	}
 	return nil
 }
@@ -349,10 +277,10 @@ func (d *drillRun) cleanup(ctx context.Context, cause error) {
 	}
 	d.report.Notes = append(d.report.Notes, fmt.Sprintf("%s (%v): restoring the faults and recovering the targets from the saved records", why, cause))
 	err := d.phase(PhaseRestore, func() error {
-		if err := inject.Restore(cctx, d.Env.Hosts, d.record); err != nil {
+		if err := inject.Restore(cctx, d.Cloud, d.record); err != nil {
 			return fmt.Errorf("restore faults: %w", err)
 		}
-		return d.resumeRecovery(cctx)
+		return d.finishRecovery(cctx)
 	})
 	if err != nil {
 		d.report.Notes = append(d.report.Notes, "cleanup did not finish: "+err.Error()+": the cloud may still be broken; see "+d.run.Dir)
@@ -361,16 +289,16 @@ func (d *drillRun) cleanup(ctx context.Context, cause error) {
 	}
 }
 
-// resumeRecovery finishes the recovery this run started, or runs one if it never started.
-func (d *drillRun) resumeRecovery(ctx context.Context) error {
+// finishRecovery finishes the recovery this run started, or runs one if it never started.
+func (d *drillRun) finishRecovery(ctx context.Context) error {
 	rec := d.recovery()
-	plan, m, err := recover.LoadRun(d.run.Dir)
-	if err != nil {
-		if plan, m, err = rec.Prepare(ctx, d.run.ID); err != nil {
-			return fmt.Errorf("plan the recovery: %w", err)
-		}
+	var summary *recover.Summary
+	var err error
+	if recover.Planned(d.run) {
+		summary, err = rec.Resume(ctx, d.run, d.Progress)
+	} else {
+		summary, err = rec.Start(ctx, d.run, d.Progress)
 	}
-	summary, err := rec.Execute(ctx, d.run.Dir, plan, m)
 	if summary != nil {
 		d.addInstanceResults(summary)
 	}
@@ -415,7 +343,7 @@ func (d *drillRun) finish(err error) {
 	default:
 		r.Outcome = OutcomeFailed
 	}
-	entries, _ := recover.ReadJournalEntries(d.run.Dir)
+	entries, _ := recover.ReadJournal(d.run)
 	addTimelines(r, entries, d.record)
 	recovered, failed := r.Counts()
 	switch r.Outcome {
@@ -499,10 +427,10 @@ func addTimelines(r *Report, entries []recover.Entry, record *inject.Record) {
 }
 
 func (d *drillRun) writeReports(ctx context.Context) error {
-	if err := d.report.WriteAll(d.run.Dir); err != nil {
+	if err := d.report.WriteAll(d.run); err != nil {
 		return err
 	}
-	if err := d.report.WriteMetrics(filepath.Join(d.run.Dir, ReportMetrics)); err != nil {
+	if err := d.report.WriteMetrics(d.run.ReportMetrics()); err != nil {
 		return err
 	}
 	if p := d.Drill.Reports.MetricsTextfile; p != "" {
@@ -518,28 +446,28 @@ func (d *drillRun) writeReports(ctx context.Context) error {
 	return nil
 }
 
-func writeState(dir string, s runState) error {
+func writeState(rn run.Run, s runState) error {
 	raw, err := json.Marshal(s)
 	if err != nil {
 		return err
 	}
-	return durable.WriteFile(filepath.Join(dir, StateFile), raw, 0o600)
+	return durable.WriteFile(rn.DrillState(), raw, 0o600)
 }
 
-func readState(dir string) (runState, error) {
+func readState(rn run.Run) (runState, error) {
 	var s runState
-	raw, err := os.ReadFile(filepath.Join(dir, StateFile))
+	raw, err := os.ReadFile(rn.DrillState())
 	if err != nil {
 		return s, err
 	}
 	return s, json.Unmarshal(raw, &s)
 }
 
-// finishInterrupted restores and recovers an interrupted run from its records, verifies, and writes the
-// report it never wrote, saying it was interrupted.
-func (r *Runner) finishInterrupted(ctx context.Context, prev Run, st runState, by string) error {
-	d := &drillRun{Runner: r, run: prev, report: &Report{Drill: r.Drill.Name, RunID: prev.ID, Cloud: r.Env.AuthURL, Started: st.Started}}
-	m, err := recover.ReadManifest(filepath.Join(prev.Dir, recover.ManifestFile))
+// finishInterrupted restores and recovers an interrupted run from its records, and writes the report it
+// never wrote, saying it was interrupted.
+func (r *Runner) finishInterrupted(ctx context.Context, prev run.Run, st runState, by string) error {
+	d := r.newRun(prev, st.Started)
+	m, err := recover.ReadManifest(prev.Manifest())
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
@@ -549,7 +477,7 @@ func (r *Runner) finishInterrupted(ctx context.Context, prev Run, st runState, b
 			d.targets = append(d.targets, in.ID)
 		}
 	}
-	if rec, err := inject.LoadRecord(prev.Dir); err == nil {
+	if rec, err := inject.LoadRecord(prev); err == nil {
 		d.record = rec
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return err
@@ -569,7 +497,7 @@ func (r *Runner) finishInterrupted(ctx context.Context, prev Run, st runState, b
 	if err := d.writeReports(ctx); err != nil {
 		return err
 	}
-	if err := writeState(prev.Dir, runState{Drill: st.Drill, Status: "finished", Started: st.Started, Finished: time.Now().UTC()}); err != nil {
+	if err := writeState(prev, runState{Drill: st.Drill, Status: "finished", Started: st.Started, Finished: time.Now().UTC()}); err != nil {
 		return err
 	}
 	return cleanupErr

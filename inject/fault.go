@@ -40,6 +40,17 @@ type Selection struct {
 	Hosts []string
 }
 
+// Target names what the action breaks: the volume, else the instance's domain.
+func (a Action) Target() string {
+	switch {
+	case a.Volume != "":
+		return "volume " + a.Volume
+	case a.Domain != "":
+		return "domain " + a.Domain
+	}
+	return a.Instance
+}
+
 // ActionState is where one action of a fault stands; the record is saved at every change.
 type ActionState string
 
@@ -71,14 +82,40 @@ type Action struct {
 	At time.Time `json:"at,omitempty"`
 }
 
-// Fault is one way of breaking a cloud like a power cut. Plan resolves the selection to concrete actions
-// without changing anything; Act carries out one planned action; Undo restores one action that was carried
-// out. The runner saves the record before every Act and Undo.
+// Fault is one way of breaking a cloud like a power cut: Plan resolves the selection to concrete actions on
+// hosts, without changing anything. What each action does, how it is undone and how its effect shows belongs
+// to its kind (actionKinds), so the runner, the restore and the observation stay generic.
 type Fault interface {
 	Name() string
 	Plan(ctx context.Context, hosts Hosts, sel Selection) ([]Action, error)
-	Act(ctx context.Context, hosts Hosts, a *Action) error
-	Undo(ctx context.Context, hosts Hosts, a *Action) error
+}
+
+// actionKind is one sort of action a fault takes on a compute host.
+type actionKind struct {
+	// act carries out a planned action; the record is saved (intent) before it runs.
+	act func(ctx context.Context, hosts Hosts, a *Action) error
+	// undo restores an action that may have run; restoring what is already restored is harmless.
+	undo func(ctx context.Context, hosts Hosts, a *Action) error
+	// took says whether the action's effect shows on the host, and what was seen.
+	took func(ctx context.Context, hosts Hosts, a Action) (bool, string, error)
+	// storage kinds are restored first: a guest started before its disks are back hangs at boot.
+	storage bool
+	// session kinds count against Limits.MaxSessions.
+	session bool
+}
+
+// actionKinds is every action a fault can plan, by Action.Kind.
+var actionKinds = map[string]actionKind{
+	kindLogout:  {act: actLogout, undo: undoLogout, took: sessionGone, storage: true, session: true},
+	kindDestroy: {act: actDestroy, undo: undoDestroy, took: domainDown},
+}
+
+func kindOf(a Action) (actionKind, error) {
+	k, ok := actionKinds[a.Kind]
+	if !ok {
+		return actionKind{}, fmt.Errorf("unknown action kind %q", a.Kind)
+	}
+	return k, nil
 }
 
 // The faults osdr knows: an explicit registry, so a drill file can only name one of these.
@@ -131,7 +168,7 @@ func (l Limits) Check(actions []Action) error {
 		if a.Instance != "" {
 			instances[a.Instance] = true
 		}
-		if a.Kind == kindLogout {
+		if actionKinds[a.Kind].session {
 			sessions++
 		}
 	}

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/osdr/osdr/internal/iscsi"
+	"github.com/osdr/osdr/internal/run"
 	"github.com/osdr/osdr/internal/sshx"
 )
 
@@ -110,19 +113,22 @@ func TestClosingOneInstancesSessionsLeavesEveryOtherSession(t *testing.T) {
 	if len(actions) != 1 || actions[0].Command != "iscsiadm -m session -u -r 3" || actions[0].Restore != "iscsiadm -m node -T "+iqnOf(volA)+" -p 10.0.0.1:3260 --login" {
 		t.Fatalf("actions = %+v", actions)
 	}
-	rec := NewRecord(t.TempDir(), "run", []string{"iscsi-session"}, DefaultLimits, actions)
+	rec := NewRecord(run.Run{ID: "run", Dir: t.TempDir()}, []string{"iscsi-session"}, DefaultLimits, actions)
 	if err := Inject(ctx, h, rec); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := h.sessions[3]; ok || len(h.sessions) != 2 {
 		t.Errorf("sessions after the fault: %v, want only volA's gone", h.sessions)
 	}
+	if err := Observe(ctx, h, rec, 5*time.Second); err != nil {
+		t.Errorf("the fault took, but Observe says %v", err)
+	}
 	for _, cmd := range h.sent {
 		if strings.Contains(cmd, " -u") && !strings.Contains(cmd, " -r ") {
 			t.Fatalf("a logout without -r was sent: %q", cmd)
 		}
 	}
-	saved, err := LoadRecord(rec.dir)
+	saved, err := LoadRecord(run.Run{Dir: filepath.Dir(rec.path)})
 	if err != nil || saved.Actions[0].State != StateDone {
 		t.Fatalf("saved record: %+v, %v", saved, err)
 	}
@@ -156,7 +162,7 @@ func TestARenumberedSIDIsCaughtAndNothingIsLoggedOut(t *testing.T) {
 			h.beforeCommand = nil
 		}
 	}
-	rec := NewRecord(t.TempDir(), "run", []string{"iscsi-session"}, DefaultLimits, actions)
+	rec := NewRecord(run.Run{ID: "run", Dir: t.TempDir()}, []string{"iscsi-session"}, DefaultLimits, actions)
 	err = Inject(ctx, h, rec)
 	var mismatch *iscsi.SIDMismatchError
 	if !errors.As(err, &mismatch) {
@@ -214,7 +220,7 @@ func TestHostPowerLossClosesEverySessionWithItsOwnSID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := NewRecord(t.TempDir(), "run", []string{"host-power-loss"}, DefaultLimits, actions)
+	rec := NewRecord(run.Run{ID: "run", Dir: t.TempDir()}, []string{"host-power-loss"}, DefaultLimits, actions)
 	if err := Inject(ctx, h, rec); err != nil {
 		t.Fatal(err)
 	}
@@ -278,5 +284,22 @@ func TestRegistry(t *testing.T) {
 	}
 	if _, err := Lookup("nova-volume-detach"); err == nil {
 		t.Error("an unknown fault was found")
+	}
+}
+
+// A fault whose effect never shows (the host still lists the session) stops the drill before any recovery,
+// saying which action did not take.
+func TestObserveWaitsForTheEffectOnTheHost(t *testing.T) {
+	ctx := context.Background()
+	h := newHost()
+	actions, err := PlanFaults(ctx, h, []Fault{ISCSISession}, selection(volA), DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	actions[0].State = StateDone // recorded as done, but the session is still there
+	rec := NewRecord(run.Run{ID: "run", Dir: t.TempDir()}, []string{"iscsi-session"}, DefaultLimits, actions)
+	err = Observe(ctx, h, rec, 300*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "volume "+volA) || !strings.Contains(err.Error(), "still listed") {
+		t.Fatalf("Observe = %v, want a timeout naming volume %s and what was seen", err, volA)
 	}
 }

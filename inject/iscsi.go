@@ -90,12 +90,8 @@ func logoutAction(fault string, in Instance, v Volume, sessions []iscsi.Session)
 	return Action{}, fmt.Errorf("volume %s of instance %s: no iSCSI session for %s on host %s (is it attached there?)", v.ID, in.ID, iqn, in.Host)
 }
 
-// Act re-reads the host's sessions right before the logout and refuses when the planned sid no longer
+// actLogout re-reads the host's sessions right before the logout and refuses when the planned sid no longer
 // belongs to the volume's IQN: a sid renumbered since the plan would close another volume's session.
-func (iscsiSession) Act(ctx context.Context, hosts Hosts, a *Action) error {
-	return actLogout(ctx, hosts, a)
-}
-
 func actLogout(ctx context.Context, hosts Hosts, a *Action) error {
 	sid, err := iscsi.NewSID(a.SID)
 	if err != nil {
@@ -125,12 +121,8 @@ func actLogout(ctx context.Context, hosts Hosts, a *Action) error {
 	return nil
 }
 
-// Undo logs the target back in; a session that already exists (the recovery or Nova logged in again) is
-// the restored state.
-func (iscsiSession) Undo(ctx context.Context, hosts Hosts, a *Action) error {
-	return undoLogout(ctx, hosts, a)
-}
-
+// undoLogout logs the target back in; a session that already exists (the recovery or Nova logged in again)
+// is the restored state.
 func undoLogout(ctx context.Context, hosts Hosts, a *Action) error {
 	target, err := iscsi.ParseTarget(a.IQN, a.Portal)
 	if err != nil {
@@ -163,4 +155,18 @@ func undoLogout(ctx context.Context, hosts Hosts, a *Action) error {
 		return fmt.Errorf("log in to %s on %s: %w", a.IQN, a.Host, err)
 	}
 	return nil
+}
+
+// sessionGone: the host no longer lists a session of the volume's target.
+func sessionGone(ctx context.Context, hosts Hosts, a Action) (bool, string, error) {
+	sessions, err := listSessions(ctx, hosts, a.Host)
+	if err != nil {
+		return false, "", err
+	}
+	for _, s := range sessions {
+		if s.IQN == a.IQN {
+			return false, "session of " + a.IQN + " still listed", nil
+		}
+	}
+	return true, "", nil
 }

@@ -6,16 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/osdr/osdr/internal/durable"
+	"github.com/osdr/osdr/internal/run"
+	"github.com/osdr/osdr/internal/wait"
 )
-
-// RecordFile is the fault record's name in a run directory.
-const RecordFile = "inject.json"
 
 // Record is what a fault run did, saved before every action, so that restore (and a drill interrupted at
 // any point) knows exactly what to put back.
@@ -26,13 +24,13 @@ type Record struct {
 	Limits  Limits    `json:"limits"`
 	Actions []Action  `json:"actions"`
 
-	mu  sync.Mutex
-	dir string
+	mu   sync.Mutex
+	path string
 }
 
-// NewRecord prepares the record of a run in dir; nothing is written until Save.
-func NewRecord(dir, runID string, faults []string, limits Limits, actions []Action) *Record {
-	return &Record{RunID: runID, Created: time.Now().UTC(), Faults: faults, Limits: limits, Actions: actions, dir: dir}
+// NewRecord prepares the record of a run; nothing is written until Save.
+func NewRecord(rn run.Run, faults []string, limits Limits, actions []Action) *Record {
+	return &Record{RunID: rn.ID, Created: time.Now().UTC(), Faults: faults, Limits: limits, Actions: actions, path: rn.Faults()}
 }
 
 // Save writes the record durably.
@@ -43,24 +41,27 @@ func (r *Record) Save() error {
 	if err != nil {
 		return fmt.Errorf("encode fault record: %w", err)
 	}
-	if err := durable.WriteFile(filepath.Join(r.dir, RecordFile), append(raw, '\n'), 0o600); err != nil {
+	if err := durable.WriteFile(r.path, append(raw, '\n'), 0o600); err != nil {
 		return fmt.Errorf("save fault record: %w", err)
 	}
 	return nil
 }
 
-// LoadRecord reads the record of a run directory.
-func LoadRecord(dir string) (*Record, error) {
-	raw, err := os.ReadFile(filepath.Join(dir, RecordFile))
+// LoadRecord reads the fault record of a run.
+func LoadRecord(rn run.Run) (*Record, error) {
+	raw, err := os.ReadFile(rn.Faults())
 	if err != nil {
 		return nil, fmt.Errorf("read fault record: %w", err)
 	}
-	r := &Record{dir: dir}
+	r := &Record{path: rn.Faults()}
 	if err := json.Unmarshal(raw, r); err != nil {
-		return nil, fmt.Errorf("parse fault record %s: %w", filepath.Join(dir, RecordFile), err)
+		return nil, fmt.Errorf("parse fault record %s: %w", rn.Faults(), err)
 	}
 	for i, a := range r.Actions {
 		if _, err := Lookup(a.Fault); err != nil {
+			return nil, fmt.Errorf("fault record action %d: %w", i, err)
+		}
+		if _, err := kindOf(a); err != nil {
 			return nil, fmt.Errorf("fault record action %d: %w", i, err)
 		}
 	}
@@ -109,14 +110,14 @@ func Inject(ctx context.Context, hosts Hosts, r *Record) error {
 		if a.State != StatePlanned {
 			continue
 		}
-		f, err := Lookup(a.Fault)
+		k, err := kindOf(*a)
 		if err != nil {
 			return err
 		}
 		if err := r.setState(i, StateIntent, nil); err != nil {
 			return err
 		}
-		actErr := f.Act(ctx, hosts, a)
+		actErr := k.act(ctx, hosts, a)
 		state := StateDone
 		if actErr != nil {
 			state = StateFailed
@@ -126,6 +127,32 @@ func Inject(ctx context.Context, hosts Hosts, r *Record) error {
 		}
 		if actErr != nil {
 			return fmt.Errorf("%s on %s: %w", a.Kind, a.Host, actErr)
+		}
+	}
+	return nil
+}
+
+// Observe waits until the effect of every action that was carried out shows on its host (the sessions gone,
+// the domains down), so a recovery never starts on a fault that has not happened yet.
+func Observe(ctx context.Context, hosts Hosts, r *Record, timeout time.Duration) error {
+	for _, a := range r.Actions {
+		if a.State != StateDone {
+			continue
+		}
+		k, err := kindOf(a)
+		if err != nil {
+			return err
+		}
+		what := fmt.Sprintf("%s of %s on %s took effect", a.Kind, a.Target(), a.Host)
+		err = wait.Until(ctx, what, timeout, wait.Polling{First: 100 * time.Millisecond, Max: 2 * time.Second}, func(ctx context.Context) (bool, string, error) {
+			ok, seen, err := k.took(ctx, hosts, a)
+			if err != nil {
+				return false, "", wait.Retry(err)
+			}
+			return ok, seen, nil
+		})
+		if err != nil {
+			return err
 		}
 	}
 	return nil
@@ -143,21 +170,21 @@ func Restore(ctx context.Context, hosts Hosts, r *Record) error {
 		}
 	}
 	sort.SliceStable(order, func(x, y int) bool {
-		ax, ay := r.Actions[order[x]], r.Actions[order[y]]
-		if (ax.Kind == kindLogout) != (ay.Kind == kindLogout) {
-			return ax.Kind == kindLogout
+		sx, sy := actionKinds[r.Actions[order[x]].Kind].storage, actionKinds[r.Actions[order[y]].Kind].storage
+		if sx != sy {
+			return sx
 		}
 		return order[x] > order[y]
 	})
 	var errs []error
 	for _, i := range order {
 		a := &r.Actions[i]
-		f, err := Lookup(a.Fault)
+		k, err := kindOf(*a)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		undoErr := f.Undo(ctx, hosts, a)
+		undoErr := k.undo(ctx, hosts, a)
 		state := StateRestored
 		if undoErr != nil {
 			state = StateRestoreFailed

@@ -100,10 +100,6 @@ func (f guestDestroy) Plan(ctx context.Context, hosts Hosts, sel Selection) ([]A
 	return actions, nil
 }
 
-func (guestDestroy) Act(ctx context.Context, hosts Hosts, a *Action) error {
-	return actDestroy(ctx, hosts, a)
-}
-
 func actDestroy(ctx context.Context, hosts Hosts, a *Action) error {
 	r, err := hosts.RunOnHost(ctx, a.Host, "virsh destroy "+a.Domain)
 	if err != nil {
@@ -116,10 +112,6 @@ func actDestroy(ctx context.Context, hosts Hosts, a *Action) error {
 		return fmt.Errorf("destroy %s on %s: unexpected answer %q", a.Domain, a.Host, strings.TrimSpace(r.Stdout))
 	}
 	return nil
-}
-
-func (guestDestroy) Undo(ctx context.Context, hosts Hosts, a *Action) error {
-	return undoDestroy(ctx, hosts, a)
 }
 
 // undoDestroy starts the domain again unless something (Nova's reboot in a recovery) already did.
@@ -193,16 +185,16 @@ func (f hostPowerLoss) Plan(ctx context.Context, hosts Hosts, sel Selection) ([]
 	return actions, nil
 }
 
-func (hostPowerLoss) Act(ctx context.Context, hosts Hosts, a *Action) error {
-	if a.Kind == kindLogout {
-		return actLogout(ctx, hosts, a)
+// domainDown: the domain is no longer running on the host (or the hypervisor forgot it).
+func domainDown(ctx context.Context, hosts Hosts, a Action) (bool, string, error) {
+	domains, err := listDomains(ctx, hosts, a.Host)
+	if err != nil {
+		return false, "", err
 	}
-	return actDestroy(ctx, hosts, a)
-}
-
-func (hostPowerLoss) Undo(ctx context.Context, hosts Hosts, a *Action) error {
-	if a.Kind == kindLogout {
-		return undoLogout(ctx, hosts, a)
+	for _, d := range domains {
+		if d.Name == a.Domain {
+			return d.State != "running", "domain " + d.State, nil
+		}
 	}
-	return undoDestroy(ctx, hosts, a)
+	return true, "", nil
 }

@@ -12,16 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/osdr/osdr/internal/cloud"
 	"github.com/osdr/osdr/internal/durable"
 )
-
-// Databases are the connections step 2 works on: Cinder's database and Nova's cell databases, indexed as
-// Instance.Cell indexes them. Connections must use clientFoundRows=true (see OpenDB) so that a statement's
-// row count is the rows it matched, which is what the plan predicts.
-type Databases struct {
-	Cinder *sql.DB
-	Cells  []*sql.DB
-}
 
 // DBStatement is one statement of step 2 as the plan shows it: the SQL with its ids written out, the database
 // it runs on, and how many rows it must match. A different count at run time rolls everything back.
@@ -99,14 +92,13 @@ func (c change) rendered() string {
 	return b.String() + ";"
 }
 
-func (c change) db(dbs Databases) (*sql.DB, error) {
+// db is the database the change runs on. Its connections count matched rows (cloud.OpenDB), so a
+// statement's row count is what the plan predicts.
+func (c change) db(dbs cloud.Databases) (*sql.DB, error) {
 	if c.cell < 0 {
 		return dbs.Cinder, nil
 	}
-	if c.cell >= len(dbs.Cells) || dbs.Cells[c.cell] == nil {
-		return nil, fmt.Errorf("no DSN for Nova cell %d", c.cell)
-	}
-	return dbs.Cells[c.cell], nil
+	return dbs.Cell(c.cell)
 }
 
 func placeholders(n int) string {
@@ -129,20 +121,20 @@ func cleanTargets(m *Manifest, instances []string) (pairs []Attachment, excluded
 			continue
 		}
 		switch {
+		case a.IsISCSIData():
+			pairs = append(pairs, a)
 		case a.IsBoot():
 			excluded = append(excluded, Exclusion{ID: a.VolumeID, Kind: "volume", Reason: "boot volume of " + a.InstanceID + ": the procedure does not detach it"})
-		case a.DriverVolumeType != "iscsi":
-			excluded = append(excluded, Exclusion{ID: a.VolumeID, Kind: "volume", Reason: fmt.Sprintf("%s volume: no iSCSI session was lost", a.DriverVolumeType)})
 		default:
-			pairs = append(pairs, a)
+			excluded = append(excluded, Exclusion{ID: a.VolumeID, Kind: "volume", Reason: fmt.Sprintf("%s volume: no iSCSI session was lost", a.DriverVolumeType)})
 		}
 	}
 	return pairs, excluded
 }
 
-// PlanDBClean translates step 2 to the Cinder schema the database has, scoped to the data volumes of the
+// planDBClean translates step 2 to the Cinder schema the database has, scoped to the data volumes of the
 // given instances, and counts the rows each statement will match. It changes nothing.
-func PlanDBClean(ctx context.Context, dbs Databases, m *Manifest, instances []string) (*DBPlan, error) {
+func planDBClean(ctx context.Context, dbs cloud.Databases, m *Manifest, instances []string) (*DBPlan, error) {
 	schema, err := DetectCinderSchema(ctx, dbs.Cinder)
 	if err != nil {
 		return nil, err
@@ -212,9 +204,12 @@ func legacyChanges(ids []string) []change {
 	}
 }
 
-// modernChanges is the scoped equivalent of Cinder's reset-status on the modern schema (openstack-facts §2),
-// plus soft-deleting Nova's BDMs of the same attachments so the reattach is accepted on every release.
-func modernChanges(ctx context.Context, dbs Databases, m *Manifest, pairs []Attachment) ([]change, []Exclusion, error) {
+// modernChanges is the scoped equivalent of what `cinder reset-state --attach-status detached` does on the
+// modern schema (Cinder since Liberty, through 2025.2): the volume's attachment rows soft-deleted as detached,
+// the volume available and detached, its attached_mode admin metadata soft-deleted and its in-flight workers
+// row removed; plus soft-deleting Nova's BDMs of the same attachments so the reattach is accepted on every
+// release.
+func modernChanges(ctx context.Context, dbs cloud.Databases, m *Manifest, pairs []Attachment) ([]change, []Exclusion, error) {
 	ids := volumeIDs(pairs)
 	inPairs := map[[2]string]bool{}
 	for _, a := range pairs {
@@ -338,14 +333,11 @@ type BackupTable struct {
 	Rows     [][]*string `json:"rows"`
 }
 
-// BackupFile is the backup's name inside a run directory.
-const BackupFile = "db-backup.json"
-
-// ApplyDBClean carries out the plan: in one transaction per database it locks and backs up every row a
+// applyDBClean carries out the plan: in one transaction per database it locks and backs up every row a
 // statement will touch, writes the backup durably, runs the statements and checks each row count against the
 // plan. Any mismatch or error rolls every database back. If a commit fails after another database committed,
 // the committed one is restored from the backup before the error is returned.
-func ApplyDBClean(ctx context.Context, dbs Databases, plan *DBPlan, backupPath string) (*Backup, error) {
+func applyDBClean(ctx context.Context, dbs cloud.Databases, plan *DBPlan, backupPath string) (*Backup, error) {
 	if len(plan.changes) == 0 {
 		return &Backup{TakenAt: time.Now().UTC()}, nil
 	}
@@ -501,8 +493,8 @@ func textValue(v any) *string {
 	return &s
 }
 
-// ReadBackup loads a backup ApplyDBClean wrote.
-func ReadBackup(path string) (*Backup, error) {
+// readBackup loads a backup applyDBClean wrote.
+func readBackup(path string) (*Backup, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read backup: %w", err)
@@ -514,14 +506,14 @@ func ReadBackup(path string) (*Backup, error) {
 	return &b, nil
 }
 
-// UndoDBClean puts every backed-up row back as it was: rows still present are overwritten column by column,
+// undoDBClean puts every backed-up row back as it was: rows still present are overwritten column by column,
 // rows the clean deleted are inserted again. One transaction per database.
-func UndoDBClean(ctx context.Context, dbs Databases, b *Backup) error {
+func undoDBClean(ctx context.Context, dbs cloud.Databases, b *Backup) error {
 	return undoDatabases(ctx, dbs, b, nil)
 }
 
 // undoDatabases restores the backup's rows on the named databases (all when only is nil).
-func undoDatabases(ctx context.Context, dbs Databases, b *Backup, only []string) error {
+func undoDatabases(ctx context.Context, dbs cloud.Databases, b *Backup, only []string) error {
 	wanted := func(name string) bool {
 		if only == nil {
 			return true
@@ -584,10 +576,9 @@ func restoreTables(ctx context.Context, db *sql.DB, tables []BackupTable) error 
 		for _, row := range t.Rows {
 			var keyParts []string
 			var keyArgs []any
-			for i, idx := range keyIdx {
+			for _, idx := range keyIdx {
 				keyParts = append(keyParts, quoted[idx]+"=?")
 				keyArgs = append(keyArgs, nullable(row[idx]))
-				_ = i
 			}
 			// Overlapping statements back up the same row more than once; the first copy is the original.
 			id := t.Table + "\x00" + fmt.Sprint(keyArgs...)

@@ -4,10 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/osdr/osdr/internal/cloud"
+	"github.com/osdr/osdr/internal/run"
 	"github.com/osdr/osdr/testenv"
 )
 
@@ -49,7 +50,7 @@ func TestDetectCinderSchema(t *testing.T) {
 
 func TestPlanScopesStepTwoToTheInstancesDataVolumes(t *testing.T) {
 	f := newModernFixture(t)
-	plan, err := PlanDBClean(context.Background(), f.dbs, f.manifest, []string{instA})
+	plan, err := planDBClean(context.Background(), f.dbs, f.manifest, []string{instA})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,12 +89,12 @@ func TestApplyCleansOnlyTheScopeAndUndoRestoresEveryByte(t *testing.T) {
 	beforeCinder := dumpTables(t, f.cinder, cinderTables...)
 	beforeNova := dumpTables(t, f.nova, "block_device_mapping", "instances")
 
-	plan, err := PlanDBClean(ctx, f.dbs, f.manifest, []string{instA})
+	plan, err := planDBClean(ctx, f.dbs, f.manifest, []string{instA})
 	if err != nil {
 		t.Fatal(err)
 	}
-	backupPath := filepath.Join(t.TempDir(), BackupFile)
-	backup, err := ApplyDBClean(ctx, f.dbs, plan, backupPath)
+	backupPath := run.Run{Dir: t.TempDir()}.Backup()
+	backup, err := applyDBClean(ctx, f.dbs, plan, backupPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,11 +136,11 @@ func TestApplyCleansOnlyTheScopeAndUndoRestoresEveryByte(t *testing.T) {
 	assertUntouchedRowsIdentical(t, beforeCinder, dumpTables(t, f.cinder, cinderTables...), backup)
 	assertUntouchedRowsIdentical(t, beforeNova, dumpTables(t, f.nova, "block_device_mapping", "instances"), backup)
 
-	onDisk, err := ReadBackup(backupPath)
+	onDisk, err := readBackup(backupPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := UndoDBClean(ctx, f.dbs, onDisk); err != nil {
+	if err := undoDBClean(ctx, f.dbs, onDisk); err != nil {
 		t.Fatal(err)
 	}
 	assertDumpsEqual(t, "cinder after undo", beforeCinder, dumpTables(t, f.cinder, cinderTables...))
@@ -149,7 +150,7 @@ func TestApplyCleansOnlyTheScopeAndUndoRestoresEveryByte(t *testing.T) {
 func TestApplyRollsBackWhenTheDatabaseNoLongerMatchesThePlan(t *testing.T) {
 	ctx := context.Background()
 	f := newModernFixture(t)
-	plan, err := PlanDBClean(ctx, f.dbs, f.manifest, []string{instA, instB})
+	plan, err := planDBClean(ctx, f.dbs, f.manifest, []string{instA, instB})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +159,7 @@ func TestApplyRollsBackWhenTheDatabaseNoLongerMatchesThePlan(t *testing.T) {
 	beforeCinder := dumpTables(t, f.cinder, cinderTables...)
 	beforeNova := dumpTables(t, f.nova, "block_device_mapping")
 
-	_, err = ApplyDBClean(ctx, f.dbs, plan, filepath.Join(t.TempDir(), BackupFile))
+	_, err = applyDBClean(ctx, f.dbs, plan, run.Run{Dir: t.TempDir()}.Backup())
 	if !errors.Is(err, ErrPlanMismatch) {
 		t.Fatalf("err = %v, want ErrPlanMismatch", err)
 	}
@@ -185,10 +186,10 @@ func TestLegacySchemaRunsTheGuidesStatementsScoped(t *testing.T) {
 	for _, bdm := range [][3]string{{instA, "v-a", "/dev/vdb"}, {instA, "v-deleting", "/dev/vdc"}, {instB, "v-other", "/dev/vdb"}} {
 		exec(t, nova, `INSERT INTO block_device_mapping (uuid, instance_uuid, volume_id, device_name, source_type, destination_type, deleted) VALUES (UUID(), ?, ?, ?, 'volume', 'volume', 0)`, bdm[0], bdm[1], bdm[2])
 	}
-	dbs := Databases{Cinder: mustOpen(t, dsn), Cells: []*sql.DB{mustOpen(t, novaDSN)}}
+	dbs := cloud.Databases{Cinder: mustOpen(t, dsn), Cells: []*sql.DB{mustOpen(t, novaDSN)}}
 	before := dumpTables(t, cinder, "volumes")
 	novaBefore := dumpTables(t, nova, "block_device_mapping")
-	plan, err := PlanDBClean(ctx, dbs, m, []string{instA})
+	plan, err := planDBClean(ctx, dbs, m, []string{instA})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +209,7 @@ func TestLegacySchemaRunsTheGuidesStatementsScoped(t *testing.T) {
 			t.Errorf("statement %d = %+v, want %q matching %d rows", i, s, wantSQL[i], wantRows[i])
 		}
 	}
-	backup, err := ApplyDBClean(ctx, dbs, plan, filepath.Join(t.TempDir(), BackupFile))
+	backup, err := applyDBClean(ctx, dbs, plan, run.Run{Dir: t.TempDir()}.Backup())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +226,7 @@ func TestLegacySchemaRunsTheGuidesStatementsScoped(t *testing.T) {
 	}
 	assertUntouchedRowsIdentical(t, before, dumpTables(t, cinder, "volumes"), backup)
 	assertUntouchedRowsIdentical(t, novaBefore, dumpTables(t, nova, "block_device_mapping"), backup)
-	if err := UndoDBClean(ctx, dbs, backup); err != nil {
+	if err := undoDBClean(ctx, dbs, backup); err != nil {
 		t.Fatal(err)
 	}
 	assertDumpsEqual(t, "legacy after undo", before, dumpTables(t, cinder, "volumes"))

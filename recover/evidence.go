@@ -34,9 +34,9 @@ func actionMark(ctx context.Context, id string, list func(context.Context, strin
 	return mark, nil
 }
 
-func (x *Executor) listActions(ctx context.Context, id string) ([]osapi.InstanceAction, error) {
-	return readRetrying(ctx, x.Options, "list instance actions of "+id,
-		func(ctx context.Context) ([]osapi.InstanceAction, error) { return x.Cloud.ListInstanceActions(ctx, id) })
+func (x *executor) listActions(ctx context.Context, id string) ([]osapi.InstanceAction, error) {
+	return readRetrying(ctx, x.options, "list instance actions of "+id,
+		func(ctx context.Context) ([]osapi.InstanceAction, error) { return x.cloud.ListInstanceActions(ctx, id) })
 }
 
 // readRetrying reads until the cloud answers, retrying transient failures (5xx, timeouts, dropped
@@ -58,7 +58,7 @@ func readRetrying[T any](ctx context.Context, opts ExecOptions, what string, rea
 
 // actionsSince lists the server's actions of the kind (reboot, attach_volume, ...) filed after the mark,
 // oldest first.
-func (x *Executor) actionsSince(ctx context.Context, id string, mark ActionMark, action string) ([]osapi.InstanceAction, error) {
+func (x *executor) actionsSince(ctx context.Context, id string, mark ActionMark, action string) ([]osapi.InstanceAction, error) {
 	actions, err := x.listActions(ctx, id)
 	if err != nil {
 		return nil, err
@@ -85,7 +85,7 @@ type computeReport struct {
 
 // computeEvent reads the event (compute_reboot_instance, ...) of each action of the kind filed since the
 // mark. One success settles it; failures count once every action has finished.
-func (x *Executor) computeEvent(ctx context.Context, id string, mark ActionMark, action, event string) (computeReport, error) {
+func (x *executor) computeEvent(ctx context.Context, id string, mark ActionMark, action, event string) (computeReport, error) {
 	ours, err := x.actionsSince(ctx, id, mark, action)
 	if err != nil {
 		return computeReport{}, err
@@ -95,7 +95,7 @@ func (x *Executor) computeEvent(ctx context.Context, id string, mark ActionMark,
 	}
 	var report computeReport
 	for _, a := range ours {
-		detail, err := x.Cloud.GetInstanceAction(ctx, id, a.RequestID)
+		detail, err := x.cloud.GetInstanceAction(ctx, id, a.RequestID)
 		if err != nil {
 			return computeReport{}, err
 		}
@@ -127,9 +127,9 @@ func (x *Executor) computeEvent(ctx context.Context, id string, mark ActionMark,
 // confirmReboot waits for nova-compute's compute_reboot_instance event on the reboot sent after the mark and
 // says what it proves. The event finishes just after the task state clears, so the wait is short; an event
 // that ends in Error means the reboot never happened.
-func (x *Executor) confirmReboot(ctx context.Context, id string, mark ActionMark) (string, error) {
+func (x *executor) confirmReboot(ctx context.Context, id string, mark ActionMark) (string, error) {
 	var proof string
-	err := wait.Until(ctx, "nova-compute's report of the reboot of "+id, x.Options.RebootTimeout, x.Options.Polling,
+	err := wait.Until(ctx, "nova-compute's report of the reboot of "+id, x.options.RebootTimeout, x.options.Polling,
 		func(ctx context.Context) (bool, string, error) {
 			r, err := x.computeEvent(ctx, id, mark, "reboot", "compute_reboot_instance")
 			switch {
@@ -152,7 +152,7 @@ func (x *Executor) confirmReboot(ctx context.Context, id string, mark ActionMark
 
 // attachFailure says, while a volume is not back yet, whether nova-compute already reported the attach
 // failed; a failed attach never completes, and waiting out the timeout would only hide the reason.
-func (x *Executor) attachFailure(ctx context.Context, id string, mark ActionMark) error {
+func (x *executor) attachFailure(ctx context.Context, id string, mark ActionMark) error {
 	r, err := x.computeEvent(ctx, id, mark, "attach_volume", "compute_attach_volume")
 	if err != nil || r.Pending != "" || r.Succeeded != "" || r.Hidden != "" {
 		return nil // no verdict (or no reading): the volume's own state decides

@@ -9,9 +9,9 @@ import (
 )
 
 // actionsCloud answers os-instance-actions as Nova does: the list newest first, without events; each action
-// with its events when shown. The rest of the Cloud interface is not used by the evidence code.
+// with its events when shown. The rest of the computeAPI interface is not used by the evidence code.
 type actionsCloud struct {
-	Cloud
+	computeAPI
 	actions []osapi.InstanceAction // newest first, with events
 }
 
@@ -70,7 +70,7 @@ func TestComputeEventReadsTheVerdictOnRequestsSinceTheMark(t *testing.T) {
 			computeReport{Pending: "no reboot action filed since the request"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			x := &Executor{Cloud: actionsCloud{actions: tc.actions}, Options: DefaultExecOptions}
+			x := &executor{cloud: actionsCloud{actions: tc.actions}, options: DefaultExecOptions}
 			got, err := x.computeEvent(t.Context(), "server", ActionMark{NewestRequestID: tc.mark}, "reboot", "compute_reboot_instance")
 			if err != nil {
 				t.Fatal(err)

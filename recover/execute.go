@@ -10,22 +10,23 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/osdr/osdr/internal/cloud"
 	"github.com/osdr/osdr/internal/osapi"
 	"github.com/osdr/osdr/internal/sshx"
 	"github.com/osdr/osdr/internal/wait"
 )
 
-// Guests runs commands inside instances (step 5); the real one is SSH with the inventory's endpoints.
-type Guests interface {
-	Run(ctx context.Context, in Instance, command string) (sshx.Result, error)
+// guests runs commands inside instances (step 5, stamps); *cloud.Cloud is the real one, over SSH with the
+// inventory's endpoints.
+type guests interface {
+	RunOnGuest(ctx context.Context, g cloud.Guest, command string) (sshx.Result, error)
+	GuestLogin(g cloud.Guest) cloud.Login
 }
 
 // ExecOptions bound steps 3 to 5.
 type ExecOptions struct {
 	// Concurrency is how many instances proceed at once after step 2; each proceeds independently.
-	Concurrency int
-	// Until stops after this step (StepReboot or StepReattach); empty runs through step 5.
-	Until         Step
+	Concurrency   int
 	RebootTimeout time.Duration
 	AttachTimeout time.Duration
 	GuestTimeout  time.Duration
@@ -41,24 +42,26 @@ var DefaultExecOptions = ExecOptions{
 	Polling:       wait.DefaultPolling,
 }
 
-// Executor carries out steps 3 to 5 of a plan, instance by instance, journaling every intent before acting.
-type Executor struct {
-	Cloud   Cloud
-	Guests  Guests
-	Journal *Journal
-	Options ExecOptions
-	// Emit receives progress events, one at a time; it must not block for long.
-	Emit func(Event)
+// executor carries out steps 3 to 5 of a plan, instance by instance, journaling every intent before acting.
+type executor struct {
+	cloud   computeAPI
+	guests  guests
+	journal *journal
+	options ExecOptions
+	// until stops after this step (StepReboot or StepReattach); empty runs through step 5.
+	until Step
+	// emit receives progress events, one at a time; it must not block for long.
+	emit func(Event)
 
 	emitMu sync.Mutex
 }
 
-// Run recovers every instance of the plan and returns one result per instance (excluded ones included).
+// run recovers every instance of the plan and returns one result per instance (excluded ones included).
 // One instance failing or timing out never stops the others.
-func (x *Executor) Run(ctx context.Context, p *Plan, m *Manifest) []InstanceResult {
+func (x *executor) run(ctx context.Context, p *Plan, m *Manifest) []InstanceResult {
 	results := make([]InstanceResult, len(p.Instances))
 	var g errgroup.Group
-	g.SetLimit(max(1, x.Options.Concurrency))
+	g.SetLimit(max(1, x.options.Concurrency))
 	for i, in := range p.Instances {
 		g.Go(func() error {
 			results[i] = x.recoverInstance(ctx, in, m)
@@ -73,16 +76,16 @@ func (x *Executor) Run(ctx context.Context, p *Plan, m *Manifest) []InstanceResu
 	return results
 }
 
-func (x *Executor) record(step Step, phase Phase, instance, volume, detail string) error {
+func (x *executor) record(step Step, phase Phase, instance, volume, detail string) error {
 	return x.recordEntry(Entry{Step: step, Phase: phase, Instance: instance, Volume: volume, Detail: detail})
 }
 
-func (x *Executor) recordEntry(entry Entry) error {
+func (x *executor) recordEntry(entry Entry) error {
 	step, phase, instance, volume, detail := entry.Step, entry.Phase, entry.Instance, entry.Volume, entry.Detail
-	e, err := x.Journal.Append(entry)
-	if x.Emit != nil {
+	e, err := x.journal.append(entry)
+	if x.emit != nil {
 		x.emitMu.Lock()
-		x.Emit(Event{Time: e.Time, Instance: instance, Step: step, Phase: phase, Volume: volume, Message: detail})
+		x.emit(Event{Time: e.Time, Instance: instance, Step: step, Phase: phase, Volume: volume, Message: detail})
 		x.emitMu.Unlock()
 	}
 	if err != nil {
@@ -91,7 +94,7 @@ func (x *Executor) recordEntry(entry Entry) error {
 	return nil
 }
 
-func (x *Executor) recoverInstance(ctx context.Context, in InstancePlan, m *Manifest) InstanceResult {
+func (x *executor) recoverInstance(ctx context.Context, in InstancePlan, m *Manifest) InstanceResult {
 	res := InstanceResult{ID: in.ID, Name: in.Name, Host: in.Host, Started: time.Now().UTC()}
 	inst, _ := m.Instance(in.ID)
 	err := func() error {
@@ -103,7 +106,7 @@ func (x *Executor) recoverInstance(ctx context.Context, in InstancePlan, m *Mani
 				return err
 			}
 		}
-		if x.Options.Until == StepReboot {
+		if x.until == StepReboot {
 			return nil
 		}
 		start := time.Now()
@@ -114,7 +117,7 @@ func (x *Executor) recoverInstance(ctx context.Context, in InstancePlan, m *Mani
 			}
 		}
 		res.addStep(StepReattach, time.Since(start))
-		if x.Options.Until == StepReattach || len(in.Guest) == 0 {
+		if x.until == StepReattach || len(in.Guest) == 0 {
 			return nil
 		}
 		start = time.Now()
@@ -135,8 +138,8 @@ func (x *Executor) recoverInstance(ctx context.Context, in InstancePlan, m *Mani
 // callOnce sends a non-idempotent request and retries it only when the real state shows it did not take
 // effect: after a 5xx, a timeout or a dropped connection the request may have been carried out, and after a
 // 409 a task may be running. accepted re-reads the real state.
-func (x *Executor) callOnce(ctx context.Context, what string, deadline time.Duration, call func(context.Context) error, accepted func(context.Context) (bool, error)) error {
-	return wait.Until(ctx, what, deadline, x.Options.Polling, func(ctx context.Context) (bool, string, error) {
+func (x *executor) callOnce(ctx context.Context, what string, deadline time.Duration, call func(context.Context) error, accepted func(context.Context) (bool, error)) error {
+	return wait.Until(ctx, what, deadline, x.options.Polling, func(ctx context.Context) (bool, string, error) {
 		err := call(ctx)
 		if err == nil {
 			return true, "", nil
@@ -157,11 +160,11 @@ func (x *Executor) callOnce(ctx context.Context, what string, deadline time.Dura
 // reboot is step 3: one HARD reboot, never a second one, even across a crash and --resume. It is done when
 // the server runs again and, where Nova's instance actions can be read, nova-compute reported the reboot
 // carried out: a server that was running all along proves nothing by running.
-func (x *Executor) reboot(ctx context.Context, id string) error {
-	send := !x.Journal.RebootRequested(id)
+func (x *executor) reboot(ctx context.Context, id string) error {
+	send := !x.journal.rebootRequested(id)
 	var mark *ActionMark
 	if !send {
-		intent, _ := x.Journal.First(StepReboot, PhaseIntent, id, "")
+		intent, _ := x.journal.first(StepReboot, PhaseIntent, id, "")
 		mark = intent.Actions
 		reached, err := x.rebootReachedNova(ctx, id, intent)
 		if err != nil {
@@ -176,7 +179,7 @@ func (x *Executor) reboot(ctx context.Context, id string) error {
 			return err
 		}
 	} else {
-		before, err := x.Cloud.GetServer(ctx, id)
+		before, err := x.cloud.GetServer(ctx, id)
 		if err != nil {
 			return fmt.Errorf("reboot %s: read its state first: %w", id, err)
 		}
@@ -190,15 +193,15 @@ func (x *Executor) reboot(ctx context.Context, id string) error {
 		}
 	}
 	if send {
-		err := x.callOnce(ctx, "hard reboot "+id, x.Options.RebootTimeout,
-			func(ctx context.Context) error { return x.Cloud.RebootHard(ctx, id) },
+		err := x.callOnce(ctx, "hard reboot "+id, x.options.RebootTimeout,
+			func(ctx context.Context) error { return x.cloud.RebootHard(ctx, id) },
 			func(ctx context.Context) (bool, error) {
 				if mark != nil {
 					if ours, err := x.actionsSince(ctx, id, *mark, "reboot"); err == nil {
 						return len(ours) > 0, nil
 					}
 				}
-				s, err := x.Cloud.GetServer(ctx, id)
+				s, err := x.cloud.GetServer(ctx, id)
 				return err == nil && (strings.HasPrefix(s.TaskState, "reboot") || s.Running()), err
 			})
 		if err != nil {
@@ -206,9 +209,9 @@ func (x *Executor) reboot(ctx context.Context, id string) error {
 			return fmt.Errorf("reboot %s: %w", id, err)
 		}
 	}
-	err := wait.Until(ctx, "server "+id+" ACTIVE, running, no task", x.Options.RebootTimeout, x.Options.Polling,
+	err := wait.Until(ctx, "server "+id+" ACTIVE, running, no task", x.options.RebootTimeout, x.options.Polling,
 		func(ctx context.Context) (bool, string, error) {
-			s, err := x.Cloud.GetServer(ctx, id)
+			s, err := x.cloud.GetServer(ctx, id)
 			if err != nil {
 				return false, "", wait.Retry(err)
 			}
@@ -237,8 +240,8 @@ func (x *Executor) reboot(ctx context.Context, id string) error {
 // recorded with the intent settles it. Without a mark, an accepted reboot shows a task, a running server, or
 // an ERROR from a failed reboot; a server with none of these never got the request, and sending it now is
 // still the only reboot.
-func (x *Executor) rebootReachedNova(ctx context.Context, id string, intent Entry) (bool, error) {
-	last, ok := x.Journal.Last(StepReboot, id, "")
+func (x *executor) rebootReachedNova(ctx context.Context, id string, intent Entry) (bool, error) {
+	last, ok := x.journal.last(StepReboot, id, "")
 	if ok && last.Phase != PhaseIntent {
 		return true, nil
 	}
@@ -249,8 +252,8 @@ func (x *Executor) rebootReachedNova(ctx context.Context, id string, intent Entr
 		}
 		return len(ours) > 0, nil
 	}
-	s, err := readRetrying(ctx, x.Options, "read server "+id, func(ctx context.Context) (osapi.Server, error) {
-		return x.Cloud.GetServer(ctx, id)
+	s, err := readRetrying(ctx, x.options, "read server "+id, func(ctx context.Context) (osapi.Server, error) {
+		return x.cloud.GetServer(ctx, id)
 	})
 	if err != nil {
 		return false, err
@@ -260,9 +263,9 @@ func (x *Executor) rebootReachedNova(ctx context.Context, id string, intent Entr
 }
 
 // reattach is step 4 for one volume, at the device the manifest recorded.
-func (x *Executor) reattach(ctx context.Context, id string, a Action) error {
+func (x *executor) reattach(ctx context.Context, id string, a Action) error {
 	listed := func(ctx context.Context) (bool, error) {
-		atts, err := x.Cloud.ListVolumeAttachments(ctx, id)
+		atts, err := x.cloud.ListVolumeAttachments(ctx, id)
 		if err != nil {
 			return false, err
 		}
@@ -274,24 +277,24 @@ func (x *Executor) reattach(ctx context.Context, id string, a Action) error {
 		return false, nil
 	}
 	if ok, err := listed(ctx); err == nil && ok {
-		if last, found := x.Journal.Last(StepReattach, id, a.Volume); !found || last.Phase != PhaseDone {
+		if last, found := x.journal.last(StepReattach, id, a.Volume); !found || last.Phase != PhaseDone {
 			return x.record(StepReattach, PhaseDone, id, a.Volume, "already attached")
 		}
 		return nil
 	}
 	// Volumes of one instance are attached one after another, so an attach_volume action filed after this
 	// mark is this volume's. The mark only speeds up a failure's report: one read, no retries.
-	mark, _ := actionMark(ctx, id, x.Cloud.ListInstanceActions)
+	mark, _ := actionMark(ctx, id, x.cloud.ListInstanceActions)
 	if err := x.record(StepReattach, PhaseIntent, id, a.Volume, "attach at "+a.Device); err != nil {
 		return err
 	}
-	err := x.callOnce(ctx, "attach volume "+a.Volume+" to "+id, x.Options.AttachTimeout,
-		func(ctx context.Context) error { return x.Cloud.AttachVolume(ctx, id, a.Volume, a.Device) },
+	err := x.callOnce(ctx, "attach volume "+a.Volume+" to "+id, x.options.AttachTimeout,
+		func(ctx context.Context) error { return x.cloud.AttachVolume(ctx, id, a.Volume, a.Device) },
 		listed)
 	if err == nil {
-		err = wait.Until(ctx, "volume "+a.Volume+" in-use on "+id, x.Options.AttachTimeout, x.Options.Polling,
+		err = wait.Until(ctx, "volume "+a.Volume+" in-use on "+id, x.options.AttachTimeout, x.options.Polling,
 			func(ctx context.Context) (bool, string, error) {
-				v, err := x.Cloud.GetVolume(ctx, a.Volume)
+				v, err := x.cloud.GetVolume(ctx, a.Volume)
 				if err != nil {
 					return false, "", wait.Retry(err)
 				}
@@ -326,14 +329,14 @@ func (x *Executor) reattach(ctx context.Context, id string, a Action) error {
 
 // guestReboot is step 5: `shutdown -r now` from inside the guest, where the policy says so, then wait until
 // the guest answers with a new boot id.
-func (x *Executor) guestReboot(ctx context.Context, inst Instance, in InstancePlan) error {
-	if last, ok := x.Journal.Last(StepGuestReboot, in.ID, ""); ok && (last.Phase == PhaseDone || last.Phase == PhaseSkipped) {
+func (x *executor) guestReboot(ctx context.Context, inst Instance, in InstancePlan) error {
+	if last, ok := x.journal.last(StepGuestReboot, in.ID, ""); ok && (last.Phase == PhaseDone || last.Phase == PhaseSkipped) {
 		return nil
 	}
 	var bootBefore string
-	err := wait.Until(ctx, "guest "+in.ID+" answers over SSH", x.Options.GuestTimeout, x.Options.Polling,
+	err := wait.Until(ctx, "guest "+in.ID+" answers over SSH", x.options.GuestTimeout, x.options.Polling,
 		func(ctx context.Context) (bool, string, error) {
-			r, err := x.Guests.Run(ctx, inst, GuestCmdBootID)
+			r, err := x.guests.RunOnGuest(ctx, inst.Guest(), GuestCmdBootID)
 			if err != nil {
 				return false, "", wait.Retry(err)
 			}
@@ -360,7 +363,7 @@ func (x *Executor) guestReboot(ctx context.Context, inst Instance, in InstancePl
 	if !ok {
 		return fmt.Errorf("plan of %s has no guest reboot command", in.ID)
 	}
-	r, err := x.Guests.Run(ctx, inst, reboot)
+	r, err := x.guests.RunOnGuest(ctx, inst.Guest(), reboot)
 	var lost *sshx.ConnectionLostError
 	switch {
 	case errors.As(err, &lost):
@@ -373,9 +376,9 @@ func (x *Executor) guestReboot(ctx context.Context, inst Instance, in InstancePl
 		_ = x.record(StepGuestReboot, PhaseFailed, in.ID, "", err.Error())
 		return err
 	}
-	err = wait.Until(ctx, "guest "+in.ID+" back with a new boot id", x.Options.GuestTimeout, x.Options.Polling,
+	err = wait.Until(ctx, "guest "+in.ID+" back with a new boot id", x.options.GuestTimeout, x.options.Polling,
 		func(ctx context.Context) (bool, string, error) {
-			r, err := x.Guests.Run(ctx, inst, GuestCmdBootID)
+			r, err := x.guests.RunOnGuest(ctx, inst.Guest(), GuestCmdBootID)
 			if err != nil {
 				return false, "", wait.Retry(err)
 			}
@@ -390,12 +393,12 @@ func (x *Executor) guestReboot(ctx context.Context, inst Instance, in InstancePl
 }
 
 // guestNeedsReboot applies the fstab policy: a reboot only where /etc/fstab names a reattached device.
-func (x *Executor) guestNeedsReboot(ctx context.Context, inst Instance, in InstancePlan) (bool, string, error) {
+func (x *executor) guestNeedsReboot(ctx context.Context, inst Instance, in InstancePlan) (bool, string, error) {
 	for _, a := range in.Guest {
 		if a.Role != roleFstab {
 			continue
 		}
-		r, err := x.Guests.Run(ctx, inst, a.Command)
+		r, err := x.guests.RunOnGuest(ctx, inst.Guest(), a.Command)
 		if err != nil {
 			return false, "", fmt.Errorf("read /etc/fstab of %s: %w", in.ID, err)
 		}

@@ -13,10 +13,8 @@ import (
 	"time"
 
 	"github.com/osdr/osdr/internal/durable"
+	"github.com/osdr/osdr/internal/run"
 )
-
-// JournalFile is the journal's name inside a run directory.
-const JournalFile = "journal.jsonl"
 
 // Step names the guide's steps as the journal records them.
 type Step string
@@ -69,19 +67,19 @@ type ActionMark struct {
 // ErrCorruptJournal means a line other than the last is damaged: the journal cannot be trusted to resume from.
 var ErrCorruptJournal = errors.New("corrupt journal")
 
-// Journal is the append-only, fsync'ed record of a recovery; a resumed run reads it to know what happened.
-type Journal struct {
+// journal is the append-only, fsync'ed record of a recovery; a resumed run reads it to know what happened.
+type journal struct {
 	mu      sync.Mutex
 	f       *os.File
 	entries []Entry
-	// afterAppend, when set by a test, runs after each durable append: the crash points of the kill tests.
+	// afterAppend, when set, runs after each durable append: the crash points of the kill tests.
 	afterAppend func(Entry)
 }
 
-// OpenJournal opens (or creates) the journal in dir and reads what it holds. A torn last line, the trace of
-// a crash in the middle of a write, is dropped and the file truncated to the last whole line.
-func OpenJournal(dir string) (*Journal, error) {
-	path := filepath.Join(dir, JournalFile)
+// openJournal opens (or creates) the run's journal and reads what it holds. A torn last line, the trace of a
+// crash in the middle of a write, is dropped and the file truncated to the last whole line.
+func openJournal(rn run.Run) (*journal, error) {
+	path := rn.Journal()
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open journal: %w", err)
@@ -99,11 +97,11 @@ func OpenJournal(dir string) (*Journal, error) {
 		f.Close()
 		return nil, fmt.Errorf("seek journal: %w", err)
 	}
-	if err := durable.SyncDir(dir); err != nil {
+	if err := durable.SyncDir(filepath.Dir(path)); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("sync run directory: %w", err)
 	}
-	return &Journal{f: f, entries: entries}, nil
+	return &journal{f: f, entries: entries}, nil
 }
 
 // Each line is `<crc32 of the JSON, 8 hex digits> <JSON>`, so a partly written line is recognised.
@@ -152,8 +150,8 @@ func parseJournalLine(line []byte) (Entry, bool) {
 	return e, true
 }
 
-// Append writes e durably (fsync) before returning; its sequence number and time are filled in.
-func (j *Journal) Append(e Entry) (Entry, error) {
+// append writes e durably (fsync) before returning; its sequence number and time are filled in.
+func (j *journal) append(e Entry) (Entry, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	e.Seq = len(j.entries) + 1
@@ -178,15 +176,15 @@ func (j *Journal) Append(e Entry) (Entry, error) {
 	return e, nil
 }
 
-// Entries returns a copy of everything recorded so far.
-func (j *Journal) Entries() []Entry {
+// all returns a copy of everything recorded so far.
+func (j *journal) all() []Entry {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return append([]Entry(nil), j.entries...)
 }
 
-// Last returns the newest entry for the step on the instance (and volume, when given).
-func (j *Journal) Last(step Step, instance, volume string) (Entry, bool) {
+// last returns the newest entry for the step on the instance (and volume, when given).
+func (j *journal) last(step Step, instance, volume string) (Entry, bool) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	for i := len(j.entries) - 1; i >= 0; i-- {
@@ -198,9 +196,9 @@ func (j *Journal) Last(step Step, instance, volume string) (Entry, bool) {
 	return Entry{}, false
 }
 
-// First returns the oldest entry for the step and phase on the instance (and volume, when given): a reboot's
+// first returns the oldest entry for the step and phase on the instance (and volume, when given): a reboot's
 // first intent holds what was known before anything was sent.
-func (j *Journal) First(step Step, phase Phase, instance, volume string) (Entry, bool) {
+func (j *journal) first(step Step, phase Phase, instance, volume string) (Entry, bool) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	for _, e := range j.entries {
@@ -211,10 +209,10 @@ func (j *Journal) First(step Step, phase Phase, instance, volume string) (Entry,
 	return Entry{}, false
 }
 
-// RebootRequested reports whether a reboot of the instance was ever intended in this run. Once true the
+// rebootRequested reports whether a reboot of the instance was ever intended in this run. Once true the
 // instance is never rebooted again by this run, whatever the outcome was: the guide's "DO NOT reboot a second
 // time", kept across crashes.
-func (j *Journal) RebootRequested(instance string) bool {
+func (j *journal) rebootRequested(instance string) bool {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	for _, e := range j.entries {
@@ -225,8 +223,8 @@ func (j *Journal) RebootRequested(instance string) bool {
 	return false
 }
 
-// StepStarted reports whether any entry for the step exists.
-func (j *Journal) StepStarted(step Step) bool {
+// stepStarted reports whether any entry for the step exists.
+func (j *journal) stepStarted(step Step) bool {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	for _, e := range j.entries {
@@ -237,12 +235,12 @@ func (j *Journal) StepStarted(step Step) bool {
 	return false
 }
 
-// Close closes the file; the journal's content is already durable.
-func (j *Journal) Close() error { return j.f.Close() }
+// close closes the file; the journal's content is already durable.
+func (j *journal) close() error { return j.f.Close() }
 
-// ReadJournalEntries reads a run's journal without opening it for writing (reports, verification).
-func ReadJournalEntries(dir string) ([]Entry, error) {
-	f, err := os.Open(filepath.Join(dir, JournalFile))
+// ReadJournal reads a run's journal without opening it for writing (reports, verification).
+func ReadJournal(rn run.Run) ([]Entry, error) {
+	f, err := os.Open(rn.Journal())
 	if err != nil {
 		return nil, fmt.Errorf("open journal: %w", err)
 	}

@@ -3,13 +3,14 @@ package recover
 import (
 	"errors"
 	"os"
-	"path/filepath"
 	"testing"
+
+	"github.com/osdr/osdr/internal/run"
 )
 
 func TestJournalSurvivesACrashAtAnyByte(t *testing.T) {
 	dir := t.TempDir()
-	j, err := OpenJournal(dir)
+	j, err := openJournal(run.Run{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -19,12 +20,12 @@ func TestJournalSurvivesACrashAtAnyByte(t *testing.T) {
 		{Step: StepReboot, Phase: PhaseIntent, Instance: instA},
 	}
 	for _, e := range entries {
-		if _, err := j.Append(e); err != nil {
+		if _, err := j.append(e); err != nil {
 			t.Fatal(err)
 		}
 	}
-	j.Close()
-	full, err := os.ReadFile(filepath.Join(dir, JournalFile))
+	j.close()
+	full, err := os.ReadFile(run.Run{Dir: dir}.Journal())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,22 +44,22 @@ func TestJournalSurvivesACrashAtAnyByte(t *testing.T) {
 			}
 		}
 		d := t.TempDir()
-		if err := os.WriteFile(filepath.Join(d, JournalFile), full[:cut], 0o600); err != nil {
+		if err := os.WriteFile(run.Run{Dir: d}.Journal(), full[:cut], 0o600); err != nil {
 			t.Fatal(err)
 		}
-		j, err := OpenJournal(d)
+		j, err := openJournal(run.Run{Dir: d})
 		if err != nil {
 			t.Fatalf("cut at %d: %v", cut, err)
 		}
-		if got := len(j.Entries()); got != whole {
+		if got := len(j.all()); got != whole {
 			t.Fatalf("cut at %d: %d entries, want %d", cut, got, whole)
 		}
 		// The run goes on appending after the torn line is gone.
-		if _, err := j.Append(Entry{Step: StepReattach, Phase: PhaseIntent, Instance: instA, Volume: "v1"}); err != nil {
+		if _, err := j.append(Entry{Step: StepReattach, Phase: PhaseIntent, Instance: instA, Volume: "v1"}); err != nil {
 			t.Fatal(err)
 		}
-		j.Close()
-		again, err := ReadJournalEntries(d)
+		j.close()
+		again, err := ReadJournal(run.Run{Dir: d})
 		if err != nil || len(again) != whole+1 {
 			t.Fatalf("cut at %d: reread %d entries (%v), want %d", cut, len(again), err, whole+1)
 		}
@@ -67,16 +68,16 @@ func TestJournalSurvivesACrashAtAnyByte(t *testing.T) {
 
 func TestJournalRefusesDamageBeforeTheLastLine(t *testing.T) {
 	dir := t.TempDir()
-	j, _ := OpenJournal(dir)
-	j.Append(Entry{Step: StepDBClean, Phase: PhaseIntent})
-	j.Append(Entry{Step: StepDBClean, Phase: PhaseDone})
-	j.Close()
-	path := filepath.Join(dir, JournalFile)
+	j, _ := openJournal(run.Run{Dir: dir})
+	j.append(Entry{Step: StepDBClean, Phase: PhaseIntent})
+	j.append(Entry{Step: StepDBClean, Phase: PhaseDone})
+	j.close()
+	path := run.Run{Dir: dir}.Journal()
 	raw, _ := os.ReadFile(path)
 	raw[12] ^= 0x01 // a flipped bit in the first line
 	os.WriteFile(path, raw, 0o600)
-	if _, err := OpenJournal(dir); !errors.Is(err, ErrCorruptJournal) {
-		t.Fatalf("OpenJournal = %v, want ErrCorruptJournal", err)
+	if _, err := openJournal(run.Run{Dir: dir}); !errors.Is(err, ErrCorruptJournal) {
+		t.Fatalf("openJournal = %v, want ErrCorruptJournal", err)
 	}
 }
 
@@ -94,20 +95,20 @@ func TestAnIntendedRebootIsNeverRepeated(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			j, _ := OpenJournal(dir)
+			j, _ := openJournal(run.Run{Dir: dir})
 			for _, p := range tc.phases {
-				j.Append(Entry{Step: StepReboot, Phase: p, Instance: instA})
+				j.append(Entry{Step: StepReboot, Phase: p, Instance: instA})
 			}
-			j.Close()
-			j, err := OpenJournal(dir)
+			j.close()
+			j, err := openJournal(run.Run{Dir: dir})
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer j.Close()
-			if got := j.RebootRequested(instA); got != tc.want {
+			defer j.close()
+			if got := j.rebootRequested(instA); got != tc.want {
 				t.Errorf("RebootRequested = %v, want %v", got, tc.want)
 			}
-			if j.RebootRequested(instB) {
+			if j.rebootRequested(instB) {
 				t.Errorf("another instance counts as rebooted")
 			}
 		})

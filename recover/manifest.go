@@ -8,18 +8,16 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
-
-	"github.com/osdr/osdr/internal/durable"
 	"time"
+
+	"github.com/osdr/osdr/internal/cloud"
+	"github.com/osdr/osdr/internal/durable"
+	"github.com/osdr/osdr/internal/run"
 )
 
 // ManifestFormat is the version of the manifest file format this build reads and writes.
 const ManifestFormat = 1
-
-// ManifestFile is the manifest's name inside a run directory.
-const ManifestFile = "manifest.json"
 
 // Manifest is step 1 of the guide: the instance-to-volume relationship as it stood before the loss, the
 // evidence every later step works from. Once the database is cleaned it cannot be taken again.
@@ -38,13 +36,10 @@ type Manifest struct {
 	Stamps map[string]Stamp `json:"stamps,omitempty"`
 }
 
-// CloudID names the cloud a manifest belongs to, so a manifest from another cloud is refused.
+// CloudID names the cloud a manifest belongs to, so a manifest from another cloud is refused, and the Cinder
+// schema flavour found when it was taken.
 type CloudID struct {
-	AuthURL string `json:"auth_url,omitempty"`
-	Region  string `json:"region,omitempty"`
-	// CinderDB is the Cinder database as host:port/name (never credentials).
-	CinderDB string `json:"cinder_db,omitempty"`
-	// CinderSchema is the schema flavour found when the manifest was taken.
+	cloud.Identity
 	CinderSchema string `json:"cinder_schema,omitempty"`
 }
 
@@ -93,6 +88,13 @@ type Stamp struct {
 // IsBoot says whether the volume is the instance's boot volume, which the procedure leaves alone.
 func (a Attachment) IsBoot() bool { return a.BootIndex != nil && *a.BootIndex == 0 }
 
+// IsISCSIData says whether the volume is what the procedure recovers: an iSCSI data volume, whose session a
+// power loss cuts. Boot volumes and other backends (RBD, NFS) are left alone.
+func (a Attachment) IsISCSIData() bool { return !a.IsBoot() && a.DriverVolumeType == "iscsi" }
+
+// Guest names the instance's guest for the machines that reach it.
+func (in Instance) Guest() cloud.Guest { return cloud.Guest{ID: in.ID, Addresses: in.Addresses} }
+
 // manifestEnvelope is the file: the manifest and a checksum over its canonical encoding.
 type manifestEnvelope struct {
 	Manifest json.RawMessage `json:"manifest"`
@@ -139,9 +141,21 @@ func (m *Manifest) AttachmentsOf(instanceID string) []Attachment {
 	return out
 }
 
-// WriteManifest stores m durably as dir/manifest.json: written to a temporary file, fsync'ed, renamed into
+// DataAttachments returns the instance's iSCSI data volumes in device order: what a fault cuts and the
+// recovery brings back.
+func (m *Manifest) DataAttachments(instanceID string) []Attachment {
+	var out []Attachment
+	for _, a := range m.AttachmentsOf(instanceID) {
+		if a.IsISCSIData() {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// WriteManifest stores m durably as the run's manifest: written to a temporary file, fsync'ed, renamed into
 // place and the directory fsync'ed, so after a crash the file is either complete or absent.
-func WriteManifest(dir string, m *Manifest) (string, error) {
+func WriteManifest(rn run.Run, m *Manifest) (string, error) {
 	m.Format = ManifestFormat
 	m.Normalize()
 	body, err := json.Marshal(m)
@@ -153,7 +167,7 @@ func WriteManifest(dir string, m *Manifest) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("encode manifest: %w", err)
 	}
-	path := filepath.Join(dir, ManifestFile)
+	path := rn.Manifest()
 	if err := durable.WriteFile(path, append(file, '\n'), 0o600); err != nil {
 		return "", fmt.Errorf("write manifest %s: %w", path, err)
 	}

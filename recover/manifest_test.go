@@ -3,17 +3,19 @@ package recover
 import (
 	"errors"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/osdr/osdr/internal/cloud"
+	"github.com/osdr/osdr/internal/run"
 )
 
 func sampleManifest() *Manifest {
 	return &Manifest{
 		RunID:   "20261125T081500Z-snapshot-abc123",
 		TakenAt: time.Date(2026, 11, 25, 8, 15, 0, 0, time.UTC),
-		Cloud:   CloudID{AuthURL: "http://127.0.0.1:5000/v3", Region: "RegionOne", CinderSchema: "modern"},
+		Cloud:   CloudID{Identity: cloud.Identity{AuthURL: "http://127.0.0.1:5000/v3", Region: "RegionOne"}, CinderSchema: "modern"},
 		Source:  "api+db",
 		Instances: []Instance{
 			{ID: instB, Name: "vm2", Host: "compute-1", VMState: "active", PowerState: 1},
@@ -28,7 +30,7 @@ func sampleManifest() *Manifest {
 
 func TestManifestRoundTripsAndIsNormalised(t *testing.T) {
 	dir := t.TempDir()
-	path, err := WriteManifest(dir, sampleManifest())
+	path, err := WriteManifest(run.Run{Dir: dir}, sampleManifest())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +59,7 @@ func TestManifestRoundTripsAndIsNormalised(t *testing.T) {
 
 func TestReadManifestRefusesAnythingAltered(t *testing.T) {
 	dir := t.TempDir()
-	path, err := WriteManifest(dir, sampleManifest())
+	path, err := WriteManifest(run.Run{Dir: dir}, sampleManifest())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +72,7 @@ func TestReadManifestRefusesAnythingAltered(t *testing.T) {
 		"empty":            func(string) string { return "" },
 	} {
 		t.Run(name, func(t *testing.T) {
-			p := filepath.Join(t.TempDir(), ManifestFile)
+			p := run.Run{Dir: t.TempDir()}.Manifest()
 			if err := os.WriteFile(p, []byte(mutate(string(original))), 0o600); err != nil {
 				t.Fatal(err)
 			}

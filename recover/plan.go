@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/osdr/osdr/internal/cloud"
 )
 
 // GuestRebootPolicy says which guests step 5 reboots from inside.
@@ -79,28 +81,13 @@ const (
 	GuestCmdReboot = "shutdown -r now"
 )
 
-// GuestLogin is how the plan and step 5 reach a guest: its SSH endpoint, and whether the login is root
-// (otherwise commands that need root run under `sudo -n`, as a cloud image's default user must).
-type GuestLogin struct {
-	Endpoint string
-	Root     bool
-}
-
-// AsRoot renders a command that needs root for this login.
-func (l GuestLogin) AsRoot(command string) string {
-	if l.Root {
-		return command
-	}
-	return "sudo -n " + command
-}
-
 const (
 	roleFstab  = "fstab"
 	roleBootID = "boot-id"
 	roleReboot = "reboot"
 )
 
-func guestActions(policy GuestRebootPolicy, login GuestLogin, devices []string) []Action {
+func guestActions(policy GuestRebootPolicy, login cloud.Login, devices []string) []Action {
 	if policy == GuestRebootNone {
 		return nil
 	}

@@ -7,11 +7,12 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/osdr/osdr/internal/cloud"
 	"github.com/osdr/osdr/internal/osapi"
 )
 
-// Cloud is what the engine asks of Nova and Cinder; *osapi.Client is the real one.
-type Cloud interface {
+// computeAPI is what the engine asks of Nova and Cinder; *osapi.Client is the real one.
+type computeAPI interface {
 	GetServer(ctx context.Context, id string) (osapi.Server, error)
 	ComputeServices(ctx context.Context) ([]osapi.Service, error)
 	VolumeServices(ctx context.Context) ([]osapi.Service, error)
@@ -26,8 +27,8 @@ type Cloud interface {
 // ErrServicesDown means a compute or volume service the recovery needs is down; nothing was changed.
 var ErrServicesDown = errors.New("services down")
 
-// PreflightOptions are the operator's choices that change what preflight accepts.
-type PreflightOptions struct {
+// preflightOptions are the operator's choices that change what preflight accepts.
+type preflightOptions struct {
 	// SkipDownHosts leaves out instances whose nova-compute is down instead of stopping.
 	SkipDownHosts bool
 	// PreLossManifest says the manifest was taken before the loss (a scheduled snapshot given with
@@ -38,8 +39,8 @@ type PreflightOptions struct {
 	Explicit []string
 }
 
-// Decision is preflight's verdict on one instance.
-type Decision struct {
+// decision is preflight's verdict on one instance.
+type decision struct {
 	Instance Instance
 	Include  bool
 	Reboot   bool   // step 3 applies
@@ -47,9 +48,9 @@ type Decision struct {
 	Now      osapi.Server
 }
 
-// Preflight checks, before anything changes, that the services the recovery needs are up and what each
+// preflight checks, before anything changes, that the services the recovery needs are up and what each
 // instance in scope needs: a reboot, only a reattach (it keeps its stopped/paused/shelved state), or nothing.
-func Preflight(ctx context.Context, cloud Cloud, m *Manifest, inScope []string, opts PreflightOptions) ([]Decision, error) {
+func preflight(ctx context.Context, cloud computeAPI, m *Manifest, inScope []string, opts preflightOptions) ([]decision, error) {
 	computes, err := cloud.ComputeServices(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("preflight: %w", err)
@@ -77,14 +78,14 @@ func Preflight(ctx context.Context, cloud Cloud, m *Manifest, inScope []string, 
 		explicit[id] = true
 	}
 
-	var decisions []Decision
+	var decisions []decision
 	var downHosts []string
 	for _, id := range inScope {
 		in, ok := m.Instance(id)
 		if !ok {
 			return nil, fmt.Errorf("preflight: instance %s is not in the manifest", id)
 		}
-		d := Decision{Instance: in}
+		d := decision{Instance: in}
 		if !computeUp[in.Host] {
 			if !opts.SkipDownHosts {
 				downHosts = append(downHosts, in.Host)
@@ -115,7 +116,7 @@ func Preflight(ctx context.Context, cloud Cloud, m *Manifest, inScope []string, 
 }
 
 // decide applies the procedure's rules to one instance whose host is up.
-func decide(d *Decision, preLoss, explicit bool) {
+func decide(d *decision, preLoss, explicit bool) {
 	was, now := d.Instance, d.Now
 	if now.TaskState != "" {
 		d.Reason = "a task runs on it now (" + now.TaskState + "): wait for it to end, then run again"
@@ -155,8 +156,8 @@ func uniqueSorted(ss []string) []string {
 	return dedupe(ss)
 }
 
-// BuildPlan turns the manifest, preflight's decisions and the DB plan into the full plan.
-func BuildPlan(runID, manifestPath string, m *Manifest, scope Scope, decisions []Decision, db *DBPlan, policy GuestRebootPolicy, guestLogin func(Instance) GuestLogin) *Plan {
+// buildPlan turns the manifest, preflight's decisions and the DB plan into the full plan.
+func buildPlan(runID, manifestPath string, m *Manifest, scope Scope, decisions []decision, db *DBPlan, policy GuestRebootPolicy, login func(cloud.Guest) cloud.Login) *Plan {
 	p := &Plan{RunID: runID, Manifest: manifestPath, Scope: scope, GuestReboot: policy, DB: db, Warnings: m.Warnings}
 	for _, d := range decisions {
 		if !d.Include {
@@ -168,14 +169,13 @@ func BuildPlan(runID, manifestPath string, m *Manifest, scope Scope, decisions [
 			a := rebootAction(d.Instance.ID)
 			ip.Reboot = &a
 		}
-		pairs, _ := cleanTargets(m, []string{d.Instance.ID})
 		var devices []string
-		for _, a := range pairs {
+		for _, a := range m.DataAttachments(d.Instance.ID) {
 			ip.Reattach = append(ip.Reattach, reattachAction(a))
 			devices = append(devices, a.Device)
 		}
 		if len(devices) > 0 && (d.Reboot || d.Now.Running()) {
-			ip.Guest = guestActions(policy, guestLogin(d.Instance), devices)
+			ip.Guest = guestActions(policy, login(d.Instance.Guest()), devices)
 		}
 		p.Instances = append(p.Instances, ip)
 	}

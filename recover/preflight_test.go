@@ -32,7 +32,7 @@ func TestDecideFollowsTheProcedure(t *testing.T) {
 		{"suspended cannot take an attach", "suspended", osapi.Server{VMState: "suspended"}, false, false, false, false, "refuses a volume attach"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := Decision{Instance: Instance{ID: instA, VMState: tc.was}, Now: tc.now}
+			d := decision{Instance: Instance{ID: instA, VMState: tc.was}, Now: tc.now}
 			decide(&d, tc.preLoss, tc.explicit)
 			if d.Include != tc.include || d.Reboot != tc.boot || !strings.Contains(d.Reason, tc.reason) {
 				t.Errorf("include=%v reboot=%v reason=%q; want include=%v reboot=%v reason containing %q", d.Include, d.Reboot, d.Reason, tc.include, tc.boot, tc.reason)
@@ -43,7 +43,7 @@ func TestDecideFollowsTheProcedure(t *testing.T) {
 
 // fakeCloud answers like Nova and Cinder for preflight's reads.
 type fakeCloud struct {
-	Cloud
+	computeAPI
 	servers        map[string]osapi.Server
 	computes, vols []osapi.Service
 }
@@ -74,11 +74,11 @@ func TestPreflightStopsOnDownServicesUnlessTold(t *testing.T) {
 		vols:     []osapi.Service{{Host: "ctl@lvm", State: "up", Status: "enabled"}},
 	}
 	ctx := context.Background()
-	_, err := Preflight(ctx, cloud, m, []string{instA, instB}, PreflightOptions{})
+	_, err := preflight(ctx, cloud, m, []string{instA, instB}, preflightOptions{})
 	if !errors.Is(err, ErrServicesDown) || !strings.Contains(err.Error(), "compute-2") {
 		t.Fatalf("err = %v, want ErrServicesDown naming compute-2", err)
 	}
-	decisions, err := Preflight(ctx, cloud, m, []string{instA, instB}, PreflightOptions{SkipDownHosts: true})
+	decisions, err := preflight(ctx, cloud, m, []string{instA, instB}, preflightOptions{SkipDownHosts: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestPreflightStopsOnDownServicesUnlessTold(t *testing.T) {
 		t.Errorf("decisions = %+v", decisions)
 	}
 	cloud.vols[0].State = "down"
-	if _, err := Preflight(ctx, cloud, m, []string{instA}, PreflightOptions{}); !errors.Is(err, ErrServicesDown) {
+	if _, err := preflight(ctx, cloud, m, []string{instA}, preflightOptions{}); !errors.Is(err, ErrServicesDown) {
 		t.Fatalf("cinder-volume down: err = %v", err)
 	}
 }

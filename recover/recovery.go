@@ -6,17 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
+	"github.com/osdr/osdr/internal/cloud"
 	"github.com/osdr/osdr/internal/durable"
+	"github.com/osdr/osdr/internal/osapi"
+	"github.com/osdr/osdr/internal/run"
 )
-
-// API is everything the recovery asks of Nova and Cinder; *osapi.Client is the real one.
-type API interface {
-	Cloud
-	Inventory
-}
 
 // Options are an operator's choices for one recovery.
 type Options struct {
@@ -24,51 +20,126 @@ type Options struct {
 	// ManifestPath names a manifest taken earlier (a scheduled snapshot): the best evidence after a loss.
 	ManifestPath string
 	// FromDB takes the manifest from the databases alone, when the APIs do not answer.
-	FromDB        bool
-	Until         Step // StepDBClean, StepReboot, StepReattach, or empty for all five steps
+	FromDB bool
+	// Until stops after this step (StepDBClean, StepReboot or StepReattach); empty runs all five.
+	Until         Step
 	GuestReboot   GuestRebootPolicy
 	SkipDownHosts bool
 	Exec          ExecOptions
-	Cloud         CloudID
-}
-
-// Recovery runs the guide's procedure on one cloud.
-type Recovery struct {
-	API    API
-	DBs    Databases
-	Guests Guests
-	// GuestLogin tells how each guest is reached, for the plan's SSH commands.
-	GuestLogin func(Instance) GuestLogin
-	Options    Options
-	Emit       func(Event)
 	// AfterJournalEntry, when set, runs after every durable journal append: the crash points of the tests
-	// that kill a recovery and resume it.
+	// that kill a recovery and resume it. The operator binary never sets it.
 	AfterJournalEntry func(Entry)
 }
 
-// PlanFile and SummaryFile are saved in the run directory.
-const (
-	PlanFile    = "plan.json"
-	SummaryFile = "summary.json"
-)
+// Progress is told what a recovery does as it happens: the plan before the first change, then each event,
+// one at a time. Neither may block for long.
+type Progress interface {
+	Planned(p *Plan, resumed bool)
+	Event(e Event)
+}
 
-// ErrForeignManifest means the manifest was taken on another cloud.
-var ErrForeignManifest = errors.New("manifest of another cloud")
+// Recovery runs the guide's procedure on one cloud: it owns the lifecycle (lock, manifest, preflight, plan,
+// the five steps, summary) that an operator's `osdr recover` and a drill share.
+type Recovery struct {
+	cloud *cloud.Cloud
+	opts  Options
+}
 
-// Prepare is everything before the first change: the manifest (step 1), preflight and the plan. It changes
-// nothing, so --dry-run is Prepare and printing.
-func (r *Recovery) Prepare(ctx context.Context, runID string) (*Plan, *Manifest, error) {
-	m, preLoss, err := r.manifest(ctx)
+// New prepares a recovery of the cloud; nothing is contacted yet.
+func New(c *cloud.Cloud, opts Options) *Recovery { return &Recovery{cloud: c, opts: opts} }
+
+// DryRun is everything before the first change: the manifest (step 1), preflight and the plan, which it
+// returns. It changes nothing and writes nothing.
+func (r *Recovery) DryRun(ctx context.Context) (*Plan, error) {
+	api, dbs, err := r.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	plan, _, err := r.prepare(ctx, api, dbs, "dry-run")
+	return plan, err
+}
+
+// Planned says whether a run got as far as its plan: a run that did can be resumed.
+func Planned(rn run.Run) bool {
+	_, err := os.Stat(rn.Plan())
+	return err == nil
+}
+
+// Start runs a new recovery in the run's directory: under the cloud's lock, it takes (or reads) the
+// manifest, checks preflight, plans, and carries the plan out, telling p as it goes.
+func (r *Recovery) Start(ctx context.Context, rn run.Run, p Progress) (*Summary, error) {
+	release, err := r.cloud.Lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release(context.WithoutCancel(ctx))
+	api, dbs, err := r.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	plan, m, err := r.prepare(ctx, api, dbs, rn.ID)
+	if err != nil {
+		return nil, fmt.Errorf("%w (nothing was changed; run directory %s)", err, rn.Dir)
+	}
+	if p != nil {
+		p.Planned(plan, false)
+	}
+	return r.execute(ctx, rn, api, dbs, plan, m, p)
+}
+
+// ErrNotResumable means the run holds no plan to continue: it stopped before anything was changed.
+var ErrNotResumable = errors.New("nothing to resume")
+
+// Resume continues a run after a crash or a kill, as it was planned: every step re-reads the real state and
+// the journal before acting, so nothing done is done again and no instance is rebooted twice. A run taken on
+// another cloud than the one configured now is refused before any call.
+func (r *Recovery) Resume(ctx context.Context, rn run.Run, p Progress) (*Summary, error) {
+	plan, m, err := loadRun(rn)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.Cloud.Check(r.cloud.Identity()); err != nil {
+		return nil, fmt.Errorf("resume run %s: %w", rn.ID, err)
+	}
+	release, err := r.cloud.Lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release(context.WithoutCancel(ctx))
+	api, dbs, err := r.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if p != nil {
+		p.Planned(plan, true)
+	}
+	return r.execute(ctx, rn, api, dbs, plan, m, p)
+}
+
+func (r *Recovery) open(ctx context.Context) (*osapi.Client, cloud.Databases, error) {
+	dbs, err := r.cloud.Databases(ctx)
+	if err != nil {
+		return nil, cloud.Databases{}, err
+	}
+	api, err := r.cloud.API(ctx)
+	if err != nil {
+		return nil, cloud.Databases{}, err
+	}
+	return api, dbs, nil
+}
+
+// prepare takes or reads the manifest, runs preflight and builds the plan. It changes nothing.
+func (r *Recovery) prepare(ctx context.Context, api *osapi.Client, dbs cloud.Databases, runID string) (*Plan, *Manifest, error) {
+	m, preLoss, err := r.manifest(ctx, api, dbs)
 	if err != nil {
 		return nil, nil, err
 	}
-	m.RunID = runID
-	inScope, err := r.Options.Scope.Select(m)
+	inScope, err := r.opts.Scope.Select(m)
 	if err != nil {
 		return nil, nil, err
 	}
-	decisions, err := Preflight(ctx, r.API, m, inScope, PreflightOptions{
-		SkipDownHosts: r.Options.SkipDownHosts, PreLossManifest: preLoss, Explicit: r.Options.Scope.Instances,
+	decisions, err := preflight(ctx, api, m, inScope, preflightOptions{
+		SkipDownHosts: r.opts.SkipDownHosts, PreLossManifest: preLoss, Explicit: r.opts.Scope.Instances,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -81,57 +152,45 @@ func (r *Recovery) Prepare(ctx context.Context, runID string) (*Plan, *Manifest,
 	}
 	db := &DBPlan{}
 	if len(included) > 0 {
-		if db, err = PlanDBClean(ctx, r.DBs, m, included); err != nil {
+		if db, err = planDBClean(ctx, dbs, m, included); err != nil {
 			return nil, nil, err
 		}
 	}
-	manifestName := r.Options.ManifestPath
+	manifestName := r.opts.ManifestPath
 	if manifestName == "" {
 		manifestName = "(taken by this run)"
 	}
-	plan := BuildPlan(runID, manifestName, m, r.Options.Scope, decisions, db, r.Options.GuestReboot, r.GuestLogin)
+	policy := r.opts.GuestReboot
+	if policy == "" {
+		policy = GuestRebootFstab
+	}
+	plan := buildPlan(runID, manifestName, m, r.opts.Scope, decisions, db, policy, r.cloud.GuestLogin)
 	return plan, m, nil
 }
 
 // manifest reads the given manifest (checked against the cloud) or takes one now.
-func (r *Recovery) manifest(ctx context.Context) (m *Manifest, preLoss bool, err error) {
-	if r.Options.ManifestPath != "" {
-		m, err := ReadManifest(r.Options.ManifestPath)
+func (r *Recovery) manifest(ctx context.Context, api *osapi.Client, dbs cloud.Databases) (m *Manifest, preLoss bool, err error) {
+	if r.opts.ManifestPath != "" {
+		m, err := ReadManifest(r.opts.ManifestPath)
 		if err != nil {
 			return nil, false, err
 		}
-		if err := sameCloud(m.Cloud, r.Options.Cloud); err != nil {
-			return nil, false, err
+		if err := m.Cloud.Check(r.cloud.Identity()); err != nil {
+			return nil, false, fmt.Errorf("manifest %s: %w", r.opts.ManifestPath, err)
 		}
 		return m, true, nil
 	}
-	if r.Options.FromDB {
-		m, err = SnapshotFromDB(ctx, r.DBs, Scope{All: true})
+	if r.opts.FromDB {
+		m, err = snapshotFromDB(ctx, dbs, Scope{All: true})
 	} else {
-		m, err = Snapshot(ctx, r.API, r.DBs, Scope{All: true})
+		m, err = snapshotFromAPI(ctx, api, dbs, Scope{All: true})
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("step 1, the manifest: %w", err)
 	}
-	schema := m.Cloud.CinderSchema
-	m.Cloud = r.Options.Cloud
-	m.Cloud.CinderSchema = schema
+	m.Cloud.Identity = r.cloud.Identity()
 	m.TakenAt = time.Now().UTC()
 	return m, false, nil
-}
-
-// sameCloud refuses a manifest whose recorded cloud differs from this one in what both name.
-func sameCloud(recorded, now CloudID) error {
-	if recorded.AuthURL != "" && now.AuthURL != "" && recorded.AuthURL != now.AuthURL {
-		return fmt.Errorf("%w: it was taken on %s, this is %s", ErrForeignManifest, recorded.AuthURL, now.AuthURL)
-	}
-	if recorded.Region != "" && now.Region != "" && recorded.Region != now.Region {
-		return fmt.Errorf("%w: it was taken in region %s, this is %s", ErrForeignManifest, recorded.Region, now.Region)
-	}
-	if recorded.CinderDB != "" && now.CinderDB != "" && recorded.CinderDB != now.CinderDB {
-		return fmt.Errorf("%w: its Cinder database is %s, this is %s", ErrForeignManifest, recorded.CinderDB, now.CinderDB)
-	}
-	return nil
 }
 
 // Summary is how a recovery ended, instance by instance.
@@ -149,40 +208,42 @@ type Summary struct {
 // Complete says whether every instance in scope recovered.
 func (s *Summary) Complete() bool { return s.Failed == 0 }
 
-// Execute carries out a prepared plan in the run directory: the manifest is made durable first, then step 2
+// execute carries out a prepared plan in the run directory: the manifest is made durable first, then step 2
 // in one transaction per database, then steps 3 to 5 per instance. A resumed run calls it again with the
 // saved plan; every step re-reads real state and the journal before acting.
-func (r *Recovery) Execute(ctx context.Context, runDir string, plan *Plan, m *Manifest) (*Summary, error) {
+func (r *Recovery) execute(ctx context.Context, rn run.Run, api *osapi.Client, dbs cloud.Databases, plan *Plan, m *Manifest, p Progress) (*Summary, error) {
 	started := time.Now().UTC()
-	manifestPath := filepath.Join(runDir, ManifestFile)
-	if _, err := os.Stat(manifestPath); errors.Is(err, os.ErrNotExist) {
-		if _, err := WriteManifest(runDir, m); err != nil {
+	if _, err := os.Stat(rn.Manifest()); errors.Is(err, os.ErrNotExist) {
+		if _, err := WriteManifest(rn, m); err != nil {
 			return nil, fmt.Errorf("step 1: %w", err)
 		}
 	}
-	if err := savePlan(runDir, plan); err != nil {
+	if err := writeJSON(rn.Plan(), "plan", plan); err != nil {
 		return nil, err
 	}
-	journal, err := OpenJournal(runDir)
+	journal, err := openJournal(rn)
 	if err != nil {
 		return nil, err
 	}
-	defer journal.Close()
-	journal.afterAppend = r.AfterJournalEntry
-	x := &Executor{Cloud: r.API, Guests: r.Guests, Journal: journal, Options: r.Options.Exec, Emit: r.Emit}
-	if last, ok := journal.Last(StepSnapshot, "", ""); !ok || last.Phase != PhaseDone {
-		if err := x.record(StepSnapshot, PhaseDone, "", "", "manifest "+manifestPath); err != nil {
+	defer journal.close()
+	journal.afterAppend = r.opts.AfterJournalEntry
+	x := &executor{cloud: api, guests: r.cloud, journal: journal, options: r.opts.Exec, until: r.opts.Until}
+	if p != nil {
+		x.emit = p.Event
+	}
+	if last, ok := journal.last(StepSnapshot, "", ""); !ok || last.Phase != PhaseDone {
+		if err := x.record(StepSnapshot, PhaseDone, "", "", "manifest "+rn.Manifest()); err != nil {
 			return nil, err
 		}
 	}
-	if last, ok := journal.Last(StepDBClean, "", ""); !ok || last.Phase != PhaseDone {
-		if err := r.cleanDB(ctx, x, runDir, m, plan); err != nil {
+	if last, ok := journal.last(StepDBClean, "", ""); !ok || last.Phase != PhaseDone {
+		if err := cleanDB(ctx, x, dbs, rn, m, plan); err != nil {
 			return nil, err
 		}
 	}
-	summary := &Summary{RunID: plan.RunID, Started: started, Until: r.Options.Until}
-	if r.Options.Until != StepDBClean {
-		summary.Instances = x.Run(ctx, plan, m)
+	summary := &Summary{RunID: plan.RunID, Started: started, Until: r.opts.Until}
+	if r.opts.Until != StepDBClean {
+		summary.Instances = x.run(ctx, plan, m)
 	}
 	summary.Finished = time.Now().UTC()
 	for _, res := range summary.Instances {
@@ -195,22 +256,16 @@ func (r *Recovery) Execute(ctx context.Context, runDir string, plan *Plan, m *Ma
 			summary.Excluded++
 		}
 	}
-	raw, err := json.MarshalIndent(summary, "", "  ")
-	if err != nil {
-		return summary, fmt.Errorf("encode summary: %w", err)
-	}
-	if err := durable.WriteFile(filepath.Join(runDir, SummaryFile), append(raw, '\n'), 0o600); err != nil {
-		return summary, fmt.Errorf("write summary: %w", err)
-	}
-	return summary, nil
+	return summary, writeJSON(rn.Summary(), "summary", summary)
 }
 
 // cleanDB is step 2. The plan's statements select only rows not cleaned yet, so after a crash the step is
 // planned again from the database as it is: a committed clean plans to nothing, an uncommitted one runs.
-func (r *Recovery) cleanDB(ctx context.Context, x *Executor, runDir string, m *Manifest, plan *Plan) error {
+func cleanDB(ctx context.Context, x *executor, dbs cloud.Databases, rn run.Run, m *Manifest, plan *Plan) error {
 	db := plan.DB
-	if x.Journal.StepStarted(StepDBClean) {
-		fresh, err := PlanDBClean(ctx, r.DBs, m, plan.IncludedInstances())
+	restarted := x.journal.stepStarted(StepDBClean)
+	if restarted {
+		fresh, err := planDBClean(ctx, dbs, m, plan.IncludedInstances())
 		if err != nil {
 			return fmt.Errorf("step 2, re-plan after a restart: %w", err)
 		}
@@ -219,73 +274,85 @@ func (r *Recovery) cleanDB(ctx context.Context, x *Executor, runDir string, m *M
 	if err := x.record(StepDBClean, PhaseIntent, "", "", fmt.Sprintf("%d statement(s) on the %s schema", len(db.Statements), db.CinderSchema)); err != nil {
 		return err
 	}
-	backupPath := filepath.Join(runDir, BackupFile)
-	if x.Journal.StepStarted(StepDBClean) {
+	backupPath := rn.Backup()
+	if restarted {
 		if _, err := os.Stat(backupPath); err == nil {
 			// Keep the first backup: it holds the rows as they were before any clean.
-			backupPath = filepath.Join(runDir, fmt.Sprintf("db-backup-%d.json", len(x.Journal.Entries())))
+			backupPath = rn.LaterBackup(len(x.journal.all()))
 		}
 	}
-	if _, err := ApplyDBClean(ctx, r.DBs, db, backupPath); err != nil {
+	if _, err := applyDBClean(ctx, dbs, db, backupPath); err != nil {
 		_ = x.record(StepDBClean, PhaseFailed, "", "", err.Error())
 		return fmt.Errorf("step 2, clean the database: %w", err)
 	}
 	return x.record(StepDBClean, PhaseDone, "", "", "backup "+backupPath)
 }
 
-func savePlan(runDir string, p *Plan) error {
-	raw, err := json.MarshalIndent(p, "", "  ")
+func writeJSON(path, what string, v any) error {
+	raw, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
-		return fmt.Errorf("encode plan: %w", err)
+		return fmt.Errorf("encode %s: %w", what, err)
 	}
-	if err := durable.WriteFile(filepath.Join(runDir, PlanFile), append(raw, '\n'), 0o600); err != nil {
-		return fmt.Errorf("save plan: %w", err)
+	if err := durable.WriteFile(path, append(raw, '\n'), 0o600); err != nil {
+		return fmt.Errorf("save %s: %w", what, err)
 	}
 	return nil
 }
 
-// LoadRun reads what a run saved, for --resume.
-func LoadRun(runDir string) (*Plan, *Manifest, error) {
-	m, err := ReadManifest(filepath.Join(runDir, ManifestFile))
-	if err != nil {
-		return nil, nil, err
+// loadRun reads what a run saved, for a resume.
+func loadRun(rn run.Run) (*Plan, *Manifest, error) {
+	if !Planned(rn) {
+		return nil, nil, fmt.Errorf("%w: run %s has no saved plan (%s): it stopped before its plan was made, so nothing was changed; start a new recovery", ErrNotResumable, rn.ID, rn.Plan())
 	}
-	raw, err := os.ReadFile(filepath.Join(runDir, PlanFile))
+	m, err := ReadManifest(rn.Manifest())
+	if err != nil {
+		return nil, nil, fmt.Errorf("resume run %s: %w", rn.ID, err)
+	}
+	raw, err := os.ReadFile(rn.Plan())
 	if err != nil {
 		return nil, nil, fmt.Errorf("read the saved plan: %w", err)
 	}
 	var p Plan
 	if err := json.Unmarshal(raw, &p); err != nil {
-		return nil, nil, fmt.Errorf("parse the saved plan: %w", err)
+		return nil, nil, fmt.Errorf("parse the saved plan %s: %w", rn.Plan(), err)
 	}
 	return &p, m, nil
 }
 
-// UndoDB puts back the rows step 2 changed in a run, refused once step 3 has started: by then instances
-// were rebooted against the cleaned rows.
-func UndoDB(ctx context.Context, dbs Databases, runDir string) error {
-	journal, err := OpenJournal(runDir)
+// UndoDB puts back the rows step 2 changed in a run, under the cloud's lock; refused once step 3 has started:
+// by then instances were rebooted against the cleaned rows.
+func UndoDB(ctx context.Context, c *cloud.Cloud, rn run.Run) error {
+	release, err := c.Lock(ctx)
 	if err != nil {
 		return err
 	}
-	defer journal.Close()
-	if journal.StepStarted(StepReboot) || journal.StepStarted(StepReattach) {
+	defer release(context.WithoutCancel(ctx))
+	dbs, err := c.Databases(ctx)
+	if err != nil {
+		return err
+	}
+	journal, err := openJournal(rn)
+	if err != nil {
+		return err
+	}
+	defer journal.close()
+	if journal.stepStarted(StepReboot) || journal.stepStarted(StepReattach) {
 		return errors.New("refused: step 3 has started in this run; the saved rows no longer describe a state to return to")
 	}
-	if last, ok := journal.Last(StepDBClean, "", ""); !ok || last.Phase != PhaseDone {
+	if last, ok := journal.last(StepDBClean, "", ""); !ok || last.Phase != PhaseDone {
 		return errors.New("refused: this run did not complete step 2; there is nothing to undo")
 	}
-	backup, err := ReadBackup(filepath.Join(runDir, BackupFile))
+	backup, err := readBackup(rn.Backup())
 	if err != nil {
 		return err
 	}
-	if _, err := journal.Append(Entry{Step: StepDBClean, Phase: PhaseIntent, Detail: "undo from " + BackupFile}); err != nil {
+	if _, err := journal.append(Entry{Step: StepDBClean, Phase: PhaseIntent, Detail: "undo from " + run.BackupName()}); err != nil {
 		return err
 	}
-	if err := UndoDBClean(ctx, dbs, backup); err != nil {
-		_, _ = journal.Append(Entry{Step: StepDBClean, Phase: PhaseFailed, Detail: "undo: " + err.Error()})
+	if err := undoDBClean(ctx, dbs, backup); err != nil {
+		_, _ = journal.append(Entry{Step: StepDBClean, Phase: PhaseFailed, Detail: "undo: " + err.Error()})
 		return fmt.Errorf("undo step 2: %w", err)
 	}
-	_, err = journal.Append(Entry{Step: StepDBClean, Phase: PhaseUndone, Detail: "rows restored from " + BackupFile})
+	_, err = journal.append(Entry{Step: StepDBClean, Phase: PhaseUndone, Detail: "rows restored from " + run.BackupName()})
 	return err
 }

@@ -6,77 +6,140 @@ import (
 	"sort"
 )
 
-// Scope says which instances a snapshot or recovery covers. Exactly one of its fields is set: a recovery of
-// the whole cloud has to be asked for (--all), never implied by an empty selection.
+// Scope says which instances (and, with Volumes, which of their volumes) a snapshot, recovery, fault or
+// verification covers: the union of what each field names, resolved against a manifest. A recovery of the
+// whole cloud has to be asked for (All), never implied by an empty selection. It is the one place --all,
+// --instance, --host, --volume and a drill's targets are resolved.
 type Scope struct {
 	All       bool     `json:"all,omitempty"`
-	Hosts     []string `json:"hosts,omitempty"`
 	Instances []string `json:"instances,omitempty"`
+	Names     []string `json:"names,omitempty"`
+	Tags      []string `json:"tags,omitempty"`
+	Hosts     []string `json:"hosts,omitempty"`
+	// Volumes selects attached volumes, and their instances with only those volumes.
+	Volumes []string `json:"volumes,omitempty"`
 }
 
 // ErrEmptyScope means no instance was selected: nothing is done.
 var ErrEmptyScope = errors.New("empty scope")
 
-// Validate checks that exactly one kind of selection is made.
+// Validate checks that something is selected, and not both everything and something.
 func (s Scope) Validate() error {
-	kinds := 0
-	if s.All {
-		kinds++
-	}
-	if len(s.Hosts) > 0 {
-		kinds++
-	}
-	if len(s.Instances) > 0 {
-		kinds++
-	}
-	switch kinds {
-	case 0:
+	named := len(s.Instances) + len(s.Names) + len(s.Tags) + len(s.Hosts) + len(s.Volumes)
+	switch {
+	case !s.All && named == 0:
 		return fmt.Errorf("%w: name --instance ID, --host H or --all", ErrEmptyScope)
-	case 1:
-		return nil
-	default:
-		return errors.New("choose one of --instance, --host and --all")
+	case s.All && named > 0:
+		return errors.New("--all selects every instance: name no instance, host or volume with it")
 	}
+	return nil
 }
 
-// Select returns the ids of the manifest's instances in scope, sorted. An instance or host the manifest does not
-// know is an error naming it: a typo must never shrink the scope silently.
+// Selection is a scope resolved against a manifest.
+type Selection struct {
+	// Instances are the selected instance ids, sorted.
+	Instances []string
+	// Only limits an instance to some of its volumes (a scope naming volumes); an instance absent from it
+	// keeps all of them.
+	Only map[string]map[string]bool
+}
+
+// Select returns the ids of the manifest's instances in scope, sorted.
 func (s Scope) Select(m *Manifest) ([]string, error) {
+	sel, err := s.Resolve(m)
+	return sel.Instances, err
+}
+
+// Resolve resolves the scope against a manifest. Anything named that the manifest does not know is an error
+// naming it: a typo must never shrink the scope silently.
+func (s Scope) Resolve(m *Manifest) (Selection, error) {
 	if err := s.Validate(); err != nil {
-		return nil, err
+		return Selection{}, err
 	}
-	var ids []string
-	switch {
-	case s.All:
+	whole := map[string]bool{}
+	for _, in := range m.Instances {
+		if s.All {
+			whole[in.ID] = true
+		}
+	}
+	for _, id := range s.Instances {
+		if _, ok := m.Instance(id); !ok {
+			return Selection{}, fmt.Errorf("unknown instance %s: not in the manifest", id)
+		}
+		whole[id] = true
+	}
+	for _, name := range s.Names {
+		var found []string
 		for _, in := range m.Instances {
-			ids = append(ids, in.ID)
-		}
-	case len(s.Instances) > 0:
-		for _, id := range s.Instances {
-			if _, ok := m.Instance(id); !ok {
-				return nil, fmt.Errorf("unknown instance %s: not in the manifest", id)
+			if in.Name == name {
+				found = append(found, in.ID)
 			}
-			ids = append(ids, id)
 		}
-	default:
-		for _, h := range s.Hosts {
-			found := false
-			for _, in := range m.Instances {
-				if in.Host == h {
-					ids = append(ids, in.ID)
-					found = true
+		switch len(found) {
+		case 0:
+			return Selection{}, fmt.Errorf("no instance is named %q", name)
+		case 1:
+			whole[found[0]] = true
+		default:
+			return Selection{}, fmt.Errorf("%d instances are named %q (%v): use their ids", len(found), name, found)
+		}
+	}
+	for _, tag := range s.Tags {
+		found := false
+		for _, in := range m.Instances {
+			for _, t := range in.Tags {
+				if t == tag {
+					whole[in.ID], found = true, true
 				}
 			}
-			if !found {
-				return nil, fmt.Errorf("unknown host %s: no instance of the manifest runs there", h)
-			}
+		}
+		if !found {
+			return Selection{}, fmt.Errorf("no instance has tag %q", tag)
 		}
 	}
-	if len(ids) == 0 {
-		return nil, fmt.Errorf("%w: the manifest lists no instances", ErrEmptyScope)
+	for _, h := range s.Hosts {
+		found := false
+		for _, in := range m.Instances {
+			if in.Host == h {
+				whole[in.ID], found = true, true
+			}
+		}
+		if !found {
+			return Selection{}, fmt.Errorf("unknown host %s: no instance of the manifest runs there", h)
+		}
 	}
-	sort.Strings(ids)
-	return dedupe(ids), nil
+	only := map[string]map[string]bool{}
+	for _, v := range s.Volumes {
+		found := false
+		for _, a := range m.Attachments {
+			if a.VolumeID != v {
+				continue
+			}
+			found = true
+			if only[a.InstanceID] == nil {
+				only[a.InstanceID] = map[string]bool{}
+			}
+			only[a.InstanceID][v] = true
+		}
+		if !found {
+			return Selection{}, fmt.Errorf("volume %s is unknown or not attached to any instance", v)
+		}
+	}
+	sel := Selection{Only: map[string]map[string]bool{}}
+	for id := range whole {
+		sel.Instances = append(sel.Instances, id)
+	}
+	for id, vols := range only {
+		if !whole[id] {
+			sel.Instances = append(sel.Instances, id)
+			sel.Only[id] = vols
+		}
+	}
+	if len(sel.Instances) == 0 {
+		return Selection{}, fmt.Errorf("%w: the manifest lists no instances", ErrEmptyScope)
+	}
+	sort.Strings(sel.Instances)
+	return sel, nil
 }
 
 func dedupe(sorted []string) []string {

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"testing"
 
+	"github.com/osdr/osdr/internal/cloud"
+	"github.com/osdr/osdr/internal/settings"
 	"github.com/osdr/osdr/testenv"
 )
 
@@ -18,7 +20,7 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 // tests keep out of scope.
 type fixture struct {
 	cinder, nova *sql.DB
-	dbs          Databases
+	dbs          cloud.Databases
 	manifest     *Manifest
 }
 
@@ -35,7 +37,7 @@ func newModernFixture(t *testing.T) *fixture {
 	cinder, cinderDSN := testenv.MySQLWithSchema(t, testenv.SchemaCinder)
 	nova, novaDSN := testenv.MySQLWithSchema(t, testenv.SchemaNova)
 	f := &fixture{cinder: cinder, nova: nova}
-	f.dbs = Databases{Cinder: mustOpen(t, cinderDSN), Cells: []*sql.DB{mustOpen(t, novaDSN)}}
+	f.dbs = cloud.Databases{Cinder: mustOpen(t, cinderDSN), Cells: []*sql.DB{mustOpen(t, novaDSN)}}
 	f.manifest = &Manifest{RunID: "test", Source: "db"}
 
 	for i, inst := range []string{instA, instB, instC} {
@@ -95,7 +97,11 @@ func (f *fixture) attach(t *testing.T, inst, host, vol, device string, bootIndex
 
 func mustOpen(t *testing.T, dsn string) *sql.DB {
 	t.Helper()
-	db, err := OpenDB(dsn)
+	parsed, err := settings.ParseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := cloud.OpenDB(parsed)
 	if err != nil {
 		t.Fatal(err)
 	}

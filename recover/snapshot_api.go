@@ -4,25 +4,75 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"time"
 
+	"github.com/osdr/osdr/internal/cloud"
 	"github.com/osdr/osdr/internal/osapi"
 )
 
-// Inventory is what a snapshot reads from the APIs; *osapi.Client is the real one.
-type Inventory interface {
+// SnapshotOptions are an operator's choices for taking a manifest.
+type SnapshotOptions struct {
+	// FromDB reads the databases alone, for when the APIs do not answer.
+	FromDB bool
+	// Stamp writes a unique stamp file to each mounted data volume through its guest, for the integrity
+	// checks after a fault.
+	Stamp bool
+}
+
+// Snapshot is step 1 of the guide: the instance↔volume manifest of the instances in scope, from Nova and
+// Cinder cross-checked with the databases when they are configured (or from the databases alone), marked
+// with the cloud it was taken on. Nothing is written: the caller makes it durable in a run.
+func Snapshot(ctx context.Context, c *cloud.Cloud, scope Scope, opts SnapshotOptions) (*Manifest, error) {
+	if err := scope.Validate(); err != nil {
+		return nil, err
+	}
+	var m *Manifest
+	if opts.FromDB {
+		dbs, err := c.Databases(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if m, err = snapshotFromDB(ctx, dbs, scope); err != nil {
+			return nil, err
+		}
+	} else {
+		api, err := c.API(ctx)
+		if err != nil {
+			return nil, err
+		}
+		dbs, ok, err := c.OptionalDatabases(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			dbs = cloud.Databases{}
+		}
+		if m, err = snapshotFromAPI(ctx, api, dbs, scope); err != nil {
+			return nil, err
+		}
+	}
+	m.Cloud.Identity = c.Identity()
+	m.TakenAt = time.Now().UTC()
+	if opts.Stamp {
+		if err := WriteStamps(ctx, c, m); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// inventory is what a snapshot reads from the APIs; *osapi.Client is the real one.
+type inventory interface {
 	ListServers(ctx context.Context, host string) ([]osapi.Server, error)
 	ListVolumes(ctx context.Context) ([]osapi.Volume, error)
 	ListVolumeAttachments(ctx context.Context, serverID string) ([]osapi.VolumeAttachment, error)
 }
 
-// Snapshot takes the manifest from Nova and Cinder and cross-checks it with the databases: the databases give
-// what the APIs do not show (connection info, boot index, BDM ids, cells), the APIs give the current states,
-// and every disagreement is recorded as a warning. Without databases (dbs.Cinder nil) the manifest comes from
-// the APIs alone, with IQNs from Cinder's naming rule.
-func Snapshot(ctx context.Context, api Inventory, dbs Databases, scope Scope) (*Manifest, error) {
-	if err := scope.Validate(); err != nil {
-		return nil, err
-	}
+// snapshotFromAPI takes the manifest from Nova and Cinder and cross-checks it with the databases: the
+// databases give what the APIs do not show (connection info, boot index, BDM ids, cells), the APIs give the
+// current states, and every disagreement is recorded as a warning. Without databases (dbs.Cinder nil) the
+// manifest comes from the APIs alone, with IQNs from Cinder's naming rule.
+func snapshotFromAPI(ctx context.Context, api inventory, dbs cloud.Databases, scope Scope) (*Manifest, error) {
 	servers, err := api.ListServers(ctx, "")
 	if err != nil {
 		return nil, err
@@ -74,7 +124,7 @@ func Snapshot(ctx context.Context, api Inventory, dbs Databases, scope Scope) (*
 		fromAPI.Normalize()
 		return fromAPI, nil
 	}
-	fromDB, err := SnapshotFromDB(ctx, dbs, Scope{Instances: ids})
+	fromDB, err := snapshotFromDB(ctx, dbs, Scope{Instances: ids})
 	if err != nil {
 		return nil, fmt.Errorf("cross-check with the databases: %w", err)
 	}

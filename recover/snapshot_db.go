@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+
+	"github.com/osdr/osdr/internal/cloud"
 )
 
 // connectionInfo is the part of a BDM's (or a Cinder attachment's) connection_info the engine reads.
@@ -39,9 +41,9 @@ type volumeRow struct {
 	nameID                     string
 }
 
-// SnapshotFromDB takes the manifest from the databases alone, for when the APIs do not answer: instances and
+// snapshotFromDB takes the manifest from the databases alone, for when the APIs do not answer: instances and
 // their BDMs from every Nova cell, volume states and attachments from Cinder. It keeps only the scope.
-func SnapshotFromDB(ctx context.Context, dbs Databases, scope Scope) (*Manifest, error) {
+func snapshotFromDB(ctx context.Context, dbs cloud.Databases, scope Scope) (*Manifest, error) {
 	if err := scope.Validate(); err != nil {
 		return nil, err
 	}

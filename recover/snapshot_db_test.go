@@ -11,7 +11,7 @@ import (
 func TestSnapshotFromDBMatchesWhatNovaAndCinderRecorded(t *testing.T) {
 	ctx := context.Background()
 	f := newModernFixture(t)
-	got, err := SnapshotFromDB(ctx, f.dbs, Scope{All: true})
+	got, err := snapshotFromDB(ctx, f.dbs, Scope{All: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,10 +51,10 @@ func TestSnapshotFromDBScopes(t *testing.T) {
 		{"unknown instance", Scope{Instances: []string{"no-such"}}, nil, "unknown instance no-such"},
 		{"unknown host", Scope{Hosts: []string{"compute-9"}}, nil, "unknown host compute-9"},
 		{"empty", Scope{}, nil, "empty scope"},
-		{"two kinds", Scope{All: true, Hosts: []string{"compute-1"}}, nil, "choose one"},
+		{"everything and something", Scope{All: true, Hosts: []string{"compute-1"}}, nil, "--all selects every instance"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m, err := SnapshotFromDB(ctx, f.dbs, tc.scope)
+			m, err := snapshotFromDB(ctx, f.dbs, tc.scope)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("err = %v, want %q", err, tc.err)
@@ -87,7 +87,7 @@ func TestSnapshotFromDBRecordsDisagreements(t *testing.T) {
 	ctx := context.Background()
 	f := newModernFixture(t)
 	exec(t, f.cinder, `UPDATE volume_attachment SET deleted=1 WHERE volume_id='data-1-b'`)
-	m, err := SnapshotFromDB(ctx, f.dbs, Scope{Instances: []string{instB}})
+	m, err := snapshotFromDB(ctx, f.dbs, Scope{Instances: []string{instB}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,21 +14,16 @@ const StampFile = ".osdr-stamp"
 // WriteStamps writes a small unique file to each mounted iSCSI data volume through its guest, and records
 // it in the manifest: after the recovery, reading it back proves the data written before the fault survived.
 // A volume the guest has not mounted is recorded as a warning, not stamped.
-func WriteStamps(ctx context.Context, guests Guests, login func(Instance) GuestLogin, m *Manifest) error {
+func WriteStamps(ctx context.Context, guests guests, m *Manifest) error {
 	if m.Stamps == nil {
 		m.Stamps = map[string]Stamp{}
 	}
 	for _, in := range m.Instances {
-		var data []Attachment
-		for _, a := range m.AttachmentsOf(in.ID) {
-			if !a.IsBoot() && a.DriverVolumeType == "iscsi" {
-				data = append(data, a)
-			}
-		}
+		data := m.DataAttachments(in.ID)
 		if len(data) == 0 || in.VMState != "active" {
 			continue
 		}
-		r, err := guests.Run(ctx, in, "mount")
+		r, err := guests.RunOnGuest(ctx, in.Guest(), "mount")
 		if err != nil {
 			return fmt.Errorf("stamp volumes of %s: read its mounts: %w", in.ID, err)
 		}
@@ -46,14 +41,14 @@ func WriteStamps(ctx context.Context, guests Guests, login func(Instance) GuestL
 				return fmt.Errorf("stamp: %w", err)
 			}
 			stamp := Stamp{Path: strings.TrimSuffix(dir, "/") + "/" + StampFile, Content: "osdr " + a.VolumeID + " " + hex.EncodeToString(nonce)}
-			w, err := guests.Run(ctx, in, login(in).AsRoot(fmt.Sprintf("sh -c 'echo %s > %s'", stamp.Content, stamp.Path)))
+			w, err := guests.RunOnGuest(ctx, in.Guest(), guests.GuestLogin(in.Guest()).AsRoot(fmt.Sprintf("sh -c 'echo %s > %s'", stamp.Content, stamp.Path)))
 			if err != nil {
 				return fmt.Errorf("stamp volume %s on %s: %w", a.VolumeID, in.ID, err)
 			}
 			if w.ExitCode != 0 {
 				return fmt.Errorf("stamp volume %s on %s: exit %d: %s", a.VolumeID, in.ID, w.ExitCode, strings.TrimSpace(w.Stderr))
 			}
-			check, err := guests.Run(ctx, in, "cat "+stamp.Path)
+			check, err := guests.RunOnGuest(ctx, in.Guest(), "cat "+stamp.Path)
 			if err != nil || check.ExitCode != 0 || strings.TrimSpace(check.Stdout) != stamp.Content {
 				return fmt.Errorf("stamp volume %s on %s: reading it back gave %q (%v)", a.VolumeID, in.ID, check.Stdout, err)
 			}

@@ -2,15 +2,14 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/osdr/osdr/drills"
 	"github.com/osdr/osdr/inject"
+	"github.com/osdr/osdr/internal/cloud"
+	"github.com/osdr/osdr/internal/run"
 	"github.com/osdr/osdr/internal/settings"
 )
 
@@ -44,12 +43,12 @@ func newDrillValidateCommand() *cobra.Command {
 	}
 }
 
-// drillEnv loads the drill and opens its cloud: the drill file's cloud fields fill the contract's flags
-// when the command line does not give them.
-func drillEnv(cmd *cobra.Command, contract *settings.Flags, path string) (*drills.Drill, *env, drills.Env, error) {
+// drillCloud loads the drill and opens its cloud: the drill file's cloud fields fill the contract's flags
+// when the command line does not give them. Nothing of the cloud is contacted before the drill's guards ran.
+func drillCloud(cmd *cobra.Command, contract *settings.Flags, path string) (*drills.Drill, *cloud.Cloud, error) {
 	d, err := drills.Load(path, inject.Kinds())
 	if err != nil {
-		return nil, nil, drills.Env{}, err
+		return nil, nil, err
 	}
 	if contract.OSCloud == "" {
 		contract.OSCloud = d.Cloud.OSCloud
@@ -57,28 +56,11 @@ func drillEnv(cmd *cobra.Command, contract *settings.Flags, path string) (*drill
 	if contract.Inventory == "" {
 		contract.Inventory = d.Cloud.Inventory
 	}
-	e, err := resolveEnv(cmd, contract)
+	c, err := openCloud(cmd, contract, cloud.Options{APIRate: d.Recovery.APIRate})
 	if err != nil {
-		return nil, nil, drills.Env{}, err
+		return nil, nil, err
 	}
-	ctx := cmd.Context()
-	de := drills.Env{AuthURL: e.settings.Cloud.AuthURL(), Region: e.settings.Cloud.Region(), Log: cmd.ErrOrStderr()}
-	// The guards come first: nothing of a cloud the drill may not touch is even opened.
-	if err := d.Guards.CheckEndpoint(de.AuthURL, de.Region); err != nil {
-		e.close()
-		return nil, nil, drills.Env{}, err
-	}
-	if de.DBs, err = e.databases(ctx); err != nil {
-		e.close()
-		return nil, nil, drills.Env{}, err
-	}
-	if de.API, err = e.cloud(ctx, d.Recovery.APIRate); err != nil {
-		e.close()
-		return nil, nil, drills.Env{}, err
-	}
-	m := e.machines()
-	de.Hosts, de.Guests, de.GuestLogin = m, m, m.guestLogin
-	return d, e, de, nil
+	return d, c, nil
 }
 
 func newDrillPlanCommand() *cobra.Command {
@@ -88,12 +70,12 @@ func newDrillPlanCommand() *cobra.Command {
 		Short: "Show what a drill would do on the cloud as it is now, changing nothing",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			d, e, de, err := drillEnv(cmd, contract, args[0])
+			d, c, err := drillCloud(cmd, contract, args[0])
 			if err != nil {
 				return err
 			}
-			defer e.close()
-			return (&drills.Runner{Drill: d, Env: de}).Plan(cmd.Context(), cmd.OutOrStdout())
+			defer c.Close()
+			return (&drills.Runner{Drill: d, Cloud: c}).Plan(cmd.Context(), cmd.OutOrStdout())
 		},
 	}
 	contract = settings.AddFlags(cmd.Flags())
@@ -113,12 +95,12 @@ report.html, metrics.prom) are written in the run directory.
 Exit status: 0 the drill passed; 1 it failed or was refused.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			d, e, de, err := drillEnv(cmd, contract, args[0])
+			d, c, err := drillCloud(cmd, contract, args[0])
 			if err != nil {
 				return err
 			}
-			defer e.close()
-			return runDrill(cmd, contract, d, e, de, output)
+			defer c.Close()
+			return runDrill(cmd, d, c, output)
 		},
 	}
 	contract = settings.AddFlags(cmd.Flags())
@@ -126,25 +108,20 @@ Exit status: 0 the drill passed; 1 it failed or was refused.`,
 	return cmd
 }
 
-func runDrill(cmd *cobra.Command, contract *settings.Flags, d *drills.Drill, e *env, de drills.Env, output string) error {
-	self, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("find the osdr binary for verification: %w", err)
-	}
-	de.Verifier = drills.ProcessVerifier{Binary: self, Args: contractArgs(contract, e.settings)}
-	previous, err := previousRuns(e.settings.Runs, "drill")
+func runDrill(cmd *cobra.Command, d *drills.Drill, c *cloud.Cloud, output string) error {
+	runs := c.Settings().Runs
+	previous, err := runs.List(run.KindDrill)
 	if err != nil {
 		return err
 	}
-	run, err := e.settings.Runs.NewRun("drill")
+	rn, err := runs.New(run.KindDrill)
 	if err != nil {
 		return err
 	}
 	out := cmd.OutOrStdout()
-	view := newProgress(out, output, nil)
-	de.Emit = view.Event
-	de.AfterJournalEntry = crashHook()
-	report, err := (&drills.Runner{Drill: d, Env: de}).Execute(cmd.Context(), drills.Run{ID: run.ID, Dir: run.Dir}, previous)
+	view := newProgress(out, output, false)
+	runner := &drills.Runner{Drill: d, Cloud: c, Log: cmd.ErrOrStderr(), Progress: view, AfterJournalEntry: crashHook()}
+	report, err := runner.Execute(cmd.Context(), rn, previous)
 	view.Done()
 	if report != nil {
 		recovered, failed := report.Counts()
@@ -153,54 +130,7 @@ func runDrill(cmd *cobra.Command, contract *settings.Flags, d *drills.Drill, e *
 		for _, n := range report.Notes {
 			fmt.Fprintln(out, "  note:", n)
 		}
-		fmt.Fprintf(out, "Report: %s\n", filepath.Join(run.Dir, drills.ReportHTML))
+		fmt.Fprintf(out, "Report: %s\n", rn.ReportHTML())
 	}
 	return err
-}
-
-// contractArgs passes the resolved settings to a child osdr, as flags where the parent had flags; the
-// environment is inherited.
-func contractArgs(f *settings.Flags, s *settings.Settings) []string {
-	var args []string
-	add := func(name, value string) {
-		if value != "" {
-			args = append(args, "--"+name, value)
-		}
-	}
-	add(settings.FlagOSCloud, f.OSCloud)
-	add(settings.FlagCinderDBDSNFile, f.CinderDBDSNFile)
-	add(settings.FlagNovaDBDSNFile, f.NovaDBDSNFile)
-	add(settings.FlagInventory, f.Inventory)
-	add(settings.FlagSSHKey, f.SSHKey)
-	add(settings.FlagSSHUser, f.SSHUser)
-	add(settings.FlagKnownHosts, f.KnownHosts)
-	add(settings.FlagRunsDir, s.Runs.Dir)
-	if f.InsecureIgnoreHostKeys {
-		args = append(args, "--"+settings.FlagInsecureIgnoreHostKeys)
-	}
-	return args
-}
-
-// previousRuns lists earlier runs of a kind, newest first.
-func previousRuns(runs settings.Runs, kind string) ([]drills.Run, error) {
-	entries, err := os.ReadDir(runs.Dir)
-	if os.IsNotExist(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("list runs: %w", err)
-	}
-	var out []drills.Run
-	for _, ent := range entries {
-		if !ent.IsDir() || !strings.Contains(ent.Name(), "-"+kind+"-") {
-			continue
-		}
-		run, err := runs.FindRun(ent.Name())
-		if err != nil || run.Kind != kind {
-			continue
-		}
-		out = append(out, drills.Run{ID: run.ID, Dir: run.Dir})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID > out[j].ID })
-	return out, nil
 }

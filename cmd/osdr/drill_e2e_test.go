@@ -38,7 +38,7 @@ func writeDrill(t *testing.T, s *sim.Sim, edit func(*drills.Drill)) string {
 
 func readReport(t *testing.T, run string) drills.Report {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(os.Getenv("OSDR_RUNS_DIR"), run, drills.ReportJSON))
+	raw, err := os.ReadFile(runOf(run).ReportJSON())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,8 +56,9 @@ func TestADrillBreaksRecoversVerifiesAndReports(t *testing.T) {
 		t.Fatalf("drill: exit %d\n%s", code, out)
 	}
 	run := newestRun(t)
-	for _, f := range []string{drills.ReportJSON, drills.ReportJUnit, drills.ReportHTML, drills.ReportMetrics} {
-		if _, err := os.Stat(filepath.Join(os.Getenv("OSDR_RUNS_DIR"), run, f)); err != nil {
+	rn := runOf(run)
+	for _, f := range []string{rn.ReportJSON(), rn.ReportJUnit(), rn.ReportHTML(), rn.ReportMetrics()} {
+		if _, err := os.Stat(f); err != nil {
 			t.Errorf("no %s: %v", f, err)
 		}
 	}
@@ -116,7 +117,7 @@ func TestAFailedPreflightAbortsWithNothingInjected(t *testing.T) {
 	if r.Outcome != drills.OutcomeAborted {
 		t.Errorf("outcome %s, want aborted", r.Outcome)
 	}
-	if _, err := os.Stat(filepath.Join(os.Getenv("OSDR_RUNS_DIR"), newestRun(t), "inject.json")); err == nil {
+	if _, err := os.Stat(runOf(newestRun(t)).Faults()); err == nil {
 		t.Errorf("a fault record exists: something was injected")
 	}
 	if got := s.Cloud.AuditLog()[audit:]; len(got) != 0 {

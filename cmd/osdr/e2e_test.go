@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/osdr/osdr/recover"
+	"github.com/osdr/osdr/internal/run"
 	"github.com/osdr/osdr/testenv"
 	"github.com/osdr/osdr/testenv/sim"
 )
@@ -59,6 +59,11 @@ func osdrProcess(t *testing.T, args ...string) (string, int) {
 	return "", 0
 }
 
+// runOf is a run of the test's runs directory, by id.
+func runOf(id string) run.Run {
+	return run.Run{ID: id, Dir: filepath.Join(os.Getenv("OSDR_RUNS_DIR"), id)}
+}
+
 // latestManifest is the manifest of the newest run.
 func latestManifest(t *testing.T) string {
 	t.Helper()
@@ -66,7 +71,7 @@ func latestManifest(t *testing.T) string {
 	if err != nil || len(runs) == 0 {
 		t.Fatalf("no run directory: %v", err)
 	}
-	return filepath.Join(os.Getenv("OSDR_RUNS_DIR"), runs[len(runs)-1].Name(), recover.ManifestFile)
+	return runOf(runs[len(runs)-1].Name()).Manifest()
 }
 
 // startSim starts a simulated cloud and points the settings contract at it through its osdr.env, as an
@@ -296,8 +301,9 @@ func TestUntilDBCleansOnlyTheInstanceAndUndoPutsEveryByteBack(t *testing.T) {
 				t.Fatalf("%d run directories", len(runs))
 			}
 			runID := runs[0].Name()
-			for _, f := range []string{recover.ManifestFile, recover.BackupFile, recover.JournalFile, recover.PlanFile} {
-				if _, err := os.Stat(filepath.Join(os.Getenv("OSDR_RUNS_DIR"), runID, f)); err != nil {
+			rn := runOf(runID)
+			for _, f := range []string{rn.Manifest(), rn.Backup(), rn.Journal(), rn.Plan()} {
+				if _, err := os.Stat(f); err != nil {
 					t.Errorf("run directory lacks %s", f)
 				}
 			}

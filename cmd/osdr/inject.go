@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +10,8 @@ import (
 
 	"github.com/osdr/osdr/drills"
 	"github.com/osdr/osdr/inject"
+	"github.com/osdr/osdr/internal/cloud"
+	"github.com/osdr/osdr/internal/run"
 	"github.com/osdr/osdr/internal/settings"
 	"github.com/osdr/osdr/recover"
 )
@@ -48,17 +49,28 @@ func newInjectFaultCommand(kind string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			e, err := resolveEnv(cmd, contract)
+			scope := recover.Scope{Instances: instances, Volumes: volumes, Hosts: hosts}
+			if len(instances)+len(volumes)+len(hosts) == 0 {
+				return errors.New("name the target with --instance, --volume or --host")
+			}
+			c, err := openCloud(cmd, contract, cloud.Options{})
 			if err != nil {
 				return err
 			}
-			defer e.close()
-			sel, err := resolveSelection(ctx, e, instances, volumes, hosts)
+			defer c.Close()
+			// A manifest of the cloud as it is now (the databases too when configured, for exact IQNs).
+			m, err := recover.Snapshot(ctx, c, scope, recover.SnapshotOptions{})
 			if err != nil {
 				return err
 			}
-			machines := e.machines()
-			actions, err := inject.PlanFaults(ctx, machines, []inject.Fault{fault}, sel, limits)
+			sel, err := scope.Resolve(m)
+			if err != nil {
+				return err
+			}
+			targets := drills.Selection(m, sel)
+			// A host-wide fault acts only on hosts named with --host, never on the host of a named instance.
+			targets.Hosts = hosts
+			actions, err := inject.PlanFaults(ctx, c, []inject.Fault{fault}, targets, limits)
 			if err != nil {
 				return err
 			}
@@ -67,14 +79,14 @@ func newInjectFaultCommand(kind string) *cobra.Command {
 				writeActions(out, "Would run", actions)
 				return nil
 			}
-			run, err := e.settings.Runs.NewRun("inject")
+			rn, err := c.Settings().Runs.New(run.KindInject)
 			if err != nil {
 				return err
 			}
-			rec := inject.NewRecord(run.Dir, run.ID, []string{kind}, limits, actions)
-			err = inject.Inject(ctx, machines, rec)
+			rec := inject.NewRecord(rn, []string{kind}, limits, actions)
+			err = inject.Inject(ctx, c, rec)
 			writeActions(out, "Ran", rec.Actions)
-			fmt.Fprintf(out, "Record: %s/%s (restore with: osdr inject restore %s)\n", run.Dir, inject.RecordFile, run.ID)
+			fmt.Fprintf(out, "Record: %s (restore with: osdr inject restore %s)\n", rn.Faults(), rn.ID)
 			return err
 		},
 	}
@@ -108,87 +120,6 @@ func writeActions(w io.Writer, verb string, actions []inject.Action) {
 	}
 }
 
-// resolveSelection turns --instance/--volume/--host into the instances and volumes to break, from a manifest
-// of the cloud as it is now (the databases when configured, for exact IQNs).
-func resolveSelection(ctx context.Context, e *env, instances, volumes, hosts []string) (inject.Selection, error) {
-	n := 0
-	for _, l := range [][]string{instances, volumes, hosts} {
-		if len(l) > 0 {
-			n++
-		}
-	}
-	if n != 1 {
-		return inject.Selection{}, errors.New("name the target with exactly one of --instance, --volume and --host")
-	}
-	api, err := e.cloud(ctx, 0)
-	if err != nil {
-		return inject.Selection{}, err
-	}
-	dbs, _, err := e.optionalDatabases(ctx)
-	if err != nil {
-		return inject.Selection{}, err
-	}
-	m, err := recover.Snapshot(ctx, api, dbs, recover.Scope{All: true})
-	if err != nil {
-		return inject.Selection{}, err
-	}
-	return selectionFromManifest(m, instances, volumes, hosts)
-}
-
-func selectionFromManifest(m *recover.Manifest, instances, volumes, hosts []string) (inject.Selection, error) {
-	toTarget := func(in recover.Instance, only map[string]bool) inject.Instance {
-		return drills.FaultTarget(m, in, only)
-	}
-	var sel inject.Selection
-	switch {
-	case len(instances) > 0:
-		for _, id := range instances {
-			in, ok := m.Instance(id)
-			if !ok {
-				return sel, fmt.Errorf("unknown instance %s", id)
-			}
-			sel.Instances = append(sel.Instances, toTarget(in, nil))
-		}
-	case len(volumes) > 0:
-		byInstance := map[string]map[string]bool{}
-		for _, v := range volumes {
-			found := false
-			for _, a := range m.Attachments {
-				if a.VolumeID == v {
-					found = true
-					if byInstance[a.InstanceID] == nil {
-						byInstance[a.InstanceID] = map[string]bool{}
-					}
-					byInstance[a.InstanceID][v] = true
-				}
-			}
-			if !found {
-				return sel, fmt.Errorf("volume %s is unknown or not attached to any instance", v)
-			}
-		}
-		for _, in := range m.Instances {
-			if only, ok := byInstance[in.ID]; ok {
-				sel.Instances = append(sel.Instances, toTarget(in, only))
-			}
-		}
-	default:
-		for _, h := range hosts {
-			found := false
-			for _, in := range m.Instances {
-				if in.Host == h {
-					found = true
-					sel.Instances = append(sel.Instances, toTarget(in, nil))
-				}
-			}
-			if !found {
-				return sel, fmt.Errorf("unknown host %s: no instance runs there", h)
-			}
-		}
-		sel.Hosts = hosts
-	}
-	return sel, nil
-}
-
 func newInjectRestoreCommand() *cobra.Command {
 	var contract *settings.Flags
 	var output string
@@ -197,22 +128,20 @@ func newInjectRestoreCommand() *cobra.Command {
 		Short: "Undo what an injection run did, from its record",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			e, err := resolveEnv(cmd, contract)
+			c, err := openCloud(cmd, contract, cloud.Options{})
 			if err != nil {
 				return err
 			}
-			defer e.close()
-			run, err := e.settings.Runs.FindRun(args[0])
+			defer c.Close()
+			rn, err := c.Settings().Runs.Find(args[0])
 			if err != nil {
 				return err
 			}
-			rec, err := inject.LoadRecord(run.Dir)
+			rec, err := inject.LoadRecord(rn)
 			if err != nil {
 				return err
 			}
-			machines := e.machines()
-			err = inject.Restore(ctx, machines, rec)
+			err = inject.Restore(cmd.Context(), c, rec)
 			if output == "json" {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")

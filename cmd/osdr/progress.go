@@ -16,26 +16,26 @@ import (
 
 // progress shows a recovery as it happens.
 type progress interface {
-	Event(recover.Event)
+	recover.Progress
 	Done()
 }
 
-// newProgress picks the view: JSON lines with -o json, a live bar per instance of the plan on a terminal,
-// plain lines otherwise (logs, CI, cron mail, or no plan known in advance).
-func newProgress(w io.Writer, format string, plan *recover.Plan) progress {
+// newProgress picks the view: JSON lines with -o json; otherwise the plan of a new run printed first (when
+// printPlan: `osdr recover` shows it, a drill does not), then a live bar per instance on a terminal, plain
+// lines elsewhere (logs, CI, cron mail).
+func newProgress(w io.Writer, format string, printPlan bool) progress {
 	if format == "json" {
 		return &jsonProgress{enc: json.NewEncoder(w)}
 	}
-	if plan != nil && isTerminal(w) {
-		return newBarProgress(w, plan)
-	}
-	return &lineProgress{w: w}
+	return &textProgress{w: w, printPlan: printPlan, bars: isTerminal(w)}
 }
 
 type jsonProgress struct {
 	mu  sync.Mutex
 	enc *json.Encoder
 }
+
+func (p *jsonProgress) Planned(*recover.Plan, bool) {}
 
 func (p *jsonProgress) Event(e recover.Event) {
 	p.mu.Lock()
@@ -45,18 +45,45 @@ func (p *jsonProgress) Event(e recover.Event) {
 
 func (p *jsonProgress) Done() {}
 
-type lineProgress struct {
-	mu sync.Mutex
-	w  io.Writer
+// textProgress prints the plan of a new run, then either draws bars or writes one line per event.
+type textProgress struct {
+	mu        sync.Mutex
+	w         io.Writer
+	printPlan bool
+	bars      bool
+	view      *barProgress
 }
 
-func (p *lineProgress) Event(e recover.Event) {
+func (p *textProgress) Planned(plan *recover.Plan, resumed bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	fmt.Fprintln(p.w, eventLine(e))
+	if p.printPlan && !resumed {
+		_ = plan.WriteText(p.w)
+	}
+	if p.bars {
+		p.view = newBarProgress(p.w, plan)
+	}
 }
 
-func (p *lineProgress) Done() {}
+func (p *textProgress) Event(e recover.Event) {
+	p.mu.Lock()
+	view := p.view
+	if view == nil {
+		defer p.mu.Unlock()
+		fmt.Fprintln(p.w, eventLine(e))
+		return
+	}
+	p.mu.Unlock()
+	view.Event(e)
+}
+
+func (p *textProgress) Done() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.view != nil {
+		p.view.Done()
+	}
+}
 
 func eventLine(e recover.Event) string {
 	line := fmt.Sprintf("%s %-36s %-12s %-7s", e.Time.Format("15:04:05"), e.Instance, e.Step, e.Phase)

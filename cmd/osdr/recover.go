@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/osdr/osdr/internal/cloud"
+	"github.com/osdr/osdr/internal/run"
 	"github.com/osdr/osdr/internal/settings"
 	"github.com/osdr/osdr/recover"
 )
@@ -117,90 +118,56 @@ func runRecover(cmd *cobra.Command, contract *settings.Flags, f recoverFlags) er
 	} else if scope.Validate() == nil || f.dryRun || f.manifest != "" {
 		return errors.New("--resume continues a run as it was planned: give no scope, --manifest or --dry-run with it")
 	}
-	e, err := resolveEnv(cmd, contract)
+	c, err := openCloud(cmd, contract, cloud.Options{APIRate: f.apiRate})
 	if err != nil {
 		return err
 	}
-	defer e.close()
-	dbs, err := e.databases(ctx)
-	if err != nil {
-		return err
-	}
-	api, err := e.cloud(ctx, f.apiRate)
-	if err != nil {
-		return err
-	}
-	m := e.machines()
-	cinder, _ := e.settings.Databases.Cinder()
-	rec := &recover.Recovery{
-		API: api, DBs: dbs, Guests: m, GuestLogin: m.guestLogin,
-		Options: recover.Options{
-			Scope: scope, ManifestPath: f.manifest, FromDB: f.fromDB, Until: until, GuestReboot: policy,
-			SkipDownHosts: f.skipDownHosts,
-			Exec: recover.ExecOptions{
-				Concurrency: f.concurrency, Until: until, RebootTimeout: f.rebootTimeout,
-				AttachTimeout: f.attachTimeout, GuestTimeout: f.guestTimeout, Polling: recover.DefaultExecOptions.Polling,
-			},
-			Cloud: recover.CloudID{AuthURL: e.settings.Cloud.AuthURL(), Region: e.settings.Cloud.Region(), CinderDB: cinder.Config().Addr + "/" + cinder.Config().DBName},
+	defer c.Close()
+	rec := recover.New(c, recover.Options{
+		Scope: scope, ManifestPath: f.manifest, FromDB: f.fromDB, Until: until, GuestReboot: policy, SkipDownHosts: f.skipDownHosts,
+		Exec: recover.ExecOptions{
+			Concurrency: f.concurrency, RebootTimeout: f.rebootTimeout, AttachTimeout: f.attachTimeout,
+			GuestTimeout: f.guestTimeout, Polling: recover.DefaultExecOptions.Polling,
 		},
-	}
+		AfterJournalEntry: crashHook(),
+	})
 	out := cmd.OutOrStdout()
-
 	if f.dryRun {
-		plan, _, err := rec.Prepare(ctx, "dry-run")
+		plan, err := rec.DryRun(ctx)
 		if err != nil {
 			return err
 		}
 		return writePlan(out, f.output, plan)
 	}
 
-	lock, err := recover.AcquireLock(ctx, dbs.Cinder, recover.LockName)
-	if err != nil {
-		return err
-	}
-	defer lock.Release(ctx)
-
-	var runDir string
-	var plan *recover.Plan
-	var manifest *recover.Manifest
+	runs := c.Settings().Runs
+	view := newProgress(out, f.output, true)
+	var rn run.Run
+	var summary *recover.Summary
 	if f.resume != "" {
-		run, err := e.settings.Runs.FindRun(f.resume)
-		if err != nil {
+		if rn, err = runs.Find(f.resume); err != nil {
 			return err
 		}
-		runDir = run.Dir
-		if plan, manifest, err = recover.LoadRun(runDir); err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stderr, "osdr: resuming recovery %s\n", run.ID)
+		fmt.Fprintf(cmd.ErrOrStderr(), "osdr: resuming recovery %s\n", rn.ID)
+		summary, err = rec.Resume(ctx, rn, view)
 	} else {
-		run, err := e.settings.Runs.NewRun("recovery")
-		if err != nil {
+		if rn, err = runs.New(run.KindRecovery); err != nil {
 			return err
 		}
-		runDir = run.Dir
-		if plan, manifest, err = rec.Prepare(ctx, run.ID); err != nil {
-			return fmt.Errorf("%w (nothing was changed; run directory %s)", err, runDir)
-		}
-		if f.output == "text" {
-			if err := plan.WriteText(out); err != nil {
-				return err
-			}
-		}
+		summary, err = rec.Start(ctx, rn, view)
 	}
-	view := newProgress(out, f.output, plan)
-	rec.Emit = view.Event
-	rec.AfterJournalEntry = crashHook()
-	summary, err := rec.Execute(ctx, runDir, plan, manifest)
 	view.Done()
 	if err != nil {
-		return fmt.Errorf("%w (run %s: resume with --resume %s)", err, plan.RunID, plan.RunID)
+		if recover.Planned(rn) {
+			return fmt.Errorf("%w (run %s: resume with --resume %s)", err, rn.ID, rn.ID)
+		}
+		return err
 	}
 	if f.output == "text" {
-		writeSummary(out, summary, runDir)
+		writeSummary(out, summary, rn)
 	}
 	if !summary.Complete() {
-		return &exitError{code: exitPartial, err: fmt.Errorf("partial recovery: %d of %d instance(s) failed (run %s)", summary.Failed, summary.Failed+summary.Recovered, plan.RunID)}
+		return &exitError{code: exitPartial, err: fmt.Errorf("partial recovery: %d of %d instance(s) failed (run %s)", summary.Failed, summary.Failed+summary.Recovered, rn.ID)}
 	}
 	return nil
 }
@@ -212,7 +179,7 @@ func writePlan(w io.Writer, format string, p *recover.Plan) error {
 	return p.WriteText(w)
 }
 
-func writeSummary(w io.Writer, s *recover.Summary, runDir string) {
+func writeSummary(w io.Writer, s *recover.Summary, rn run.Run) {
 	fmt.Fprintf(w, "\nRecovery %s: %d recovered, %d failed, %d left out (%s)\n", s.RunID, s.Recovered, s.Failed, s.Excluded, s.Finished.Sub(s.Started).Round(time.Second))
 	for _, in := range s.Instances {
 		var steps []string
@@ -230,10 +197,10 @@ func writeSummary(w io.Writer, s *recover.Summary, runDir string) {
 		}
 		fmt.Fprintln(w, line)
 	}
-	fmt.Fprintf(w, "Run directory: %s\n", runDir)
+	fmt.Fprintf(w, "Run directory: %s\n", rn.Dir)
 	// Without --run, verify expects each instance in its manifest state; a manifest taken after the loss says
 	// SHUTOFF, and only the journal says this run brought the instance back.
-	fmt.Fprintf(w, "Prove it: osdr verify --manifest %s --run %s\n", filepath.Join(runDir, recover.ManifestFile), s.RunID)
+	fmt.Fprintf(w, "Prove it: osdr verify --manifest %s --run %s\n", rn.Manifest(), rn.ID)
 }
 
 func newUndoDBCommand() *cobra.Command {
@@ -243,29 +210,19 @@ func newUndoDBCommand() *cobra.Command {
 		Short: "Put back the database rows step 2 of a recovery changed (refused once step 3 has started)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			e, err := resolveEnv(cmd, contract)
+			c, err := openCloud(cmd, contract, cloud.Options{})
 			if err != nil {
 				return err
 			}
-			defer e.close()
-			run, err := e.settings.Runs.FindRun(args[0])
+			defer c.Close()
+			rn, err := c.Settings().Runs.Find(args[0])
 			if err != nil {
 				return err
 			}
-			dbs, err := e.databases(ctx)
-			if err != nil {
+			if err := recover.UndoDB(cmd.Context(), c, rn); err != nil {
 				return err
 			}
-			lock, err := recover.AcquireLock(ctx, dbs.Cinder, recover.LockName)
-			if err != nil {
-				return err
-			}
-			defer lock.Release(ctx)
-			if err := recover.UndoDB(ctx, dbs, run.Dir); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Rows of run %s restored from %s\n", run.ID, recover.BackupFile)
+			fmt.Fprintf(cmd.OutOrStdout(), "Rows of run %s restored from %s\n", rn.ID, rn.Backup())
 			return nil
 		},
 	}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -80,7 +79,7 @@ func TestOneInstanceAloneIsRecoveredAndTheOthersAreUntouched(t *testing.T) {
 		t.Fatalf("recover: exit %d\n%s", code, out)
 	}
 	run := newestRun(t)
-	manifest := filepath.Join(os.Getenv("OSDR_RUNS_DIR"), run, recover.ManifestFile)
+	manifest := runOf(run).Manifest()
 	if out, code := osdrProcess(t, "verify", "--manifest", manifest, "--instance", target.ID, "--run", run, "--deadline", "20s"); code != 0 {
 		t.Fatalf("verify of the one instance: exit %d\n%s", code, out)
 	}
@@ -118,7 +117,7 @@ func TestAKilledRecoveryResumesFromEveryJournalPoint(t *testing.T) {
 	if out, code := osdrProcess(t, "recover", "--all", "--reboot-timeout", "1m", "--attach-timeout", "1m", "--guest-timeout", "1m"); code != 0 {
 		t.Fatalf("recover: exit %d\n%s", code, out)
 	}
-	entries, err := recover.ReadJournalEntries(filepath.Join(os.Getenv("OSDR_RUNS_DIR"), newestRun(t)))
+	entries, err := recover.ReadJournal(runOf(newestRun(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +135,7 @@ func TestAKilledRecoveryResumesFromEveryJournalPoint(t *testing.T) {
 			if out, code := osdrProcess(t, "recover", "--resume", run); code != 0 {
 				t.Fatalf("resume: exit %d\n%s", code, out)
 			}
-			manifest := filepath.Join(os.Getenv("OSDR_RUNS_DIR"), run, recover.ManifestFile)
+			manifest := runOf(run).Manifest()
 			if out, code := osdrProcess(t, "verify", "--manifest", manifest, "--run", run, "--deadline", "20s"); code != 0 {
 				t.Fatalf("verify after the resume: exit %d\n%s", code, out)
 			}
@@ -205,7 +204,7 @@ func TestAnAbandonedRebootFailsTheInstanceInsteadOfCountingAsDone(t *testing.T) 
 			t.Errorf("nova-compute rebooted the instance after all: %+v", e)
 		}
 	}
-	journal, err := os.ReadFile(filepath.Join(os.Getenv("OSDR_RUNS_DIR"), newestRun(t), recover.JournalFile))
+	journal, err := os.ReadFile(runOf(newestRun(t)).Journal())
 	if err != nil {
 		t.Fatal(err)
 	}

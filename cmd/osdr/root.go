@@ -18,7 +18,7 @@ The same binary performs a real recovery after a real power cut.`,
 		SilenceErrors: true,
 		Version:       version(),
 	}
-	root.AddCommand(newVersionCommand(), newSnapshotCommand(), newRecoverCommand(), newVerifyCommand(), newInjectCommand(), newDrillCommand(), newSimCommand(), newDemoCommand())
+	root.AddCommand(newVersionCommand(), newSnapshotCommand(), newRecoverCommand(), newVerifyCommand(), newInjectCommand(), newDrillCommand())
 	return root
 }
 

@@ -3,10 +3,11 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/osdr/osdr/internal/cloud"
+	"github.com/osdr/osdr/internal/run"
 	"github.com/osdr/osdr/internal/settings"
 	"github.com/osdr/osdr/recover"
 )
@@ -34,50 +35,20 @@ evidence for a real recovery: osdr recover --manifest FILE.`,
 			if output != "text" && output != "json" {
 				return fmt.Errorf("--output %q: want text or json", output)
 			}
-			e, err := resolveEnv(cmd, contract)
+			c, err := openCloud(cmd, contract, cloud.Options{})
 			if err != nil {
 				return err
 			}
-			defer e.close()
-			var m *recover.Manifest
-			if fromDB {
-				dbs, err := e.databases(ctx)
-				if err != nil {
-					return err
-				}
-				if m, err = recover.SnapshotFromDB(ctx, dbs, scope); err != nil {
-					return err
-				}
-			} else {
-				api, err := e.cloud(ctx, 0)
-				if err != nil {
-					return err
-				}
-				dbs, _, err := e.optionalDatabases(ctx)
-				if err != nil {
-					return err
-				}
-				if m, err = recover.Snapshot(ctx, api, dbs, scope); err != nil {
-					return err
-				}
-			}
-			if stamp {
-				machines := e.machines()
-				if err := recover.WriteStamps(ctx, machines, machines.guestLogin, m); err != nil {
-					return err
-				}
-			}
-			run, err := e.settings.Runs.NewRun("snapshot")
+			defer c.Close()
+			m, err := recover.Snapshot(ctx, c, scope, recover.SnapshotOptions{FromDB: fromDB, Stamp: stamp})
 			if err != nil {
 				return err
 			}
-			schema := m.Cloud.CinderSchema
-			m.RunID, m.TakenAt = run.ID, time.Now().UTC()
-			m.Cloud = recover.CloudID{AuthURL: e.settings.Cloud.AuthURL(), Region: e.settings.Cloud.Region(), CinderSchema: schema}
-			if cinder, err := e.settings.Databases.Cinder(); err == nil {
-				m.Cloud.CinderDB = cinder.Config().Addr + "/" + cinder.Config().DBName
+			rn, err := c.Settings().Runs.New(run.KindSnapshot)
+			if err != nil {
+				return err
 			}
-			path, err := recover.WriteManifest(run.Dir, m)
+			path, err := recover.WriteManifest(rn, m)
 			if err != nil {
 				return err
 			}
@@ -85,7 +56,7 @@ evidence for a real recovery: osdr recover --manifest FILE.`,
 			if output == "json" {
 				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")
-				return enc.Encode(map[string]any{"run_id": run.ID, "manifest": path, "instances": len(m.Instances), "attachments": len(m.Attachments), "stamps": len(m.Stamps), "warnings": m.Warnings})
+				return enc.Encode(map[string]any{"run_id": rn.ID, "manifest": path, "instances": len(m.Instances), "attachments": len(m.Attachments), "stamps": len(m.Stamps), "warnings": m.Warnings})
 			}
 			fmt.Fprintf(out, "Manifest %s: %d instance(s), %d attachment(s), %d stamp(s) (source: %s)\n", path, len(m.Instances), len(m.Attachments), len(m.Stamps), m.Source)
 			for _, w := range m.Warnings {

@@ -1,13 +1,17 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
+	"io"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/osdr/osdr/internal/cloud"
 	"github.com/osdr/osdr/internal/settings"
 	"github.com/osdr/osdr/recover"
 	"github.com/osdr/osdr/suites"
@@ -15,20 +19,23 @@ import (
 
 func newVerifyCommand() *cobra.Command {
 	var contract *settings.Flags
-	var manifestPath, instance, labelFilter, junit, jsonReport, runID string
+	var manifestPath, instance, labelFilter, junitPath, jsonReport, runID string
 	var deadline time.Duration
 	var verbose bool
 	cmd := &cobra.Command{
 		Use:   "verify --manifest FILE",
 		Short: "Prove a recovery: volumes reattached, instances running, guests reachable, data intact",
-		Long: `verify runs the Ginkgo verification specs against the cloud, with the manifest as the expected state:
-  attachments   each volume on the same instance at the same device, in-use in Cinder and Nova, no stale
-                or duplicate attachment rows or BDMs
+		Long: `verify checks the cloud against the manifest, the expected state, in four families (labels):
+  attachments   each volume on the same instance at the same device, in-use in Cinder and Nova, its iSCSI
+                session logged in on the host, no stale or duplicate attachment rows or BDMs
   states        each instance in the state it had before the loss (ACTIVE, running, no task, no fault)
   reachability  each guest answers over SSH, sees its disks and has its fstab mounts mounted
   integrity     the stamps written before the fault read back; guests the run rebooted have a new boot id
---instance restricts every spec to one instance (the guide's test mode); --run gives a recovery's journal.
-Exit status 0 only when every selected spec passed.`,
+Checks run side by side; each looks again until it passes or --deadline, one deadline for the whole
+verification, ends it. A failure is printed as one line per cause.
+--instance restricts every check to one instance (the guide's test mode); --run gives a recovery's journal.
+The same checks run as a Ginkgo suite: go test ./suites/ -args -osdr.manifest FILE.
+Exit status 0 only when no selected check failed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -39,49 +46,50 @@ Exit status 0 only when every selected spec passed.`,
 			if err != nil {
 				return err
 			}
-			e, err := resolveEnv(cmd, contract)
+			c, err := openCloud(cmd, contract, cloud.Options{})
 			if err != nil {
 				return err
 			}
-			defer e.close()
-			if err := checkManifestCloud(e, m); err != nil {
-				return err
+			defer c.Close()
+			if err := m.Cloud.Check(c.Identity()); err != nil {
+				return fmt.Errorf("manifest %s: %w", manifestPath, err)
 			}
-			api, err := e.cloud(ctx, 0)
-			if err != nil {
-				return err
-			}
-			target := &suites.Target{Manifest: m, Cloud: api, Instance: instance, Deadline: deadline}
-			if dbs, ok, err := e.optionalDatabases(ctx); err != nil {
-				return err
-			} else if ok {
-				target.DBs = &dbs
-			}
-			if _, err := e.ssh(); err == nil {
-				target.Guests, target.Hosts = e.machines(), e.machines()
-			} else {
-				fmt.Fprintf(e.stderr, "osdr: no SSH (%v): reachability and integrity specs are skipped\n", err)
-			}
+			target := &suites.Target{Manifest: m, Cloud: c, Instance: instance}
 			if runID != "" {
-				run, err := e.settings.Runs.FindRun(runID)
+				rn, err := c.Settings().Runs.Find(runID)
 				if err != nil {
 					return err
 				}
-				if target.Journal, err = recover.ReadJournalEntries(run.Dir); err != nil {
+				if target.Journal, err = recover.ReadJournal(rn); err != nil {
 					return err
 				}
-				if junit == "" {
-					junit = filepath.Join(run.Dir, "verify-junit.xml")
+				if junitPath == "" {
+					junitPath = rn.Verification("recovery")
 				}
 			}
-			passed, err := suites.Run(target, suites.RunOptions{
-				LabelFilter: labelFilter, JUnitReport: junit, JSONReport: jsonReport, Verbose: verbose,
-				NoColor: !isTerminal(cmd.OutOrStdout()),
-			})
+			if err := c.SSHReady(); err != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "osdr: no SSH (%v): the checks of hosts and guests are skipped\n", err)
+			}
+			report, err := suites.Verify(ctx, target, suites.Options{LabelFilter: labelFilter, Deadline: deadline})
 			if err != nil {
 				return err
 			}
-			if !passed {
+			writeVerification(cmd.OutOrStdout(), report, verbose)
+			if junitPath != "" {
+				if err := report.JUnit("osdr verify").WriteFile(junitPath); err != nil {
+					return err
+				}
+			}
+			if jsonReport != "" {
+				raw, err := json.MarshalIndent(report, "", "  ")
+				if err != nil {
+					return err
+				}
+				if err := os.WriteFile(jsonReport, append(raw, '\n'), 0o644); err != nil {
+					return fmt.Errorf("write JSON report: %w", err)
+				}
+			}
+			if !report.Passed() {
 				return &exitError{code: exitFailure, err: errors.New("verification failed")}
 			}
 			return nil
@@ -91,19 +99,30 @@ Exit status 0 only when every selected spec passed.`,
 	contract = settings.AddFlags(fs)
 	fs.StringVar(&manifestPath, "manifest", "", "the manifest with the expected state")
 	fs.StringVar(&instance, "instance", "", "check only this instance (the guide's test mode)")
-	fs.StringVar(&labelFilter, "label-filter", "", "Ginkgo label expression over attachments, states, reachability, integrity")
-	fs.StringVar(&junit, "junit", "", "write a JUnit XML report here")
-	fs.StringVar(&jsonReport, "json-report", "", "write Ginkgo's JSON report here")
+	fs.StringVar(&labelFilter, "label-filter", "", "label expression over attachments, states, reachability, integrity (Ginkgo's syntax)")
+	fs.StringVar(&junitPath, "junit", "", "write a JUnit XML report here")
+	fs.StringVar(&jsonReport, "json-report", "", "write the checks and their outcomes as JSON here")
 	fs.StringVar(&runID, "run", "", "the recovery run whose journal to check guest reboots against")
-	fs.DurationVar(&deadline, "deadline", 30*time.Second, "how long each spec waits for the cloud to converge")
-	fs.BoolVarP(&verbose, "verbose", "v", false, "report every spec, not only failures")
+	fs.DurationVar(&deadline, "deadline", 2*time.Minute, "how long the whole verification may wait for the cloud to converge")
+	fs.BoolVarP(&verbose, "verbose", "v", false, "list every check, not only failures")
 	return cmd
 }
 
-// checkManifestCloud refuses a manifest taken on another cloud.
-func checkManifestCloud(e *env, m *recover.Manifest) error {
-	if m.Cloud.AuthURL != "" && e.settings.Cloud.Configured() && m.Cloud.AuthURL != e.settings.Cloud.AuthURL() {
-		return fmt.Errorf("%w: it was taken on %s, this is %s", recover.ErrForeignManifest, m.Cloud.AuthURL, e.settings.Cloud.AuthURL())
+// writeVerification prints failed checks with one line per cause, the others with -v, and a summary.
+func writeVerification(w io.Writer, r *suites.Report, verbose bool) {
+	for _, res := range r.Results {
+		if res.State != suites.StateFailed && !verbose {
+			continue
+		}
+		fmt.Fprintf(w, "%-7s %s: %s\n", strings.ToUpper(string(res.State)), res.Family, res.Name)
+		for _, cause := range res.Causes {
+			fmt.Fprintf(w, "        %s\n", cause)
+		}
 	}
-	return nil
+	passed, failed, skipped := r.Counts()
+	verdict := "PASSED"
+	if failed > 0 {
+		verdict = "FAILED"
+	}
+	fmt.Fprintf(w, "Verification %s: %d passed, %d failed, %d skipped (%s)\n", verdict, passed, failed, skipped, r.Finished.Sub(r.Started).Round(time.Millisecond))
 }

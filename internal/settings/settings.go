@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/spf13/pflag"
+
+	"github.com/osdr/osdr/internal/run"
 )
 
 // ErrNotConfigured is wrapped by the errors of settings a command needs but nobody gave.
@@ -60,7 +62,7 @@ type Settings struct {
 	Cloud     *Cloud
 	Databases Databases
 	Machines  *Machines
-	Runs      Runs
+	Runs      run.Store
 	// Warnings are things that work but that the operator should hear about (a DSN file others can read, host
 	// keys not verified); callers print them.
 	Warnings []string
