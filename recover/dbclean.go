@@ -40,9 +40,9 @@ type Exclusion struct {
 	Reason string `json:"reason"`
 }
 
-// ErrPlanMismatch means the database no longer matches the plan: a statement would touch a different number of
+// errPlanMismatch means the database no longer matches the plan: a statement would touch a different number of
 // rows than planned. The transaction is rolled back and nothing changes.
-var ErrPlanMismatch = errors.New("database changed since the plan")
+var errPlanMismatch = errors.New("database changed since the plan")
 
 // change is one statement together with the SELECT that finds, locks and backs up exactly the rows it touches:
 // both share the WHERE clause.
@@ -317,14 +317,14 @@ func stringArgs(ss []string) []any {
 	return out
 }
 
-// Backup holds every row step 2 touched, as it was before, so undo-db can put it back byte for byte.
-type Backup struct {
-	TakenAt time.Time     `json:"taken_at"`
-	Tables  []BackupTable `json:"tables"`
+// backup holds every row step 2 touched, as it was before, so undo-db can put it back byte for byte.
+type dbBackup struct {
+	TakenAt time.Time       `json:"taken_at"`
+	Tables  []dbBackupTable `json:"tables"`
 }
 
-// BackupTable is the rows of one table of one database; values are the server's text form, nil for NULL.
-type BackupTable struct {
+// dbBackupTable is the rows of one table of one database; values are the server's text form, nil for NULL.
+type dbBackupTable struct {
 	Database string      `json:"database"`
 	Cell     int         `json:"cell"`
 	Table    string      `json:"table"`
@@ -337,9 +337,9 @@ type BackupTable struct {
 // statement will touch, writes the backup durably, runs the statements and checks each row count against the
 // plan. Any mismatch or error rolls every database back. If a commit fails after another database committed,
 // the committed one is restored from the backup before the error is returned.
-func applyDBClean(ctx context.Context, dbs cloud.Databases, plan *DBPlan, backupPath string) (*Backup, error) {
+func applyDBClean(ctx context.Context, dbs cloud.Databases, plan *DBPlan, backupPath string) (*dbBackup, error) {
 	if len(plan.changes) == 0 {
-		return &Backup{TakenAt: time.Now().UTC()}, nil
+		return &dbBackup{TakenAt: time.Now().UTC()}, nil
 	}
 	txs := map[string]*sql.Tx{}
 	var order []string // commit order: Nova cells first, Cinder last
@@ -369,7 +369,7 @@ func applyDBClean(ctx context.Context, dbs cloud.Databases, plan *DBPlan, backup
 		return tx, nil
 	}
 
-	backup := &Backup{TakenAt: time.Now().UTC()}
+	backup := &dbBackup{TakenAt: time.Now().UTC()}
 	// Every row is read (and locked) before any statement runs: statements on one table overlap (the legacy
 	// schema's four), and a backup taken between them would hold half-changed rows.
 	for _, c := range plan.changes {
@@ -385,7 +385,7 @@ func applyDBClean(ctx context.Context, dbs cloud.Databases, plan *DBPlan, backup
 		}
 		if int64(len(t.Rows)) != c.expected {
 			rollback()
-			return nil, fmt.Errorf("%w: %s on %s matches %d rows now, the plan expected %d", ErrPlanMismatch, c.table, c.database, len(t.Rows), c.expected)
+			return nil, fmt.Errorf("%w: %s on %s matches %d rows now, the plan expected %d", errPlanMismatch, c.table, c.database, len(t.Rows), c.expected)
 		}
 		backup.Tables = append(backup.Tables, t)
 	}
@@ -411,7 +411,7 @@ func applyDBClean(ctx context.Context, dbs cloud.Databases, plan *DBPlan, backup
 		}
 		if n != c.expected {
 			rollback()
-			return nil, fmt.Errorf("%w: %s matched %d rows, the plan expected %d", ErrPlanMismatch, c.rendered(), n, c.expected)
+			return nil, fmt.Errorf("%w: %s matched %d rows, the plan expected %d", errPlanMismatch, c.rendered(), n, c.expected)
 		}
 	}
 	var committed []string
@@ -435,17 +435,17 @@ func applyDBClean(ctx context.Context, dbs cloud.Databases, plan *DBPlan, backup
 	return backup, nil
 }
 
-func readRows(ctx context.Context, tx *sql.Tx, c change) (BackupTable, error) {
+func readRows(ctx context.Context, tx *sql.Tx, c change) (dbBackupTable, error) {
 	rows, err := tx.QueryContext(ctx, c.selectSQL(true), c.queryArgs()...)
 	if err != nil {
-		return BackupTable{}, fmt.Errorf("lock rows of %s on %s: %w", c.table, c.database, err)
+		return dbBackupTable{}, fmt.Errorf("lock rows of %s on %s: %w", c.table, c.database, err)
 	}
 	defer rows.Close()
 	cols, err := rows.Columns()
 	if err != nil {
-		return BackupTable{}, fmt.Errorf("columns of %s: %w", c.table, err)
+		return dbBackupTable{}, fmt.Errorf("columns of %s: %w", c.table, err)
 	}
-	t := BackupTable{Database: c.database, Cell: c.cell, Table: c.table, Key: c.key, Columns: cols}
+	t := dbBackupTable{Database: c.database, Cell: c.cell, Table: c.table, Key: c.key, Columns: cols}
 	for rows.Next() {
 		vals := make([]any, len(cols))
 		ptrs := make([]any, len(cols))
@@ -453,7 +453,7 @@ func readRows(ctx context.Context, tx *sql.Tx, c change) (BackupTable, error) {
 			ptrs[i] = &vals[i]
 		}
 		if err := rows.Scan(ptrs...); err != nil {
-			return BackupTable{}, fmt.Errorf("read rows of %s: %w", c.table, err)
+			return dbBackupTable{}, fmt.Errorf("read rows of %s: %w", c.table, err)
 		}
 		row := make([]*string, len(cols))
 		for i, v := range vals {
@@ -494,12 +494,12 @@ func textValue(v any) *string {
 }
 
 // readBackup loads a backup applyDBClean wrote.
-func readBackup(path string) (*Backup, error) {
+func readBackup(path string) (*dbBackup, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read backup: %w", err)
 	}
-	var b Backup
+	var b dbBackup
 	if err := json.Unmarshal(raw, &b); err != nil {
 		return nil, fmt.Errorf("parse backup %s: %w", path, err)
 	}
@@ -508,12 +508,12 @@ func readBackup(path string) (*Backup, error) {
 
 // undoDBClean puts every backed-up row back as it was: rows still present are overwritten column by column,
 // rows the clean deleted are inserted again. One transaction per database.
-func undoDBClean(ctx context.Context, dbs cloud.Databases, b *Backup) error {
+func undoDBClean(ctx context.Context, dbs cloud.Databases, b *dbBackup) error {
 	return undoDatabases(ctx, dbs, b, nil)
 }
 
 // undoDatabases restores the backup's rows on the named databases (all when only is nil).
-func undoDatabases(ctx context.Context, dbs cloud.Databases, b *Backup, only []string) error {
+func undoDatabases(ctx context.Context, dbs cloud.Databases, b *dbBackup, only []string) error {
 	wanted := func(name string) bool {
 		if only == nil {
 			return true
@@ -525,7 +525,7 @@ func undoDatabases(ctx context.Context, dbs cloud.Databases, b *Backup, only []s
 		}
 		return false
 	}
-	byDB := map[string][]BackupTable{}
+	byDB := map[string][]dbBackupTable{}
 	var names []string
 	for _, t := range b.Tables {
 		if !wanted(t.Database) {
@@ -549,7 +549,7 @@ func undoDatabases(ctx context.Context, dbs cloud.Databases, b *Backup, only []s
 	return nil
 }
 
-func restoreTables(ctx context.Context, db *sql.DB, tables []BackupTable) error {
+func restoreTables(ctx context.Context, db *sql.DB, tables []dbBackupTable) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err

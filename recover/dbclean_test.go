@@ -36,8 +36,8 @@ func TestDetectCinderSchema(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := DetectCinderSchema(ctx, tc.db)
 			if tc.err != "" {
-				if !errors.Is(err, ErrUnknownSchema) || !strings.Contains(err.Error(), tc.err) {
-					t.Fatalf("err = %v, want ErrUnknownSchema mentioning %q", err, tc.err)
+				if !errors.Is(err, errUnknownSchema) || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want errUnknownSchema mentioning %q", err, tc.err)
 				}
 				return
 			}
@@ -160,8 +160,8 @@ func TestApplyRollsBackWhenTheDatabaseNoLongerMatchesThePlan(t *testing.T) {
 	beforeNova := dumpTables(t, f.nova, "block_device_mapping")
 
 	_, err = applyDBClean(ctx, f.dbs, plan, run.Run{Dir: t.TempDir()}.Backup())
-	if !errors.Is(err, ErrPlanMismatch) {
-		t.Fatalf("err = %v, want ErrPlanMismatch", err)
+	if !errors.Is(err, errPlanMismatch) {
+		t.Fatalf("err = %v, want errPlanMismatch", err)
 	}
 	assertDumpsEqual(t, "cinder", beforeCinder, dumpTables(t, f.cinder, cinderTables...))
 	assertDumpsEqual(t, "nova", beforeNova, dumpTables(t, f.nova, "block_device_mapping"))
@@ -235,7 +235,7 @@ func TestLegacySchemaRunsTheGuidesStatementsScoped(t *testing.T) {
 
 // assertUntouchedRowsIdentical checks that every row before, except the ones the backup holds, is still there
 // byte for byte.
-func assertUntouchedRowsIdentical(t *testing.T, before, after map[string][]string, b *Backup) {
+func assertUntouchedRowsIdentical(t *testing.T, before, after map[string][]string, b *dbBackup) {
 	t.Helper()
 	backedUp := map[string]bool{}
 	for _, bt := range b.Tables {

@@ -14,11 +14,11 @@ import (
 // before it answers, and compute reports each step as an event that finishes Success or Error. A server that
 // runs again, or a volume that is back, can have got there without the request having worked.
 
-// ErrRebootNotCarriedOut means Nova accepted the reboot but nova-compute reported it failed or abandoned it.
-var ErrRebootNotCarriedOut = errors.New("nova-compute did not carry out the reboot")
+// errRebootNotCarriedOut means Nova accepted the reboot but nova-compute reported it failed or abandoned it.
+var errRebootNotCarriedOut = errors.New("nova-compute did not carry out the reboot")
 
-// ErrAttachFailed means nova-compute reported that it could not attach the volume.
-var ErrAttachFailed = errors.New("nova-compute failed to attach the volume")
+// errAttachFailed means nova-compute reported that it could not attach the volume.
+var errAttachFailed = errors.New("nova-compute failed to attach the volume")
 
 // actionMark notes where the server's instance actions stand before a request is sent; list is the read,
 // retrying or not as the evidence is worth waiting for.
@@ -145,7 +145,7 @@ func (x *executor) confirmReboot(ctx context.Context, id string, mark ActionMark
 				return false, r.Pending, nil
 			}
 			return false, "", fmt.Errorf("%w: compute_reboot_instance %s (this run never sends a second reboot: once the cause is fixed, recover the instance in a new run)",
-				ErrRebootNotCarriedOut, strings.Join(r.Failures, "; "))
+				errRebootNotCarriedOut, strings.Join(r.Failures, "; "))
 		})
 	return proof, err
 }
@@ -157,5 +157,5 @@ func (x *executor) attachFailure(ctx context.Context, id string, mark ActionMark
 	if err != nil || r.Pending != "" || r.Succeeded != "" || r.Hidden != "" {
 		return nil // no verdict (or no reading): the volume's own state decides
 	}
-	return fmt.Errorf("%w: compute_attach_volume %s", ErrAttachFailed, strings.Join(r.Failures, "; "))
+	return fmt.Errorf("%w: compute_attach_volume %s", errAttachFailed, strings.Join(r.Failures, "; "))
 }

@@ -64,8 +64,8 @@ type ActionMark struct {
 	NewestRequestID string `json:"newest_request_id"`
 }
 
-// ErrCorruptJournal means a line other than the last is damaged: the journal cannot be trusted to resume from.
-var ErrCorruptJournal = errors.New("corrupt journal")
+// errCorruptJournal means a line other than the last is damaged: the journal cannot be trusted to resume from.
+var errCorruptJournal = errors.New("corrupt journal")
 
 // journal is the append-only, fsync'ed record of a recovery; a resumed run reads it to know what happened.
 type journal struct {
@@ -123,10 +123,10 @@ func readJournal(f *os.File) ([]Entry, int64, error) {
 			if last {
 				break
 			}
-			return nil, 0, fmt.Errorf("%w: line %d is damaged", ErrCorruptJournal, i+1)
+			return nil, 0, fmt.Errorf("%w: line %d is damaged", errCorruptJournal, i+1)
 		}
 		if e.Seq != len(entries)+1 {
-			return nil, 0, fmt.Errorf("%w: line %d has sequence %d, want %d", ErrCorruptJournal, i+1, e.Seq, len(entries)+1)
+			return nil, 0, fmt.Errorf("%w: line %d has sequence %d, want %d", errCorruptJournal, i+1, e.Seq, len(entries)+1)
 		}
 		entries = append(entries, e)
 		good += int64(len(line))

@@ -76,8 +76,8 @@ func TestJournalRefusesDamageBeforeTheLastLine(t *testing.T) {
 	raw, _ := os.ReadFile(path)
 	raw[12] ^= 0x01 // a flipped bit in the first line
 	os.WriteFile(path, raw, 0o600)
-	if _, err := openJournal(run.Run{Dir: dir}); !errors.Is(err, ErrCorruptJournal) {
-		t.Fatalf("openJournal = %v, want ErrCorruptJournal", err)
+	if _, err := openJournal(run.Run{Dir: dir}); !errors.Is(err, errCorruptJournal) {
+		t.Fatalf("openJournal = %v, want errCorruptJournal", err)
 	}
 }
 

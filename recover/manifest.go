@@ -16,8 +16,8 @@ import (
 	"github.com/osdr/osdr/internal/run"
 )
 
-// ManifestFormat is the version of the manifest file format this build reads and writes.
-const ManifestFormat = 1
+// manifestFormat is the version of the manifest file format this build reads and writes.
+const manifestFormat = 1
 
 // Manifest is step 1 of the guide: the instance-to-volume relationship as it stood before the loss, the
 // evidence every later step works from. Once the database is cleaned it cannot be taken again.
@@ -101,8 +101,8 @@ type manifestEnvelope struct {
 	SHA256   string          `json:"sha256"`
 }
 
-// ErrCorruptManifest means the file is not a manifest this build wrote, or was changed since.
-var ErrCorruptManifest = errors.New("corrupt manifest")
+// errCorruptManifest means the file is not a manifest this build wrote, or was changed since.
+var errCorruptManifest = errors.New("corrupt manifest")
 
 // Normalize orders instances and attachments so that equal manifests encode to equal bytes.
 func (m *Manifest) Normalize() {
@@ -156,7 +156,7 @@ func (m *Manifest) DataAttachments(instanceID string) []Attachment {
 // WriteManifest stores m durably as the run's manifest: written to a temporary file, fsync'ed, renamed into
 // place and the directory fsync'ed, so after a crash the file is either complete or absent.
 func WriteManifest(rn run.Run, m *Manifest) (string, error) {
-	m.Format = ManifestFormat
+	m.Format = manifestFormat
 	m.Normalize()
 	body, err := json.Marshal(m)
 	if err != nil {
@@ -182,25 +182,25 @@ func ReadManifest(path string) (*Manifest, error) {
 	}
 	var env manifestEnvelope
 	if err := json.Unmarshal(raw, &env); err != nil || len(env.Manifest) == 0 {
-		return nil, fmt.Errorf("%w: %s is not a manifest file", ErrCorruptManifest, path)
+		return nil, fmt.Errorf("%w: %s is not a manifest file", errCorruptManifest, path)
 	}
 	// The checksum covers the manifest's compact encoding; indentation in the file is cosmetic.
 	var compact bytes.Buffer
 	if err := json.Compact(&compact, env.Manifest); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrCorruptManifest, path, err)
+		return nil, fmt.Errorf("%w: %s: %v", errCorruptManifest, path, err)
 	}
 	sum := sha256.Sum256(compact.Bytes())
 	if hex.EncodeToString(sum[:]) != env.SHA256 {
-		return nil, fmt.Errorf("%w: %s: checksum mismatch (the file was changed or truncated)", ErrCorruptManifest, path)
+		return nil, fmt.Errorf("%w: %s: checksum mismatch (the file was changed or truncated)", errCorruptManifest, path)
 	}
 	var m Manifest
 	dec := json.NewDecoder(bytes.NewReader(compact.Bytes()))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&m); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrCorruptManifest, path, err)
+		return nil, fmt.Errorf("%w: %s: %v", errCorruptManifest, path, err)
 	}
-	if m.Format != ManifestFormat {
-		return nil, fmt.Errorf("%w: %s has format %d, this osdr reads %d", ErrCorruptManifest, path, m.Format, ManifestFormat)
+	if m.Format != manifestFormat {
+		return nil, fmt.Errorf("%w: %s has format %d, this osdr reads %d", errCorruptManifest, path, m.Format, manifestFormat)
 	}
 	return &m, nil
 }

@@ -76,8 +76,8 @@ func TestReadManifestRefusesAnythingAltered(t *testing.T) {
 			if err := os.WriteFile(p, []byte(mutate(string(original))), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := ReadManifest(p); !errors.Is(err, ErrCorruptManifest) {
-				t.Fatalf("ReadManifest = %v, want ErrCorruptManifest", err)
+			if _, err := ReadManifest(p); !errors.Is(err, errCorruptManifest) {
+				t.Fatalf("ReadManifest = %v, want errCorruptManifest", err)
 			}
 		})
 	}

@@ -78,7 +78,7 @@ func reattachAction(a Attachment) Action {
 const (
 	GuestCmdFstab  = "cat /etc/fstab"
 	GuestCmdBootID = "cat /proc/sys/kernel/random/boot_id"
-	GuestCmdReboot = "shutdown -r now"
+	guestCmdReboot = "shutdown -r now"
 )
 
 const (
@@ -99,7 +99,7 @@ func guestActions(policy GuestRebootPolicy, login cloud.Login, devices []string)
 	}
 	return append(acts,
 		Action{Kind: "ssh", Role: roleBootID, Target: login.Endpoint, Command: GuestCmdBootID, When: when},
-		Action{Kind: "ssh", Role: roleReboot, Target: login.Endpoint, Command: login.AsRoot(GuestCmdReboot), When: when},
+		Action{Kind: "ssh", Role: roleReboot, Target: login.Endpoint, Command: login.AsRoot(guestCmdReboot), When: when},
 		Action{Kind: "ssh", Role: roleBootID, Target: login.Endpoint, Command: GuestCmdBootID, When: "until it differs from the boot id before"},
 	)
 }

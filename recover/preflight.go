@@ -24,8 +24,8 @@ type computeAPI interface {
 	GetInstanceAction(ctx context.Context, serverID, requestID string) (osapi.InstanceAction, error)
 }
 
-// ErrServicesDown means a compute or volume service the recovery needs is down; nothing was changed.
-var ErrServicesDown = errors.New("services down")
+// errServicesDown means a compute or volume service the recovery needs is down; nothing was changed.
+var errServicesDown = errors.New("services down")
 
 // preflightOptions are the operator's choices that change what preflight accepts.
 type preflightOptions struct {
@@ -67,7 +67,7 @@ func preflight(ctx context.Context, cloud computeAPI, m *Manifest, inScope []str
 	}
 	if len(downVolume) > 0 {
 		sort.Strings(downVolume)
-		return nil, fmt.Errorf("%w: cinder-volume on %s; a reattach would fail (start it, then run again)", ErrServicesDown, strings.Join(downVolume, ", "))
+		return nil, fmt.Errorf("%w: cinder-volume on %s; a reattach would fail (start it, then run again)", errServicesDown, strings.Join(downVolume, ", "))
 	}
 	computeUp := map[string]bool{}
 	for _, s := range computes {
@@ -110,7 +110,7 @@ func preflight(ctx context.Context, cloud computeAPI, m *Manifest, inScope []str
 		decisions = append(decisions, d)
 	}
 	if len(downHosts) > 0 {
-		return nil, fmt.Errorf("%w: nova-compute on %s (start it, or pass --skip-down-hosts to leave its instances out)", ErrServicesDown, strings.Join(uniqueSorted(downHosts), ", "))
+		return nil, fmt.Errorf("%w: nova-compute on %s (start it, or pass --skip-down-hosts to leave its instances out)", errServicesDown, strings.Join(uniqueSorted(downHosts), ", "))
 	}
 	return decisions, nil
 }
@@ -182,8 +182,8 @@ func buildPlan(runID, manifestPath string, m *Manifest, scope Scope, decisions [
 	return p
 }
 
-// IncludedInstances are the ids the plan acts on; step 2 is scoped to them.
-func (p *Plan) IncludedInstances() []string {
+// includedInstances are the ids the plan acts on; step 2 is scoped to them.
+func (p *Plan) includedInstances() []string {
 	ids := make([]string, 0, len(p.Instances))
 	for _, in := range p.Instances {
 		ids = append(ids, in.ID)

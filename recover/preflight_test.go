@@ -75,8 +75,8 @@ func TestPreflightStopsOnDownServicesUnlessTold(t *testing.T) {
 	}
 	ctx := context.Background()
 	_, err := preflight(ctx, cloud, m, []string{instA, instB}, preflightOptions{})
-	if !errors.Is(err, ErrServicesDown) || !strings.Contains(err.Error(), "compute-2") {
-		t.Fatalf("err = %v, want ErrServicesDown naming compute-2", err)
+	if !errors.Is(err, errServicesDown) || !strings.Contains(err.Error(), "compute-2") {
+		t.Fatalf("err = %v, want errServicesDown naming compute-2", err)
 	}
 	decisions, err := preflight(ctx, cloud, m, []string{instA, instB}, preflightOptions{SkipDownHosts: true})
 	if err != nil {
@@ -86,7 +86,7 @@ func TestPreflightStopsOnDownServicesUnlessTold(t *testing.T) {
 		t.Errorf("decisions = %+v", decisions)
 	}
 	cloud.vols[0].State = "down"
-	if _, err := preflight(ctx, cloud, m, []string{instA}, preflightOptions{}); !errors.Is(err, ErrServicesDown) {
+	if _, err := preflight(ctx, cloud, m, []string{instA}, preflightOptions{}); !errors.Is(err, errServicesDown) {
 		t.Fatalf("cinder-volume down: err = %v", err)
 	}
 }

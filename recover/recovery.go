@@ -87,8 +87,8 @@ func (r *Recovery) Start(ctx context.Context, rn run.Run, p Progress) (*Summary,
 	return r.execute(ctx, rn, api, dbs, plan, m, p)
 }
 
-// ErrNotResumable means the run holds no plan to continue: it stopped before anything was changed.
-var ErrNotResumable = errors.New("nothing to resume")
+// errNotResumable means the run holds no plan to continue: it stopped before anything was changed.
+var errNotResumable = errors.New("nothing to resume")
 
 // Resume continues a run after a crash or a kill, as it was planned: every step re-reads the real state and
 // the journal before acting, so nothing done is done again and no instance is rebooted twice. A run taken on
@@ -265,7 +265,7 @@ func cleanDB(ctx context.Context, x *executor, dbs cloud.Databases, rn run.Run, 
 	db := plan.DB
 	restarted := x.journal.stepStarted(StepDBClean)
 	if restarted {
-		fresh, err := planDBClean(ctx, dbs, m, plan.IncludedInstances())
+		fresh, err := planDBClean(ctx, dbs, m, plan.includedInstances())
 		if err != nil {
 			return fmt.Errorf("step 2, re-plan after a restart: %w", err)
 		}
@@ -302,7 +302,7 @@ func writeJSON(path, what string, v any) error {
 // loadRun reads what a run saved, for a resume.
 func loadRun(rn run.Run) (*Plan, *Manifest, error) {
 	if !Planned(rn) {
-		return nil, nil, fmt.Errorf("%w: run %s has no saved plan (%s): it stopped before its plan was made, so nothing was changed; start a new recovery", ErrNotResumable, rn.ID, rn.Plan())
+		return nil, nil, fmt.Errorf("%w: run %s has no saved plan (%s): it stopped before its plan was made, so nothing was changed; start a new recovery", errNotResumable, rn.ID, rn.Plan())
 	}
 	m, err := ReadManifest(rn.Manifest())
 	if err != nil {

@@ -19,8 +19,8 @@ const (
 	SchemaModern CinderSchema = "modern"
 )
 
-// ErrUnknownSchema means the database is neither schema osdr knows how to clean; nothing is changed.
-var ErrUnknownSchema = errors.New("schema not recognised")
+// errUnknownSchema means the database is neither schema osdr knows how to clean; nothing is changed.
+var errUnknownSchema = errors.New("schema not recognised")
 
 // tableColumns reads the columns of every table in the connection's database from INFORMATION_SCHEMA.
 func tableColumns(ctx context.Context, db *sql.DB) (map[string]map[string]bool, error) {
@@ -83,24 +83,24 @@ func DetectCinderSchema(ctx context.Context, db *sql.DB) (CinderSchema, error) {
 	}
 	if _, ok := tables["volume_attachment"]; ok {
 		if missing := missingColumns(tables, modernCinderColumns); len(missing) > 0 {
-			return "", fmt.Errorf("%w: Cinder database has volume_attachment but lacks %s", ErrUnknownSchema, strings.Join(missing, ", "))
+			return "", fmt.Errorf("%w: Cinder database has volume_attachment but lacks %s", errUnknownSchema, strings.Join(missing, ", "))
 		}
 		return SchemaModern, nil
 	}
 	if missing := missingColumns(tables, legacyCinderColumns); len(missing) > 0 {
-		return "", fmt.Errorf("%w: Cinder database has no volume_attachment table and lacks %s", ErrUnknownSchema, strings.Join(missing, ", "))
+		return "", fmt.Errorf("%w: Cinder database has no volume_attachment table and lacks %s", errUnknownSchema, strings.Join(missing, ", "))
 	}
 	return SchemaLegacy, nil
 }
 
-// CheckNovaSchema verifies a Nova cell database has the columns the engine reads and writes.
-func CheckNovaSchema(ctx context.Context, db *sql.DB) error {
+// checkNovaSchema verifies a Nova cell database has the columns the engine reads and writes.
+func checkNovaSchema(ctx context.Context, db *sql.DB) error {
 	tables, err := tableColumns(ctx, db)
 	if err != nil {
 		return err
 	}
 	if missing := missingColumns(tables, novaColumns); len(missing) > 0 {
-		return fmt.Errorf("%w: Nova database lacks %s", ErrUnknownSchema, strings.Join(missing, ", "))
+		return fmt.Errorf("%w: Nova database lacks %s", errUnknownSchema, strings.Join(missing, ", "))
 	}
 	return nil
 }

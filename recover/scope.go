@@ -20,15 +20,15 @@ type Scope struct {
 	Volumes []string `json:"volumes,omitempty"`
 }
 
-// ErrEmptyScope means no instance was selected: nothing is done.
-var ErrEmptyScope = errors.New("empty scope")
+// errEmptyScope means no instance was selected: nothing is done.
+var errEmptyScope = errors.New("empty scope")
 
 // Validate checks that something is selected, and not both everything and something.
 func (s Scope) Validate() error {
 	named := len(s.Instances) + len(s.Names) + len(s.Tags) + len(s.Hosts) + len(s.Volumes)
 	switch {
 	case !s.All && named == 0:
-		return fmt.Errorf("%w: name --instance ID, --host H or --all", ErrEmptyScope)
+		return fmt.Errorf("%w: name --instance ID, --host H or --all", errEmptyScope)
 	case s.All && named > 0:
 		return errors.New("--all selects every instance: name no instance, host or volume with it")
 	}
@@ -136,7 +136,7 @@ func (s Scope) Resolve(m *Manifest) (Selection, error) {
 		}
 	}
 	if len(sel.Instances) == 0 {
-		return Selection{}, fmt.Errorf("%w: the manifest lists no instances", ErrEmptyScope)
+		return Selection{}, fmt.Errorf("%w: the manifest lists no instances", errEmptyScope)
 	}
 	sort.Strings(sel.Instances)
 	return sel, nil

@@ -97,7 +97,7 @@ func snapshotFromAPI(ctx context.Context, api inventory, dbs cloud.Databases, sc
 	if err != nil {
 		return nil, err
 	}
-	fromAPI.Restrict(ids)
+	fromAPI.restrict(ids)
 	for _, in := range fromAPI.Instances {
 		atts, err := api.ListVolumeAttachments(ctx, in.ID)
 		if err != nil {

@@ -58,7 +58,7 @@ func snapshotFromDB(ctx context.Context, dbs cloud.Databases, scope Scope) (*Man
 	}
 	numericIDs := map[int64]string{} // Nova instances.id → uuid, for the legacy schema's volumes.instance_id
 	for cell, db := range dbs.Cells {
-		if err := CheckNovaSchema(ctx, db); err != nil {
+		if err := checkNovaSchema(ctx, db); err != nil {
 			return nil, fmt.Errorf("Nova cell %d: %w", cell, err)
 		}
 		if err := readInstances(ctx, db, cell, m, numericIDs); err != nil {
@@ -81,13 +81,13 @@ func snapshotFromDB(ctx context.Context, dbs cloud.Databases, scope Scope) (*Man
 	if err != nil {
 		return nil, err
 	}
-	m.Restrict(ids)
+	m.restrict(ids)
 	m.Normalize()
 	return m, nil
 }
 
-// Restrict drops every instance (and its attachments) not in ids.
-func (m *Manifest) Restrict(ids []string) {
+// restrict drops every instance (and its attachments) not in ids.
+func (m *Manifest) restrict(ids []string) {
 	keep := map[string]bool{}
 	for _, id := range ids {
 		keep[id] = true

@@ -59,8 +59,8 @@ func TestSnapshotFromDBScopes(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("err = %v, want %q", err, tc.err)
 				}
-				if tc.name == "empty" && !errors.Is(err, ErrEmptyScope) {
-					t.Errorf("err = %v, want ErrEmptyScope", err)
+				if tc.name == "empty" && !errors.Is(err, errEmptyScope) {
+					t.Errorf("err = %v, want errEmptyScope", err)
 				}
 				return
 			}

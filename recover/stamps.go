@@ -8,8 +8,8 @@ import (
 	"strings"
 )
 
-// StampFile is the name of the integrity stamp written at the root of each data volume's filesystem.
-const StampFile = ".osdr-stamp"
+// stampFile is the name of the integrity stamp written at the root of each data volume's filesystem.
+const stampFile = ".osdr-stamp"
 
 // WriteStamps writes a small unique file to each mounted iSCSI data volume through its guest, and records
 // it in the manifest: after the recovery, reading it back proves the data written before the fault survived.
@@ -40,7 +40,7 @@ func WriteStamps(ctx context.Context, guests guests, m *Manifest) error {
 			if _, err := rand.Read(nonce); err != nil {
 				return fmt.Errorf("stamp: %w", err)
 			}
-			stamp := Stamp{Path: strings.TrimSuffix(dir, "/") + "/" + StampFile, Content: "osdr " + a.VolumeID + " " + hex.EncodeToString(nonce)}
+			stamp := Stamp{Path: strings.TrimSuffix(dir, "/") + "/" + stampFile, Content: "osdr " + a.VolumeID + " " + hex.EncodeToString(nonce)}
 			w, err := guests.RunOnGuest(ctx, in.Guest(), guests.GuestLogin(in.Guest()).AsRoot(fmt.Sprintf("sh -c 'echo %s > %s'", stamp.Content, stamp.Path)))
 			if err != nil {
 				return fmt.Errorf("stamp volume %s on %s: %w", a.VolumeID, in.ID, err)

@@ -61,8 +61,8 @@ const loggedIn = "" +
 	"\t\tiSCSI Session State: LOGGED_IN\n" +
 	"\t\tInternal iscsid Session State: NO CHANGE\n"
 
-// detailGolden holds, in order: a tgt volume (LUN 0 is the controller, the disk at LUN 1) with the lines of
-// openstack-facts.md §5; a second session of the same target and portal, which iscsiadm announces with an
+// detailGolden holds, in order: a tgt volume (LUN 0 is the controller, the disk at LUN 1) with the lines
+// open-iscsi 2.1.11 prints for `-m session -P 3`; a second session of the same target and portal, which iscsiadm announces with an
 // empty line; an IPv6 LIO volume (disk at LUN 0) whose connection is down after a power cut, its current
 // portal as the kernel writes it (uncompressed); a session whose SCSI host could not be found.
 var detailGolden = "" +

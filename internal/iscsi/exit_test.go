@@ -50,7 +50,7 @@ func TestExitErrorClassification(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Stderr texts of openstack-facts.md §5.
+	// What open-iscsi 2.1.11 prints for a sid it has no session for (read from its source): exit 22.
 	const unknownSID = "iscsiadm: could not read session targetname: 5\niscsiadm: Could not get session info for sid 15\n"
 	type helper struct {
 		name string

@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// The logout output of openstack-facts.md §5, byte for byte but for the IQN.
+// The output of `iscsiadm -m session -u -r 15` on open-iscsi 2.1.11, byte for byte but for the IQN.
 const factsLogout = "" +
 	"Logging out of session [sid: 15, target: " + volumeIQN + ", portal: 10.0.0.1,3260]\n" +
 	"Logout of [sid: 15, target: " + volumeIQN + ", portal: 10.0.0.1,3260] successful.\n"
@@ -63,7 +63,7 @@ func TestParseLogout(t *testing.T) {
 func TestParseLogin(t *testing.T) {
 	v4 := mustTarget(t, volumeIQN, "10.0.0.1:3260")
 	v6 := mustTarget(t, volumeIQN, "[fd00::1]:3260")
-	// open-iscsi 2.1.11 prints only the second line by default; up to 2.1.10 both (openstack-facts.md §7).
+	// open-iscsi 2.1.11 prints only the second line by default; up to 2.1.10 both.
 	logging := "Logging in to [iface: default, target: " + volumeIQN + ", portal: 10.0.0.1,3260]\n"
 	success := "Login to [iface: default, target: " + volumeIQN + ", portal: 10.0.0.1,3260] successful.\n"
 	tests := []struct {

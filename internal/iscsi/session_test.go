@@ -7,7 +7,8 @@ import (
 	"testing"
 )
 
-// factsSessionLine is the example of openstack-facts.md §5 with <uuid> filled in; the rest is byte for byte.
+// factsSessionLine is a line of `iscsiadm -m session` on open-iscsi 2.1.11 (format `%s: [%u] %s:%d,%d %s (%s)`)
+// for a Cinder LVM volume, byte for byte.
 const factsSessionLine = "tcp: [15] 10.0.0.1:3260,1 " + volumeIQN + " (non-flash)"
 
 func TestParseSessions(t *testing.T) {

@@ -5,8 +5,10 @@ import (
 	"fmt"
 )
 
-// AfterPowerCut is what the hypervisor knows of its domains when a host comes back on: the two pictures
-// openstack-facts.md §6 describes.
+// AfterPowerCut is what the hypervisor knows of its domains when a host comes back on. Both happen on real
+// clouds: libvirt after a real power cut keeps the domains, shut off (power state 4), and Nova's power-state
+// sync stops the instances; a hypervisor that lost them (seen on a Zed control plane, Nova 26) leaves the
+// servers ACTIVE with power state 0 (NOSTATE) and no task.
 type AfterPowerCut int
 
 const (
