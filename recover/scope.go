@@ -3,6 +3,7 @@ package recover
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 )
 
@@ -57,73 +58,18 @@ func (s Scope) Resolve(m *Manifest) (Selection, error) {
 		return Selection{}, err
 	}
 	whole := map[string]bool{}
-	for _, in := range m.Instances {
-		if s.All {
-			whole[in.ID] = true
+	for _, pick := range []func(*Manifest) ([]string, error){s.all, s.byID, s.byName, s.byTag, s.byHost} {
+		ids, err := pick(m)
+		if err != nil {
+			return Selection{}, err
+		}
+		for _, id := range ids {
+			whole[id] = true
 		}
 	}
-	for _, id := range s.Instances {
-		if _, ok := m.Instance(id); !ok {
-			return Selection{}, fmt.Errorf("unknown instance %s: not in the manifest", id)
-		}
-		whole[id] = true
-	}
-	for _, name := range s.Names {
-		var found []string
-		for _, in := range m.Instances {
-			if in.Name == name {
-				found = append(found, in.ID)
-			}
-		}
-		switch len(found) {
-		case 0:
-			return Selection{}, fmt.Errorf("no instance is named %q", name)
-		case 1:
-			whole[found[0]] = true
-		default:
-			return Selection{}, fmt.Errorf("%d instances are named %q (%v): use their ids", len(found), name, found)
-		}
-	}
-	for _, tag := range s.Tags {
-		found := false
-		for _, in := range m.Instances {
-			for _, t := range in.Tags {
-				if t == tag {
-					whole[in.ID], found = true, true
-				}
-			}
-		}
-		if !found {
-			return Selection{}, fmt.Errorf("no instance has tag %q", tag)
-		}
-	}
-	for _, h := range s.Hosts {
-		found := false
-		for _, in := range m.Instances {
-			if in.Host == h {
-				whole[in.ID], found = true, true
-			}
-		}
-		if !found {
-			return Selection{}, fmt.Errorf("unknown host %s: no instance of the manifest runs there", h)
-		}
-	}
-	only := map[string]map[string]bool{}
-	for _, v := range s.Volumes {
-		found := false
-		for _, a := range m.Attachments {
-			if a.VolumeID != v {
-				continue
-			}
-			found = true
-			if only[a.InstanceID] == nil {
-				only[a.InstanceID] = map[string]bool{}
-			}
-			only[a.InstanceID][v] = true
-		}
-		if !found {
-			return Selection{}, fmt.Errorf("volume %s is unknown or not attached to any instance", v)
-		}
+	only, err := s.byVolume(m)
+	if err != nil {
+		return Selection{}, err
 	}
 	sel := Selection{Only: map[string]map[string]bool{}}
 	for id := range whole {
@@ -140,6 +86,95 @@ func (s Scope) Resolve(m *Manifest) (Selection, error) {
 	}
 	sort.Strings(sel.Instances)
 	return sel, nil
+}
+
+// instancesWhere returns the ids of the manifest's instances that match.
+func instancesWhere(m *Manifest, match func(Instance) bool) []string {
+	var ids []string
+	for _, in := range m.Instances {
+		if match(in) {
+			ids = append(ids, in.ID)
+		}
+	}
+	return ids
+}
+
+func (s Scope) all(m *Manifest) ([]string, error) {
+	if !s.All {
+		return nil, nil
+	}
+	return instancesWhere(m, func(Instance) bool { return true }), nil
+}
+
+func (s Scope) byID(m *Manifest) ([]string, error) {
+	for _, id := range s.Instances {
+		if _, ok := m.Instance(id); !ok {
+			return nil, fmt.Errorf("unknown instance %s: not in the manifest", id)
+		}
+	}
+	return s.Instances, nil
+}
+
+func (s Scope) byName(m *Manifest) ([]string, error) {
+	var out []string
+	for _, name := range s.Names {
+		found := instancesWhere(m, func(in Instance) bool { return in.Name == name })
+		switch len(found) {
+		case 0:
+			return nil, fmt.Errorf("no instance is named %q", name)
+		case 1:
+			out = append(out, found[0])
+		default:
+			return nil, fmt.Errorf("%d instances are named %q (%v): use their ids", len(found), name, found)
+		}
+	}
+	return out, nil
+}
+
+func (s Scope) byTag(m *Manifest) ([]string, error) {
+	var out []string
+	for _, tag := range s.Tags {
+		found := instancesWhere(m, func(in Instance) bool { return slices.Contains(in.Tags, tag) })
+		if len(found) == 0 {
+			return nil, fmt.Errorf("no instance has tag %q", tag)
+		}
+		out = append(out, found...)
+	}
+	return out, nil
+}
+
+func (s Scope) byHost(m *Manifest) ([]string, error) {
+	var out []string
+	for _, h := range s.Hosts {
+		found := instancesWhere(m, func(in Instance) bool { return in.Host == h })
+		if len(found) == 0 {
+			return nil, fmt.Errorf("unknown host %s: no instance of the manifest runs there", h)
+		}
+		out = append(out, found...)
+	}
+	return out, nil
+}
+
+// byVolume maps each instance a named volume is attached to, to the named volumes on it.
+func (s Scope) byVolume(m *Manifest) (map[string]map[string]bool, error) {
+	only := map[string]map[string]bool{}
+	for _, v := range s.Volumes {
+		found := false
+		for _, a := range m.Attachments {
+			if a.VolumeID != v {
+				continue
+			}
+			found = true
+			if only[a.InstanceID] == nil {
+				only[a.InstanceID] = map[string]bool{}
+			}
+			only[a.InstanceID][v] = true
+		}
+		if !found {
+			return nil, fmt.Errorf("volume %s is unknown or not attached to any instance", v)
+		}
+	}
+	return only, nil
 }
 
 func dedupe(sorted []string) []string {

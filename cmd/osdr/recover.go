@@ -97,40 +97,49 @@ func parseUntil(s string) (recover.Step, error) {
 	return "", fmt.Errorf("--until %q: want db, reboot or reattach", s)
 }
 
-func runRecover(cmd *cobra.Command, contract *settings.Flags, f recoverFlags) error {
-	ctx := cmd.Context()
+// options checks the flags of a recovery and turns them into the engine's options.
+func (f recoverFlags) options() (recover.Options, error) {
 	if f.output != "text" && f.output != "json" {
-		return fmt.Errorf("--output %q: want text or json", f.output)
+		return recover.Options{}, fmt.Errorf("--output %q: want text or json", f.output)
 	}
 	until, err := parseUntil(f.until)
 	if err != nil {
-		return err
+		return recover.Options{}, err
 	}
 	policy, err := recover.ParseGuestRebootPolicy(f.guestReboot)
 	if err != nil {
-		return err
+		return recover.Options{}, err
 	}
 	scope := recover.Scope{All: f.all, Hosts: f.hosts, Instances: f.instances}
 	if f.resume == "" {
 		if err := scope.Validate(); err != nil {
-			return err
+			return recover.Options{}, err
 		}
 	} else if scope.Validate() == nil || f.dryRun || f.manifest != "" {
-		return errors.New("--resume continues a run as it was planned: give no scope, --manifest or --dry-run with it")
+		return recover.Options{}, errors.New("--resume continues a run as it was planned: give no scope, --manifest or --dry-run with it")
 	}
-	c, err := openCloud(cmd, contract, cloud.Options{APIRate: f.apiRate})
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	rec := recover.New(c, recover.Options{
+	return recover.Options{
 		Scope: scope, ManifestPath: f.manifest, FromDB: f.fromDB, Until: until, GuestReboot: policy, SkipDownHosts: f.skipDownHosts,
 		Exec: recover.ExecOptions{
 			Concurrency: f.concurrency, RebootTimeout: f.rebootTimeout, AttachTimeout: f.attachTimeout,
 			GuestTimeout: f.guestTimeout, Polling: recover.DefaultExecOptions.Polling,
 		},
 		AfterJournalEntry: crashHook(),
-	})
+	}, nil
+}
+
+func runRecover(cmd *cobra.Command, contract *settings.Flags, f recoverFlags) error {
+	ctx := cmd.Context()
+	opts, err := f.options()
+	if err != nil {
+		return err
+	}
+	c, err := openCloud(cmd, contract, cloud.Options{APIRate: f.apiRate})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	rec := recover.New(c, opts)
 	out := cmd.OutOrStdout()
 	if f.dryRun {
 		plan, err := rec.DryRun(ctx)
