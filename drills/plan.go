@@ -15,8 +15,8 @@ func (r *Runner) Plan(ctx context.Context, w io.Writer) error {
 	if err := r.checkGuards(); err != nil {
 		return err
 	}
-	id := r.Cloud.Identity()
-	fmt.Fprintf(w, "Drill %s on %s (%s): guards pass\n", r.Drill.Name, id.AuthURL, id.Region)
+	authURL, region := r.Cloud.Endpoint()
+	fmt.Fprintf(w, "Drill %s on %s (%s): guards pass\n", r.Drill.Name, authURL, region)
 	m, err := recover.Snapshot(ctx, r.Cloud, r.Drill.Targets.Scope(), recover.SnapshotOptions{})
 	if err != nil {
 		return err

@@ -82,7 +82,8 @@ func (r *Runner) Execute(ctx context.Context, rn run.Run, previous []run.Run) (*
 }
 
 func (r *Runner) newRun(rn run.Run, started time.Time) *drillRun {
-	return &drillRun{Runner: r, run: rn, report: &Report{Drill: r.Drill.Name, RunID: rn.ID, Cloud: r.Cloud.Identity().AuthURL, Started: started}}
+	authURL, _ := r.Cloud.Endpoint()
+	return &drillRun{Runner: r, run: rn, report: &Report{Drill: r.Drill.Name, RunID: rn.ID, Cloud: authURL, Started: started}}
 }
 
 func (d *drillRun) phase(name string, f func() error) error {
@@ -100,8 +101,7 @@ func (d *drillRun) phase(name string, f func() error) error {
 
 // checkGuards refuses a cloud the drill may not touch, before anything of it is opened.
 func (r *Runner) checkGuards() error {
-	id := r.Cloud.Identity()
-	return r.Drill.Guards.CheckEndpoint(id.AuthURL, id.Region)
+	return r.Drill.Guards.CheckEndpoint(r.Cloud.Endpoint())
 }
 
 func (d *drillRun) execute(ctx context.Context, previous []run.Run) error {

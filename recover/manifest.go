@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/osdr/osdr/internal/cloud"
@@ -16,8 +17,10 @@ import (
 	"github.com/osdr/osdr/internal/run"
 )
 
-// manifestFormat is the version of the manifest file format this build reads and writes.
-const manifestFormat = 1
+// manifestFormat is the version of the manifest file format this build writes. Format 1 (before the cloud's
+// identity recorded its databases' own identities) is still read: its Cinder database by address only, its
+// Nova databases unknown.
+const manifestFormat = 2
 
 // Manifest is step 1 of the guide: the instance-to-volume relationship as it stood before the loss, the
 // evidence every later step works from. Once the database is cleaned it cannot be taken again.
@@ -193,14 +196,54 @@ func ReadManifest(path string) (*Manifest, error) {
 	if hex.EncodeToString(sum[:]) != env.SHA256 {
 		return nil, fmt.Errorf("%w: %s: checksum mismatch (the file was changed or truncated)", errCorruptManifest, path)
 	}
-	var m Manifest
-	dec := json.NewDecoder(bytes.NewReader(compact.Bytes()))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&m); err != nil {
+	var format struct {
+		Format int `json:"format"`
+	}
+	if err := json.Unmarshal(compact.Bytes(), &format); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", errCorruptManifest, path, err)
 	}
-	if m.Format != manifestFormat {
-		return nil, fmt.Errorf("%w: %s has format %d, this osdr reads %d", errCorruptManifest, path, m.Format, manifestFormat)
+	switch format.Format {
+	case manifestFormat:
+		var m Manifest
+		if err := decodeStrict(compact.Bytes(), &m); err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", errCorruptManifest, path, err)
+		}
+		return &m, nil
+	case 1:
+		m, err := readFormat1(compact.Bytes())
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", errCorruptManifest, path, err)
+		}
+		return m, nil
+	}
+	return nil, fmt.Errorf("%w: %s has format %d, this osdr reads 1 and %d", errCorruptManifest, path, format.Format, manifestFormat)
+}
+
+func decodeStrict(raw []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
+}
+
+// readFormat1 reads a manifest written before format 2: its cloud named the Cinder database as
+// "host:port/name" and nothing of Nova's, which reads as a partial identity.
+func readFormat1(raw []byte) (*Manifest, error) {
+	var old struct {
+		Manifest
+		Cloud struct {
+			AuthURL      string `json:"auth_url,omitempty"`
+			Region       string `json:"region,omitempty"`
+			CinderDB     string `json:"cinder_db,omitempty"`
+			CinderSchema string `json:"cinder_schema,omitempty"`
+		} `json:"cloud"`
+	}
+	if err := decodeStrict(raw, &old); err != nil {
+		return nil, err
+	}
+	m := old.Manifest
+	m.Cloud = CloudID{Identity: cloud.Identity{AuthURL: old.Cloud.AuthURL, Region: old.Cloud.Region}, CinderSchema: old.Cloud.CinderSchema}
+	if addr, schema, ok := strings.Cut(old.Cloud.CinderDB, "/"); ok {
+		m.Cloud.Cinder = &cloud.Database{Address: addr, Schema: schema}
 	}
 	return &m, nil
 }

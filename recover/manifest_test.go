@@ -1,8 +1,12 @@
 package recover
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"os"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -80,5 +84,32 @@ func TestReadManifestRefusesAnythingAltered(t *testing.T) {
 				t.Fatalf("ReadManifest = %v, want errCorruptManifest", err)
 			}
 		})
+	}
+}
+
+// Manifests written before format 2 named the Cinder database by address and nothing of Nova: they are read,
+// and their identity is partial, never a match.
+func TestAFormat1ManifestReadsAsAPartialIdentity(t *testing.T) {
+	body := `{"format":1,"run_id":"20261125T081500Z-snapshot-abc123","taken_at":"2026-11-25T08:15:00Z",` +
+		`"cloud":{"auth_url":"http://127.0.0.1:5000/v3","region":"RegionOne","cinder_db":"127.0.0.1:3306/cinder","cinder_schema":"modern"},` +
+		`"source":"api+db","instances":[{"id":"` + instA + `","name":"vm1","host":"compute-1","domain_name":"instance-00000001","cell":0,"vm_state":"active","power_state":1}],` +
+		`"attachments":[]}`
+	sum := sha256.Sum256([]byte(body))
+	path := filepath.Join(t.TempDir(), "manifest.json")
+	if err := os.WriteFile(path, []byte(`{"manifest":`+body+`,"sha256":"`+hex.EncodeToString(sum[:])+`"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m, err := ReadManifest(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := cloud.Identity{AuthURL: "http://127.0.0.1:5000/v3", Region: "RegionOne", Cinder: &cloud.Database{Address: "127.0.0.1:3306", Schema: "cinder"}}
+	if !reflect.DeepEqual(m.Cloud.Identity, want) || m.Cloud.CinderSchema != "modern" || len(m.Instances) != 1 {
+		t.Fatalf("read %+v", m)
+	}
+	now := want
+	now.Nova = []cloud.Database{{Address: "127.0.0.1:3306", Schema: "nova"}}
+	if err := cloud.Compare(m.Cloud.Identity, now).Err(false); !errors.Is(err, cloud.ErrPartialIdentity) {
+		t.Errorf("a format-1 manifest compared with its own cloud: %v, want a partial identity", err)
 	}
 }

@@ -39,6 +39,8 @@ type Plan struct {
 	Instances   []InstancePlan    `json:"instances"`
 	Excluded    []Exclusion       `json:"excluded,omitempty"`
 	Warnings    []string          `json:"warnings,omitempty"`
+	// Identity sets the cloud the manifest was taken on beside this cloud, part by part.
+	Identity cloud.Comparison `json:"identity,omitempty"`
 }
 
 // InstancePlan is steps 3 to 5 for one instance.
@@ -119,6 +121,12 @@ func (p *Plan) WriteText(w io.Writer) error {
 	b := &strings.Builder{}
 	fmt.Fprintf(b, "Recovery plan %s (manifest %s)\n", p.RunID, p.Manifest)
 	fmt.Fprintf(b, "Step 1  manifest: %d instance(s) in scope\n", len(p.Instances))
+	if len(p.Identity) > 0 {
+		fmt.Fprintf(b, "        cloud of the manifest and this cloud:\n")
+		for _, f := range p.Identity {
+			fmt.Fprintf(b, "          %-22s %-8s recorded %s; now %s\n", f.Field, f.Verdict, f.Recorded, f.Now)
+		}
+	}
 	if p.DB != nil {
 		fmt.Fprintf(b, "Step 2  clean the database (Cinder schema: %s; one transaction per database; rows backed up first)\n", p.DB.CinderSchema)
 		if len(p.DB.Statements) == 0 {

@@ -1,6 +1,7 @@
 package recover
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,7 +26,10 @@ type Options struct {
 	Until         Step
 	GuestReboot   GuestRebootPolicy
 	SkipDownHosts bool
-	Exec          ExecOptions
+	// AcceptPartialIdentity goes on when the manifest does not record every part of the cloud's identity
+	// (a manifest taken without the databases, or without Keystone), as long as nothing it records differs.
+	AcceptPartialIdentity bool
+	Exec                  ExecOptions
 	// AfterJournalEntry, when set, runs after every durable journal append: the crash points of the tests
 	// that kill a recovery and resume it. The operator binary never sets it.
 	AfterJournalEntry func(Entry)
@@ -98,8 +102,8 @@ func (r *Recovery) Resume(ctx context.Context, rn run.Run, p Progress) (*Summary
 	if err != nil {
 		return nil, err
 	}
-	if err := m.Cloud.Check(r.cloud.Identity()); err != nil {
-		return nil, fmt.Errorf("resume run %s: %w", rn.ID, err)
+	if _, err := r.checkIdentity(ctx, m.Cloud.Identity); err != nil {
+		return nil, fmt.Errorf("resume run %s: nothing was done: %w", rn.ID, err)
 	}
 	release, err := r.cloud.Lock(ctx)
 	if err != nil {
@@ -128,11 +132,26 @@ func (r *Recovery) open(ctx context.Context) (*osapi.Client, cloud.Databases, er
 	return api, dbs, nil
 }
 
+// checkIdentity sets the identity recorded with the evidence beside this cloud's, and refuses another
+// cloud, or a partial identity unless the operator accepted one.
+func (r *Recovery) checkIdentity(ctx context.Context, recorded cloud.Identity) (cloud.Comparison, error) {
+	now, err := r.cloud.Identity(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cmp := cloud.Compare(recorded, now)
+	return cmp, cmp.Err(r.opts.AcceptPartialIdentity)
+}
+
 // prepare takes or reads the manifest, runs preflight and builds the plan. It changes nothing.
 func (r *Recovery) prepare(ctx context.Context, api *osapi.Client, dbs cloud.Databases, runID string) (*Plan, *Manifest, error) {
 	m, preLoss, err := r.manifest(ctx, api, dbs)
 	if err != nil {
 		return nil, nil, err
+	}
+	identity, err := r.checkIdentity(ctx, m.Cloud.Identity)
+	if err != nil {
+		return nil, nil, fmt.Errorf("manifest %s: %w", cmp.Or(r.opts.ManifestPath, "taken now"), err)
 	}
 	inScope, err := r.opts.Scope.Select(m)
 	if err != nil {
@@ -156,15 +175,13 @@ func (r *Recovery) prepare(ctx context.Context, api *osapi.Client, dbs cloud.Dat
 			return nil, nil, err
 		}
 	}
-	manifestName := r.opts.ManifestPath
-	if manifestName == "" {
-		manifestName = "(taken by this run)"
-	}
+	manifestName := cmp.Or(r.opts.ManifestPath, "(taken by this run)")
 	policy := r.opts.GuestReboot
 	if policy == "" {
 		policy = GuestRebootFstab
 	}
 	plan := buildPlan(runID, manifestName, m, r.opts.Scope, decisions, db, policy, r.cloud.GuestLogin)
+	plan.Identity = identity
 	return plan, m, nil
 }
 
@@ -174,9 +191,6 @@ func (r *Recovery) manifest(ctx context.Context, api *osapi.Client, dbs cloud.Da
 		m, err := ReadManifest(r.opts.ManifestPath)
 		if err != nil {
 			return nil, false, err
-		}
-		if err := m.Cloud.Check(r.cloud.Identity()); err != nil {
-			return nil, false, fmt.Errorf("manifest %s: %w", r.opts.ManifestPath, err)
 		}
 		return m, true, nil
 	}
@@ -188,7 +202,9 @@ func (r *Recovery) manifest(ctx context.Context, api *osapi.Client, dbs cloud.Da
 	if err != nil {
 		return nil, false, fmt.Errorf("step 1, the manifest: %w", err)
 	}
-	m.Cloud.Identity = r.cloud.Identity()
+	if m.Cloud.Identity, err = r.cloud.Identity(ctx); err != nil {
+		return nil, false, err
+	}
 	m.TakenAt = time.Now().UTC()
 	return m, false, nil
 }

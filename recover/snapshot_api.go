@@ -51,7 +51,11 @@ func Snapshot(ctx context.Context, c *cloud.Cloud, scope Scope, opts SnapshotOpt
 			return nil, err
 		}
 	}
-	m.Cloud.Identity = c.Identity()
+	identity, err := c.Identity(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m.Cloud.Identity = identity
 	m.TakenAt = time.Now().UTC()
 	if opts.Stamp {
 		if err := WriteStamps(ctx, c, m); err != nil {

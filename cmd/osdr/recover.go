@@ -17,6 +17,12 @@ import (
 	"github.com/osdr/osdr/recover"
 )
 
+// The override of the identity check, on every command that acts on evidence taken earlier.
+const (
+	flagAcceptPartialIdentity  = "accept-partial-identity"
+	acceptPartialIdentityUsage = "go on when the manifest does not record every part of the cloud's identity (Keystone, each database), as long as nothing it records differs"
+)
+
 // Exit codes scripts and schedulers can branch on.
 const (
 	exitFailure = 1 // nothing was recovered: bad input, preflight refused, step 2 failed
@@ -32,6 +38,7 @@ type recoverFlags struct {
 	until            string
 	guestReboot      string
 	skipDownHosts    bool
+	acceptPartial    bool
 	output           string
 	resume           string
 	concurrency      int
@@ -72,6 +79,7 @@ Exit status: 0 every instance in scope recovered; 3 some did not (partial recove
 	fs.StringVar(&f.until, "until", "", "stop after this step: db, reboot or reattach")
 	fs.StringVar(&f.guestReboot, "guest-reboot", string(recover.GuestRebootFstab), "which guests step 5 reboots from inside: fstab, all or none")
 	fs.BoolVar(&f.skipDownHosts, "skip-down-hosts", false, "leave out instances whose nova-compute is down instead of stopping")
+	fs.BoolVar(&f.acceptPartial, flagAcceptPartialIdentity, false, acceptPartialIdentityUsage)
 	fs.StringVarP(&f.output, "output", "o", "text", "output: text or json (JSON events, one per line)")
 	fs.StringVar(&f.resume, "resume", "", "continue the recovery run RUN_ID after a crash or kill")
 	fs.IntVar(&f.concurrency, "concurrency", recover.DefaultExecOptions.Concurrency, "instances recovered at once after step 2")
@@ -120,6 +128,7 @@ func (f recoverFlags) options() (recover.Options, error) {
 	}
 	return recover.Options{
 		Scope: scope, ManifestPath: f.manifest, FromDB: f.fromDB, Until: until, GuestReboot: policy, SkipDownHosts: f.skipDownHosts,
+		AcceptPartialIdentity: f.acceptPartial,
 		Exec: recover.ExecOptions{
 			Concurrency: f.concurrency, RebootTimeout: f.rebootTimeout, AttachTimeout: f.attachTimeout,
 			GuestTimeout: f.guestTimeout, Polling: recover.DefaultExecOptions.Polling,

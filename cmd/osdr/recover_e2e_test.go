@@ -274,3 +274,31 @@ func TestAFailedAttachIsReportedWithItsCauseBeforeTheTimeout(t *testing.T) {
 		t.Errorf("the failure does not give compute's reason:\n%s", out)
 	}
 }
+
+// A run of one cloud resumed with the settings of another, whose instances have the same ids, must not touch
+// the second cloud: it is refused before any call, naming both clouds, and nothing is done.
+func TestResumingARunOfAnotherCloudIsRefusedBeforeAnyCall(t *testing.T) {
+	shape := sim.Shape{Hosts: 1, Instances: 2, VolumesPerInstance: 1, Seed: 25}
+	first := startSim(t, "zed", shape)
+	powerCut(t, first)
+	if out, errOut, code := osdr(t, "recover", "--all", "--until", "db"); code != 0 {
+		t.Fatalf("recover --until db: exit %d\n%s%s", code, out, errOut)
+	}
+	runsDir, runID := os.Getenv("OSDR_RUNS_DIR"), newestRun(t)
+
+	second := startSim(t, "zed", shape) // the same seed: the same instance and volume ids
+	powerCut(t, second)
+	auditBefore := len(second.Cloud.AuditLog())
+	out, errOut, code := osdr(t, "recover", "--resume", runID, "--runs-dir", runsDir)
+	if code != exitFailure {
+		t.Fatalf("resume on another cloud: exit %d, want %d\n%s%s", code, exitFailure, out, errOut)
+	}
+	for _, want := range []string{"taken on another cloud", "nothing was done", first.Cloud.Endpoints().Identity, second.Cloud.Endpoints().Identity} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("the refusal does not say %q:\n%s", want, errOut)
+		}
+	}
+	if after := second.Cloud.AuditLog(); len(after) != auditBefore {
+		t.Errorf("the second cloud saw %d mutating call(s): %+v", len(after)-auditBefore, after[auditBefore:])
+	}
+}

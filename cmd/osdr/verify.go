@@ -21,7 +21,7 @@ func newVerifyCommand() *cobra.Command {
 	var contract *settings.Flags
 	var manifestPath, instance, labelFilter, junitPath, jsonReport, runID string
 	var deadline time.Duration
-	var verbose bool
+	var verbose, acceptPartial bool
 	cmd := &cobra.Command{
 		Use:   "verify --manifest FILE",
 		Short: "Prove a recovery: volumes reattached, instances running, guests reachable, data intact",
@@ -51,7 +51,11 @@ Exit status 0 only when no selected check failed.`,
 				return err
 			}
 			defer c.Close()
-			if err := m.Cloud.Check(c.Identity()); err != nil {
+			now, err := c.Identity(ctx)
+			if err != nil {
+				return err
+			}
+			if err := cloud.Compare(m.Cloud.Identity, now).Err(acceptPartial); err != nil {
 				return fmt.Errorf("manifest %s: %w", manifestPath, err)
 			}
 			target := &suites.Target{Manifest: m, Cloud: c, Instance: instance}
@@ -105,6 +109,7 @@ Exit status 0 only when no selected check failed.`,
 	fs.StringVar(&runID, "run", "", "the recovery run whose journal to check guest reboots against")
 	fs.DurationVar(&deadline, "deadline", 2*time.Minute, "how long the whole verification may wait for the cloud to converge")
 	fs.BoolVarP(&verbose, "verbose", "v", false, "list every check, not only failures")
+	fs.BoolVar(&acceptPartial, flagAcceptPartialIdentity, false, acceptPartialIdentityUsage)
 	return cmd
 }
 
