@@ -92,4 +92,3 @@ func anyPrefix(dep string, prefixes []string) bool {
 	}
 	return false
 }
-

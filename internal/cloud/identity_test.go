@@ -32,10 +32,18 @@ func TestCompareFailsClosed(t *testing.T) {
 		{"another Keystone", with(func(id *Identity) { id.AuthURL = "https://other.example.net:5000/v3" }), full, ErrOtherCloud, false, "other.example.net"},
 		{"another region", with(func(id *Identity) { id.Region = "RegionTwo" }), full, ErrOtherCloud, false, "RegionTwo"},
 		{"another Cinder schema on the same server", with(func(id *Identity) { id.Cinder = &Database{Address: cinder.Address, Schema: "cinder_old"} }), full, ErrOtherCloud, false, "cinder_old"},
-		{"another Galera cluster behind the same address", with(func(id *Identity) { id.Cinder = &Database{Server: "galera a", Address: cinder.Address, Schema: "cinder"} }),
-			with(func(id *Identity) { id.Cinder = &Database{Server: "galera b", Address: cinder.Address, Schema: "cinder"} }), ErrOtherCloud, false, "galera a"},
-		{"the same server reached at another address", with(func(id *Identity) { id.Cinder = &Database{Server: "server_uuid u", Address: "10.0.0.5:3306", Schema: "cinder"} }),
-			with(func(id *Identity) { id.Cinder = &Database{Server: "server_uuid u", Address: "db.example.net:3306", Schema: "cinder"} }), nil, true, ""},
+		{"another Galera cluster behind the same address", with(func(id *Identity) {
+			id.Cinder = &Database{Server: "galera a", Address: cinder.Address, Schema: "cinder"}
+		}),
+			with(func(id *Identity) {
+				id.Cinder = &Database{Server: "galera b", Address: cinder.Address, Schema: "cinder"}
+			}), ErrOtherCloud, false, "galera a"},
+		{"the same server reached at another address", with(func(id *Identity) {
+			id.Cinder = &Database{Server: "server_uuid u", Address: "10.0.0.5:3306", Schema: "cinder"}
+		}),
+			with(func(id *Identity) {
+				id.Cinder = &Database{Server: "server_uuid u", Address: "db.example.net:3306", Schema: "cinder"}
+			}), nil, true, ""},
 		{"an empty identity matches nothing", Identity{}, full, ErrPartialIdentity, true, "Keystone"},
 		{"taken without the databases", with(func(id *Identity) { id.Cinder, id.Nova = nil, nil }), full, ErrPartialIdentity, true, "Cinder database"},
 		{"taken without Keystone (--from-db)", with(func(id *Identity) { id.AuthURL, id.Region = "", "" }), full, ErrPartialIdentity, true, "Keystone"},
