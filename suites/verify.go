@@ -35,6 +35,10 @@ type Options struct {
 	Concurrency int
 	// Poll is how long a failing check waits before it looks again (default 1 s).
 	Poll time.Duration
+	// Skip names the families the operator chose not to check when they cannot run (no SSH for
+	// reachability, no database for the row checks): their skipped checks are reported, not failed. A
+	// skipped check of any other family fails the verification, so it is never green for checking less.
+	Skip []string
 }
 
 const (
@@ -61,6 +65,8 @@ type Report struct {
 	Started  time.Time `json:"started"`
 	Finished time.Time `json:"finished"`
 	Results  []Result  `json:"results"`
+	// Skippable are the families whose skipped checks the operator accepted.
+	Skippable []string `json:"skippable,omitempty"`
 }
 
 // Counts returns how many checks passed, failed and were skipped.
@@ -78,11 +84,36 @@ func (r *Report) Counts() (passed, failed, skipped int) {
 	return passed, failed, skipped
 }
 
-// Passed says whether no check failed.
+// Passed says whether no check failed and every skipped check belongs to a family the operator chose to
+// leave out.
 func (r *Report) Passed() bool {
 	_, failed, _ := r.Counts()
-	return failed == 0
+	return failed == 0 && len(r.UnacceptedSkips()) == 0
 }
+
+// UnacceptedSkips are the skipped checks of families the operator did not leave out: each means the
+// verification checked less than it should have.
+func (r *Report) UnacceptedSkips() []Result {
+	var out []Result
+	for _, res := range r.Results {
+		if res.State == StateSkipped && !slices.Contains(r.Skippable, res.Family) {
+			out = append(out, res)
+		}
+	}
+	return out
+}
+
+// ParseFamilies checks a list of family names (the operator's --skip).
+func ParseFamilies(names []string) error {
+	for _, n := range names {
+		if !slices.Contains(families, n) {
+			return fmt.Errorf("unknown check family %q: want %s", n, strings.Join(families, ", "))
+		}
+	}
+	return nil
+}
+
+var families = []string{LabelAttachments, LabelStates, LabelReachability, LabelIntegrity}
 
 // Suite is the checks of a target, bound to what its cloud shows.
 type Suite struct {
@@ -172,6 +203,9 @@ func Verify(ctx context.Context, t *Target, opts Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := ParseFamilies(opts.Skip); err != nil {
+		return nil, err
+	}
 	suite, err := Prepare(ctx, t)
 	if err != nil {
 		return nil, err
@@ -188,7 +222,7 @@ func Verify(ctx context.Context, t *Target, opts Options) (*Report, error) {
 	deadline := cmpOr(opts.Deadline, defaultDeadline)
 	vctx, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()
-	report := &Report{Started: time.Now().UTC(), Results: make([]Result, len(selected))}
+	report := &Report{Started: time.Now().UTC(), Results: make([]Result, len(selected)), Skippable: opts.Skip}
 	var g errgroup.Group
 	g.SetLimit(cmpOr(opts.Concurrency, defaultConcurrency))
 	for i, c := range selected {
@@ -228,11 +262,11 @@ func parseLabels(expr string) (func([]string) bool, error) {
 // JUnit renders the report as one suite per family.
 func (r *Report) JUnit(name string) *junit.Report {
 	out := &junit.Report{Name: name, Time: junit.Seconds(r.Finished.Sub(r.Started))}
-	for _, family := range []string{LabelAttachments, LabelStates, LabelReachability, LabelIntegrity} {
+	for _, family := range families {
 		suite := junit.Suite{Name: name + ": " + family, Timestamp: r.Started.Format(time.RFC3339)}
 		for _, res := range r.Results {
 			if res.Family == family {
-				suite.Add(res.junitCase())
+				suite.Add(res.junitCase(slices.Contains(r.Skippable, res.Family)))
 			}
 		}
 		if suite.Tests > 0 {
@@ -242,7 +276,7 @@ func (r *Report) JUnit(name string) *junit.Report {
 	return out
 }
 
-func (res Result) junitCase() junit.Case {
+func (res Result) junitCase(accepted bool) junit.Case {
 	c := junit.Case{Name: res.Name, ClassName: "verify." + res.Family, Time: junit.Seconds(time.Duration(res.Seconds * float64(time.Second))),
 		Properties: []junit.Property{{Name: "instance", Value: res.Instance}}}
 	if res.Volume != "" {
@@ -252,6 +286,10 @@ func (res Result) junitCase() junit.Case {
 	case StateFailed:
 		c.Failure = &junit.Message{Message: firstOf(res.Causes), Text: strings.Join(res.Causes, "\n")}
 	case StateSkipped:
+		if !accepted {
+			c.Failure = &junit.Message{Message: "not checked: " + firstOf(res.Causes), Text: strings.Join(res.Causes, "\n")}
+			break
+		}
 		c.Skipped = &junit.Message{Message: firstOf(res.Causes)}
 	}
 	return c

@@ -354,3 +354,36 @@ func TestVerifyPassesOnAHealthyCloudAndEveryFamilyFailsAfterAPowerCut(t *testing
 		})
 	}
 }
+
+// Without SSH the checks of hosts and guests cannot run: verify fails and says which and why, unless the
+// operator leaves those families out on purpose, and even then it lists what it skipped.
+func TestVerifyIsNeverGreenForCheckingLess(t *testing.T) {
+	startSim(t, "", sim.Shape{Hosts: 1, Instances: 2, VolumesPerInstance: 1, Seed: 12})
+	if out, code := osdrProcess(t, "snapshot", "--all"); code != 0 {
+		t.Fatalf("snapshot: exit %d\n%s", code, out)
+	}
+	manifest := latestManifest(t)
+	t.Setenv("OSDR_INVENTORY", "")
+	t.Setenv("OSDR_SSH_KEY", "")
+	t.Setenv("OSDR_KNOWN_HOSTS", "")
+	t.Setenv("HOME", t.TempDir()) // no ~/.ssh/known_hosts either
+	out, errOut, code := osdr(t, "verify", "--manifest", manifest, "--deadline", "10s")
+	if code != exitFailure {
+		t.Fatalf("verify without SSH: exit %d, want %d\n%s%s", code, exitFailure, out, errOut)
+	}
+	for _, want := range []string{"SKIPPED reachability", "SKIPPED attachments", "no SSH", "--skip attachments,reachability"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the output does not say %q:\n%s", want, out)
+		}
+	}
+	out, errOut, code = osdr(t, "verify", "--manifest", manifest, "--deadline", "10s", "--skip", "attachments,reachability")
+	if code != 0 {
+		t.Fatalf("verify --skip attachments,reachability: exit %d\n%s%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "SKIPPED reachability") || !strings.Contains(out, "Verification PASSED") {
+		t.Errorf("an accepted skip must still be listed:\n%s", out)
+	}
+	if _, errOut, code := osdr(t, "verify", "--manifest", manifest, "--skip", "reachabilty"); code != exitFailure || !strings.Contains(errOut, `unknown check family "reachabilty"`) {
+		t.Errorf("a misspelt family: exit %d\n%s", code, errOut)
+	}
+}

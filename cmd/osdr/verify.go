@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,6 +23,7 @@ func newVerifyCommand() *cobra.Command {
 	var manifestPath, instance, labelFilter, junitPath, jsonReport, runID string
 	var deadline time.Duration
 	var verbose, acceptPartial bool
+	var skip []string
 	cmd := &cobra.Command{
 		Use:   "verify --manifest FILE",
 		Short: "Prove a recovery: volumes reattached, instances running, guests reachable, data intact",
@@ -71,10 +73,7 @@ Exit status 0 only when no selected check failed.`,
 					junitPath = rn.Verification("recovery")
 				}
 			}
-			if err := c.SSHReady(); err != nil {
-				fmt.Fprintf(cmd.ErrOrStderr(), "osdr: no SSH (%v): the checks of hosts and guests are skipped\n", err)
-			}
-			report, err := suites.Verify(ctx, target, suites.Options{LabelFilter: labelFilter, Deadline: deadline})
+			report, err := suites.Verify(ctx, target, suites.Options{LabelFilter: labelFilter, Deadline: deadline, Skip: skip})
 			if err != nil {
 				return err
 			}
@@ -110,13 +109,15 @@ Exit status 0 only when no selected check failed.`,
 	fs.DurationVar(&deadline, "deadline", 2*time.Minute, "how long the whole verification may wait for the cloud to converge")
 	fs.BoolVarP(&verbose, "verbose", "v", false, "list every check, not only failures")
 	fs.BoolVar(&acceptPartial, flagAcceptPartialIdentity, false, acceptPartialIdentityUsage)
+	fs.StringSliceVar(&skip, "skip", nil, "families whose checks may be skipped when they cannot run (no SSH, no database): attachments, states, reachability, integrity; any other skipped check fails the verification")
 	return cmd
 }
 
-// writeVerification prints failed checks with one line per cause, the others with -v, and a summary.
+// writeVerification prints failed and skipped checks with one line per cause (every check with -v) and a
+// summary; a skipped check the operator did not accept with --skip counts against the verdict.
 func writeVerification(w io.Writer, r *suites.Report, verbose bool) {
 	for _, res := range r.Results {
-		if res.State != suites.StateFailed && !verbose {
+		if res.State == suites.StatePassed && !verbose {
 			continue
 		}
 		fmt.Fprintf(w, "%-7s %s: %s\n", strings.ToUpper(string(res.State)), res.Family, res.Name)
@@ -126,8 +127,17 @@ func writeVerification(w io.Writer, r *suites.Report, verbose bool) {
 	}
 	passed, failed, skipped := r.Counts()
 	verdict := "PASSED"
-	if failed > 0 {
+	if !r.Passed() {
 		verdict = "FAILED"
 	}
 	fmt.Fprintf(w, "Verification %s: %d passed, %d failed, %d skipped (%s)\n", verdict, passed, failed, skipped, r.Finished.Sub(r.Started).Round(time.Millisecond))
+	if unaccepted := r.UnacceptedSkips(); len(unaccepted) > 0 {
+		var families []string
+		for _, res := range unaccepted {
+			if !slices.Contains(families, res.Family) {
+				families = append(families, res.Family)
+			}
+		}
+		fmt.Fprintf(w, "%d check(s) could not run: give what they need, or leave their families out with --skip %s\n", len(unaccepted), strings.Join(families, ","))
+	}
 }

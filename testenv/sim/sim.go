@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/osdr/osdr/testenv"
 	"github.com/osdr/osdr/testenv/cloud"
@@ -100,6 +101,9 @@ func Start(ctx context.Context, opts Options) (_ *Sim, err error) {
 	if s.Topology, err = s.Cloud.Provision(ctx, topology); err != nil {
 		return nil, err
 	}
+	if err := s.waitForGuests(ctx); err != nil {
+		return nil, err
+	}
 	if err := s.startControl(); err != nil {
 		return nil, err
 	}
@@ -107,6 +111,22 @@ func Start(ctx context.Context, opts Options) (_ *Sim, err error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// guestsUpTimeout bounds the wait for the provisioned guests' first boot.
+const guestsUpTimeout = time.Minute
+
+// waitForGuests returns once every guest has booted and answers over SSH: a cloud announced ready whose
+// guests are still booting would fail the first command that reaches into them.
+func (s *Sim) waitForGuests(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, guestsUpTimeout)
+	defer cancel()
+	for _, g := range s.cluster.Guests() {
+		if _, err := s.cluster.WaitGuest(ctx, g.InstanceUUID, func(g hosts.GuestInfo) bool { return g.Stage == hosts.StageUp }); err != nil {
+			return fmt.Errorf("the simulated guests did not come up: %w", err)
+		}
+	}
+	return nil
 }
 
 func (s *Sim) database(ctx context.Context, name string, schema testenv.Schema) (string, error) {
