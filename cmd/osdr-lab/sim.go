@@ -38,13 +38,15 @@ func newSimUpCommand() *cobra.Command {
 				return errors.New("--state-dir is required")
 			}
 			ctx := cmd.Context()
-			logf := func(format string, args ...any) { fmt.Fprintf(cmd.ErrOrStderr(), "osdr sim: "+format+"\n", args...) }
+			logf := func(format string, args ...any) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "osdr-lab sim: "+format+"\n", args...)
+			}
 			s, err := sim.Start(ctx, sim.Options{StateDir: stateDir, Profile: profile, Shape: shape, Logf: logf})
 			if err != nil {
 				return err
 			}
 			abs, _ := filepath.Abs(stateDir)
-			fmt.Fprintf(cmd.OutOrStdout(), "osdr sim: ready: profile %s, %d host(s), %d instance(s), database %s; use it with: set -a; . %s; set +a\n",
+			fmt.Fprintf(cmd.OutOrStdout(), "osdr-lab sim: ready: profile %s, %d host(s), %d instance(s), database %s; use it with: set -a; . %s; set +a\n",
 				s.Cloud.Profile().Name, len(s.Topology.Hosts), len(s.Topology.Instances), s.ServerKind, filepath.Join(abs, sim.FileEnv))
 			<-ctx.Done()
 			logf("stopping")
@@ -85,7 +87,7 @@ func newSimPowerCutCommand() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&stateDir, "state-dir", "", "state directory of the running `osdr sim up`")
+	cmd.Flags().StringVar(&stateDir, "state-dir", "", "state directory of the running `osdr-lab sim up`")
 	cmd.Flags().StringSliceVar(&hosts, "host", nil, "host to cut (repeatable; default: all)")
 	cmd.Flags().BoolVar(&loseDomains, "lose-domains", false, "the hypervisor forgets the domains (servers stay ACTIVE with power state NOSTATE) instead of keeping them shut off")
 	return cmd
@@ -111,6 +113,6 @@ func newSimAuditCommand() *cobra.Command {
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&stateDir, "state-dir", "", "state directory of the running `osdr sim up`")
+	cmd.Flags().StringVar(&stateDir, "state-dir", "", "state directory of the running `osdr-lab sim up`")
 	return cmd
 }

@@ -4,14 +4,16 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
 	"github.com/osdr/osdr/drills"
-	"github.com/osdr/osdr/internal/settings"
+	"github.com/osdr/osdr/internal/sibling"
 	"github.com/osdr/osdr/testenv"
 	"github.com/osdr/osdr/testenv/sim"
 )
@@ -21,20 +23,28 @@ func newDemoCommand() *cobra.Command {
 	shape := sim.DefaultShape
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Run a complete drill against a simulated cloud started in-process",
+		Short: "Run a complete drill with osdr against a simulated cloud started in-process",
 		Long: `demo starts a simulated cloud in this process (Keystone, Nova, Cinder, compute hosts and guests over
-SSH, on loopback; an embedded database unless --db container), then runs a complete drill on it: cut the
-iSCSI sessions of one host's instances like a power loss, recover with the guide's procedure, verify, and
-report. It prints the summary and the path of the HTML report, which stays after the demo ends.`,
+SSH, on loopback; MariaDB in a container when an engine answers, else an embedded database), writes a drill
+for it and runs it the way an operator would: osdr drill run FILE, with the cloud's settings contract
+(DIR/osdr.env) in its environment. The drill cuts the iSCSI sessions of one host's instances like a power
+loss, recovers with the guide's procedure, verifies, and reports; the HTML report stays after the demo ends.
+osdr is the one next to osdr-lab, else the one on PATH. The exit status is osdr's.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			// Before anything starts: without the operator binary there is no demo.
+			osdr, err := sibling.Find("osdr")
+			if err != nil {
+				return fmt.Errorf("the demo runs the operator binary, and %w; `make build` builds bin/osdr beside bin/osdr-lab", err)
+			}
 			if stateDir == "" {
 				stateDir = filepath.Join(os.TempDir(), "osdr-demo-"+time.Now().UTC().Format("20060102T150405Z"))
 			}
 			out := cmd.OutOrStdout()
-			logf := func(format string, args ...any) { fmt.Fprintf(cmd.ErrOrStderr(), "osdr demo: "+format+"\n", args...) }
-			opts := sim.Options{StateDir: stateDir, Shape: shape, Logf: logf}
+			logf := func(format string, args ...any) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "osdr-lab demo: "+format+"\n", args...)
+			}
 			var sopts testenv.ServerOptions
 			switch db {
 			case "auto":
@@ -51,36 +61,31 @@ report. It prints the summary and the path of the HTML report, which stays after
 				return err
 			}
 			defer srv.Close(context.WithoutCancel(ctx))
-			opts.Server = srv
-			fmt.Fprintf(out, "Starting a simulated cloud in %s ...\n", stateDir)
-			s, err := sim.Start(ctx, opts)
+			fmt.Fprintf(out, "Starting a simulated cloud in %s on %s ...\n", stateDir, databaseName(srv.Kind()))
+			s, err := sim.Start(ctx, sim.Options{StateDir: stateDir, Shape: shape, Server: srv, Logf: logf})
 			if err != nil {
 				return err
 			}
-			defer s.Close(ctx)
+			defer s.Close(context.WithoutCancel(ctx))
 			env, err := s.Env()
 			if err != nil {
 				return err
-			}
-			// The drill's verification runs as a child osdr; it finds the simulated cloud the way an operator's
-			// shell does, through the settings contract's environment.
-			for k, v := range env {
-				if err := os.Setenv(k, v); err != nil {
-					return err
-				}
 			}
 			drillPath, err := writeDemoDrill(stateDir, s)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(out, "Cloud ready: %d host(s), %d instance(s). Running the drill %s\n", len(s.Topology.Hosts), len(s.Topology.Instances), drillPath)
-			contract := &settings.Flags{}
-			d, e, de, err := drillEnv(cmd, contract, drillPath)
-			if err != nil {
-				return err
+			fmt.Fprintf(out, "Cloud ready: %d host(s), %d instance(s). Running: osdr drill run %s\n", len(s.Topology.Hosts), len(s.Topology.Instances), drillPath)
+			run := exec.CommandContext(ctx, osdr, "drill", "run", drillPath)
+			run.Env = contractEnv(os.Environ(), env)
+			run.Stdout, run.Stderr = out, cmd.ErrOrStderr()
+			// An interrupted drill still restores its faults and recovers: osdr gets the interrupt and the time
+			// to finish, and the simulated cloud stays up until it has.
+			run.Cancel = func() error { return run.Process.Signal(os.Interrupt) }
+			if err := run.Run(); err != nil {
+				return fmt.Errorf("osdr drill run: %w", err)
 			}
-			defer e.close()
-			return runDrill(cmd, contract, d, e, de, "text")
+			return nil
 		},
 	}
 	fs := cmd.Flags()
@@ -90,6 +95,35 @@ report. It prints the summary and the path of the HTML report, which stays after
 	fs.IntVar(&shape.Instances, "instances", shape.Instances, "instances")
 	fs.IntVar(&shape.VolumesPerInstance, "volumes-per-instance", shape.VolumesPerInstance, "data volumes per instance")
 	return cmd
+}
+
+// databaseName says in words which database the simulated cloud runs on, so nobody mistakes the embedded
+// server's results for MariaDB's.
+func databaseName(k testenv.ServerKind) string {
+	switch k {
+	case testenv.KindContainer:
+		return "MariaDB in a container"
+	case testenv.KindDSN:
+		return "the MySQL server named by " + testenv.EnvMySQLDSN
+	default:
+		return "the embedded database (go-mysql-server in this process)"
+	}
+}
+
+// contractEnv is the environment osdr runs the demo in: this one with the simulated cloud's settings
+// contract in place of any the shell carries, so an operator's openrc for a real cloud cannot reach the
+// demo.
+func contractEnv(environ []string, contract map[string]string) []string {
+	var env []string
+	for _, kv := range environ {
+		if !strings.HasPrefix(kv, "OS_") && !strings.HasPrefix(kv, "OSDR_") {
+			env = append(env, kv)
+		}
+	}
+	for k, v := range contract {
+		env = append(env, k+"="+v)
+	}
+	return env
 }
 
 // writeDemoDrill writes the drill the demo runs: the first host's instances lose their iSCSI sessions.
