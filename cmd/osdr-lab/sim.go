@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -50,7 +51,9 @@ func newSimUpCommand() *cobra.Command {
 				s.Cloud.Profile().Name, len(s.Topology.Hosts), len(s.Topology.Instances), s.ServerKind, filepath.Join(abs, sim.FileEnv))
 			<-ctx.Done()
 			logf("stopping")
-			return s.Close(cmd.Context())
+			// The interrupt that ends the sim must not cut short its cleanup: its databases and its
+			// container would be left behind.
+			return s.Close(context.WithoutCancel(ctx))
 		},
 	}
 	fs := cmd.Flags()
