@@ -19,16 +19,25 @@ export OSDR_TEST_MYSQL_IMAGE
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+# Static binaries: the image is FROM scratch, and an operator copies osdr onto a broken cloud's hosts as is.
+GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath
+
 .PHONY: build
-build: ## Build bin/osdr (static)
-	CGO_ENABLED=0 $(GO) build -trimpath -o bin/osdr ./cmd/osdr
+build: bin/osdr bin/osdr-lab ## Build bin/osdr (the operator binary) and bin/osdr-lab (simulated cloud, demo), static
+
+# Phony, so every build asks go, which knows what changed.
+.PHONY: bin/osdr bin/osdr-lab
+bin/osdr:
+	$(GOBUILD) -o $@ ./cmd/osdr
+bin/osdr-lab:
+	$(GOBUILD) -o $@ ./cmd/osdr-lab
 
 .PHONY: demo
-demo: ## Run a complete drill against a simulated cloud (MariaDB in a container when an engine answers, else embedded)
-	$(GO) run ./cmd/osdr demo
+demo: build ## Run a complete drill against a simulated cloud (MariaDB in a container when an engine answers, else embedded)
+	bin/osdr-lab demo
 
 .PHONY: container
-container: build ## Build the osdr container image (FROM scratch, static binary)
+container: bin/osdr ## Build the osdr container image from bin/osdr alone (FROM scratch, static binary)
 	cp /etc/ssl/certs/ca-certificates.crt bin/ca-certificates.crt
 	docker build -t osdr:latest .
 

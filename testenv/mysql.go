@@ -156,7 +156,7 @@ func (s *Server) DropDatabase(ctx context.Context, name string) error {
 }
 
 func (s *Server) exec(ctx context.Context, stmt string) error {
-	db, err := sql.Open("mysql", s.adminDSN())
+	db, err := sql.Open("mysql", s.AdminDSN())
 	if err != nil {
 		return err
 	}
@@ -166,7 +166,7 @@ func (s *Server) exec(ctx context.Context, stmt string) error {
 }
 
 func (s *Server) ping(ctx context.Context) error {
-	db, err := sql.Open("mysql", s.adminDSN())
+	db, err := sql.Open("mysql", s.AdminDSN())
 	if err != nil {
 		return err
 	}
@@ -174,9 +174,10 @@ func (s *Server) ping(ctx context.Context) error {
 	return db.PingContext(ctx)
 }
 
-// adminDSN is the server's DSN without a default database, so CREATE/DROP DATABASE work whatever the
-// configured DSN names.
-func (s *Server) adminDSN() string {
+// AdminDSN is the server's DSN without a default database, so CREATE/DROP DATABASE work whatever the
+// configured DSN names. It carries the password: hand it to a child process as OSDR_TEST_MYSQL_DSN, never
+// print it.
+func (s *Server) AdminDSN() string {
 	cfg := s.admin.Clone()
 	cfg.DBName = ""
 	return cfg.FormatDSN()

@@ -20,7 +20,8 @@ import (
 )
 
 // osdrBinary is the CLI built once for the tests that need separate processes: Ginkgo runs one suite per
-// process, so every `osdr verify` of a test is a child process, as it is in a drill.
+// process, so every `osdr verify` of a test is a child process, as it is in a drill. It is built with the
+// crash points (envCrashAfter), which the operator's build leaves out.
 var osdrBinary string
 
 func TestMain(m *testing.M) {
@@ -29,7 +30,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	osdrBinary = filepath.Join(dir, "osdr")
-	if out, err := exec.Command("go", "build", "-o", osdrBinary, ".").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-tags", "osdr_crashpoints", "-o", osdrBinary, ".").CombinedOutput(); err != nil {
 		os.RemoveAll(dir)
 		panic("build osdr: " + err.Error() + "\n" + string(out))
 	}

@@ -1,4 +1,3 @@
-// Command osdr rehearses and performs OpenStack disaster recovery after a power loss.
 package main
 
 import (

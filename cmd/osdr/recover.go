@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -246,20 +244,4 @@ func newUndoDBCommand() *cobra.Command {
 	}
 	contract = settings.AddFlags(cmd.Flags())
 	return cmd
-}
-
-// envCrashAfter names the journal entry after which osdr kills itself as `kill -9` would, for the tests that
-// prove a recovery resumes from any point. Nothing else reads it.
-const envCrashAfter = "OSDR_TEST_CRASH_AFTER_JOURNAL_ENTRY"
-
-func crashHook() func(recover.Entry) {
-	n, err := strconv.Atoi(os.Getenv(envCrashAfter))
-	if err != nil || n <= 0 {
-		return nil
-	}
-	return func(e recover.Entry) {
-		if e.Seq == n {
-			os.Exit(137)
-		}
-	}
 }

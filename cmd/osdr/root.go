@@ -18,7 +18,16 @@ The same binary performs a real recovery after a real power cut.`,
 		SilenceErrors: true,
 		Version:       version(),
 	}
-	root.AddCommand(newVersionCommand(), newSnapshotCommand(), newRecoverCommand(), newVerifyCommand(), newInjectCommand(), newDrillCommand())
+	root.AddGroup(
+		&cobra.Group{ID: groupOperate, Title: "Recovery and drills:"},
+		&cobra.Group{ID: groupLab, Title: "Lab commands (run by " + labBinary + ", which the operator image does not ship):"},
+	)
+	for _, cmd := range []*cobra.Command{newSnapshotCommand(), newRecoverCommand(), newVerifyCommand(), newInjectCommand(), newDrillCommand()} {
+		cmd.GroupID = groupOperate
+		root.AddCommand(cmd)
+	}
+	root.AddCommand(newLabCommands()...)
+	root.AddCommand(newVersionCommand())
 	return root
 }
 

@@ -53,8 +53,8 @@ func (s *Sim) PowerCut(ctx context.Context, names []string, loseDomains bool) er
 	return nil
 }
 
-// control serves `osdr sim power-cut` and `osdr sim audit` for a running `osdr sim up`, on loopback, behind a
-// token only the state directory's owner can read.
+// control serves `osdr-lab sim power-cut` and `osdr-lab sim audit` for a running `osdr-lab sim up`, on
+// loopback, behind a token only the state directory's owner can read.
 type control struct {
 	srv   *http.Server
 	url   string
@@ -147,7 +147,7 @@ func (c *Client) do(ctx context.Context, method, path string, body any) (*http.R
 	req.Header.Set("Authorization", "Bearer "+c.Token)
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("reach the simulation (is `osdr sim up` running?): %w", err)
+		return nil, fmt.Errorf("reach the simulation (is `osdr-lab sim up` running?): %w", err)
 	}
 	return resp, nil
 }

@@ -55,7 +55,7 @@ type Description struct {
 	KnownHosts string    `json:"known_hosts,omitempty"`
 	SSHKey     string    `json:"ssh_key,omitempty"`
 	RunsDir    string    `json:"runs_dir"`
-	// ControlURL and ControlToken reach the running simulation (`osdr sim power-cut`, `osdr sim audit`).
+	// ControlURL and ControlToken reach the running simulation (`osdr-lab sim power-cut`, `osdr-lab sim audit`).
 	ControlURL   string `json:"control_url"`
 	ControlToken string `json:"control_token"`
 }
@@ -65,7 +65,7 @@ func ReadDescription(stateDir string) (Description, error) {
 	var d Description
 	raw, err := os.ReadFile(filepath.Join(stateDir, FileSimJSON))
 	if err != nil {
-		return d, fmt.Errorf("read sim.json (is %s the state directory of `osdr sim up`?): %w", stateDir, err)
+		return d, fmt.Errorf("read sim.json (is %s the state directory of `osdr-lab sim up`?): %w", stateDir, err)
 	}
 	if err := json.Unmarshal(raw, &d); err != nil {
 		return d, fmt.Errorf("parse %s: %w", FileSimJSON, err)
