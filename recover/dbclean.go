@@ -3,21 +3,17 @@ package recover
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"sort"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/osdr/osdr/internal/cloud"
-	"github.com/osdr/osdr/internal/durable"
 )
 
 // DBStatement is one statement of step 2 as the plan shows it: the SQL with its ids written out, the database
-// it runs on, and how many rows it must match. A different count at run time rolls everything back.
+// it runs on, and how many rows it matches now (-1 when the plan did not count: a run counts the rows it
+// locks, and the statement must change exactly those).
 type DBStatement struct {
 	Database     string `json:"database"`
 	SQL          string `json:"sql"`
@@ -30,7 +26,20 @@ type DBPlan struct {
 	Statements   []DBStatement `json:"statements"`
 	// Skipped explains volumes the clean leaves alone (e.g. a multiattach volume still attached elsewhere).
 	Skipped []Exclusion `json:"skipped,omitempty"`
-	changes []change
+	// WriteSets are, for each database that replicates with Galera, the size of the clean's one transaction
+	// beside the cluster's limits.
+	WriteSets []WriteSet `json:"write_sets,omitempty"`
+	changes   []change
+}
+
+// WriteSet is the clean's transaction on a Galera database: a transaction is one write set there, and the
+// cluster refuses one over wsrep_max_ws_rows rows or wsrep_max_ws_size bytes (0: no limit).
+type WriteSet struct {
+	Database string `json:"database"`
+	Rows     int64  `json:"rows"`
+	Bytes    int64  `json:"bytes"` // estimated from the tables' average row length
+	MaxRows  int64  `json:"max_rows"`
+	MaxBytes int64  `json:"max_bytes"`
 }
 
 // Exclusion names something the recovery leaves out and why.
@@ -40,40 +49,84 @@ type Exclusion struct {
 	Reason string `json:"reason"`
 }
 
-// errPlanMismatch means the database no longer matches the plan: a statement would touch a different number of
-// rows than planned. The transaction is rolled back and nothing changes.
+// errPlanMismatch means the database no longer matches the plan: a statement changed a different number of
+// rows than it locked. The transaction is rolled back and nothing changes.
 var errPlanMismatch = errors.New("database changed since the plan")
 
-// change is one statement together with the SELECT that finds, locks and backs up exactly the rows it touches:
-// both share the WHERE clause.
+// errWriteSetTooLarge means the clean's one transaction would exceed a Galera cluster's write-set limits.
+var errWriteSetTooLarge = errors.New("the clean is larger than the Galera cluster accepts in one transaction")
+
+// maxIDsPerStatement bounds the ids one statement carries. MySQL refuses a statement with more than 65,535
+// placeholders (error 1390), and a statement must also fit max_allowed_packet; 1,000 ids (2,000 placeholders
+// for (instance, volume) pairs, about 80 kB) keep far from both while a 100,000-volume clean stays a few
+// hundred statements.
+const maxIDsPerStatement = 1000
+
+// change is one statement of step 2 together with the locking SELECT of exactly the rows it touches: both
+// share the WHERE clause.
 type change struct {
-	database string
-	cell     int // -1 for Cinder
+	database string // how plans and errors name the database
+	cell     int    // -1 for Cinder
 	table    string
 	key      []string
-	mutation string // "UPDATE `t` SET ..." or "DELETE FROM `t`"
+	set      []assignment // nil: the statement deletes the rows
 	where    string
 	args     []string
-	expected int64
+	expected int64 // rows matched when planned; -1 when not counted
 }
 
-func (c change) selectSQL(lock bool) string {
-	q := "SELECT * FROM `" + c.table + "` WHERE " + c.where
-	if lock {
-		q += " FOR UPDATE"
-	}
-	return q
-}
+// assignment is one column an UPDATE sets, and to what.
+type assignment struct{ column, expr string }
 
-func (c change) mutationSQL() string { return c.mutation + " WHERE " + c.where }
-
-func (c change) queryArgs() []any {
-	out := make([]any, len(c.args))
-	for i, a := range c.args {
-		out[i] = a
+// assign reads "a=x, b=y": the SET lists of step 2 hold no commas inside a value.
+func assign(list string) []assignment {
+	var out []assignment
+	for _, part := range strings.Split(list, ", ") {
+		column, expr, _ := strings.Cut(part, "=")
+		out = append(out, assignment{column: column, expr: expr})
 	}
 	return out
 }
+
+func quoteIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
+
+// backupColumns are what undo needs of a row: its key and the columns the statement sets; all of it (nil)
+// for a row the statement deletes, so it can be inserted again.
+func (c change) backupColumns() []string {
+	if c.set == nil {
+		return nil
+	}
+	cols := append([]string(nil), c.key...)
+	for _, a := range c.set {
+		cols = append(cols, a.column)
+	}
+	return cols
+}
+
+func (c change) selectSQL() string {
+	cols := "*"
+	if bc := c.backupColumns(); bc != nil {
+		quoted := make([]string, len(bc))
+		for i, col := range bc {
+			quoted[i] = quoteIdent(col)
+		}
+		cols = strings.Join(quoted, ",")
+	}
+	return "SELECT " + cols + " FROM " + quoteIdent(c.table) + " WHERE " + c.where + " FOR UPDATE"
+}
+
+func (c change) mutationSQL() string {
+	if c.set == nil {
+		return "DELETE FROM " + quoteIdent(c.table) + " WHERE " + c.where
+	}
+	sets := make([]string, len(c.set))
+	for i, a := range c.set {
+		sets[i] = a.column + "=" + a.expr
+	}
+	return "UPDATE " + quoteIdent(c.table) + " SET " + strings.Join(sets, ", ") + " WHERE " + c.where
+}
+
+func (c change) queryArgs() []any { return stringArgs(c.args) }
 
 // rendered writes the statement with its ids inline, for people. Ids are quoted and single quotes doubled;
 // execution always uses placeholders.
@@ -93,7 +146,7 @@ func (c change) rendered() string {
 }
 
 // db is the database the change runs on. Its connections count matched rows (cloud.OpenDB), so a
-// statement's row count is what the plan predicts.
+// statement's row count is what it locked.
 func (c change) db(dbs cloud.Databases) (*sql.DB, error) {
 	if c.cell < 0 {
 		return dbs.Cinder, nil
@@ -107,6 +160,27 @@ func placeholders(n int) string {
 
 func pairPlaceholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("(?,?),", n), ",")
+}
+
+func stringArgs(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+// chunks splits items into runs of at most size, in order.
+func chunks[T any](items []T, size int) [][]T {
+	var out [][]T
+	for len(items) > size {
+		out = append(out, items[:size])
+		items = items[size:]
+	}
+	if len(items) > 0 {
+		out = append(out, items)
+	}
+	return out
 }
 
 // cleanTargets picks what step 2 touches: iSCSI data volumes of the instances in scope. Boot volumes and other
@@ -132,9 +206,17 @@ func cleanTargets(m *Manifest, instances []string) (pairs []Attachment, excluded
 	return pairs, excluded
 }
 
+// dbCleanOptions say how much a plan of step 2 reads.
+type dbCleanOptions struct {
+	// count counts the rows each statement matches now, for a plan a person reads (--dry-run). A run does
+	// not: the rows it locks are the count, and every statement must change exactly those.
+	count bool
+}
+
 // planDBClean translates step 2 to the Cinder schema the database has, scoped to the data volumes of the
-// given instances, and counts the rows each statement will match. It changes nothing.
-func planDBClean(ctx context.Context, dbs cloud.Databases, m *Manifest, instances []string) (*DBPlan, error) {
+// given instances, in statements of at most maxIDsPerStatement ids. It changes nothing. A database that
+// replicates with Galera always has its rows counted, to refuse a transaction the cluster would not accept.
+func planDBClean(ctx context.Context, dbs cloud.Databases, m *Manifest, instances []string, opts dbCleanOptions) (*DBPlan, error) {
 	schema, err := DetectCinderSchema(ctx, dbs.Cinder)
 	if err != nil {
 		return nil, err
@@ -146,11 +228,11 @@ func planDBClean(ctx context.Context, dbs cloud.Databases, m *Manifest, instance
 	}
 	switch schema {
 	case SchemaLegacy:
-		bdms, err := bdmChanges(m, pairs)
+		bdms, err := bdmChanges(m, dbs, pairs)
 		if err != nil {
 			return nil, err
 		}
-		plan.changes = append(legacyChanges(volumeIDs(pairs)), bdms...)
+		plan.changes = append(legacyChanges(dbs.CinderName, volumeIDs(pairs)), bdms...)
 	case SchemaModern:
 		changes, skipped, err := modernChanges(ctx, dbs, m, pairs)
 		if err != nil {
@@ -159,19 +241,27 @@ func planDBClean(ctx context.Context, dbs cloud.Databases, m *Manifest, instance
 		plan.changes = changes
 		plan.Skipped = append(plan.Skipped, skipped...)
 	}
+	galera, err := galeraLimits(ctx, dbs, plan.changes)
+	if err != nil {
+		return nil, err
+	}
 	for i := range plan.changes {
 		c := &plan.changes[i]
-		db, err := c.db(dbs)
-		if err != nil {
-			return nil, err
+		c.expected = -1
+		if _, onGalera := galera[c.database]; opts.count || onGalera {
+			db, err := c.db(dbs)
+			if err != nil {
+				return nil, err
+			}
+			count := "SELECT COUNT(*) FROM " + quoteIdent(c.table) + " WHERE " + c.where
+			if err := db.QueryRowContext(ctx, count, c.queryArgs()...).Scan(&c.expected); err != nil {
+				return nil, fmt.Errorf("count rows for %s on %s: %w", c.table, c.database, err)
+			}
 		}
-		var n int64
-		count := "SELECT COUNT(*) FROM `" + c.table + "` WHERE " + c.where
-		if err := db.QueryRowContext(ctx, count, c.queryArgs()...).Scan(&n); err != nil {
-			return nil, fmt.Errorf("count rows for %s on %s: %w", c.table, c.database, err)
-		}
-		c.expected = n
-		plan.Statements = append(plan.Statements, DBStatement{Database: c.database, SQL: c.rendered(), ExpectedRows: n})
+		plan.Statements = append(plan.Statements, DBStatement{Database: c.database, SQL: c.rendered(), ExpectedRows: c.expected})
+	}
+	if plan.WriteSets, err = writeSets(ctx, dbs, plan.changes, galera); err != nil {
+		return nil, err
 	}
 	return plan, nil
 }
@@ -190,18 +280,20 @@ func volumeIDs(pairs []Attachment) []string {
 }
 
 // legacyChanges are the guide's four statements, each scoped to the manifest's volumes.
-func legacyChanges(ids []string) []change {
-	in := "id IN (" + placeholders(len(ids)) + ")"
-	mk := func(set, where string) change {
-		return change{database: "cinder", cell: -1, table: "volumes", key: []string{"id"},
-			mutation: "UPDATE `volumes` SET " + set, where: where, args: ids}
+func legacyChanges(database string, ids []string) []change {
+	var out []change
+	for _, set := range []struct{ set, where string }{
+		{"mountpoint=NULL", ""},
+		{"status='available'", "status<>'error_deleting' AND "},
+		{"attach_status='detached'", ""},
+		{"instance_id=0", ""},
+	} {
+		for _, chunk := range chunks(ids, maxIDsPerStatement) {
+			out = append(out, change{database: database, cell: -1, table: "volumes", key: []string{"id"}, set: assign(set.set),
+				where: set.where + "id IN (" + placeholders(len(chunk)) + ")", args: chunk})
+		}
 	}
-	return []change{
-		mk("mountpoint=NULL", in),
-		mk("status='available'", "status<>'error_deleting' AND "+in),
-		mk("attach_status='detached'", in),
-		mk("instance_id=0", in),
-	}
+	return out
 }
 
 // modernChanges is the scoped equivalent of what `cinder reset-state --attach-status detached` does on the
@@ -211,32 +303,12 @@ func legacyChanges(ids []string) []change {
 // release.
 func modernChanges(ctx context.Context, dbs cloud.Databases, m *Manifest, pairs []Attachment) ([]change, []Exclusion, error) {
 	ids := volumeIDs(pairs)
-	inPairs := map[[2]string]bool{}
-	for _, a := range pairs {
-		inPairs[[2]string{a.VolumeID, a.InstanceID}] = true
+	sharedOutside, err := attachedOutside(ctx, dbs.Cinder, ids, pairs)
+	if err != nil {
+		return nil, nil, err
 	}
 	// A multiattach volume still attached to an instance outside the scope keeps its status; only the
 	// attachments in scope are cleaned.
-	rows, err := dbs.Cinder.QueryContext(ctx, "SELECT volume_id, instance_uuid FROM `volume_attachment` WHERE deleted=0 AND attach_status<>'detached' AND volume_id IN ("+placeholders(len(ids))+")", stringArgs(ids)...)
-	if err != nil {
-		return nil, nil, fmt.Errorf("read live attachments: %w", err)
-	}
-	sharedOutside := map[string]string{}
-	for rows.Next() {
-		var vol string
-		var inst sql.NullString
-		if err := rows.Scan(&vol, &inst); err != nil {
-			rows.Close()
-			return nil, nil, fmt.Errorf("read live attachments: %w", err)
-		}
-		if !inPairs[[2]string{vol, inst.String}] {
-			sharedOutside[vol] = inst.String
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("read live attachments: %w", err)
-	}
 	var skipped []Exclusion
 	var whole []string
 	for _, id := range ids {
@@ -246,378 +318,181 @@ func modernChanges(ctx context.Context, dbs cloud.Databases, m *Manifest, pairs 
 		}
 		whole = append(whole, id)
 	}
-
-	var pairArgs []string
-	for _, a := range pairs {
-		pairArgs = append(pairArgs, a.VolumeID, a.InstanceID)
+	cinder := dbs.CinderName
+	var changes []change
+	for _, chunk := range chunks(pairs, maxIDsPerStatement) {
+		var args []string
+		for _, a := range chunk {
+			args = append(args, a.VolumeID, a.InstanceID)
+		}
+		changes = append(changes, change{
+			database: cinder, cell: -1, table: "volume_attachment", key: []string{"id"},
+			set:   assign("attach_status='detached', deleted=1, deleted_at=UTC_TIMESTAMP(), detach_time=UTC_TIMESTAMP()"),
+			where: "deleted=0 AND attach_status<>'detached' AND (volume_id, instance_uuid) IN (" + pairPlaceholders(len(chunk)) + ")",
+			args:  args,
+		})
 	}
-	changes := []change{{
-		database: "cinder", cell: -1, table: "volume_attachment", key: []string{"id"},
-		mutation: "UPDATE `volume_attachment` SET attach_status='detached', deleted=1, deleted_at=UTC_TIMESTAMP(), detach_time=UTC_TIMESTAMP()",
-		where:    "deleted=0 AND attach_status<>'detached' AND (volume_id, instance_uuid) IN (" + pairPlaceholders(len(pairs)) + ")",
-		args:     pairArgs,
-	}}
-	if len(whole) > 0 {
-		in := placeholders(len(whole))
-		changes = append(changes,
-			change{database: "cinder", cell: -1, table: "volumes", key: []string{"id"},
-				mutation: "UPDATE `volumes` SET status='available', attach_status='detached'",
-				where:    "deleted=0 AND status<>'error_deleting' AND id IN (" + in + ")", args: whole},
-			change{database: "cinder", cell: -1, table: "volume_admin_metadata", key: []string{"id"},
-				mutation: "UPDATE `volume_admin_metadata` SET deleted=1, deleted_at=UTC_TIMESTAMP()",
-				where:    "`key`='attached_mode' AND deleted=0 AND volume_id IN (" + in + ")", args: whole},
-			change{database: "cinder", cell: -1, table: "workers", key: []string{"id"},
-				mutation: "DELETE FROM `workers`",
-				where:    "resource_type='VOLUME' AND resource_id IN (" + in + ")", args: whole},
-		)
+	for _, stmt := range []struct {
+		table, set, where string
+	}{
+		{"volumes", "status='available', attach_status='detached'", "deleted=0 AND status<>'error_deleting' AND id IN "},
+		{"volume_admin_metadata", "deleted=1, deleted_at=UTC_TIMESTAMP()", "`key`='attached_mode' AND deleted=0 AND volume_id IN "},
+		{"workers", "", "resource_type='VOLUME' AND resource_id IN "},
+	} {
+		for _, chunk := range chunks(whole, maxIDsPerStatement) {
+			c := change{database: cinder, cell: -1, table: stmt.table, key: []string{"id"},
+				where: stmt.where + "(" + placeholders(len(chunk)) + ")", args: chunk}
+			if stmt.set != "" {
+				c.set = assign(stmt.set)
+			}
+			changes = append(changes, c)
+		}
 	}
-
-	bdms, err := bdmChanges(m, pairs)
+	bdms, err := bdmChanges(m, dbs, pairs)
 	if err != nil {
 		return nil, nil, err
 	}
 	return append(changes, bdms...), skipped, nil
 }
 
+// attachedOutside finds the volumes with a live attachment to an instance the clean does not cover.
+func attachedOutside(ctx context.Context, db *sql.DB, ids []string, pairs []Attachment) (map[string]string, error) {
+	inPairs := map[[2]string]bool{}
+	for _, a := range pairs {
+		inPairs[[2]string{a.VolumeID, a.InstanceID}] = true
+	}
+	out := map[string]string{}
+	for _, chunk := range chunks(ids, maxIDsPerStatement) {
+		rows, err := db.QueryContext(ctx, "SELECT volume_id, instance_uuid FROM `volume_attachment` WHERE deleted=0 AND attach_status<>'detached' AND volume_id IN ("+placeholders(len(chunk))+")", stringArgs(chunk)...)
+		if err != nil {
+			return nil, fmt.Errorf("read live attachments: %w", err)
+		}
+		for rows.Next() {
+			var vol string
+			var inst sql.NullString
+			if err := rows.Scan(&vol, &inst); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("read live attachments: %w", err)
+			}
+			if !inPairs[[2]string{vol, inst.String}] {
+				out[vol] = inst.String
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("read live attachments: %w", err)
+		}
+	}
+	return out, nil
+}
+
 // bdmChanges soft-deletes Nova's block device mappings of the attachments, the way Nova does (deleted=id),
 // in each instance's cell: since Wallaby Nova refuses to attach a volume that has a live mapping, and Nova
 // before 28 (2023.2) keeps the mapping through the reboot, so without this the reattach is refused.
-func bdmChanges(m *Manifest, pairs []Attachment) ([]change, error) {
-	var changes []change
-	byCell := map[int][]string{}
+func bdmChanges(m *Manifest, dbs cloud.Databases, pairs []Attachment) ([]change, error) {
+	byCell := map[int][]Attachment{}
 	for _, a := range pairs {
 		inst, ok := m.Instance(a.InstanceID)
 		if !ok {
 			return nil, fmt.Errorf("manifest attachment of volume %s names instance %s it does not list", a.VolumeID, a.InstanceID)
 		}
-		byCell[inst.Cell] = append(byCell[inst.Cell], a.InstanceID, a.VolumeID)
+		byCell[inst.Cell] = append(byCell[inst.Cell], a)
 	}
 	cells := make([]int, 0, len(byCell))
 	for cell := range byCell {
 		cells = append(cells, cell)
 	}
 	sort.Ints(cells)
+	var changes []change
 	for _, cell := range cells {
-		args := byCell[cell]
-		changes = append(changes, change{
-			database: "nova-cell-" + strconv.Itoa(cell), cell: cell, table: "block_device_mapping", key: []string{"id"},
-			mutation: "UPDATE `block_device_mapping` SET deleted=id, deleted_at=UTC_TIMESTAMP()",
-			where:    "deleted=0 AND (instance_uuid, volume_id) IN (" + pairPlaceholders(len(args)/2) + ")",
-			args:     args,
-		})
+		for _, chunk := range chunks(byCell[cell], maxIDsPerStatement) {
+			var args []string
+			for _, a := range chunk {
+				args = append(args, a.InstanceID, a.VolumeID)
+			}
+			changes = append(changes, change{
+				database: dbs.CellName(cell), cell: cell, table: "block_device_mapping", key: []string{"id"},
+				set:   assign("deleted=id, deleted_at=UTC_TIMESTAMP()"),
+				where: "deleted=0 AND (instance_uuid, volume_id) IN (" + pairPlaceholders(len(chunk)) + ")",
+				args:  args,
+			})
+		}
 	}
 	return changes, nil
 }
 
-func stringArgs(ss []string) []any {
-	out := make([]any, len(ss))
-	for i, s := range ss {
-		out[i] = s
-	}
-	return out
-}
-
-// backup holds every row step 2 touched, as it was before, so undo-db can put it back byte for byte.
-type dbBackup struct {
-	TakenAt time.Time       `json:"taken_at"`
-	Tables  []dbBackupTable `json:"tables"`
-}
-
-// dbBackupTable is the rows of one table of one database; values are the server's text form, nil for NULL.
-type dbBackupTable struct {
-	Database string      `json:"database"`
-	Cell     int         `json:"cell"`
-	Table    string      `json:"table"`
-	Key      []string    `json:"key"`
-	Columns  []string    `json:"columns"`
-	Rows     [][]*string `json:"rows"`
-}
-
-// applyDBClean carries out the plan: in one transaction per database it locks and backs up every row a
-// statement will touch, writes the backup durably, runs the statements and checks each row count against the
-// plan. Any mismatch or error rolls every database back. If a commit fails after another database committed,
-// the committed one is restored from the backup before the error is returned.
-func applyDBClean(ctx context.Context, dbs cloud.Databases, plan *DBPlan, backupPath string) (*dbBackup, error) {
-	if len(plan.changes) == 0 {
-		return &dbBackup{TakenAt: time.Now().UTC()}, nil
-	}
-	txs := map[string]*sql.Tx{}
-	var order []string // commit order: Nova cells first, Cinder last
-	rollback := func() {
-		for _, tx := range txs {
-			_ = tx.Rollback()
-		}
-	}
-	txFor := func(c change) (*sql.Tx, error) {
-		if tx, ok := txs[c.database]; ok {
-			return tx, nil
+// galeraLimits asks each database the changes run on whether it replicates with Galera, and returns the
+// write-set limits of those that do.
+func galeraLimits(ctx context.Context, dbs cloud.Databases, changes []change) (map[string]WriteSet, error) {
+	out := map[string]WriteSet{}
+	for _, c := range changes {
+		if _, seen := out[c.database]; seen {
+			continue
 		}
 		db, err := c.db(dbs)
 		if err != nil {
 			return nil, err
 		}
-		tx, err := db.BeginTx(ctx, nil)
-		if err != nil {
-			return nil, fmt.Errorf("begin transaction on %s: %w", c.database, err)
-		}
-		txs[c.database] = tx
-		if c.cell >= 0 {
-			order = append([]string{c.database}, order...)
-		} else {
-			order = append(order, c.database)
-		}
-		return tx, nil
-	}
-
-	backup := &dbBackup{TakenAt: time.Now().UTC()}
-	// Every row is read (and locked) before any statement runs: statements on one table overlap (the legacy
-	// schema's four), and a backup taken between them would hold half-changed rows.
-	for _, c := range plan.changes {
-		tx, err := txFor(c)
-		if err != nil {
-			rollback()
-			return nil, err
-		}
-		t, err := readRows(ctx, tx, c)
-		if err != nil {
-			rollback()
-			return nil, err
-		}
-		if int64(len(t.Rows)) != c.expected {
-			rollback()
-			return nil, fmt.Errorf("%w: %s on %s matches %d rows now, the plan expected %d", errPlanMismatch, c.table, c.database, len(t.Rows), c.expected)
-		}
-		backup.Tables = append(backup.Tables, t)
-	}
-	raw, err := json.MarshalIndent(backup, "", " ")
-	if err != nil {
-		rollback()
-		return nil, fmt.Errorf("encode backup: %w", err)
-	}
-	if err := durable.WriteFile(backupPath, raw, 0o600); err != nil {
-		rollback()
-		return nil, fmt.Errorf("write backup %s: %w", backupPath, err)
-	}
-	for _, c := range plan.changes {
-		res, err := txs[c.database].ExecContext(ctx, c.mutationSQL(), c.queryArgs()...)
-		if err != nil {
-			rollback()
-			return nil, fmt.Errorf("run %s: %w", c.rendered(), err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			rollback()
-			return nil, fmt.Errorf("row count of %s: %w", c.rendered(), err)
-		}
-		if n != c.expected {
-			rollback()
-			return nil, fmt.Errorf("%w: %s matched %d rows, the plan expected %d", errPlanMismatch, c.rendered(), n, c.expected)
-		}
-	}
-	var committed []string
-	for _, name := range order {
-		if err := txs[name].Commit(); err != nil {
-			for _, other := range order {
-				if other != name {
-					_ = txs[other].Rollback()
-				}
-			}
-			if len(committed) == 0 {
-				return nil, fmt.Errorf("commit %s: %w", name, err)
-			}
-			if uerr := undoDatabases(ctx, dbs, backup, committed); uerr != nil {
-				return backup, fmt.Errorf("commit %s: %w; restoring %s from %s also failed: %v", name, err, strings.Join(committed, ", "), backupPath, uerr)
-			}
-			return nil, fmt.Errorf("commit %s: %w (already committed %s restored from the backup)", name, err, strings.Join(committed, ", "))
-		}
-		committed = append(committed, name)
-	}
-	return backup, nil
-}
-
-func readRows(ctx context.Context, tx *sql.Tx, c change) (dbBackupTable, error) {
-	rows, err := tx.QueryContext(ctx, c.selectSQL(true), c.queryArgs()...)
-	if err != nil {
-		return dbBackupTable{}, fmt.Errorf("lock rows of %s on %s: %w", c.table, c.database, err)
-	}
-	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		return dbBackupTable{}, fmt.Errorf("columns of %s: %w", c.table, err)
-	}
-	t := dbBackupTable{Database: c.database, Cell: c.cell, Table: c.table, Key: c.key, Columns: cols}
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			return dbBackupTable{}, fmt.Errorf("read rows of %s: %w", c.table, err)
-		}
-		row := make([]*string, len(cols))
-		for i, v := range vals {
-			row[i] = textValue(v)
-		}
-		t.Rows = append(t.Rows, row)
-	}
-	return t, rows.Err()
-}
-
-// textValue turns a scanned value into the text MySQL accepts back for the same column.
-func textValue(v any) *string {
-	var s string
-	switch x := v.(type) {
-	case nil:
-		return nil
-	case []byte:
-		s = string(x)
-	case string:
-		s = x
-	case time.Time:
-		s = x.UTC().Format("2006-01-02 15:04:05.999999")
-	case int64:
-		s = strconv.FormatInt(x, 10)
-	case uint64:
-		s = strconv.FormatUint(x, 10)
-	case float64:
-		s = strconv.FormatFloat(x, 'g', -1, 64)
-	case bool:
-		s = "0"
-		if x {
-			s = "1"
-		}
-	default:
-		s = fmt.Sprint(x)
-	}
-	return &s
-}
-
-// readBackup loads a backup applyDBClean wrote.
-func readBackup(path string) (*dbBackup, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read backup: %w", err)
-	}
-	var b dbBackup
-	if err := json.Unmarshal(raw, &b); err != nil {
-		return nil, fmt.Errorf("parse backup %s: %w", path, err)
-	}
-	return &b, nil
-}
-
-// undoDBClean puts every backed-up row back as it was: rows still present are overwritten column by column,
-// rows the clean deleted are inserted again. One transaction per database.
-func undoDBClean(ctx context.Context, dbs cloud.Databases, b *dbBackup) error {
-	return undoDatabases(ctx, dbs, b, nil)
-}
-
-// undoDatabases restores the backup's rows on the named databases (all when only is nil).
-func undoDatabases(ctx context.Context, dbs cloud.Databases, b *dbBackup, only []string) error {
-	wanted := func(name string) bool {
-		if only == nil {
-			return true
-		}
-		for _, o := range only {
-			if o == name {
-				return true
-			}
-		}
-		return false
-	}
-	byDB := map[string][]dbBackupTable{}
-	var names []string
-	for _, t := range b.Tables {
-		if !wanted(t.Database) {
+		var name, on string
+		err = db.QueryRowContext(ctx, "SHOW GLOBAL VARIABLES LIKE 'wsrep_on'").Scan(&name, &on)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && !strings.EqualFold(on, "ON")) {
 			continue
 		}
-		if _, ok := byDB[t.Database]; !ok {
-			names = append(names, t.Database)
-		}
-		byDB[t.Database] = append(byDB[t.Database], t)
-	}
-	for _, name := range names {
-		tables := byDB[name]
-		db, err := change{database: name, cell: tables[0].Cell}.db(dbs)
 		if err != nil {
-			return err
+			return nil, fmt.Errorf("ask %s whether it replicates with Galera: %w", c.database, err)
 		}
-		if err := restoreTables(ctx, db, tables); err != nil {
-			return fmt.Errorf("restore %s: %w", name, err)
+		ws := WriteSet{Database: c.database}
+		if err := db.QueryRowContext(ctx, "SELECT @@wsrep_max_ws_rows, @@wsrep_max_ws_size").Scan(&ws.MaxRows, &ws.MaxBytes); err != nil {
+			return nil, fmt.Errorf("read the Galera write-set limits of %s: %w", c.database, err)
 		}
+		out[c.database] = ws
 	}
-	return nil
+	return out, nil
 }
 
-func restoreTables(ctx context.Context, db *sql.DB, tables []dbBackupTable) error {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
+// writeSets sizes the clean's transaction on each Galera database (rows counted, bytes estimated from the
+// tables' average row length) and refuses, with the numbers, one the cluster would not accept.
+func writeSets(ctx context.Context, dbs cloud.Databases, changes []change, galera map[string]WriteSet) ([]WriteSet, error) {
+	if len(galera) == 0 {
+		return nil, nil
 	}
-	defer tx.Rollback()
-	restored := map[string]bool{}
-	for _, t := range tables {
-		keyIdx := make([]int, len(t.Key))
-		for i, k := range t.Key {
-			keyIdx[i] = -1
-			for j, c := range t.Columns {
-				if c == k {
-					keyIdx[i] = j
-				}
-			}
-			if keyIdx[i] < 0 {
-				return fmt.Errorf("backup of %s lacks key column %s", t.Table, k)
-			}
+	rowLength := map[string]int64{}
+	for _, c := range changes {
+		ws, ok := galera[c.database]
+		if !ok {
+			continue
 		}
-		quoted := make([]string, len(t.Columns))
-		for i, c := range t.Columns {
-			quoted[i] = "`" + strings.ReplaceAll(c, "`", "``") + "`"
-		}
-		for _, row := range t.Rows {
-			var keyParts []string
-			var keyArgs []any
-			for _, idx := range keyIdx {
-				keyParts = append(keyParts, quoted[idx]+"=?")
-				keyArgs = append(keyArgs, nullable(row[idx]))
-			}
-			// Overlapping statements back up the same row more than once; the first copy is the original.
-			id := t.Table + "\x00" + fmt.Sprint(keyArgs...)
-			if restored[id] {
-				continue
-			}
-			restored[id] = true
-			args := make([]any, len(row))
-			for i, v := range row {
-				args[i] = nullable(v)
-			}
-			var exists int
-			err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM `"+t.Table+"` WHERE "+strings.Join(keyParts, " AND ")+" FOR UPDATE", keyArgs...).Scan(&exists)
+		key := c.database + "." + c.table
+		if _, known := rowLength[key]; !known {
+			db, err := c.db(dbs)
 			if err != nil {
-				return fmt.Errorf("look up %s row: %w", t.Table, err)
+				return nil, err
 			}
-			if exists == 0 {
-				q := "INSERT INTO `" + t.Table + "` (" + strings.Join(quoted, ",") + ") VALUES (" + placeholders(len(row)) + ")"
-				if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-					return fmt.Errorf("reinsert %s row: %w", t.Table, err)
-				}
-				continue
+			var avg sql.NullInt64
+			if err := db.QueryRowContext(ctx, "SELECT AVG_ROW_LENGTH FROM information_schema.TABLES WHERE TABLE_SCHEMA=DATABASE() AND TABLE_NAME=?", c.table).Scan(&avg); err != nil {
+				return nil, fmt.Errorf("read the row length of %s on %s: %w", c.table, c.database, err)
 			}
-			sets := make([]string, len(quoted))
-			for i, c := range quoted {
-				sets[i] = c + "=?"
-			}
-			q := "UPDATE `" + t.Table + "` SET " + strings.Join(sets, ",") + " WHERE " + strings.Join(keyParts, " AND ")
-			if _, err := tx.ExecContext(ctx, q, append(args, keyArgs...)...); err != nil {
-				return fmt.Errorf("restore %s row: %w", t.Table, err)
-			}
+			rowLength[key] = avg.Int64
+		}
+		ws.Rows += c.expected
+		ws.Bytes += c.expected * rowLength[key]
+		galera[c.database] = ws
+	}
+	var out []WriteSet
+	var over []string
+	for _, ws := range galera {
+		out = append(out, ws)
+		if ws.MaxRows > 0 && ws.Rows > ws.MaxRows {
+			over = append(over, fmt.Sprintf("%s: %d rows > wsrep_max_ws_rows %d", ws.Database, ws.Rows, ws.MaxRows))
+		}
+		if ws.MaxBytes > 0 && ws.Bytes > ws.MaxBytes {
+			over = append(over, fmt.Sprintf("%s: about %d bytes > wsrep_max_ws_size %d", ws.Database, ws.Bytes, ws.MaxBytes))
 		}
 	}
-	return tx.Commit()
-}
-
-func nullable(s *string) any {
-	if s == nil {
-		return nil
+	sort.Slice(out, func(i, j int) bool { return out[i].Database < out[j].Database })
+	if len(over) > 0 {
+		sort.Strings(over)
+		return out, fmt.Errorf("%w: %s; nothing was changed (raise the limits, or recover fewer instances at a time with --host or --instance)", errWriteSetTooLarge, strings.Join(over, "; "))
 	}
-	return *s
+	return out, nil
 }

@@ -133,7 +133,14 @@ func (p *Plan) WriteText(w io.Writer) error {
 			fmt.Fprintf(b, "        nothing to clean\n")
 		}
 		for _, s := range p.DB.Statements {
-			fmt.Fprintf(b, "        [%s] %s  -- expects %d row(s)\n", s.Database, s.SQL, s.ExpectedRows)
+			rows := "changes exactly the rows it locks"
+			if s.ExpectedRows >= 0 {
+				rows = fmt.Sprintf("matches %d row(s) now", s.ExpectedRows)
+			}
+			fmt.Fprintf(b, "        [%s] %s  -- %s\n", s.Database, s.SQL, rows)
+		}
+		for _, ws := range p.DB.WriteSets {
+			fmt.Fprintf(b, "        [%s] Galera write set: %d row(s), about %d bytes (limits: %d rows, %d bytes; 0 is none)\n", ws.Database, ws.Rows, ws.Bytes, ws.MaxRows, ws.MaxBytes)
 		}
 	}
 	fmt.Fprintf(b, "Step 3  reboot (HARD, once per instance; done when the server runs and nova-compute's compute_reboot_instance event says Success)\n")

@@ -59,7 +59,7 @@ func (r *Recovery) DryRun(ctx context.Context) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	plan, _, err := r.prepare(ctx, api, dbs, "dry-run")
+	plan, _, err := r.prepare(ctx, api, dbs, "dry-run", dbCleanOptions{count: true})
 	return plan, err
 }
 
@@ -81,7 +81,7 @@ func (r *Recovery) Start(ctx context.Context, rn run.Run, p Progress) (*Summary,
 	if err != nil {
 		return nil, err
 	}
-	plan, m, err := r.prepare(ctx, api, dbs, rn.ID)
+	plan, m, err := r.prepare(ctx, api, dbs, rn.ID, dbCleanOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("%w (nothing was changed; run directory %s)", err, rn.Dir)
 	}
@@ -144,7 +144,7 @@ func (r *Recovery) checkIdentity(ctx context.Context, recorded cloud.Identity) (
 }
 
 // prepare takes or reads the manifest, runs preflight and builds the plan. It changes nothing.
-func (r *Recovery) prepare(ctx context.Context, api *osapi.Client, dbs cloud.Databases, runID string) (*Plan, *Manifest, error) {
+func (r *Recovery) prepare(ctx context.Context, api *osapi.Client, dbs cloud.Databases, runID string, dbOpts dbCleanOptions) (*Plan, *Manifest, error) {
 	m, preLoss, err := r.manifest(ctx, api, dbs)
 	if err != nil {
 		return nil, nil, err
@@ -171,7 +171,7 @@ func (r *Recovery) prepare(ctx context.Context, api *osapi.Client, dbs cloud.Dat
 	}
 	db := &DBPlan{}
 	if len(included) > 0 {
-		if db, err = planDBClean(ctx, dbs, m, included); err != nil {
+		if db, err = planDBClean(ctx, dbs, m, included, dbOpts); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -281,7 +281,7 @@ func cleanDB(ctx context.Context, x *executor, dbs cloud.Databases, rn run.Run, 
 	db := plan.DB
 	restarted := x.journal.stepStarted(StepDBClean)
 	if restarted {
-		fresh, err := planDBClean(ctx, dbs, m, plan.includedInstances())
+		fresh, err := planDBClean(ctx, dbs, m, plan.includedInstances(), dbCleanOptions{})
 		if err != nil {
 			return fmt.Errorf("step 2, re-plan after a restart: %w", err)
 		}
@@ -297,7 +297,7 @@ func cleanDB(ctx context.Context, x *executor, dbs cloud.Databases, rn run.Run, 
 			backupPath = rn.LaterBackup(len(x.journal.all()))
 		}
 	}
-	if _, err := applyDBClean(ctx, dbs, db, backupPath); err != nil {
+	if err := applyDBClean(ctx, dbs, db, backupPath); err != nil {
 		_ = x.record(StepDBClean, PhaseFailed, "", "", err.Error())
 		return fmt.Errorf("step 2, clean the database: %w", err)
 	}

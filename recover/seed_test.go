@@ -37,7 +37,7 @@ func newModernFixture(t *testing.T) *fixture {
 	cinder, cinderDSN := testenv.MySQLWithSchema(t, testenv.SchemaCinder)
 	nova, novaDSN := testenv.MySQLWithSchema(t, testenv.SchemaNova)
 	f := &fixture{cinder: cinder, nova: nova}
-	f.dbs = cloud.Databases{Cinder: mustOpen(t, cinderDSN), Cells: []*sql.DB{mustOpen(t, novaDSN)}}
+	f.dbs = cloud.Databases{Cinder: mustOpen(t, cinderDSN), Cells: []*sql.DB{mustOpen(t, novaDSN)}, CinderName: "cinder", CellNames: []string{"nova_cell1"}}
 	f.manifest = &Manifest{RunID: "test", Source: "db"}
 
 	for i, inst := range []string{instA, instB, instC} {

@@ -75,12 +75,24 @@ func (c *Cloud) API(ctx context.Context) (*osapi.Client, error) {
 type Databases struct {
 	Cinder *sql.DB
 	Cells  []*sql.DB
+	// CinderName and CellNames are the databases' names (the schema of each DSN), which is how plans and
+	// errors name them: the position of a DSN in the list says nothing of which Nova cell it holds.
+	CinderName string
+	CellNames  []string
+}
+
+// CellName names the database of a Nova cell.
+func (d Databases) CellName(i int) string {
+	if i >= 0 && i < len(d.CellNames) {
+		return d.CellNames[i]
+	}
+	return fmt.Sprintf("nova cell %d", i)
 }
 
 // Cell returns the database of a Nova cell.
 func (d Databases) Cell(i int) (*sql.DB, error) {
 	if i < 0 || i >= len(d.Cells) || d.Cells[i] == nil {
-		return nil, fmt.Errorf("no DSN for Nova cell %d (%d configured)", i, len(d.Cells))
+		return nil, fmt.Errorf("no DSN for Nova cell %d (%d configured): the manifest's instances live in more cells than OSDR_NOVA_DB_DSN names", i, len(d.Cells))
 	}
 	return d.Cells[i], nil
 }
@@ -121,7 +133,7 @@ func (c *Cloud) databasesLocked(ctx context.Context) (Databases, error) {
 		}
 		return db, nil
 	}
-	dbs := Databases{}
+	dbs := Databases{CinderName: cinderDSN.Config().DBName}
 	if dbs.Cinder, err = open("Cinder", cinderDSN); err != nil {
 		closeAll()
 		return Databases{}, err
@@ -133,6 +145,7 @@ func (c *Cloud) databasesLocked(ctx context.Context) (Databases, error) {
 			return Databases{}, err
 		}
 		dbs.Cells = append(dbs.Cells, db)
+		dbs.CellNames = append(dbs.CellNames, cell.Config().DBName)
 	}
 	c.closers = append(c.closers, opened...)
 	c.dbs = &dbs

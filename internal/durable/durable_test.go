@@ -30,3 +30,33 @@ func TestWriteFileReplacesWholeAndLeavesNoTemporaryFile(t *testing.T) {
 		t.Error("writing into a missing directory succeeded")
 	}
 }
+
+func TestCreateAppearsOnlyOnCommit(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "backup.jsonl")
+	f, err := Create(path, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("half"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("the file is visible before Commit: %v", err)
+	}
+	if err := f.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	info, err := os.Stat(path)
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("after Commit: %v, mode %v", err, info.Mode())
+	}
+	aborted, err := Create(filepath.Join(dir, "other"), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aborted.Abort()
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("%d entries after an Abort, want only the committed file", len(entries))
+	}
+}
