@@ -186,9 +186,11 @@ func TestBadInputIsRefusedBeforeAnythingRuns(t *testing.T) {
 	rbd := Selection{Instances: []Instance{{ID: "inst-1", Host: "compute-1", Volumes: []Volume{{ID: volA, DriverVolumeType: "rbd"}}}}}
 	unattached := selection("44444444-4444-4444-8444-444444444444")
 	twoHosts := Selection{Instances: []Instance{
-		{ID: "inst-1", Host: "compute-1", Volumes: []Volume{{ID: volA, DriverVolumeType: "iscsi"}}},
-		{ID: "inst-2", Host: "compute-2", Volumes: []Volume{{ID: volB, DriverVolumeType: "iscsi"}}},
+		{ID: "inst-1", Host: "compute-1", Volumes: []Volume{{ID: volA, DriverVolumeType: "iscsi", IQN: iqnOf(volA)}}},
+		{ID: "inst-2", Host: "compute-2", Volumes: []Volume{{ID: volB, DriverVolumeType: "iscsi", IQN: iqnOf(volB)}}},
 	}}
+	// Its session is there under LVM's naming, but nothing recorded its target: never guessed.
+	unrecorded := Selection{Instances: []Instance{{ID: "inst-1", Host: "compute-1", Volumes: []Volume{{ID: volA, DriverVolumeType: "iscsi"}}}}}
 	for _, tc := range []struct {
 		name string
 		sel  Selection
@@ -197,6 +199,7 @@ func TestBadInputIsRefusedBeforeAnythingRuns(t *testing.T) {
 		{"non-iSCSI volume", rbd, "rbd volume, not iSCSI"},
 		{"unattached volume", unattached, "no iSCSI session for"},
 		{"more hosts than allowed", twoHosts, "2 hosts (compute-1, compute-2) > --max-hosts 1"},
+		{"a volume whose target is not recorded", unrecorded, "its iSCSI target is not recorded (unverifiable)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHost()
@@ -216,7 +219,12 @@ func TestBadInputIsRefusedBeforeAnythingRuns(t *testing.T) {
 func TestHostPowerLossClosesEverySessionWithItsOwnSID(t *testing.T) {
 	ctx := context.Background()
 	h := newHost()
-	actions, err := PlanFaults(ctx, h, []Fault{HostPowerLoss}, Selection{Hosts: []string{"compute-1"}}, DefaultLimits)
+	// The host's own storage has a session too: a power loss of the guests' disks leaves it alone.
+	const ownStorage = "iqn.2004-10.com.example:host-root"
+	h.sessions[9] = ownStorage
+	sel := selection(volA, volB, "33333333-3333-4333-8333-333333333333")
+	sel.Hosts = []string{"compute-1"}
+	actions, err := PlanFaults(ctx, h, []Fault{HostPowerLoss}, sel, DefaultLimits)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,8 +232,8 @@ func TestHostPowerLossClosesEverySessionWithItsOwnSID(t *testing.T) {
 	if err := Inject(ctx, h, rec); err != nil {
 		t.Fatal(err)
 	}
-	if len(h.sessions) != 0 {
-		t.Errorf("sessions left: %v", h.sessions)
+	if len(h.sessions) != 1 || h.sessions[9] != ownStorage {
+		t.Errorf("sessions left: %v, want only the host's own", h.sessions)
 	}
 	for name, state := range h.domains {
 		if state != "shut off" {
@@ -247,7 +255,7 @@ func TestHostPowerLossClosesEverySessionWithItsOwnSID(t *testing.T) {
 	if err := Restore(ctx, h, rec); err != nil {
 		t.Fatal(err)
 	}
-	if len(h.sessions) != 3 || h.domains["instance-00000001"] != "running" {
+	if len(h.sessions) != 4 || h.domains["instance-00000001"] != "running" {
 		t.Errorf("after restore: sessions %v domains %v", h.sessions, h.domains)
 	}
 	// Storage first: every login is sent before any domain starts.

@@ -64,7 +64,8 @@ func (f iscsiSession) Plan(ctx context.Context, hosts Hosts, sel Selection) ([]A
 func logoutAction(fault string, in Instance, v Volume, sessions []iscsi.Session) (Action, error) {
 	iqn := v.IQN
 	if iqn == "" {
-		iqn = "iqn.2010-10.org.openstack:volume-" + v.ID // Cinder's naming rule
+		// A guessed IQN (LVM's naming) could name another volume's session: only the recorded target counts.
+		return Action{}, fmt.Errorf("volume %s of instance %s: its iSCSI target is not recorded (unverifiable), so its session cannot be told from others", v.ID, in.ID)
 	}
 	for _, s := range sessions {
 		if s.IQN != iqn {

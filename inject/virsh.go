@@ -151,18 +151,30 @@ func (f hostPowerLoss) Plan(ctx context.Context, hosts Hosts, sel Selection) ([]
 		if err != nil {
 			return nil, err
 		}
-		instanceOf := map[string]string{}
+		// The sessions of the instances' volumes, by their recorded targets: a session of no volume the
+		// manifest knows (the host's own storage) is left alone, as are volumes whose target is unknown.
+		type volumeOf struct {
+			instance string
+			volume   Volume
+		}
+		byIQN := map[string]volumeOf{}
 		for _, in := range sel.Instances {
+			if in.Host != host {
+				continue
+			}
 			for _, v := range in.Volumes {
-				instanceOf[v.IQN] = in.ID
+				if v.DriverVolumeType == "iscsi" && v.IQN != "" {
+					byIQN[v.IQN] = volumeOf{instance: in.ID, volume: v}
+				}
 			}
 		}
 		for _, s := range sessions {
-			if !strings.HasPrefix(s.IQN, "iqn.2010-10.org.openstack:volume-") {
-				continue // not a Cinder volume (the host's own storage): a power loss of the guests' disks only
+			owner, ok := byIQN[s.IQN]
+			if !ok {
+				continue
 			}
-			vol := strings.TrimPrefix(s.IQN, "iqn.2010-10.org.openstack:volume-")
-			a, err := logoutAction(f.Name(), Instance{ID: instanceOf[s.IQN], Host: host}, Volume{ID: vol, DriverVolumeType: "iscsi", IQN: s.IQN}, sessions)
+			delete(byIQN, s.IQN) // a second session of the same target is closed by the first's logout
+			a, err := logoutAction(f.Name(), Instance{ID: owner.instance, Host: host}, owner.volume, sessions)
 			if err != nil {
 				return nil, err
 			}

@@ -197,6 +197,8 @@ func cleanTargets(m *Manifest, instances []string) (pairs []Attachment, excluded
 		switch {
 		case a.IsISCSIData():
 			pairs = append(pairs, a)
+		case a.DriverVolumeType == "" && a.Unverifiable != "":
+			excluded = append(excluded, Exclusion{ID: a.VolumeID, Kind: "volume", Reason: "its driver type is unknown (" + a.Unverifiable + "): take the manifest with the database DSNs"})
 		case a.IsBoot():
 			excluded = append(excluded, Exclusion{ID: a.VolumeID, Kind: "volume", Reason: "boot volume of " + a.InstanceID + ": the procedure does not detach it"})
 		default:

@@ -80,6 +80,9 @@ type Attachment struct {
 	Multiattach      bool   `json:"multiattach,omitempty"`
 	VolumeStatus     string `json:"volume_status"`
 	AttachStatus     string `json:"attach_status"`
+	// Unverifiable says why the volume's iSCSI target is not known: the cloud records none, and osdr never
+	// guesses one.
+	Unverifiable string `json:"unverifiable,omitempty"`
 }
 
 // Stamp is a small unique file written to a volume through its guest before the fault.

@@ -2,6 +2,7 @@ package recover
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -67,6 +68,7 @@ func Snapshot(ctx context.Context, c *cloud.Cloud, scope Scope, opts SnapshotOpt
 
 // inventory is what a snapshot reads from the APIs; *osapi.Client is the real one.
 type inventory interface {
+	ListAttachmentTargets(ctx context.Context) (map[string]osapi.AttachmentTarget, error)
 	ListServers(ctx context.Context, host string) ([]osapi.Server, error)
 	ListVolumes(ctx context.Context) ([]osapi.Volume, error)
 	ListVolumeAttachments(ctx context.Context, serverID string) ([]osapi.VolumeAttachment, error)
@@ -75,7 +77,8 @@ type inventory interface {
 // snapshotFromAPI takes the manifest from Nova and Cinder and cross-checks it with the databases: the
 // databases give what the APIs do not show (connection info, boot index, BDM ids, cells), the APIs give the
 // current states, and every disagreement is recorded as a warning. Without databases (dbs.Cinder nil) the
-// manifest comes from the APIs alone, with IQNs from Cinder's naming rule.
+// manifest comes from the APIs alone, with each volume's driver type and target from Cinder's attachment
+// records where it shows them, and marked unverifiable where it does not.
 func snapshotFromAPI(ctx context.Context, api inventory, dbs cloud.Databases, scope Scope) (*Manifest, error) {
 	servers, err := api.ListServers(ctx, "")
 	if err != nil {
@@ -116,15 +119,9 @@ func snapshotFromAPI(ctx context.Context, api inventory, dbs cloud.Databases, sc
 		}
 	}
 	if dbs.Cinder == nil {
-		for i := range fromAPI.Attachments {
-			a := &fromAPI.Attachments[i]
-			a.DriverVolumeType, a.IQN = "iscsi", cinderIQN(a.VolumeID)
-			if v := volumeByID[a.VolumeID]; v.Bootable && (a.Device == "/dev/vda" || a.Device == "/dev/sda") {
-				boot := 0
-				a.BootIndex = &boot
-			}
+		if err := targetsFromAPI(ctx, api, fromAPI, volumeByID); err != nil {
+			return nil, err
 		}
-		fromAPI.Warnings = append(fromAPI.Warnings, "taken from the APIs alone: driver types and IQNs assumed from Cinder's naming rule; give the database DSNs for the exact connection info")
 		fromAPI.Normalize()
 		return fromAPI, nil
 	}
@@ -182,4 +179,52 @@ func mergeSnapshots(api, db *Manifest) *Manifest {
 	m.Warnings = append(m.Warnings, extra...)
 	m.Normalize()
 	return m
+}
+
+// targetsFromAPI completes a manifest taken from the APIs alone with what Cinder's attachment records show:
+// each volume's driver type and iSCSI target. A volume whose record shows none is marked unverifiable.
+func targetsFromAPI(ctx context.Context, api inventory, m *Manifest, volumeByID map[string]osapi.Volume) error {
+	targets, err := api.ListAttachmentTargets(ctx)
+	if err != nil && !errors.Is(err, osapi.ErrAttachmentsAPI) {
+		return err
+	}
+	why := "taken from the APIs alone, and Cinder shows no connection info for its attachment (it needs the admin role and microversion 3.27)"
+	if err != nil {
+		why = "taken from the APIs alone, and " + err.Error()
+	}
+	for i := range m.Attachments {
+		a := &m.Attachments[i]
+		v := volumeByID[a.VolumeID]
+		if a.AttachmentID == "" { // Nova before 2.89 does not name it; Cinder's volume does
+			for _, va := range v.Attachments {
+				if va.ServerID == a.InstanceID {
+					a.AttachmentID = va.AttachmentID
+				}
+			}
+		}
+		// The APIs do not show a boot index; a bootable volume at the first disk is the boot volume.
+		if v.Bootable && (a.Device == "/dev/vda" || a.Device == "/dev/sda") {
+			boot := 0
+			a.BootIndex = &boot
+		}
+		t, ok := targets[a.AttachmentID]
+		if !ok || t.DriverVolumeType == "" {
+			a.Unverifiable = why
+			continue
+		}
+		a.DriverVolumeType, a.IQN, a.Portal, a.LUN = t.DriverVolumeType, t.IQN, t.Portal, t.LUN
+		if a.DriverVolumeType == "iscsi" && a.IQN == "" {
+			a.Unverifiable = unverifiableTarget
+		}
+	}
+	var unverifiable int
+	for _, a := range m.Attachments {
+		if a.Unverifiable != "" {
+			unverifiable++
+		}
+	}
+	if unverifiable > 0 {
+		m.Warnings = append(m.Warnings, fmt.Sprintf("%d volume(s) unverifiable: %s; give the database DSNs for the exact connection info", unverifiable, why))
+	}
+	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
+	"strings"
 
 	"github.com/osdr/osdr/internal/cloud"
 )
@@ -31,15 +33,40 @@ func parseConnectionInfo(raw sql.NullString) (connectionInfo, error) {
 	return ci, nil
 }
 
-// cinderIQN is Cinder's naming rule for LVM/iSCSI targets, used when connection_info lacks the IQN.
-func cinderIQN(nameID string) string { return "iqn.2010-10.org.openstack:volume-" + nameID }
-
 // volumeRow is what the manifest needs of a Cinder volume.
 type volumeRow struct {
 	name, status, attachStatus string
 	multiattach                bool
-	nameID                     string
+	// providerLocation is where the volume driver says its target is; for Cinder's iSCSI drivers (LVM with
+	// tgt or LIO, and most others) "ip:port,tpgt iqn lun".
+	providerLocation string
 }
+
+// iscsiTarget is a volume's iSCSI target as the cloud records it.
+type iscsiTarget struct {
+	iqn, portal string
+	lun         int
+}
+
+// targetFromProviderLocation reads Cinder's provider_location of an iSCSI volume, "10.0.0.1:3260,1
+// iqn.2010-10.org.openstack:volume-<id> 1" (several portals are separated by ';': the first is taken).
+func targetFromProviderLocation(loc string) (iscsiTarget, bool) {
+	first, _, _ := strings.Cut(loc, ";")
+	f := strings.Fields(first)
+	if len(f) < 2 || !strings.HasPrefix(f[1], "iqn.") {
+		return iscsiTarget{}, false
+	}
+	t := iscsiTarget{iqn: f[1]}
+	t.portal, _, _ = strings.Cut(f[0], ",")
+	if len(f) > 2 {
+		t.lun, _ = strconv.Atoi(f[2])
+	}
+	return t, true
+}
+
+// unverifiableTarget is why a volume whose target the cloud does not record is marked, never guessed: a
+// guessed IQN (LVM's naming) would let a fault close, or a check accept, another volume's session.
+const unverifiableTarget = "no iSCSI target recorded: not in Nova's connection_info, Cinder's attachment or Cinder's provider_location"
 
 // snapshotFromDB takes the manifest from the databases alone, for when the APIs do not answer: instances and
 // their BDMs from every Nova cell, volume states and attachments from Cinder. It keeps only the scope.
@@ -77,6 +104,9 @@ func snapshotFromDB(ctx context.Context, dbs cloud.Databases, scope Scope) (*Man
 	if err != nil {
 		return nil, err
 	}
+	if err := resolveTargets(ctx, dbs.Cinder, schema, m, volumes); err != nil {
+		return nil, err
+	}
 	ids, err := scope.Select(m)
 	if err != nil {
 		return nil, err
@@ -109,9 +139,9 @@ func (m *Manifest) restrict(ids []string) {
 }
 
 func readVolumes(ctx context.Context, db *sql.DB, schema CinderSchema) (map[string]volumeRow, error) {
-	q := "SELECT id, display_name, status, attach_status, multiattach, _name_id FROM volumes WHERE deleted=0"
+	q := "SELECT id, display_name, status, attach_status, multiattach, provider_location FROM volumes WHERE deleted=0"
 	if schema == SchemaLegacy {
-		q = "SELECT id, display_name, status, attach_status, 0, NULL FROM volumes WHERE deleted=0"
+		q = "SELECT id, display_name, status, attach_status, 0, provider_location FROM volumes WHERE deleted=0"
 	}
 	rows, err := db.QueryContext(ctx, q)
 	if err != nil {
@@ -121,16 +151,12 @@ func readVolumes(ctx context.Context, db *sql.DB, schema CinderSchema) (map[stri
 	out := map[string]volumeRow{}
 	for rows.Next() {
 		var id string
-		var name, status, attach, nameID sql.NullString
+		var name, status, attach, location sql.NullString
 		var multi sql.NullBool
-		if err := rows.Scan(&id, &name, &status, &attach, &multi, &nameID); err != nil {
+		if err := rows.Scan(&id, &name, &status, &attach, &multi, &location); err != nil {
 			return nil, fmt.Errorf("read Cinder volumes: %w", err)
 		}
-		v := volumeRow{name: name.String, status: status.String, attachStatus: attach.String, multiattach: multi.Bool, nameID: id}
-		if nameID.Valid && nameID.String != "" {
-			v.nameID = nameID.String
-		}
-		out[id] = v
+		out[id] = volumeRow{name: name.String, status: status.String, attachStatus: attach.String, multiattach: multi.Bool, providerLocation: location.String}
 	}
 	return out, rows.Err()
 }
@@ -241,9 +267,6 @@ func readBDMs(ctx context.Context, db *sql.DB, m *Manifest, volumes map[string]v
 			m.Warnings = append(m.Warnings, fmt.Sprintf("BDM %d of instance %s names volume %s, which Cinder does not have", id, a.InstanceID, a.VolumeID))
 			continue
 		}
-		if a.DriverVolumeType == "iscsi" && a.IQN == "" {
-			a.IQN = cinderIQN(v.nameID)
-		}
 		a.VolumeName, a.VolumeStatus, a.AttachStatus, a.Multiattach = v.name, v.status, v.attachStatus, v.multiattach
 		m.Attachments = append(m.Attachments, a)
 	}
@@ -328,8 +351,62 @@ func addLegacyAttachments(ctx context.Context, db *sql.DB, m *Manifest, numericI
 		v := volumes[id]
 		m.Attachments = append(m.Attachments, Attachment{
 			VolumeID: id, VolumeName: v.name, InstanceID: uuid, Device: mount.String, Host: hostOf[uuid],
-			DriverVolumeType: "iscsi", IQN: cinderIQN(id), VolumeStatus: v.status, AttachStatus: v.attachStatus,
+			DriverVolumeType: "iscsi", VolumeStatus: v.status, AttachStatus: v.attachStatus,
 		})
 	}
 	return rows.Err()
+}
+
+// resolveTargets fills in the iSCSI target of each iSCSI attachment whose BDM's connection_info names none
+// (some drivers return none there), from what the cloud records elsewhere: Cinder's attachment's
+// connection_info (modern schema), then the volume's provider_location. A target found nowhere is marked
+// unverifiable, never assumed.
+func resolveTargets(ctx context.Context, db *sql.DB, schema CinderSchema, m *Manifest, volumes map[string]volumeRow) error {
+	var missing []string
+	for _, a := range m.Attachments {
+		if a.DriverVolumeType == "iscsi" && a.IQN == "" && a.AttachmentID != "" {
+			missing = append(missing, a.AttachmentID)
+		}
+	}
+	fromCinder := map[string]connectionInfo{}
+	if schema == SchemaModern {
+		for _, chunk := range chunks(missing, maxIDsPerStatement) {
+			rows, err := db.QueryContext(ctx, "SELECT id, connection_info FROM volume_attachment WHERE id IN ("+placeholders(len(chunk))+")", stringArgs(chunk)...)
+			if err != nil {
+				return fmt.Errorf("read Cinder attachments' connection info: %w", err)
+			}
+			for rows.Next() {
+				var id string
+				var raw sql.NullString
+				if err := rows.Scan(&id, &raw); err != nil {
+					rows.Close()
+					return fmt.Errorf("read Cinder attachments' connection info: %w", err)
+				}
+				if ci, err := parseConnectionInfo(raw); err == nil {
+					fromCinder[id] = ci
+				}
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return fmt.Errorf("read Cinder attachments' connection info: %w", err)
+			}
+		}
+	}
+	for i := range m.Attachments {
+		a := &m.Attachments[i]
+		if a.DriverVolumeType != "iscsi" || a.IQN != "" {
+			continue
+		}
+		if ci, ok := fromCinder[a.AttachmentID]; ok && ci.Data.TargetIQN != "" {
+			a.IQN, a.Portal, a.LUN = ci.Data.TargetIQN, ci.Data.TargetPortal, ci.Data.TargetLUN
+			continue
+		}
+		if t, ok := targetFromProviderLocation(volumes[a.VolumeID].providerLocation); ok {
+			a.IQN, a.Portal, a.LUN = t.iqn, t.portal, t.lun
+			continue
+		}
+		a.Unverifiable = unverifiableTarget
+		m.Warnings = append(m.Warnings, fmt.Sprintf("volume %s on instance %s: %s; faults will not touch it and verification cannot check its session", a.VolumeID, a.InstanceID, unverifiableTarget))
+	}
+	return nil
 }

@@ -95,3 +95,42 @@ func TestSnapshotFromDBRecordsDisagreements(t *testing.T) {
 		t.Errorf("warnings = %v", m.Warnings)
 	}
 }
+
+// A BDM whose connection_info names no target (some drivers return none there): the target comes from what
+// the cloud records elsewhere, and a volume whose target it records nowhere is marked, never guessed.
+func TestSnapshotFromDBResolvesTargetsOrMarksThemUnverifiable(t *testing.T) {
+	ctx := context.Background()
+	f := newModernFixture(t)
+	noTarget := `{"driver_volume_type": "iscsi", "data": {"volume_id": "x"}}`
+	for _, vol := range []string{"data-0-b", "data-0-c", "data-1-b"} {
+		exec(t, f.nova, `UPDATE block_device_mapping SET connection_info=? WHERE volume_id=?`, noTarget, vol)
+	}
+	exec(t, f.cinder, `UPDATE volume_attachment SET connection_info='{"driver_volume_type": "iscsi", "data": {"target_iqn": "iqn.2010-10.org.example:from-attachment", "target_portal": "10.0.0.8:3260", "target_lun": 0}}' WHERE volume_id='data-0-b'`)
+	exec(t, f.cinder, `UPDATE volume_attachment SET connection_info=NULL WHERE volume_id IN ('data-0-c', 'data-1-b')`)
+	exec(t, f.cinder, `UPDATE volumes SET provider_location='10.0.0.9:3260,1 iqn.2010-10.org.example:from-location 1;10.0.1.9:3260,1 iqn.2010-10.org.example:from-location 1' WHERE id='data-0-c'`)
+	m, err := snapshotFromDB(ctx, f.dbs, Scope{All: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]Attachment{}
+	for _, a := range m.Attachments {
+		got[a.VolumeID] = a
+	}
+	for vol, want := range map[string]Attachment{
+		"data-0-b": {IQN: "iqn.2010-10.org.example:from-attachment", Portal: "10.0.0.8:3260", LUN: 0},
+		"data-0-c": {IQN: "iqn.2010-10.org.example:from-location", Portal: "10.0.0.9:3260", LUN: 1},
+		"data-1-b": {Unverifiable: unverifiableTarget},
+	} {
+		a := got[vol]
+		if a.IQN != want.IQN || a.Portal != want.Portal || a.LUN != want.LUN || a.Unverifiable != want.Unverifiable {
+			t.Errorf("volume %s: iqn %q portal %q lun %d unverifiable %q; want %+v", vol, a.IQN, a.Portal, a.LUN, a.Unverifiable, want)
+		}
+	}
+	warned := false
+	for _, w := range m.Warnings {
+		warned = warned || strings.Contains(w, "data-1-b") && strings.Contains(w, "no iSCSI target recorded")
+	}
+	if !warned {
+		t.Errorf("no warning names the unverifiable volume: %v", m.Warnings)
+	}
+}

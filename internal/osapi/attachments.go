@@ -1,0 +1,63 @@
+package osapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/attachments"
+	"github.com/gophercloud/gophercloud/v2/openstack/utils"
+)
+
+// AttachmentTarget is what Cinder's attachment record says of where a volume's data is: the driver type and,
+// for iSCSI, the target. Cinder shows an attachment's connection_info to admins.
+type AttachmentTarget struct {
+	AttachmentID     string
+	VolumeID         string
+	ServerID         string
+	DriverVolumeType string // "" when the attachment shows no connection_info
+	IQN              string
+	Portal           string
+	LUN              int
+}
+
+// ErrAttachmentsAPI means the cloud's Cinder speaks no attachments API (microversion 3.27, Ocata).
+var ErrAttachmentsAPI = errors.New("Cinder has no attachments API (microversion 3.27+)")
+
+// ListAttachmentTargets lists every project's attachments with their connection info, in one paged listing
+// (GET /attachments/detail?all_tenants=1), keyed by attachment id.
+func (c *Client) ListAttachmentTargets(ctx context.Context) (map[string]AttachmentTarget, error) {
+	major, minor, err := utils.ParseMicroversion(c.volume.Microversion)
+	if err != nil || major < 3 || (major == 3 && minor < 27) {
+		return nil, ErrAttachmentsAPI
+	}
+	pages, err := attachments.List(c.volume, attachments.ListOpts{AllTenants: true}).AllPages(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list volume attachments: %w", err)
+	}
+	all, err := attachments.ExtractAttachments(pages)
+	if err != nil {
+		return nil, fmt.Errorf("list volume attachments: %w", err)
+	}
+	out := make(map[string]AttachmentTarget, len(all))
+	for _, a := range all {
+		out[a.ID] = attachmentTarget(a)
+	}
+	return out, nil
+}
+
+func attachmentTarget(a attachments.Attachment) AttachmentTarget {
+	t := AttachmentTarget{AttachmentID: a.ID, VolumeID: a.VolumeID, ServerID: a.Instance}
+	t.DriverVolumeType, _ = a.ConnectionInfo["driver_volume_type"].(string)
+	data, _ := a.ConnectionInfo["data"].(map[string]any)
+	t.IQN, _ = data["target_iqn"].(string)
+	t.Portal, _ = data["target_portal"].(string)
+	switch lun := data["target_lun"].(type) {
+	case float64:
+		t.LUN = int(lun)
+	case string:
+		t.LUN, _ = strconv.Atoi(lun)
+	}
+	return t
+}
