@@ -10,6 +10,11 @@ import (
 	"time"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/osdr/osdr/inject"
+	"github.com/osdr/osdr/internal/cloud"
+	"github.com/osdr/osdr/recover"
+	"github.com/osdr/osdr/suites"
 )
 
 // APIVersion is the drill file format this osdr reads.
@@ -137,6 +142,11 @@ func Parse(name string, raw []byte, faultKinds []string) (*Drill, error) {
 func (d *Drill) validate(faultKinds []string) []string {
 	var p []string
 	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
+	addErr := func(err error) {
+		if err != nil {
+			p = append(p, err.Error())
+		}
+	}
 	if d.APIVersion != APIVersion {
 		add("apiVersion: %q, want %q", d.APIVersion, APIVersion)
 	}
@@ -157,9 +167,12 @@ func (d *Drill) validate(faultKinds []string) []string {
 			add("guards.allowedEndpoints[%d]: %q is not an absolute URL", i, e)
 		}
 	}
-	for field, v := range map[string]int{"maxHosts": d.Guards.MaxHosts, "maxInstances": d.Guards.MaxInstances, "maxVolumes": d.Guards.MaxVolumes} {
-		if v < 1 {
-			add("guards.%s: must be at least 1 (the blast radius is always bounded)", field)
+	for _, g := range []struct {
+		field string
+		v     int
+	}{{"maxHosts", d.Guards.MaxHosts}, {"maxInstances", d.Guards.MaxInstances}, {"maxVolumes", d.Guards.MaxVolumes}} {
+		if err := inject.LimitRange.Check("guards."+g.field, g.v); err != nil {
+			add("%v (the blast radius is always bounded)", err)
 		}
 	}
 	if len(d.Targets.Instances)+len(d.Targets.Names)+len(d.Targets.Tags)+len(d.Targets.Hosts) == 0 {
@@ -178,11 +191,16 @@ func (d *Drill) validate(faultKinds []string) []string {
 	default:
 		add("recovery.guestReboot: %q, want fstab, all or none", d.Recovery.GuestReboot)
 	}
-	if d.Recovery.Concurrency < 0 {
-		add("recovery.concurrency: must not be negative")
+	// Zero (or absent) takes the default; anything else must be in range.
+	if c := d.Recovery.Concurrency; c != 0 {
+		addErr(recover.ConcurrencyRange.Check("recovery.concurrency", c))
 	}
-	if d.Recovery.APIRate < 0 {
-		add("recovery.apiRate: must not be negative")
+	addErr(cloud.APIRateRange.Check("recovery.apiRate", d.Recovery.APIRate))
+	if t := d.Recovery.Timeout.Duration; t != 0 {
+		addErr(recover.WaitRange.Check("recovery.timeout", t))
+	}
+	if t := d.Verification.Deadline.Duration; t != 0 {
+		addErr(suites.DeadlineRange.Check("verification.deadline", t))
 	}
 	if d.Reports.Pushgateway != "" {
 		if u, err := url.Parse(d.Reports.Pushgateway); err != nil || u.Scheme == "" || u.Host == "" {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/osdr/osdr/internal/bounds"
 	"github.com/osdr/osdr/internal/sshx"
 )
 
@@ -151,6 +152,14 @@ type Limits struct {
 	MaxHosts     int
 	MaxInstances int
 	MaxSessions  int
+}
+
+// LimitRange is what each limit may be: at least one of each, and no more than a region holds.
+var LimitRange = bounds.Range[int]{Min: 1, Max: 1_000_000}
+
+// CheckRange refuses limits out of range, by the names the operator gave them.
+func (l Limits) CheckRange(hosts, instances, sessions string) error {
+	return errors.Join(LimitRange.Check(hosts, l.MaxHosts), LimitRange.Check(instances, l.MaxInstances), LimitRange.Check(sessions, l.MaxSessions))
 }
 
 // DefaultLimits fit one compute host.

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/osdr/osdr/internal/bounds"
 	"github.com/osdr/osdr/internal/cloud"
 	"github.com/osdr/osdr/internal/osapi"
 	"github.com/osdr/osdr/internal/sshx"
@@ -31,6 +32,23 @@ type ExecOptions struct {
 	AttachTimeout time.Duration
 	GuestTimeout  time.Duration
 	Polling       wait.Polling
+}
+
+// The ranges an operator's options of a recovery must lie in, checked where they are read (flags, drill
+// files) and again before a run starts.
+var (
+	ConcurrencyRange = bounds.Range[int]{Min: 1, Max: 1024}
+	WaitRange        = bounds.Range[time.Duration]{Min: time.Second, Max: 24 * time.Hour}
+)
+
+// check refuses options out of range, by the names of the flags that set them.
+func (o ExecOptions) check() error {
+	return errors.Join(
+		ConcurrencyRange.Check("--concurrency", o.Concurrency),
+		WaitRange.Check("--reboot-timeout", o.RebootTimeout),
+		WaitRange.Check("--attach-timeout", o.AttachTimeout),
+		WaitRange.Check("--guest-timeout", o.GuestTimeout),
+	)
 }
 
 // DefaultExecOptions suit a real cloud.
@@ -61,7 +79,7 @@ type executor struct {
 func (x *executor) run(ctx context.Context, p *Plan, m *Manifest) []InstanceResult {
 	results := make([]InstanceResult, len(p.Instances))
 	var g errgroup.Group
-	g.SetLimit(max(1, x.options.Concurrency))
+	g.SetLimit(x.options.Concurrency)
 	for i, in := range p.Instances {
 		g.Go(func() error {
 			results[i] = x.recoverInstance(ctx, in, m)

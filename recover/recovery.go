@@ -72,6 +72,9 @@ func Planned(rn run.Run) bool {
 // Start runs a new recovery in the run's directory: under the cloud's lock, it takes (or reads) the
 // manifest, checks preflight, plans, and carries the plan out, telling p as it goes.
 func (r *Recovery) Start(ctx context.Context, rn run.Run, p Progress) (*Summary, error) {
+	if err := r.opts.Exec.check(); err != nil {
+		return nil, err
+	}
 	release, err := r.cloud.Lock(ctx)
 	if err != nil {
 		return nil, err
@@ -98,6 +101,9 @@ var errNotResumable = errors.New("nothing to resume")
 // the journal before acting, so nothing done is done again and no instance is rebooted twice. A run taken on
 // another cloud than the one configured now is refused before any call.
 func (r *Recovery) Resume(ctx context.Context, rn run.Run, p Progress) (*Summary, error) {
+	if err := r.opts.Exec.check(); err != nil {
+		return nil, err
+	}
 	plan, m, err := loadRun(rn)
 	if err != nil {
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"github.com/onsi/ginkgo/v2/types"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/osdr/osdr/internal/bounds"
 	"github.com/osdr/osdr/internal/junit"
 	"github.com/osdr/osdr/recover"
 )
@@ -40,6 +41,9 @@ type Options struct {
 	// skipped check of any other family fails the verification, so it is never green for checking less.
 	Skip []string
 }
+
+// DeadlineRange is what a verification's deadline may be.
+var DeadlineRange = bounds.Range[time.Duration]{Min: time.Second, Max: 24 * time.Hour}
 
 const (
 	defaultDeadline    = 2 * time.Minute

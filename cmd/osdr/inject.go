@@ -49,6 +49,9 @@ func newInjectFaultCommand(kind string) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := limits.CheckRange("--max-hosts", "--max-instances", "--max-sessions"); err != nil {
+				return err
+			}
 			scope := recover.Scope{Instances: instances, Volumes: volumes, Hosts: hosts}
 			if len(instances)+len(volumes)+len(hosts) == 0 {
 				return errors.New("name the target with --instance, --volume or --host")

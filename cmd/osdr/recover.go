@@ -116,6 +116,15 @@ func (f recoverFlags) options() (recover.Options, error) {
 	if err != nil {
 		return recover.Options{}, err
 	}
+	if err := errors.Join(
+		recover.ConcurrencyRange.Check("--concurrency", f.concurrency),
+		cloud.APIRateRange.Check("--api-rate", f.apiRate),
+		recover.WaitRange.Check("--reboot-timeout", f.rebootTimeout),
+		recover.WaitRange.Check("--attach-timeout", f.attachTimeout),
+		recover.WaitRange.Check("--guest-timeout", f.guestTimeout),
+	); err != nil {
+		return recover.Options{}, err
+	}
 	scope := recover.Scope{All: f.all, Hosts: f.hosts, Instances: f.instances}
 	if f.resume == "" {
 		if err := scope.Validate(); err != nil {

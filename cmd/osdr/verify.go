@@ -41,6 +41,9 @@ Exit status 0 only when no selected check failed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			if err := suites.DeadlineRange.Check("--deadline", deadline); err != nil {
+				return err
+			}
 			if manifestPath == "" {
 				return errors.New("--manifest is required: the expected state comes from it")
 			}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"sync"
 
+	"github.com/osdr/osdr/internal/bounds"
 	"github.com/osdr/osdr/internal/osapi"
 	"github.com/osdr/osdr/internal/settings"
 	"github.com/osdr/osdr/internal/sshx"
@@ -22,6 +23,10 @@ type Options struct {
 	// verified); nil discards them.
 	Warnings io.Writer
 }
+
+// APIRateRange is what --api-rate accepts: 0 is no limit; a real control plane answers a few hundred
+// requests per second at best.
+var APIRateRange = bounds.Range[float64]{Min: 0, Max: 100000}
 
 // Cloud is one cloud as a command sees it. Its methods are safe for concurrent use.
 type Cloud struct {
