@@ -115,6 +115,10 @@ func preflight(ctx context.Context, cloud computeAPI, m *Manifest, inScope []str
 	return decisions, nil
 }
 
+// reasonRunningAgain leaves out an instance that runs again although the loss stopped it; who rebooted it is
+// added when an earlier osdr run did.
+const reasonRunningAgain = "already running again (e.g. resume_guests_state_on_host_boot rebooted it): name it with --instance to run the procedure on it"
+
 // decide applies the procedure's rules to one instance whose host is up.
 func decide(d *decision, preLoss, explicit bool) {
 	was, now := d.Instance, d.Now
@@ -140,7 +144,7 @@ func decide(d *decision, preLoss, explicit bool) {
 	}
 	if now.Running() {
 		if !explicit {
-			d.Reason = "already running again (e.g. resume_guests_state_on_host_boot rebooted it): name it with --instance to run the procedure on it"
+			d.Reason = reasonRunningAgain
 			return
 		}
 		// Named explicitly: the guide's test mode, where only the storage path was cut and the instance

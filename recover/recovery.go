@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sort"
 	"time"
 
 	"github.com/osdr/osdr/internal/cloud"
@@ -169,6 +170,7 @@ func (r *Recovery) prepare(ctx context.Context, api *osapi.Client, dbs cloud.Dat
 	if err != nil {
 		return nil, nil, err
 	}
+	r.creditEarlierRuns(decisions)
 	var included []string
 	for _, d := range decisions {
 		if d.Include {
@@ -189,6 +191,47 @@ func (r *Recovery) prepare(ctx context.Context, api *osapi.Client, dbs cloud.Dat
 	plan := buildPlan(runID, manifestName, m, r.opts.Scope, decisions, db, policy, r.cloud.GuestLogin)
 	plan.Identity = identity
 	return plan, m, nil
+}
+
+// earlierRunsRead bounds how many earlier recoveries and drills are read to tell who brought an instance
+// back: a follow-up run comes soon after the one it follows.
+const earlierRunsRead = 10
+
+// creditEarlierRuns says, of an instance left out because it runs again, that an earlier osdr run of this
+// runs directory rebooted it, when one did: a follow-up run must not blame resume_guests_state_on_host_boot
+// for osdr's own work.
+func (r *Recovery) creditEarlierRuns(decisions []decision) {
+	runningAgain := map[string]int{}
+	for i, d := range decisions {
+		if d.Reason == reasonRunningAgain {
+			runningAgain[d.Instance.ID] = i
+		}
+	}
+	if len(runningAgain) == 0 {
+		return
+	}
+	var earlier []run.Run
+	for _, kind := range []run.Kind{run.KindRecovery, run.KindDrill} {
+		runs, err := r.cloud.Settings().Runs.List(kind)
+		if err != nil {
+			return // only a better label is lost
+		}
+		earlier = append(earlier, runs...)
+	}
+	sort.Slice(earlier, func(i, j int) bool { return earlier[i].ID > earlier[j].ID })
+	for _, rn := range earlier[:min(len(earlier), earlierRunsRead)] {
+		entries, err := ReadJournal(rn)
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			i, ok := runningAgain[e.Instance]
+			if ok && e.Step == StepReboot && e.Phase == PhaseDone {
+				decisions[i].Reason = "already running again: recovered by osdr run " + rn.ID + " (name it with --instance to run the procedure on it again)"
+				delete(runningAgain, e.Instance)
+			}
+		}
+	}
 }
 
 // manifest reads the given manifest (checked against the cloud) or takes one now.

@@ -302,3 +302,24 @@ func TestResumingARunOfAnotherCloudIsRefusedBeforeAnyCall(t *testing.T) {
 		t.Errorf("the second cloud saw %d mutating call(s): %+v", len(after)-auditBefore, after[auditBefore:])
 	}
 }
+
+// A follow-up run names the earlier osdr run that brought an instance back, instead of blaming
+// resume_guests_state_on_host_boot for osdr's own work.
+func TestAFollowUpRunCreditsTheEarlierRecovery(t *testing.T) {
+	s := startSim(t, "zed", sim.Shape{Hosts: 1, Instances: 2, VolumesPerInstance: 1, Seed: 26})
+	powerCut(t, s)
+	if out, errOut, code := osdr(t, "recover", "--all", "--guest-reboot", "none"); code != 0 {
+		t.Fatalf("recover: exit %d\n%s%s", code, out, errOut)
+	}
+	first := newestRun(t)
+	out, errOut, code := osdr(t, "recover", "--all", "--dry-run")
+	if code != 0 {
+		t.Fatalf("dry run after the recovery: exit %d\n%s%s", code, out, errOut)
+	}
+	if n := strings.Count(out, "already running again: recovered by osdr run "+first); n != len(s.Topology.Instances) {
+		t.Errorf("%d instance(s) credited to run %s, want %d:\n%s", n, first, len(s.Topology.Instances), out)
+	}
+	if strings.Contains(out, "resume_guests_state_on_host_boot") {
+		t.Errorf("the plan blames resume_guests_state_on_host_boot for osdr's own reboots:\n%s", out)
+	}
+}
