@@ -64,6 +64,9 @@ func (r *Runner) logf(format string, args ...any) {
 // drill runs, searched for an interrupted run of the same drill.
 func (r *Runner) Execute(ctx context.Context, rn run.Run, previous []run.Run) (*Report, error) {
 	d := r.newRun(rn, time.Now().UTC())
+	if err := rn.Begin(d.report.Cloud); err != nil {
+		return nil, err
+	}
 	if err := writeState(rn, runState{Drill: r.Drill.Name, Status: "running", Started: d.report.Started}); err != nil {
 		return nil, err
 	}
@@ -78,7 +81,19 @@ func (r *Runner) Execute(ctx context.Context, rn run.Run, previous []run.Run) (*
 	if serr := writeState(rn, runState{Drill: r.Drill.Name, Status: "finished", Started: d.report.Started, Finished: d.report.Finished}); serr != nil {
 		err = errors.Join(err, serr)
 	}
+	if eerr := d.end(); eerr != nil {
+		err = errors.Join(err, eerr)
+	}
 	return d.report, err
+}
+
+// end records in the run how the drill ended, for run history.
+func (d *drillRun) end() error {
+	status := run.StatusFailed
+	if d.report.Outcome == OutcomePassed {
+		status = run.StatusSucceeded
+	}
+	return d.run.End(status, len(d.report.Instances), string(d.report.Outcome)+": "+d.report.Summary)
 }
 
 func (r *Runner) newRun(rn run.Run, started time.Time) *drillRun {
@@ -498,6 +513,9 @@ func (r *Runner) finishInterrupted(ctx context.Context, prev run.Run, st runStat
 		return err
 	}
 	if err := writeState(prev, runState{Drill: st.Drill, Status: "finished", Started: st.Started, Finished: time.Now().UTC()}); err != nil {
+		return err
+	}
+	if err := d.end(); err != nil {
 		return err
 	}
 	return cleanupErr

@@ -76,6 +76,16 @@ func (r *Recovery) Start(ctx context.Context, rn run.Run, p Progress) (*Summary,
 	if err := r.opts.Exec.check(); err != nil {
 		return nil, err
 	}
+	if rn.Kind == run.KindRecovery {
+		if err := rn.Begin(r.keystone()); err != nil {
+			return nil, err
+		}
+	}
+	summary, err := r.start(ctx, rn, p)
+	return summary, r.end(rn, summary, err)
+}
+
+func (r *Recovery) start(ctx context.Context, rn run.Run, p Progress) (*Summary, error) {
 	release, err := r.cloud.Lock(ctx)
 	if err != nil {
 		return nil, err
@@ -95,6 +105,32 @@ func (r *Recovery) Start(ctx context.Context, rn run.Run, p Progress) (*Summary,
 	return r.execute(ctx, rn, api, dbs, plan, m, p)
 }
 
+func (r *Recovery) keystone() string {
+	authURL, _ := r.cloud.Endpoint()
+	return authURL
+}
+
+// end records in the run how the recovery ended. A recovery stopped by its context (Ctrl-C) has not ended:
+// it stays unfinished, to be resumed. A drill's run is the drill's to record.
+func (r *Recovery) end(rn run.Run, s *Summary, err error) error {
+	if rn.Kind != run.KindRecovery || (err != nil && errors.Is(err, context.Canceled)) {
+		return err
+	}
+	status, instances, detail := run.StatusFailed, 0, ""
+	switch {
+	case err != nil:
+		detail = err.Error()
+	case s.Failed > 0:
+		status, detail = run.StatusPartial, fmt.Sprintf("%d recovered, %d failed, %d left out", s.Recovered, s.Failed, s.Excluded)
+	default:
+		status, detail = run.StatusSucceeded, fmt.Sprintf("%d recovered, %d left out", s.Recovered, s.Excluded)
+	}
+	if s != nil {
+		instances = s.Recovered + s.Failed
+	}
+	return errors.Join(err, rn.End(status, instances, detail))
+}
+
 // errNotResumable means the run holds no plan to continue: it stopped before anything was changed.
 var errNotResumable = errors.New("nothing to resume")
 
@@ -112,6 +148,11 @@ func (r *Recovery) Resume(ctx context.Context, rn run.Run, p Progress) (*Summary
 	if _, err := r.checkIdentity(ctx, m.Cloud.Identity); err != nil {
 		return nil, fmt.Errorf("resume run %s: nothing was done: %w", rn.ID, err)
 	}
+	summary, err := r.resume(ctx, rn, plan, m, p)
+	return summary, r.end(rn, summary, err)
+}
+
+func (r *Recovery) resume(ctx context.Context, rn run.Run, plan *Plan, m *Manifest, p Progress) (*Summary, error) {
 	release, err := r.cloud.Lock(ctx)
 	if err != nil {
 		return nil, err

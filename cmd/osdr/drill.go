@@ -27,20 +27,30 @@ limits. See examples/drills/ for documented drill files.`,
 }
 
 func newDrillValidateCommand() *cobra.Command {
-	return &cobra.Command{
+	var output string
+	cmd := &cobra.Command{
 		Use:   "validate FILE",
 		Short: "Check a drill file and name every problem in it",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			d, err := drills.Load(args[0], inject.Kinds())
+			out, err := newOutput(cmd, "drill validate", output)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: drill %q is valid (%d fault(s), guards: staging, %d endpoint(s), at most %d host(s), %d instance(s), %d volume(s))\n",
-				args[0], d.Name, len(d.Faults), len(d.Guards.AllowedEndpoints), d.Guards.MaxHosts, d.Guards.MaxInstances, d.Guards.MaxVolumes)
-			return nil
+			return out.finish(func() error {
+				d, err := drills.Load(args[0], inject.Kinds())
+				if err != nil {
+					return err
+				}
+				out.res.Drill = &DrillOutcome{Name: d.Name, File: args[0]}
+				fmt.Fprintf(out.text(), "%s: drill %q is valid (%d fault(s), guards: staging, %d endpoint(s), at most %d host(s), %d instance(s), %d volume(s))\n",
+					args[0], d.Name, len(d.Faults), len(d.Guards.AllowedEndpoints), d.Guards.MaxHosts, d.Guards.MaxInstances, d.Guards.MaxVolumes)
+				return nil
+			}())
 		},
 	}
+	addOutputFlag(cmd, &output)
+	return cmd
 }
 
 // drillCloud loads the drill and opens its cloud: the drill file's cloud fields fill the contract's flags
@@ -65,20 +75,37 @@ func drillCloud(cmd *cobra.Command, contract *settings.Flags, path string) (*dri
 
 func newDrillPlanCommand() *cobra.Command {
 	var contract *settings.Flags
+	var output string
 	cmd := &cobra.Command{
 		Use:   "plan FILE",
 		Short: "Show what a drill would do on the cloud as it is now, changing nothing",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			d, c, err := drillCloud(cmd, contract, args[0])
+			out, err := newOutput(cmd, "drill plan", output)
 			if err != nil {
 				return err
 			}
-			defer c.Close()
-			return (&drills.Runner{Drill: d, Cloud: c}).Plan(cmd.Context(), cmd.OutOrStdout())
+			return out.finish(func() error {
+				d, c, err := drillCloud(cmd, contract, args[0])
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				out.res.Drill = &DrillOutcome{Name: d.Name, File: args[0]}
+				plan, err := (&drills.Runner{Drill: d, Cloud: c}).Plan(cmd.Context())
+				if err != nil {
+					return err
+				}
+				out.actions("Would run", plan.Faults)
+				if out.json() {
+					return nil
+				}
+				return plan.WriteText(out.text())
+			}())
 		},
 	}
 	contract = settings.AddFlags(cmd.Flags())
+	addOutputFlag(cmd, &output)
 	return cmd
 }
 
@@ -95,20 +122,27 @@ report.html, metrics.prom) are written in the run directory.
 Exit status: 0 the drill passed; 1 it failed or was refused.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			d, c, err := drillCloud(cmd, contract, args[0])
+			out, err := newOutput(cmd, "drill run", output)
 			if err != nil {
 				return err
 			}
-			defer c.Close()
-			return runDrill(cmd, d, c, output)
+			return out.finish(func() error {
+				d, c, err := drillCloud(cmd, contract, args[0])
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				out.res.Drill = &DrillOutcome{Name: d.Name, File: args[0]}
+				return runDrill(cmd, out, d, c)
+			}())
 		},
 	}
 	contract = settings.AddFlags(cmd.Flags())
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "recovery progress: text or json")
+	addOutputFlag(cmd, &output)
 	return cmd
 }
 
-func runDrill(cmd *cobra.Command, d *drills.Drill, c *cloud.Cloud, output string) error {
+func runDrill(cmd *cobra.Command, out *output, d *drills.Drill, c *cloud.Cloud) error {
 	runs := c.Settings().Runs
 	previous, err := runs.List(run.KindDrill)
 	if err != nil {
@@ -118,19 +152,47 @@ func runDrill(cmd *cobra.Command, d *drills.Drill, c *cloud.Cloud, output string
 	if err != nil {
 		return err
 	}
-	out := cmd.OutOrStdout()
-	view := newProgress(out, output, false)
+	out.run(rn)
+	view := newProgress(cmd.OutOrStdout(), out.format, false)
 	runner := &drills.Runner{Drill: d, Cloud: c, Log: cmd.ErrOrStderr(), Progress: view, AfterJournalEntry: crashHook()}
 	report, err := runner.Execute(cmd.Context(), rn, previous)
 	view.Done()
-	if report != nil {
-		recovered, failed := report.Counts()
-		fmt.Fprintf(out, "\nDrill %s: %s. %s\n", report.Drill, strings.ToUpper(string(report.Outcome)), report.Summary)
-		fmt.Fprintf(out, "  instances recovered %d, failed %d; recovery time %.1fs\n", recovered, failed, report.RecoverySeconds)
-		for _, n := range report.Notes {
-			fmt.Fprintln(out, "  note:", n)
-		}
-		fmt.Fprintf(out, "Report: %s\n", rn.ReportHTML())
+	if report == nil {
+		return err
 	}
+	out.drillReport(report, rn)
+	w := out.text()
+	recovered, failed := report.Counts()
+	fmt.Fprintf(w, "\nDrill %s: %s. %s\n", report.Drill, strings.ToUpper(string(report.Outcome)), report.Summary)
+	fmt.Fprintf(w, "  instances recovered %d, failed %d; recovery time %.1fs\n", recovered, failed, report.RecoverySeconds)
+	for _, n := range report.Notes {
+		fmt.Fprintln(w, "  note:", n)
+	}
+	fmt.Fprintf(w, "Report: %s\n", rn.ReportHTML())
 	return err
+}
+
+// drillReport puts a drill's report into the JSON result.
+func (o *output) drillReport(r *drills.Report, rn run.Run) {
+	o.res.Drill.Outcome, o.res.Drill.Summary = string(r.Outcome), r.Summary
+	o.res.Drill.Reports = []string{rn.ReportJSON(), rn.ReportJUnit(), rn.ReportHTML(), rn.ReportMetrics()}
+	for _, p := range r.Phases {
+		o.res.Phases = append(o.res.Phases, PhaseOutcome{Name: p.Name, Started: p.Started, Finished: p.Finished, OK: p.OK, Error: p.Error})
+	}
+	for _, in := range r.Instances {
+		o.res.Instances = append(o.res.Instances, InstanceOutcome{ID: in.ID, Name: in.Name, Host: in.Host, Outcome: in.Outcome, Error: in.Error, Seconds: in.RecoverySeconds, Steps: in.StepSeconds})
+	}
+	for _, s := range r.Specs {
+		o.res.Checks = append(o.res.Checks, CheckOutcome{Name: s.Name, Family: s.Labels, State: s.State, Causes: nonEmptyLines(s.Message), Seconds: s.Seconds})
+	}
+}
+
+func nonEmptyLines(s string) []string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
 }

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/spf13/cobra"
 
@@ -38,59 +36,70 @@ func newInjectFaultCommand(kind string) *cobra.Command {
 	var contract *settings.Flags
 	var instances, volumes, hosts []string
 	var dryRun bool
+	var output string
 	limits := inject.DefaultLimits
 	cmd := &cobra.Command{
 		Use:   kind + " (--instance ID... | --volume ID... | --host H...)",
 		Short: "Inject the " + kind + " fault",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			fault, err := inject.Lookup(kind)
+			out, err := newOutput(cmd, "inject "+kind, output)
 			if err != nil {
 				return err
 			}
-			if err := limits.CheckRange("--max-hosts", "--max-instances", "--max-sessions"); err != nil {
-				return err
-			}
-			scope := recover.Scope{Instances: instances, Volumes: volumes, Hosts: hosts}
-			if len(instances)+len(volumes)+len(hosts) == 0 {
-				return errors.New("name the target with --instance, --volume or --host")
-			}
-			c, err := openCloud(cmd, contract, cloud.Options{})
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			// A manifest of the cloud as it is now (the databases too when configured, for exact IQNs).
-			m, err := recover.Snapshot(ctx, c, scope, recover.SnapshotOptions{})
-			if err != nil {
-				return err
-			}
-			sel, err := scope.Resolve(m)
-			if err != nil {
-				return err
-			}
-			targets := drills.Selection(m, sel)
-			// A host-wide fault acts only on hosts named with --host, never on the host of a named instance.
-			targets.Hosts = hosts
-			actions, err := inject.PlanFaults(ctx, c, []inject.Fault{fault}, targets, limits)
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if dryRun {
-				writeActions(out, "Would run", actions)
-				return nil
-			}
-			rn, err := c.Settings().Runs.New(run.KindInject)
-			if err != nil {
-				return err
-			}
-			rec := inject.NewRecord(rn, []string{kind}, limits, actions)
-			err = inject.Inject(ctx, c, rec)
-			writeActions(out, "Ran", rec.Actions)
-			fmt.Fprintf(out, "Record: %s (restore with: osdr inject restore %s)\n", rn.Faults(), rn.ID)
-			return err
+			return out.finish(func() error {
+				ctx := cmd.Context()
+				fault, err := inject.Lookup(kind)
+				if err != nil {
+					return err
+				}
+				if err := limits.CheckRange("--max-hosts", "--max-instances", "--max-sessions"); err != nil {
+					return err
+				}
+				scope := recover.Scope{Instances: instances, Volumes: volumes, Hosts: hosts}
+				if len(instances)+len(volumes)+len(hosts) == 0 {
+					return errors.New("name the target with --instance, --volume or --host")
+				}
+				c, err := openCloud(cmd, contract, cloud.Options{})
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				// A manifest of the cloud as it is now (the databases too when configured, for exact IQNs).
+				m, err := recover.Snapshot(ctx, c, scope, recover.SnapshotOptions{})
+				if err != nil {
+					return err
+				}
+				sel, err := scope.Resolve(m)
+				if err != nil {
+					return err
+				}
+				targets := drills.Selection(m, sel)
+				// A host-wide fault acts only on hosts named with --host, never on the host of a named instance.
+				targets.Hosts = hosts
+				actions, err := inject.PlanFaults(ctx, c, []inject.Fault{fault}, targets, limits)
+				if err != nil {
+					return err
+				}
+				if dryRun {
+					out.actions("Would run", actions)
+					return nil
+				}
+				rn, err := c.Settings().Runs.New(run.KindInject)
+				if err != nil {
+					return err
+				}
+				out.run(rn)
+				keystone, _ := c.Endpoint()
+				if err := rn.Begin(keystone); err != nil {
+					return err
+				}
+				rec := inject.NewRecord(rn, []string{kind}, limits, actions)
+				err = inject.Inject(ctx, c, rec)
+				out.actions("Ran", rec.Actions)
+				fmt.Fprintf(out.text(), "Record: %s (restore with: osdr inject restore %s)\n", rn.Faults(), rn.ID)
+				return endRun(rn, err, len(sel.Instances))
+			}())
 		},
 	}
 	fs := cmd.Flags()
@@ -102,11 +111,16 @@ func newInjectFaultCommand(kind string) *cobra.Command {
 	fs.IntVar(&limits.MaxHosts, "max-hosts", limits.MaxHosts, "refuse to touch more compute hosts than this")
 	fs.IntVar(&limits.MaxInstances, "max-instances", limits.MaxInstances, "refuse to touch more instances than this")
 	fs.IntVar(&limits.MaxSessions, "max-sessions", limits.MaxSessions, "refuse to close more iSCSI sessions than this")
+	addOutputFlag(cmd, &output)
 	return cmd
 }
 
-func writeActions(w io.Writer, verb string, actions []inject.Action) {
+// actions reports fault actions: one line each for people, and in the JSON result.
+func (o *output) actions(verb string, actions []inject.Action) {
+	w := o.text()
+	o.res.Actions = o.res.Actions[:0]
 	for _, a := range actions {
+		o.res.Actions = append(o.res.Actions, ActionOutcome{Host: a.Host, Command: a.Command, Restore: a.Restore, Instance: a.Instance, Volume: a.Volume, State: string(a.State), Error: a.Error})
 		line := fmt.Sprintf("%s on %s: %s", verb, a.Host, a.Command)
 		if a.Volume != "" {
 			line += fmt.Sprintf("   # volume %s of %s", a.Volume, a.Instance)
@@ -131,31 +145,32 @@ func newInjectRestoreCommand() *cobra.Command {
 		Short: "Undo what an injection run did, from its record",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := openCloud(cmd, contract, cloud.Options{})
+			out, err := newOutput(cmd, "inject restore", output)
 			if err != nil {
 				return err
 			}
-			defer c.Close()
-			rn, err := c.Settings().Runs.Find(args[0])
-			if err != nil {
+			return out.finish(func() error {
+				c, err := openCloud(cmd, contract, cloud.Options{})
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				rn, err := c.Settings().Runs.Find(args[0])
+				if err != nil {
+					return err
+				}
+				out.run(rn)
+				rec, err := inject.LoadRecord(rn)
+				if err != nil {
+					return err
+				}
+				err = inject.Restore(cmd.Context(), c, rec)
+				out.actions("Restored", rec.Actions)
 				return err
-			}
-			rec, err := inject.LoadRecord(rn)
-			if err != nil {
-				return err
-			}
-			err = inject.Restore(cmd.Context(), c, rec)
-			if output == "json" {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				_ = enc.Encode(rec)
-			} else {
-				writeActions(cmd.OutOrStdout(), "Restored", rec.Actions)
-			}
-			return err
+			}())
 		},
 	}
 	contract = settings.AddFlags(cmd.Flags())
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "output: text or json")
+	addOutputFlag(cmd, &output)
 	return cmd
 }

@@ -40,7 +40,7 @@ func (p *jsonProgress) Planned(*recover.Plan, bool) {}
 func (p *jsonProgress) Event(e recover.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	_ = p.enc.Encode(e)
+	_ = p.enc.Encode(event{Type: "event", Event: e})
 }
 
 func (p *jsonProgress) Done() {}

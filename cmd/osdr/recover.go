@@ -71,15 +71,15 @@ Exit status: 0 every instance in scope recovered; 3 some did not (partial recove
 	fs.StringSliceVar(&f.instances, "instance", nil, "recover this instance (repeatable): the guide's test mode")
 	fs.StringSliceVar(&f.hosts, "host", nil, "recover the instances of this compute host (repeatable)")
 	fs.BoolVar(&f.all, "all", false, "recover every instance of the cloud")
-	fs.StringVar(&f.manifest, "manifest", "", "use this manifest (taken before the loss) instead of taking one now")
+	fs.StringVar(&f.manifest, "manifest", "", "use this manifest (taken before the loss) instead of taking one now; latest: the newest snapshot of this cloud")
 	fs.BoolVar(&f.fromDB, "from-db", false, "take the manifest from the databases alone (the APIs do not answer)")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print the plan (SQL, API calls, SSH commands) and change nothing")
 	fs.StringVar(&f.until, "until", "", "stop after this step: db, reboot or reattach")
 	fs.StringVar(&f.guestReboot, "guest-reboot", string(recover.GuestRebootFstab), "which guests step 5 reboots from inside: fstab, all or none")
 	fs.BoolVar(&f.skipDownHosts, "skip-down-hosts", false, "leave out instances whose nova-compute is down instead of stopping")
 	fs.BoolVar(&f.acceptPartial, flagAcceptPartialIdentity, false, acceptPartialIdentityUsage)
-	fs.StringVarP(&f.output, "output", "o", "text", "output: text or json (JSON events, one per line)")
-	fs.StringVar(&f.resume, "resume", "", "continue the recovery run RUN_ID after a crash or kill")
+	addOutputFlag(cmd, &f.output)
+	fs.StringVar(&f.resume, "resume", "", "continue the recovery run RUN_ID after a crash or kill; latest: the newest unfinished recovery of this cloud")
 	fs.IntVar(&f.concurrency, "concurrency", recover.DefaultExecOptions.Concurrency, "instances recovered at once after step 2")
 	fs.Float64Var(&f.apiRate, "api-rate", 10, "maximum API requests per second to the whole control plane (0: unlimited)")
 	fs.DurationVar(&f.rebootTimeout, "reboot-timeout", recover.DefaultExecOptions.RebootTimeout, "how long an instance may take to come back ACTIVE")
@@ -145,6 +145,14 @@ func (f recoverFlags) options() (recover.Options, error) {
 }
 
 func runRecover(cmd *cobra.Command, contract *settings.Flags, f recoverFlags) error {
+	out, err := newOutput(cmd, "recover", f.output)
+	if err != nil {
+		return err
+	}
+	return out.finish(recoverCloud(cmd, out, contract, f))
+}
+
+func recoverCloud(cmd *cobra.Command, out *output, contract *settings.Flags, f recoverFlags) error {
 	ctx := cmd.Context()
 	opts, err := f.options()
 	if err != nil {
@@ -155,53 +163,89 @@ func runRecover(cmd *cobra.Command, contract *settings.Flags, f recoverFlags) er
 		return err
 	}
 	defer c.Close()
+	runs := c.Settings().Runs
+	keystone, _ := c.Endpoint()
+	if f.manifest == latest {
+		snapshot, err := runs.Latest(run.KindSnapshot, keystone, run.StatusSucceeded)
+		if err != nil {
+			return fmt.Errorf("--manifest latest: %w", err)
+		}
+		opts.ManifestPath = snapshot.Manifest()
+		fmt.Fprintf(cmd.ErrOrStderr(), "osdr: the newest snapshot of this cloud: %s\n", opts.ManifestPath)
+	}
 	rec := recover.New(c, opts)
-	out := cmd.OutOrStdout()
 	if f.dryRun {
 		plan, err := rec.DryRun(ctx)
 		if err != nil {
 			return err
 		}
-		return writePlan(out, f.output, plan)
+		if out.json() {
+			out.res.Plan = plan
+			return nil
+		}
+		return plan.WriteText(out.text())
 	}
 
-	runs := c.Settings().Runs
-	view := newProgress(out, f.output, true)
+	view := newProgress(cmd.OutOrStdout(), f.output, true)
 	var rn run.Run
 	var summary *recover.Summary
 	if f.resume != "" {
-		if rn, err = runs.Find(f.resume); err != nil {
+		if rn, err = findRun(runs, f.resume, run.KindRecovery, keystone); err != nil {
 			return err
 		}
+		out.run(rn)
 		fmt.Fprintf(cmd.ErrOrStderr(), "osdr: resuming recovery %s\n", rn.ID)
 		summary, err = rec.Resume(ctx, rn, view)
 	} else {
 		if rn, err = runs.New(run.KindRecovery); err != nil {
 			return err
 		}
+		out.run(rn)
 		summary, err = rec.Start(ctx, rn, view)
 	}
 	view.Done()
+	if summary != nil {
+		out.res.Instances = instanceOutcomes(summary)
+	}
 	if err != nil {
 		if recover.Planned(rn) {
 			return fmt.Errorf("%w (run %s: resume with --resume %s)", err, rn.ID, rn.ID)
 		}
 		return err
 	}
-	if f.output == "text" {
-		writeSummary(out, summary, rn)
-	}
+	writeSummary(out.text(), summary, rn)
 	if !summary.Complete() {
 		return &exitError{code: exitPartial, err: fmt.Errorf("partial recovery: %d of %d instance(s) failed (run %s)", summary.Failed, summary.Failed+summary.Recovered, rn.ID)}
 	}
 	return nil
 }
 
-func writePlan(w io.Writer, format string, p *recover.Plan) error {
-	if format == "json" {
-		return p.WriteJSON(w)
+// latest stands for the newest run that fits, where a command takes a run id or a manifest.
+const latest = "latest"
+
+// findRun finds a run by id or, for "latest", the newest unfinished run of the kind on this cloud.
+func findRun(runs run.Store, id string, kind run.Kind, keystone string) (run.Run, error) {
+	if id != latest {
+		return runs.Find(id)
 	}
-	return p.WriteText(w)
+	rn, err := runs.Latest(kind, keystone, run.StatusRunning)
+	if err != nil {
+		return run.Run{}, fmt.Errorf("--resume latest: %w", err)
+	}
+	return rn, nil
+}
+
+// instanceOutcomes are a recovery's per-instance results as the JSON result lists them.
+func instanceOutcomes(s *recover.Summary) []InstanceOutcome {
+	out := make([]InstanceOutcome, 0, len(s.Instances))
+	for _, in := range s.Instances {
+		steps := map[string]float64{}
+		for step, secs := range in.StepSeconds {
+			steps[string(step)] = secs
+		}
+		out = append(out, InstanceOutcome{ID: in.ID, Name: in.Name, Host: in.Host, Outcome: string(in.Outcome), Error: in.Error, Seconds: in.TotalSeconds, Steps: steps})
+	}
+	return out
 }
 
 func writeSummary(w io.Writer, s *recover.Summary, rn run.Run) {
@@ -230,27 +274,36 @@ func writeSummary(w io.Writer, s *recover.Summary, rn run.Run) {
 
 func newUndoDBCommand() *cobra.Command {
 	var contract *settings.Flags
+	var output string
 	cmd := &cobra.Command{
 		Use:   "undo-db RUN_ID",
 		Short: "Put back the database rows step 2 of a recovery changed (refused once step 3 has started)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := openCloud(cmd, contract, cloud.Options{})
+			out, err := newOutput(cmd, "recover undo-db", output)
 			if err != nil {
 				return err
 			}
-			defer c.Close()
-			rn, err := c.Settings().Runs.Find(args[0])
-			if err != nil {
-				return err
-			}
-			if err := recover.UndoDB(cmd.Context(), c, rn); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Rows of run %s restored from %s\n", rn.ID, rn.Backup())
-			return nil
+			return out.finish(func() error {
+				c, err := openCloud(cmd, contract, cloud.Options{})
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				rn, err := c.Settings().Runs.Find(args[0])
+				if err != nil {
+					return err
+				}
+				out.run(rn)
+				if err := recover.UndoDB(cmd.Context(), c, rn); err != nil {
+					return err
+				}
+				fmt.Fprintf(out.text(), "Rows of run %s restored from %s\n", rn.ID, rn.Backup())
+				return nil
+			}())
 		},
 	}
 	contract = settings.AddFlags(cmd.Flags())
+	addOutputFlag(cmd, &output)
 	return cmd
 }

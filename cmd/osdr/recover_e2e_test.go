@@ -132,8 +132,19 @@ func TestAKilledRecoveryResumesFromEveryJournalPoint(t *testing.T) {
 			}
 			os.Unsetenv(envCrashAfter)
 			run := newestRun(t)
-			if out, code := osdrProcess(t, "recover", "--resume", run); code != 0 {
-				t.Fatalf("resume: exit %d\n%s", code, out)
+			if m, err := runOf(run).ReadMeta(); err != nil || m.Status != "running" {
+				t.Errorf("the killed run is recorded as %+v (%v), want running: it is unfinished", m, err)
+			}
+			// Every other point resumes "latest": the newest unfinished recovery of this cloud.
+			resume := run
+			if point%2 == 0 {
+				resume = latest
+			}
+			if out, code := osdrProcess(t, "recover", "--resume", resume); code != 0 {
+				t.Fatalf("resume %s: exit %d\n%s", resume, code, out)
+			}
+			if m, err := runOf(run).ReadMeta(); err != nil || m.Status != "succeeded" {
+				t.Errorf("the resumed run is recorded as %+v (%v), want succeeded", m, err)
 			}
 			manifest := runOf(run).Manifest()
 			if out, code := osdrProcess(t, "verify", "--manifest", manifest, "--run", run, "--deadline", "20s"); code != 0 {

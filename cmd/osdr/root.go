@@ -22,7 +22,7 @@ The same binary performs a real recovery after a real power cut.`,
 		&cobra.Group{ID: groupOperate, Title: "Recovery and drills:"},
 		&cobra.Group{ID: groupLab, Title: "Lab commands (run by " + labBinary + ", which the operator image does not ship):"},
 	)
-	for _, cmd := range []*cobra.Command{newSnapshotCommand(), newRecoverCommand(), newVerifyCommand(), newInjectCommand(), newDrillCommand()} {
+	for _, cmd := range []*cobra.Command{newSnapshotCommand(), newRecoverCommand(), newVerifyCommand(), newInjectCommand(), newDrillCommand(), newRunsCommand()} {
 		cmd.GroupID = groupOperate
 		root.AddCommand(cmd)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -27,42 +26,11 @@ down). The manifest is checksummed and fsync'ed. Taken on a healthy cloud (sched
 evidence for a real recovery: osdr recover --manifest FILE.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			scope := recover.Scope{All: all, Hosts: hosts, Instances: instances}
-			if err := scope.Validate(); err != nil {
-				return err
-			}
-			if output != "text" && output != "json" {
-				return fmt.Errorf("--output %q: want text or json", output)
-			}
-			c, err := openCloud(cmd, contract, cloud.Options{})
+			out, err := newOutput(cmd, "snapshot", output)
 			if err != nil {
 				return err
 			}
-			defer c.Close()
-			m, err := recover.Snapshot(ctx, c, scope, recover.SnapshotOptions{FromDB: fromDB, Stamp: stamp})
-			if err != nil {
-				return err
-			}
-			rn, err := c.Settings().Runs.New(run.KindSnapshot)
-			if err != nil {
-				return err
-			}
-			path, err := recover.WriteManifest(rn, m)
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if output == "json" {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(map[string]any{"run_id": rn.ID, "manifest": path, "instances": len(m.Instances), "attachments": len(m.Attachments), "stamps": len(m.Stamps), "warnings": m.Warnings})
-			}
-			fmt.Fprintf(out, "Manifest %s: %d instance(s), %d attachment(s), %d stamp(s) (source: %s)\n", path, len(m.Instances), len(m.Attachments), len(m.Stamps), m.Source)
-			for _, w := range m.Warnings {
-				fmt.Fprintln(out, "Warning:", w)
-			}
-			return nil
+			return out.finish(snapshot(cmd, out, contract, recover.Scope{All: all, Hosts: hosts, Instances: instances}, recover.SnapshotOptions{FromDB: fromDB, Stamp: stamp}))
 		},
 	}
 	fs := cmd.Flags()
@@ -72,6 +40,41 @@ evidence for a real recovery: osdr recover --manifest FILE.`,
 	fs.BoolVar(&all, "all", false, "every instance of the cloud")
 	fs.BoolVar(&fromDB, "from-db", false, "read the databases alone (the APIs do not answer)")
 	fs.BoolVar(&stamp, "stamp", false, "write a unique stamp file to each data volume through its guest, for the integrity checks")
-	fs.StringVarP(&output, "output", "o", "text", "output: text or json")
+	addOutputFlag(cmd, &output)
 	return cmd
+}
+
+func snapshot(cmd *cobra.Command, out *output, contract *settings.Flags, scope recover.Scope, opts recover.SnapshotOptions) error {
+	if err := scope.Validate(); err != nil {
+		return err
+	}
+	c, err := openCloud(cmd, contract, cloud.Options{})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	rn, err := c.Settings().Runs.New(run.KindSnapshot)
+	if err != nil {
+		return err
+	}
+	out.run(rn)
+	keystone, _ := c.Endpoint()
+	if err := rn.Begin(keystone); err != nil {
+		return err
+	}
+	instances := 0
+	m, err := recover.Snapshot(cmd.Context(), c, scope, opts)
+	if err == nil {
+		instances = len(m.Instances)
+		var path string
+		if path, err = recover.WriteManifest(rn, m); err == nil {
+			out.res.Manifest = &ManifestOutcome{Path: path, Source: m.Source, Instances: len(m.Instances), Attachments: len(m.Attachments), Stamps: len(m.Stamps), Warnings: m.Warnings}
+			w := out.text()
+			fmt.Fprintf(w, "Manifest %s: %d instance(s), %d attachment(s), %d stamp(s) (source: %s)\n", path, len(m.Instances), len(m.Attachments), len(m.Stamps), m.Source)
+			for _, warning := range m.Warnings {
+				fmt.Fprintln(w, "Warning:", warning)
+			}
+		}
+	}
+	return endRun(rn, err, instances)
 }

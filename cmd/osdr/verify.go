@@ -24,6 +24,7 @@ func newVerifyCommand() *cobra.Command {
 	var deadline time.Duration
 	var verbose, acceptPartial bool
 	var skip []string
+	var output string
 	cmd := &cobra.Command{
 		Use:   "verify --manifest FILE",
 		Short: "Prove a recovery: volumes reattached, instances running, guests reachable, data intact",
@@ -40,65 +41,73 @@ The same checks run as a Ginkgo suite: go test ./suites/ -args -osdr.manifest FI
 Exit status 0 only when no selected check failed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			if err := suites.DeadlineRange.Check("--deadline", deadline); err != nil {
-				return err
-			}
-			if manifestPath == "" {
-				return errors.New("--manifest is required: the expected state comes from it")
-			}
-			m, err := recover.ReadManifest(manifestPath)
+			out, err := newOutput(cmd, "verify", output)
 			if err != nil {
 				return err
 			}
-			c, err := openCloud(cmd, contract, cloud.Options{})
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			now, err := c.Identity(ctx)
-			if err != nil {
-				return err
-			}
-			if err := cloud.Compare(m.Cloud.Identity, now).Err(acceptPartial); err != nil {
-				return fmt.Errorf("manifest %s: %w", manifestPath, err)
-			}
-			target := &suites.Target{Manifest: m, Cloud: c, Instance: instance}
-			if runID != "" {
-				rn, err := c.Settings().Runs.Find(runID)
+			return out.finish(func() error {
+				ctx := cmd.Context()
+				if err := suites.DeadlineRange.Check("--deadline", deadline); err != nil {
+					return err
+				}
+				if manifestPath == "" {
+					return errors.New("--manifest is required: the expected state comes from it")
+				}
+				m, err := recover.ReadManifest(manifestPath)
 				if err != nil {
 					return err
 				}
-				if target.Journal, err = recover.ReadJournal(rn); err != nil {
-					return err
-				}
-				if junitPath == "" {
-					junitPath = rn.Verification("recovery")
-				}
-			}
-			report, err := suites.Verify(ctx, target, suites.Options{LabelFilter: labelFilter, Deadline: deadline, Skip: skip})
-			if err != nil {
-				return err
-			}
-			writeVerification(cmd.OutOrStdout(), report, verbose)
-			if junitPath != "" {
-				if err := report.JUnit("osdr verify").WriteFile(junitPath); err != nil {
-					return err
-				}
-			}
-			if jsonReport != "" {
-				raw, err := json.MarshalIndent(report, "", "  ")
+				c, err := openCloud(cmd, contract, cloud.Options{})
 				if err != nil {
 					return err
 				}
-				if err := os.WriteFile(jsonReport, append(raw, '\n'), 0o644); err != nil {
-					return fmt.Errorf("write JSON report: %w", err)
+				defer c.Close()
+				now, err := c.Identity(ctx)
+				if err != nil {
+					return err
 				}
-			}
-			if !report.Passed() {
-				return &exitError{code: exitFailure, err: errors.New("verification failed")}
-			}
-			return nil
+				if err := cloud.Compare(m.Cloud.Identity, now).Err(acceptPartial); err != nil {
+					return fmt.Errorf("manifest %s: %w", manifestPath, err)
+				}
+				target := &suites.Target{Manifest: m, Cloud: c, Instance: instance}
+				if runID != "" {
+					rn, err := c.Settings().Runs.Find(runID)
+					if err != nil {
+						return err
+					}
+					out.run(rn)
+					if target.Journal, err = recover.ReadJournal(rn); err != nil {
+						return err
+					}
+					if junitPath == "" {
+						junitPath = rn.Verification("recovery")
+					}
+				}
+				report, err := suites.Verify(ctx, target, suites.Options{LabelFilter: labelFilter, Deadline: deadline, Skip: skip})
+				if err != nil {
+					return err
+				}
+				out.res.Checks = checkOutcomes(report)
+				writeVerification(out.text(), report, verbose)
+				if junitPath != "" {
+					if err := report.JUnit("osdr verify").WriteFile(junitPath); err != nil {
+						return err
+					}
+				}
+				if jsonReport != "" {
+					raw, err := json.MarshalIndent(report, "", "  ")
+					if err != nil {
+						return err
+					}
+					if err := os.WriteFile(jsonReport, append(raw, '\n'), 0o644); err != nil {
+						return fmt.Errorf("write JSON report: %w", err)
+					}
+				}
+				if !report.Passed() {
+					return &exitError{code: exitFailure, err: errors.New("verification failed")}
+				}
+				return nil
+			}())
 		},
 	}
 	fs := cmd.Flags()
@@ -111,6 +120,7 @@ Exit status 0 only when no selected check failed.`,
 	fs.StringVar(&runID, "run", "", "the recovery run whose journal to check guest reboots against")
 	fs.DurationVar(&deadline, "deadline", 2*time.Minute, "how long the whole verification may wait for the cloud to converge")
 	fs.BoolVarP(&verbose, "verbose", "v", false, "list every check, not only failures")
+	addOutputFlag(cmd, &output)
 	fs.BoolVar(&acceptPartial, flagAcceptPartialIdentity, false, acceptPartialIdentityUsage)
 	fs.StringSliceVar(&skip, "skip", nil, "families whose checks may be skipped when they cannot run (no SSH, no database): attachments, states, reachability, integrity; any other skipped check fails the verification")
 	return cmd
@@ -143,4 +153,13 @@ func writeVerification(w io.Writer, r *suites.Report, verbose bool) {
 		}
 		fmt.Fprintf(w, "%d check(s) could not run: give what they need, or leave their families out with --skip %s\n", len(unaccepted), strings.Join(families, ","))
 	}
+}
+
+// checkOutcomes are a verification's checks as the JSON result lists them.
+func checkOutcomes(r *suites.Report) []CheckOutcome {
+	out := make([]CheckOutcome, 0, len(r.Results))
+	for _, res := range r.Results {
+		out = append(out, CheckOutcome{Name: res.Name, Family: res.Family, Instance: res.Instance, Volume: res.Volume, State: string(res.State), Causes: res.Causes, Seconds: res.Seconds})
+	}
+	return out
 }
