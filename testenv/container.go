@@ -29,6 +29,20 @@ const (
 // containerStartTimeout bounds image pull plus first start; a cold pull of the official image is the slow case.
 const containerStartTimeout = 5 * time.Minute
 
+// errNoEngine means no container engine answers.
+var errNoEngine = errors.New("container engine unavailable")
+
+// imageHere says whether the container engine has the image already, without pulling it.
+func imageHere(ctx context.Context, image string) bool {
+	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+	if err != nil {
+		return false
+	}
+	defer cli.Close()
+	_, err = cli.ImageInspect(ctx, image)
+	return err == nil
+}
+
 func startContainer(ctx context.Context, image string) (*Server, error) {
 	// testcontainers panics rather than erring on some broken engine setups; the caller must get an error it
 	// can fall back from.
@@ -46,7 +60,7 @@ func startContainer(ctx context.Context, image string) (*Server, error) {
 		defer provider.Close()
 		return provider.Health(ctx)
 	}(); err != nil {
-		return nil, fmt.Errorf("container engine unavailable: %w", err)
+		return nil, fmt.Errorf("%w: %w", errNoEngine, err)
 	}
 	removeLeakedContainers(ctx)
 

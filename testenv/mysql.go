@@ -23,8 +23,11 @@ const (
 )
 
 // DefaultMySQLImage is the official MariaDB image a user's machine pulls. Machines that reach no registry
-// build osdr/mariadb:local with `make image` and point OSDR_TEST_MYSQL_IMAGE at it.
+// build LocalMySQLImage with `make image`, which is then preferred.
 const DefaultMySQLImage = "docker.io/library/mariadb:10.11"
+
+// LocalMySQLImage is the image `make image` builds from Debian's mariadb-server without a registry.
+const LocalMySQLImage = "osdr/mariadb:local"
 
 // ServerKind says where a Server runs; callers report it so nobody mistakes a demo database for a real one.
 type ServerKind string
@@ -43,7 +46,12 @@ type Server struct {
 	kind  ServerKind
 	admin *mysql.Config
 	stop  func(context.Context) error
+	// about says in a few words what the server is and, for the embedded one, why no container was used.
+	about string
 }
+
+// About says, in one line for people, which database this is (and why it is the embedded one).
+func (s *Server) About() string { return s.about }
 
 // ServerOptions tune StartServer.
 type ServerOptions struct {
@@ -66,12 +74,17 @@ func StartServer(ctx context.Context, opts ServerOptions) (*Server, error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	embedded := func() (*Server, error) {
-		logf("testenv: the embedded server (go-mysql-server in this process, one transaction per database at a time)")
-		return startEmbedded(ctx)
+	embedded := func(why string) (*Server, error) {
+		s, err := startEmbedded(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s.about = "the embedded database (go-mysql-server in this process" + why + ")"
+		logf("testenv: %s", s.about)
+		return s, nil
 	}
 	if opts.EmbeddedOnly {
-		return embedded()
+		return embedded("")
 	}
 	if dsn := os.Getenv(EnvMySQLDSN); dsn != "" {
 		cfg, err := mysql.ParseDSN(dsn)
@@ -82,33 +95,43 @@ func StartServer(ctx context.Context, opts ServerOptions) (*Server, error) {
 		if err := s.ping(ctx); err != nil {
 			return nil, fmt.Errorf("reach the server named by %s: %w", EnvMySQLDSN, err)
 		}
-		logf("testenv: MySQL from %s (%s)", EnvMySQLDSN, cfg.Addr)
+		s.about = "MySQL from " + EnvMySQLDSN + " (" + cfg.Addr + ")"
+		logf("testenv: %s", s.about)
 		return s, nil
 	}
-	image := containerImage(opts.Image, os.Getenv(EnvMySQLImage))
+	image := containerImage(opts.Image, os.Getenv(EnvMySQLImage), imageHere(ctx, LocalMySQLImage))
 	s, err := startContainer(ctx, image)
 	if err == nil {
-		logf("testenv: MySQL in a container from image %s (%s)", image, s.admin.Addr)
+		s.about = "MariaDB in a container from image " + image
+		logf("testenv: %s (%s)", s.about, s.admin.Addr)
 		return s, nil
 	}
 	if !opts.AllowEmbedded {
 		return nil, fmt.Errorf("%w: %w", ErrNoServer, err)
 	}
-	logf("testenv: no container: %v", err)
-	s, eerr := embedded()
+	// Falling back is the expected path on a laptop without a container engine or a registry: say why in a
+	// few words, not with the engine's error (a DNS failure looks like something broke).
+	why := ": no container engine answers"
+	if !errors.Is(err, errNoEngine) {
+		why = ": image " + image + " is not here and cannot be pulled"
+	}
+	s, eerr := embedded(why)
 	if eerr != nil {
 		return nil, fmt.Errorf("start embedded MySQL server after the container failed (%v): %w", err, eerr)
 	}
 	return s, nil
 }
 
-// containerImage picks the image: the caller's, then OSDR_TEST_MYSQL_IMAGE, then the official one.
-func containerImage(explicit, fromEnv string) string {
+// containerImage picks the image: the caller's, then OSDR_TEST_MYSQL_IMAGE, then the locally built one when
+// it is here, then the official one.
+func containerImage(explicit, fromEnv string, localHere bool) string {
 	switch {
 	case explicit != "":
 		return explicit
 	case fromEnv != "":
 		return fromEnv
+	case localHere:
+		return LocalMySQLImage
 	default:
 		return DefaultMySQLImage
 	}

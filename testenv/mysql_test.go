@@ -160,15 +160,21 @@ func mustExec(t *testing.T, db *sql.DB, stmt string, args ...any) {
 	}
 }
 
-// A user's machine pulls the official image; a machine that reaches no registry names its local build.
+// A user's machine pulls the official image; a machine that reaches no registry uses its local build, found
+// quietly when nobody names an image.
 func TestContainerImageChoice(t *testing.T) {
-	for _, tc := range []struct{ explicit, env, want string }{
-		{"", "", DefaultMySQLImage},
-		{"", "osdr/mariadb:local", "osdr/mariadb:local"},
-		{"mysql:8.4", "osdr/mariadb:local", "mysql:8.4"},
+	for _, tc := range []struct {
+		explicit, env string
+		localHere     bool
+		want          string
+	}{
+		{"", "", false, DefaultMySQLImage},
+		{"", "", true, LocalMySQLImage},
+		{"", "mariadb:11", true, "mariadb:11"},
+		{"mysql:8.4", "osdr/mariadb:local", true, "mysql:8.4"},
 	} {
-		if got := containerImage(tc.explicit, tc.env); got != tc.want {
-			t.Errorf("containerImage(%q, %q) = %q, want %q", tc.explicit, tc.env, got, tc.want)
+		if got := containerImage(tc.explicit, tc.env, tc.localHere); got != tc.want {
+			t.Errorf("containerImage(%q, %q, %v) = %q, want %q", tc.explicit, tc.env, tc.localHere, got, tc.want)
 		}
 	}
 	if !strings.HasPrefix(DefaultMySQLImage, "docker.io/library/mariadb:") {

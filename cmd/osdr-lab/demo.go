@@ -42,17 +42,13 @@ osdr is the one next to osdr-lab, else the one on PATH. The exit status is osdr'
 				stateDir = filepath.Join(os.TempDir(), "osdr-demo-"+time.Now().UTC().Format("20060102T150405Z"))
 			}
 			out := cmd.OutOrStdout()
-			logf := func(format string, args ...any) {
-				fmt.Fprintf(cmd.ErrOrStderr(), "osdr-lab demo: "+format+"\n", args...)
-			}
 			var sopts testenv.ServerOptions
 			switch db {
 			case "auto":
-				sopts = testenv.ServerOptions{AllowEmbedded: true, Logf: logf}
+				sopts = testenv.ServerOptions{AllowEmbedded: true}
 			case "embedded":
-				sopts = testenv.ServerOptions{EmbeddedOnly: true, Logf: logf}
+				sopts = testenv.ServerOptions{EmbeddedOnly: true}
 			case "container":
-				sopts = testenv.ServerOptions{Logf: logf}
 			default:
 				return fmt.Errorf("--db %q: want auto, container or embedded", db)
 			}
@@ -61,8 +57,9 @@ osdr is the one next to osdr-lab, else the one on PATH. The exit status is osdr'
 				return err
 			}
 			defer srv.Close(context.WithoutCancel(ctx))
-			fmt.Fprintf(out, "Starting a simulated cloud in %s on %s ...\n", stateDir, databaseName(srv.Kind()))
-			s, err := sim.Start(ctx, sim.Options{StateDir: stateDir, Shape: shape, Server: srv, Logf: logf})
+			// One line says which database, so nobody mistakes the embedded server's results for MariaDB's.
+			fmt.Fprintf(out, "Starting a simulated cloud in %s on %s ...\n", stateDir, srv.About())
+			s, err := sim.Start(ctx, sim.Options{StateDir: stateDir, Shape: shape, Server: srv})
 			if err != nil {
 				return err
 			}
@@ -95,19 +92,6 @@ osdr is the one next to osdr-lab, else the one on PATH. The exit status is osdr'
 	fs.IntVar(&shape.Instances, "instances", shape.Instances, "instances")
 	fs.IntVar(&shape.VolumesPerInstance, "volumes-per-instance", shape.VolumesPerInstance, "data volumes per instance")
 	return cmd
-}
-
-// databaseName says in words which database the simulated cloud runs on, so nobody mistakes the embedded
-// server's results for MariaDB's.
-func databaseName(k testenv.ServerKind) string {
-	switch k {
-	case testenv.KindContainer:
-		return "MariaDB in a container"
-	case testenv.KindDSN:
-		return "the MySQL server named by " + testenv.EnvMySQLDSN
-	default:
-		return "the embedded database (go-mysql-server in this process)"
-	}
 }
 
 // contractEnv is the environment osdr runs the demo in: this one with the simulated cloud's settings
