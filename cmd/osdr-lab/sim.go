@@ -90,7 +90,7 @@ func newSimPowerCutCommand() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&stateDir, "state-dir", "", "state directory of the running `osdr-lab sim up`")
+	cmd.Flags().StringVar(&stateDir, "state-dir", "", "state directory of the running osdr-lab sim up")
 	cmd.Flags().StringSliceVar(&hosts, "host", nil, "host to cut (repeatable; default: all)")
 	cmd.Flags().BoolVar(&loseDomains, "lose-domains", false, "the hypervisor forgets the domains (servers stay ACTIVE with power state NOSTATE) instead of keeping them shut off")
 	return cmd
@@ -116,6 +116,6 @@ func newSimAuditCommand() *cobra.Command {
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&stateDir, "state-dir", "", "state directory of the running `osdr-lab sim up`")
+	cmd.Flags().StringVar(&stateDir, "state-dir", "", "state directory of the running osdr-lab sim up")
 	return cmd
 }

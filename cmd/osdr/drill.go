@@ -31,7 +31,9 @@ func newDrillValidateCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "validate FILE",
 		Short: "Check a drill file and name every problem in it",
-		Args:  cobra.ExactArgs(1),
+		Example: `  osdr drill validate examples/drills/weekly-compute-1.yaml
+  osdr drill validate drill.yaml -o json | jq .error`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out, err := newOutput(cmd, "drill validate", output)
 			if err != nil {
@@ -79,7 +81,9 @@ func newDrillPlanCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "plan FILE",
 		Short: "Show what a drill would do on the cloud as it is now, changing nothing",
-		Args:  cobra.ExactArgs(1),
+		Example: `  osdr drill plan drill.yaml --os-cloud staging
+  osdr drill plan drill.yaml -o json | jq -r '.actions[] | "\(.host): \(.command)"'`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out, err := newOutput(cmd, "drill plan", output)
 			if err != nil {
@@ -115,6 +119,8 @@ func newDrillRunCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run FILE",
 		Short: "Run a drill: guards, preflight, snapshot, inject, recover, verify, report",
+		Example: `  osdr drill run examples/drills/one-instance.yaml --os-cloud staging
+  osdr drill run drill.yaml -o json | jq -c 'select(.type == "result") | {status, drill: .drill.outcome}'`,
 		Long: `run executes the drill. On failure, timeout or interrupt (SIGINT/SIGTERM) it still restores the faults
 and recovers the targets from the saved records, and the report says what happened. A run that was killed
 outright is restored and reported by the next run of the same drill. Reports (report.json, junit.xml,

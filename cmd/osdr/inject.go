@@ -41,7 +41,9 @@ func newInjectFaultCommand(kind string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   kind + " (--instance ID... | --volume ID... | --host H...)",
 		Short: "Inject the " + kind + " fault",
-		Args:  cobra.NoArgs,
+		Example: "  osdr inject " + kind + " --instance 6774a0c9-a063-4cbd-aa55-298277b09aba --dry-run\n" +
+			"  osdr inject " + kind + " --host compute-1 --max-instances 5",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out, err := newOutput(cmd, "inject "+kind, output)
 			if err != nil {
@@ -141,9 +143,10 @@ func newInjectRestoreCommand() *cobra.Command {
 	var contract *settings.Flags
 	var output string
 	cmd := &cobra.Command{
-		Use:   "restore RUN_ID",
-		Short: "Undo what an injection run did, from its record",
-		Args:  cobra.ExactArgs(1),
+		Use:     "restore RUN_ID",
+		Short:   "Undo what an injection run did, from its record",
+		Example: `  osdr inject restore 20261125T081500.042Z-inject-3fa9c2`,
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out, err := newOutput(cmd, "inject restore", output)
 			if err != nil {

@@ -52,6 +52,10 @@ func newRecoverCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "recover (--instance ID... | --host H... | --all)",
 		Short: "Recover instances after a power loss with the Operations Guide's procedure",
+		Example: `  osdr recover --all --manifest latest --dry-run        # read the plan first
+  osdr recover --instance 6774a0c9-a063-4cbd-aa55-298277b09aba --manifest latest   # the guide's test mode
+  osdr recover --all --manifest latest --concurrency 32
+  osdr recover --resume latest                          # after osdr itself was killed`,
 		Long: `recover runs the Operations Guide's disaster-recovery procedure, in its order and nothing between:
   1. the instance-to-volume manifest (taken now, or --manifest from a scheduled snapshot), made durable;
   2. the stalled database state cleaned, translated to the Cinder schema found, scoped to the manifest's
@@ -278,7 +282,9 @@ func newUndoDBCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "undo-db RUN_ID",
 		Short: "Put back the database rows step 2 of a recovery changed (refused once step 3 has started)",
-		Args:  cobra.ExactArgs(1),
+		Example: `  osdr recover --all --until db                        # step 2 only, then look
+  osdr recover undo-db 20261125T081500.042Z-recovery-3fa9c2`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out, err := newOutput(cmd, "recover undo-db", output)
 			if err != nil {

@@ -43,7 +43,9 @@ func newVersionCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print the osdr version",
-		Args:  cobra.NoArgs,
+		Example: `  osdr version
+  osdr version -o json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			_, err := fmt.Fprintln(cmd.OutOrStdout(), "osdr", version())
 			return err

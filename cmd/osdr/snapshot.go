@@ -19,6 +19,9 @@ func newSnapshotCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "snapshot (--instance ID... | --host H... | --all)",
 		Short: "Take the instance-to-volume manifest (step 1 of the procedure) into a new run directory",
+		Example: `  osdr snapshot --all                                  # schedule it: the best evidence after a loss
+  osdr snapshot --all --from-db                        # the APIs do not answer
+  osdr snapshot --host compute-1 --stamp -o json | jq .manifest.path`,
 		Long: `snapshot records which volume is attached to which instance, at which device, on which host, with the
 Cinder attachment and Nova BDM ids, IQNs and portals and the states of everything. It reads Nova and Cinder
 and cross-checks them with the databases (or reads the databases alone with --from-db when the APIs are

@@ -28,6 +28,9 @@ func newVerifyCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "verify --manifest FILE",
 		Short: "Prove a recovery: volumes reattached, instances running, guests reachable, data intact",
+		Example: `  osdr verify --manifest osdr-runs/RUN/manifest.json --run RUN
+  osdr verify --manifest manifest.json --instance 6774a0c9-a063-4cbd-aa55-298277b09aba --junit verify.xml
+  osdr verify --manifest manifest.json --label-filter 'attachments && !integrity' --skip reachability`,
 		Long: `verify checks the cloud against the manifest, the expected state, in four families (labels):
   attachments   each volume on the same instance at the same device, in-use in Cinder and Nova, its iSCSI
                 session logged in on the host, no stale or duplicate attachment rows or BDMs
