@@ -2,7 +2,6 @@ package osapi
 
 import (
 	"context"
-	"fmt"
 	"strings"
 
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/instanceactions"
@@ -29,37 +28,41 @@ type ActionEvent struct {
 
 // ListInstanceActions lists the requests Nova recorded against a server, newest first, without events.
 func (c *Client) ListInstanceActions(ctx context.Context, serverID string) ([]InstanceAction, error) {
-	pages, err := instanceactions.List(c.compute, serverID, nil).AllPages(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("list instance actions of %s: %w", serverID, err)
-	}
-	all, err := instanceactions.ExtractInstanceActions(pages)
-	if err != nil {
-		return nil, fmt.Errorf("list instance actions of %s: %w", serverID, err)
-	}
-	out := make([]InstanceAction, 0, len(all))
-	for _, a := range all {
-		out = append(out, InstanceAction{Action: a.Action, RequestID: a.RequestID, Message: a.Message})
-	}
-	return out, nil
+	return call(ctx, "list instance actions of "+serverID, func(ctx context.Context) ([]InstanceAction, error) {
+		pages, err := instanceactions.List(c.compute, serverID, nil).AllPages(ctx)
+		if err != nil {
+			return nil, err
+		}
+		all, err := instanceactions.ExtractInstanceActions(pages)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]InstanceAction, 0, len(all))
+		for _, a := range all {
+			out = append(out, InstanceAction{Action: a.Action, RequestID: a.RequestID, Message: a.Message})
+		}
+		return out, nil
+	})
 }
 
 // GetInstanceAction shows one action with its events.
 func (c *Client) GetInstanceAction(ctx context.Context, serverID, requestID string) (InstanceAction, error) {
-	a, err := instanceactions.Get(ctx, c.compute, serverID, requestID).Extract()
-	if err != nil {
-		return InstanceAction{}, fmt.Errorf("show instance action %s of %s: %w", requestID, serverID, err)
-	}
-	out := InstanceAction{Action: a.Action, RequestID: a.RequestID, Message: a.Message}
-	if a.Events != nil {
-		out.Events = make([]ActionEvent, 0, len(*a.Events))
-		for _, e := range *a.Events {
-			out.Events = append(out.Events, ActionEvent{
-				Event: e.Event, Result: e.Result, Finished: !e.FinishTime.IsZero(), Failure: lastLine(e.Traceback),
-			})
+	return call(ctx, "show instance action "+requestID+" of "+serverID, func(ctx context.Context) (InstanceAction, error) {
+		a, err := instanceactions.Get(ctx, c.compute, serverID, requestID).Extract()
+		if err != nil {
+			return InstanceAction{}, err
 		}
-	}
-	return out, nil
+		out := InstanceAction{Action: a.Action, RequestID: a.RequestID, Message: a.Message}
+		if a.Events != nil {
+			out.Events = make([]ActionEvent, 0, len(*a.Events))
+			for _, e := range *a.Events {
+				out.Events = append(out.Events, ActionEvent{
+					Event: e.Event, Result: e.Result, Finished: !e.FinishTime.IsZero(), Failure: lastLine(e.Traceback),
+				})
+			}
+		}
+		return out, nil
+	})
 }
 
 func lastLine(s string) string {

@@ -64,47 +64,51 @@ func serverFrom(s servers.Server) Server {
 
 // ListServers lists every server of every project, on one host when host is not empty.
 func (c *Client) ListServers(ctx context.Context, host string) ([]Server, error) {
-	pages, err := servers.List(c.compute, servers.ListOpts{AllTenants: true, Host: host}).AllPages(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("list servers: %w", err)
-	}
-	all, err := servers.ExtractServers(pages)
-	if err != nil {
-		return nil, fmt.Errorf("list servers: %w", err)
-	}
-	// gophercloud's Server has no host_status (2.16+); it is read from the same pages.
-	var statuses []hostStatus
-	if err := servers.ExtractServersInto(pages, &statuses); err != nil {
-		return nil, fmt.Errorf("list servers: %w", err)
-	}
-	out := make([]Server, 0, len(all))
-	for i, s := range all {
-		srv := serverFrom(s)
-		if i < len(statuses) && statuses[i].ID == s.ID {
-			srv.HostStatus = statuses[i].HostStatus
+	return call(ctx, "list servers", func(ctx context.Context) ([]Server, error) {
+		pages, err := servers.List(c.compute, servers.ListOpts{AllTenants: true, Host: host}).AllPages(ctx)
+		if err != nil {
+			return nil, err
 		}
-		out = append(out, srv)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out, nil
+		all, err := servers.ExtractServers(pages)
+		if err != nil {
+			return nil, err
+		}
+		// gophercloud's Server has no host_status (2.16+); it is read from the same pages.
+		var statuses []hostStatus
+		if err := servers.ExtractServersInto(pages, &statuses); err != nil {
+			return nil, err
+		}
+		out := make([]Server, 0, len(all))
+		for i, s := range all {
+			srv := serverFrom(s)
+			if i < len(statuses) && statuses[i].ID == s.ID {
+				srv.HostStatus = statuses[i].HostStatus
+			}
+			out = append(out, srv)
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+		return out, nil
+	})
 }
 
 // GetServer shows one server.
 func (c *Client) GetServer(ctx context.Context, id string) (Server, error) {
-	res := servers.Get(ctx, c.compute, id)
-	s, err := res.Extract()
-	if err != nil {
-		return Server{}, fmt.Errorf("show server %s: %w", id, err)
-	}
-	var status hostStatus
-	if err := res.ExtractInto(&struct {
-		Server *hostStatus `json:"server"`
-	}{&status}); err != nil {
-		return Server{}, fmt.Errorf("show server %s: %w", id, err)
-	}
-	srv := serverFrom(*s)
-	srv.HostStatus = status.HostStatus
-	return srv, nil
+	return call(ctx, "show server "+id, func(ctx context.Context) (Server, error) {
+		res := servers.Get(ctx, c.compute, id)
+		s, err := res.Extract()
+		if err != nil {
+			return Server{}, err
+		}
+		var status hostStatus
+		if err := res.ExtractInto(&struct {
+			Server *hostStatus `json:"server"`
+		}{&status}); err != nil {
+			return Server{}, err
+		}
+		srv := serverFrom(*s)
+		srv.HostStatus = status.HostStatus
+		return srv, nil
+	})
 }
 
 type hostStatus struct {
@@ -131,17 +135,19 @@ type VolumeAttachment struct {
 
 // ListVolumeAttachments lists a server's volumes from its live BDMs.
 func (c *Client) ListVolumeAttachments(ctx context.Context, serverID string) ([]VolumeAttachment, error) {
-	pages, err := volumeattach.List(c.compute, serverID).AllPages(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("list volume attachments of %s: %w", serverID, err)
-	}
-	var body struct {
-		VolumeAttachments []VolumeAttachment `json:"volumeAttachments"`
-	}
-	if err := pages.(volumeattach.VolumeAttachmentPage).ExtractInto(&body); err != nil {
-		return nil, fmt.Errorf("list volume attachments of %s: %w", serverID, err)
-	}
-	return body.VolumeAttachments, nil
+	return call(ctx, "list volume attachments of "+serverID, func(ctx context.Context) ([]VolumeAttachment, error) {
+		pages, err := volumeattach.List(c.compute, serverID).AllPages(ctx)
+		if err != nil {
+			return nil, err
+		}
+		var body struct {
+			VolumeAttachments []VolumeAttachment `json:"volumeAttachments"`
+		}
+		if err := pages.(volumeattach.VolumeAttachmentPage).ExtractInto(&body); err != nil {
+			return nil, err
+		}
+		return body.VolumeAttachments, nil
+	})
 }
 
 // AttachVolume asks Nova to attach the volume at device. Nova answers 200 with the attachment before
@@ -166,17 +172,19 @@ type Service struct {
 
 // ComputeServices lists nova-compute services.
 func (c *Client) ComputeServices(ctx context.Context) ([]Service, error) {
-	pages, err := services.List(c.compute, services.ListOpts{Binary: "nova-compute"}).AllPages(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("list compute services: %w", err)
-	}
-	all, err := services.ExtractServices(pages)
-	if err != nil {
-		return nil, fmt.Errorf("list compute services: %w", err)
-	}
-	out := make([]Service, 0, len(all))
-	for _, s := range all {
-		out = append(out, Service{Binary: s.Binary, Host: s.Host, State: s.State, Status: s.Status})
-	}
-	return out, nil
+	return call(ctx, "list compute services", func(ctx context.Context) ([]Service, error) {
+		pages, err := services.List(c.compute, services.ListOpts{Binary: "nova-compute"}).AllPages(ctx)
+		if err != nil {
+			return nil, err
+		}
+		all, err := services.ExtractServices(pages)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]Service, 0, len(all))
+		for _, s := range all {
+			out = append(out, Service{Binary: s.Binary, Host: s.Host, State: s.State, Status: s.Status})
+		}
+		return out, nil
+	})
 }
