@@ -47,7 +47,7 @@ func New(ctx context.Context, provider *gophercloud.ProviderClient, eo gopherclo
 	}
 	t, ok := provider.HTTPClient.Transport.(*Transport)
 	if !ok {
-		t = NewTransport(provider.HTTPClient.Transport)
+		t = NewTransport(provider.HTTPClient.Transport, nil)
 		provider.HTTPClient.Transport = t
 	}
 	t.policy.Store(p)

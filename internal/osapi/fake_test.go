@@ -406,13 +406,13 @@ func (f *fakeCloud) writePage(w http.ResponseWriter, r *http.Request, key string
 
 // login authenticates as Connect does in the settings: the provider's client carries a Transport before the
 // first token is asked for.
-func (f *fakeCloud) login(t *testing.T) *gophercloud.ProviderClient {
+func (f *fakeCloud) login(t *testing.T, debug io.Writer) *gophercloud.ProviderClient {
 	t.Helper()
 	provider, err := openstack.NewClient(f.keystone.URL + "/v3")
 	if err != nil {
 		t.Fatal(err)
 	}
-	provider.HTTPClient = http.Client{Transport: NewTransport(nil)}
+	provider.HTTPClient = http.Client{Transport: NewTransport(nil, debug)}
 	ao := gophercloud.AuthOptions{
 		IdentityEndpoint: f.keystone.URL + "/v3", Username: "admin", Password: testPassword, DomainName: "Default",
 		Scope: &gophercloud.AuthScope{ProjectName: "admin", DomainName: "Default"}, AllowReauth: true,
@@ -427,7 +427,7 @@ func (f *fakeCloud) login(t *testing.T) *gophercloud.ProviderClient {
 // many retries stay fast; the waits' shape is the same.
 func (f *fakeCloud) client(t *testing.T, opts Options) (*Client, *Transport) {
 	t.Helper()
-	provider := f.login(t)
+	provider := f.login(t, nil)
 	c, err := New(t.Context(), provider, gophercloud.EndpointOpts{Region: "RegionOne"}, opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)

@@ -61,10 +61,13 @@ type policy struct {
 }
 
 // NewTransport wraps base (nil: http.DefaultTransport) with the defaults: no rate limit, DefaultRequestTimeout
-// and DefaultRetryWindow.
-func NewTransport(base http.RoundTripper) *Transport {
+// and DefaultRetryWindow. With a non-nil debug, every attempt is logged there, secrets redacted.
+func NewTransport(base http.RoundTripper, debug io.Writer) *Transport {
 	if base == nil {
 		base = http.DefaultTransport
+	}
+	if debug != nil {
+		base = &debugTransport{base: base, out: debug}
 	}
 	t := &Transport{base: base}
 	p, _ := newPolicy(Options{}) // the zero Options are valid

@@ -212,7 +212,7 @@ func TestVersionDocumentsAreRetried(t *testing.T) {
 
 func TestVersionDocumentThatNeverComes(t *testing.T) {
 	f := newFakeCloud(t)
-	provider := f.login(t)
+	provider := f.login(t, nil)
 	f.setFaults(func(r *http.Request) fault {
 		if r.URL.Path == "/v2.1/" {
 			return fault503
@@ -296,7 +296,7 @@ func TestReauthentication(t *testing.T) {
 
 func TestOptionsRefused(t *testing.T) {
 	f := newFakeCloud(t)
-	provider := f.login(t)
+	provider := f.login(t, nil)
 	_, err := New(t.Context(), provider, gophercloud.EndpointOpts{}, Options{RequestTimeout: -time.Second})
 	if err == nil || !strings.Contains(err.Error(), "request timeout -1s is negative") {
 		t.Errorf("New error = %v, want the negative timeout refused", err)
