@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,6 +20,8 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/utils/v2/openstack/clientconfig"
 	"sigs.k8s.io/yaml"
+
+	"github.com/osdr/osdr/internal/osapi"
 )
 
 // The clientconfig library fills gaps from the process environment by itself (os.Getenv, <prefix>AUTH_URL and
@@ -40,49 +43,83 @@ type Cloud struct {
 	region    string
 	iface     gophercloud.Availability
 	tlsConfig *tls.Config
+	debugLog  io.Writer // where --debug logs the HTTP exchanges; nil without --debug
 
 	mu       sync.Mutex
 	provider *gophercloud.ProviderClient
 }
 
+// clientOptions are python-openstackclient's options that apply over either kind of cloud: each is its flag,
+// else its variable, else (for a clouds.yaml entry) the entry's own value. An empty source means not given.
+type clientOptions struct {
+	region, regionSource string
+	caCert, caCertSource string
+	insecure             bool
+	insecureSource       string
+	debug                bool
+}
+
+func (r *resolution) clientOptions() (clientOptions, error) {
+	var o clientOptions
+	var insecureErr, debugErr error
+	o.region, o.regionSource = r.pick(r.flags.OSRegionName, FlagOSRegionName, EnvOSRegionName)
+	o.caCert, o.caCertSource = r.pick(r.flags.OSCACert, FlagOSCACert, EnvOSCACert)
+	o.insecure, o.insecureSource, insecureErr = r.pickBool("TLS verification", r.flags.Insecure, FlagInsecure, EnvOSInsecure)
+	o.debug, _, debugErr = r.pickBool("debug log", r.flags.Debug, FlagDebug, EnvDebug)
+	return o, errors.Join(insecureErr, debugErr)
+}
+
 func (r *resolution) cloud() (*Cloud, error) {
+	opts, err := r.clientOptions()
+	if err != nil {
+		return nil, err
+	}
 	name, source := r.pick(r.flags.OSCloud, FlagOSCloud, EnvOSCloud)
-	if name != "" {
+	var c *Cloud
+	switch {
+	case name != "":
 		if r.getenv(EnvOSAuthURL) != "" {
 			// A leftover openrc must not mix another cloud's credentials into the named one.
 			r.warn("$%s and the other OS_* credentials are ignored: the cloud is clouds.yaml entry %q (%s)", EnvOSAuthURL, name, source)
 		}
-		return r.cloudFromYAML(name, source)
+		c, err = r.cloudFromYAML(name, source, opts)
+	case r.getenv(EnvOSAuthURL) != "":
+		c, err = r.cloudFromEnv(opts)
+	default:
+		return &Cloud{}, nil
 	}
-	if r.getenv(EnvOSAuthURL) != "" {
-		return r.cloudFromEnv()
+	if err != nil {
+		return nil, err
 	}
-	return &Cloud{}, nil
+	if opts.debug {
+		c.debugLog = os.Stderr
+	}
+	return c, nil
 }
 
 // cloudFromYAML takes the named entry whole from clouds.yaml, merged with secure.yaml and clouds-public.yaml as
-// openstacksdk does. Only OS_REGION_NAME applies on top: it is how one region of a multi-region entry is chosen.
-func (r *resolution) cloudFromYAML(name, source string) (*Cloud, error) {
+// openstacksdk does. Only the client options apply on top: the region is how one region of a multi-region
+// entry is chosen.
+func (r *resolution) cloudFromYAML(name, source string, opts clientOptions) (*Cloud, error) {
 	fail := func(err error) (*Cloud, error) {
 		return nil, &Error{Setting: fmt.Sprintf("cloud %q", name), Source: source, Err: err}
 	}
 	files := &cloudsFiles{getenv: r.getenv}
-	region := r.getenv(EnvOSRegionName)
-	config, err := clientconfig.GetCloudFromYAML(&clientconfig.ClientOpts{Cloud: name, RegionName: region, YAMLOpts: files})
+	config, err := clientconfig.GetCloudFromYAML(&clientconfig.ClientOpts{Cloud: name, RegionName: opts.region, YAMLOpts: files})
 	if err != nil {
 		return fail(err)
 	}
 	if config.AuthInfo == nil || config.AuthInfo.AuthURL == "" {
 		return fail(fmt.Errorf("the entry in %s has no auth.auth_url", files.cloudsFile))
 	}
-	region = cmp.Or(region, config.RegionName)
+	region := cmp.Or(opts.region, config.RegionName)
 	if len(config.Regions) > 0 {
 		names := make([]string, len(config.Regions))
 		for i, reg := range config.Regions {
 			names[i] = reg.Name
 		}
 		if region != "" && !slices.Contains(names, region) {
-			return fail(fmt.Errorf("region %q is not one of its regions %v", region, names))
+			return fail(fmt.Errorf("region %q (%s) is not one of its regions %v", region, cmp.Or(opts.regionSource, "region_name"), names))
 		}
 		region = cmp.Or(region, names[0])
 	}
@@ -90,15 +127,26 @@ func (r *resolution) cloudFromYAML(name, source string) (*Cloud, error) {
 	if c.iface, err = parseInterface(config.EndpointType); err != nil {
 		return fail(err)
 	}
-	insecure := config.Verify != nil && !*config.Verify
-	if c.tlsConfig, err = r.loadTLS(config.CACertFile, config.ClientCertFile, config.ClientKeyFile, insecure); err != nil {
+	entry := "clouds.yaml entry " + strconv.Quote(name)
+	tlsFiles := tlsFiles{
+		ca: config.CACertFile, caSource: "cacert of the " + entry,
+		cert: config.ClientCertFile, key: config.ClientKeyFile, certSource: "cert and key of the " + entry,
+		insecure: config.Verify != nil && !*config.Verify, insecureSource: "verify: false in the " + entry,
+	}
+	if opts.caCertSource != "" {
+		tlsFiles.ca, tlsFiles.caSource = opts.caCert, opts.caCertSource
+	}
+	if opts.insecureSource != "" {
+		tlsFiles.insecure, tlsFiles.insecureSource = opts.insecure, opts.insecureSource
+	}
+	if c.tlsConfig, err = r.loadTLS(tlsFiles); err != nil {
 		return fail(err)
 	}
 	return c, nil
 }
 
 // cloudFromEnv reads an openrc: the OS_* variables.
-func (r *resolution) cloudFromEnv() (*Cloud, error) {
+func (r *resolution) cloudFromEnv(opts clientOptions) (*Cloud, error) {
 	env := r.getenv
 	config := clientconfig.Cloud{
 		AuthInfo: &clientconfig.AuthInfo{
@@ -116,9 +164,9 @@ func (r *resolution) cloudFromEnv() (*Cloud, error) {
 			ApplicationCredentialName:   env(EnvOSAppCredentialName),
 			ApplicationCredentialSecret: env(EnvOSAppCredentialSecret),
 		},
-		RegionName:     env(EnvOSRegionName),
+		RegionName:     opts.region,
 		EndpointType:   env(EnvOSInterface),
-		CACertFile:     env(EnvOSCACert),
+		CACertFile:     opts.caCert,
 		ClientCertFile: env(EnvOSCert),
 		ClientKeyFile:  env(EnvOSKey),
 	}
@@ -127,14 +175,13 @@ func (r *resolution) cloudFromEnv() (*Cloud, error) {
 	if c.iface, err = parseInterface(config.EndpointType); err != nil {
 		return nil, &Error{Setting: "cloud interface", Source: "$" + EnvOSInterface, Err: err}
 	}
-	insecure := false
-	if v := env(EnvOSInsecure); v != "" {
-		if insecure, err = strconv.ParseBool(v); err != nil {
-			return nil, &Error{Setting: "TLS verification", Source: "$" + EnvOSInsecure, Err: fmt.Errorf("%q is not a boolean", v)}
-		}
-	}
-	if c.tlsConfig, err = r.loadTLS(config.CACertFile, config.ClientCertFile, config.ClientKeyFile, insecure); err != nil {
-		return nil, &Error{Setting: "cloud TLS", Source: "$" + EnvOSCACert + ", $" + EnvOSCert + ", $" + EnvOSKey, Err: err}
+	c.tlsConfig, err = r.loadTLS(tlsFiles{
+		ca: config.CACertFile, caSource: opts.caCertSource,
+		cert: config.ClientCertFile, key: config.ClientKeyFile, certSource: "$" + EnvOSCert + " and $" + EnvOSKey,
+		insecure: opts.insecure, insecureSource: opts.insecureSource,
+	})
+	if err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -153,28 +200,36 @@ func parseInterface(value string) (gophercloud.Availability, error) {
 	return "", fmt.Errorf("interface %q is not public, internal or admin", value)
 }
 
-func (r *resolution) loadTLS(caFile, certFile, keyFile string, insecure bool) (*tls.Config, error) {
-	config := &tls.Config{InsecureSkipVerify: insecure} // #nosec G402 -- only on the operator's explicit choice
-	if insecure {
-		r.warn("TLS certificates of the cloud's APIs are not verified (verify: false or $%s)", EnvOSInsecure)
+// tlsFiles are a cloud's TLS settings, each with where it came from.
+type tlsFiles struct {
+	ca, caSource          string
+	cert, key, certSource string
+	insecure              bool
+	insecureSource        string
+}
+
+func (r *resolution) loadTLS(f tlsFiles) (*tls.Config, error) {
+	config := &tls.Config{InsecureSkipVerify: f.insecure} // #nosec G402 -- only on the operator's explicit choice
+	if f.insecure {
+		r.warn("TLS certificates of the cloud's APIs are not verified (%s): anyone on the network path can read and change the requests", f.insecureSource)
 	}
-	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
+	if f.ca != "" {
+		pem, err := os.ReadFile(f.ca)
 		if err != nil {
-			return nil, fmt.Errorf("read the CA certificates: %w", err)
+			return nil, &Error{Setting: "CA certificates of the cloud", Source: f.caSource, Err: err}
 		}
 		config.RootCAs = x509.NewCertPool()
 		if !config.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("no PEM certificate in CA file %s", caFile)
+			return nil, &Error{Setting: "CA certificates of the cloud", Source: f.caSource, Err: fmt.Errorf("no PEM certificate in %s", f.ca)}
 		}
 	}
-	if (certFile == "") != (keyFile == "") {
-		return nil, errors.New("a client certificate needs both the certificate and the key file")
+	if (f.cert == "") != (f.key == "") {
+		return nil, &Error{Setting: "client certificate of the cloud", Source: f.certSource, Err: errors.New("a client certificate needs both the certificate and the key file")}
 	}
-	if certFile != "" {
-		pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if f.cert != "" {
+		pair, err := tls.LoadX509KeyPair(f.cert, f.key)
 		if err != nil {
-			return nil, fmt.Errorf("load the client certificate: %w", err)
+			return nil, &Error{Setting: "client certificate of the cloud", Source: f.certSource, Err: err}
 		}
 		config.Certificates = []tls.Certificate{pair}
 	}
@@ -232,7 +287,9 @@ func (c *Cloud) Connect(ctx context.Context) (*gophercloud.ProviderClient, gophe
 	}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.TLSClientConfig = c.tlsConfig.Clone()
-	provider.HTTPClient = http.Client{Transport: transport}
+	// The Transport is in place before the first token is asked for: gophercloud's re-authentication copies
+	// the client as it is at login, and renewing a token must be rate-limited, timed and logged like the rest.
+	provider.HTTPClient = http.Client{Transport: osapi.NewTransport(transport, c.debugLog)}
 	if err := openstack.Authenticate(ctx, provider, *ao); err != nil {
 		return nil, eo, fmt.Errorf("authenticate to Keystone at %s (%s): %w", ao.IdentityEndpoint, c.describe(), err)
 	}
@@ -280,10 +337,17 @@ func (c *Cloud) String() string {
 		return "not configured"
 	}
 	auth := c.config.AuthInfo
-	return fmt.Sprintf("%s: auth URL %s, region %q, interface %s, user %q, project %q",
+	text := fmt.Sprintf("%s: auth URL %s, region %q, interface %s, user %q, project %q",
 		c.describe(), auth.AuthURL, c.region, c.iface,
 		cmp.Or(auth.Username, auth.UserID, auth.ApplicationCredentialName, auth.ApplicationCredentialID),
 		cmp.Or(auth.ProjectName, auth.ProjectID))
+	if c.tlsConfig.InsecureSkipVerify {
+		text += ", TLS certificates NOT verified"
+	}
+	if c.debugLog != nil {
+		text += ", HTTP exchanges logged (--" + FlagDebug + ")"
+	}
+	return text
 }
 
 // GoString keeps %#v from printing the credentials.

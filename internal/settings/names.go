@@ -34,12 +34,18 @@ const (
 	EnvSSHUser               = "OSDR_SSH_USER"
 	EnvKnownHosts            = "OSDR_KNOWN_HOSTS"
 	EnvRunsDir               = "OSDR_RUNS_DIR"
+	// EnvDebug is osdr's own: python-openstackclient's --debug has no variable.
+	EnvDebug = "OSDR_DEBUG"
 )
 
 // Flags of the settings contract. There is deliberately no flag for a DSN or a password: argv is visible to
 // every user of the machine, so secrets come from the environment or from files.
 const (
 	FlagOSCloud                = "os-cloud"
+	FlagOSRegionName           = "os-region-name"
+	FlagOSCACert               = "os-cacert"
+	FlagInsecure               = "insecure"
+	FlagDebug                  = "debug"
 	FlagCinderDBDSNFile        = "cinder-db-dsn-file"
 	FlagNovaDBDSNFile          = "nova-db-dsn-file"
 	FlagInventory              = "inventory"
@@ -61,6 +67,6 @@ func EnvNames() []string {
 		EnvOSRegionName, EnvOSInterface, EnvOSCACert, EnvOSCert, EnvOSKey, EnvOSInsecure,
 		EnvCinderDBDSN, EnvCinderDBDSNFile, EnvNovaDBDSN, EnvNovaDBDSNFile,
 		EnvInventory, EnvSSHKey, EnvSSHUser, EnvKnownHosts,
-		EnvRunsDir,
+		EnvRunsDir, EnvDebug,
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -31,7 +32,12 @@ func (e *Error) Unwrap() error { return e.Err }
 // Flags holds the contract's flags as parsed. An empty value means "not given": the environment applies. Callers
 // that name a setting another way (a drill file's cloud) may fill a field before Resolve.
 type Flags struct {
-	OSCloud                string
+	OSCloud      string
+	OSRegionName string
+	OSCACert     string
+	// Insecure and Debug are nil when not given, so that --insecure=false can override $OS_INSECURE.
+	Insecure               *bool
+	Debug                  *bool
 	CinderDBDSNFile        string
 	NovaDBDSNFile          string
 	Inventory              string
@@ -46,6 +52,10 @@ type Flags struct {
 func AddFlags(fs *pflag.FlagSet) *Flags {
 	f := &Flags{}
 	fs.StringVar(&f.OSCloud, FlagOSCloud, "", "clouds.yaml entry of the cloud (default $OS_CLOUD; without either, the OS_* variables)")
+	fs.StringVar(&f.OSRegionName, FlagOSRegionName, "", "region of the cloud, one of a clouds.yaml entry's regions (default $OS_REGION_NAME, else the entry's region_name or first region)")
+	fs.StringVar(&f.OSCACert, FlagOSCACert, "", "CA bundle the cloud's API certificates are verified against, over clouds.yaml's cacert (default $OS_CACERT)")
+	optionalBoolFlag(fs, &f.Insecure, FlagInsecure, "do not verify the cloud's API certificates: anyone on the path can read and change the requests (default $OS_INSECURE, else clouds.yaml's verify)")
+	optionalBoolFlag(fs, &f.Debug, FlagDebug, "log every HTTP exchange with the cloud's APIs to stderr, tokens and passwords redacted (default $"+EnvDebug+")")
 	fs.StringVar(&f.CinderDBDSNFile, FlagCinderDBDSNFile, "", "file holding the Cinder database DSN (default $OSDR_CINDER_DB_DSN_FILE or $OSDR_CINDER_DB_DSN)")
 	fs.StringVar(&f.NovaDBDSNFile, FlagNovaDBDSNFile, "", "file holding the Nova cell database DSNs, one per line (default $OSDR_NOVA_DB_DSN_FILE or $OSDR_NOVA_DB_DSN)")
 	fs.StringVar(&f.Inventory, FlagInventory, "", "YAML inventory of SSH endpoints for compute hosts and guests (default $OSDR_INVENTORY)")
@@ -55,6 +65,31 @@ func AddFlags(fs *pflag.FlagSet) *Flags {
 	fs.BoolVar(&f.InsecureIgnoreHostKeys, FlagInsecureIgnoreHostKeys, false, "accept any SSH host key: anyone on the path can impersonate the hosts")
 	fs.StringVar(&f.RunsDir, FlagRunsDir, "", "directory holding one directory per run (default $OSDR_RUNS_DIR, else ./"+defaultRunsDir+")")
 	return f
+}
+
+// optionalBool is a boolean flag that knows whether it was given.
+type optionalBool struct{ value **bool }
+
+func optionalBoolFlag(fs *pflag.FlagSet, value **bool, name, usage string) {
+	fs.VarPF(optionalBool{value}, name, "", usage).NoOptDefVal = "true"
+}
+
+func (o optionalBool) Type() string { return "bool" }
+
+func (o optionalBool) String() string {
+	if *o.value == nil {
+		return ""
+	}
+	return strconv.FormatBool(**o.value)
+}
+
+func (o optionalBool) Set(text string) error {
+	v, err := strconv.ParseBool(text)
+	if err != nil {
+		return err
+	}
+	*o.value = &v
+	return nil
 }
 
 // Settings is the resolved contract. Printing it (fmt, slog) never shows a password.
@@ -88,6 +123,21 @@ func (r *resolution) pick(flagValue, flagName, envName string) (value, source st
 		return v, "$" + envName
 	}
 	return "", ""
+}
+
+// pickBool is pick for a yes/no setting: the flag when given, else the variable as strconv.ParseBool reads it.
+func (r *resolution) pickBool(setting string, flagValue *bool, flagName, envName string) (value bool, source string, err error) {
+	if flagValue != nil {
+		return *flagValue, "--" + flagName, nil
+	}
+	text := r.getenv(envName)
+	if text == "" {
+		return false, "", nil
+	}
+	if value, err = strconv.ParseBool(text); err != nil {
+		return false, "", &Error{Setting: setting, Source: "$" + envName, Err: fmt.Errorf("%q is not a boolean", text)}
+	}
+	return value, "$" + envName, nil
 }
 
 // Resolve reads the contract from the flags and, where a flag was not given, from getenv (os.Getenv outside
