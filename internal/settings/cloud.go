@@ -112,6 +112,9 @@ func (r *resolution) cloudFromYAML(name, source string, opts clientOptions) (*Cl
 	if config.AuthInfo == nil || config.AuthInfo.AuthURL == "" {
 		return fail(fmt.Errorf("the entry in %s has no auth.auth_url", files.cloudsFile))
 	}
+	if err := checkAuthURL(config.AuthInfo.AuthURL); err != nil {
+		return fail(err)
+	}
 	region := cmp.Or(opts.region, config.RegionName)
 	if len(config.Regions) > 0 {
 		names := make([]string, len(config.Regions))
@@ -171,6 +174,9 @@ func (r *resolution) cloudFromEnv(opts clientOptions) (*Cloud, error) {
 		ClientKeyFile:  env(EnvOSKey),
 	}
 	c := &Cloud{source: "$" + EnvOSAuthURL, config: config, region: config.RegionName}
+	if err := checkAuthURL(config.AuthInfo.AuthURL); err != nil {
+		return nil, &Error{Setting: "cloud", Source: "$" + EnvOSAuthURL, Err: err}
+	}
 	var err error
 	if c.iface, err = parseInterface(config.EndpointType); err != nil {
 		return nil, &Error{Setting: "cloud interface", Source: "$" + EnvOSInterface, Err: err}
@@ -212,6 +218,12 @@ func (r *resolution) loadTLS(f tlsFiles) (*tls.Config, error) {
 	config := &tls.Config{InsecureSkipVerify: f.insecure} // #nosec G402 -- only on the operator's explicit choice
 	if f.insecure {
 		r.warn("TLS certificates of the cloud's APIs are not verified (%s): anyone on the network path can read and change the requests", f.insecureSource)
+	}
+	if err := checkPath("CA certificates of the cloud", f.caSource, f.ca); err != nil {
+		return nil, err
+	}
+	if looksLikeDSN(f.cert) || looksLikeDSN(f.key) {
+		return nil, &Error{Setting: "client certificate of the cloud", Source: f.certSource, Err: ErrLooksLikeDSN}
 	}
 	if f.ca != "" {
 		pem, err := os.ReadFile(f.ca)
@@ -362,6 +374,9 @@ type cloudsFiles struct {
 
 func (f *cloudsFiles) LoadCloudsYAML() (map[string]clientconfig.Cloud, error) {
 	path := f.getenv(EnvOSClientConfigFile)
+	if err := checkPath("clouds.yaml", "$"+EnvOSClientConfigFile, path); err != nil {
+		return nil, err
+	}
 	if path == "" {
 		path = f.find("clouds")
 	}
@@ -379,6 +394,9 @@ func (f *cloudsFiles) LoadCloudsYAML() (map[string]clientconfig.Cloud, error) {
 // LoadSecureCloudsYAML returns no clouds when there is no secure.yaml: it is optional.
 func (f *cloudsFiles) LoadSecureCloudsYAML() (map[string]clientconfig.Cloud, error) {
 	path := cmp.Or(f.getenv(EnvOSClientSecureFile), f.find("secure"))
+	if err := checkPath("secure.yaml", "$"+EnvOSClientSecureFile, path); err != nil {
+		return nil, err
+	}
 	if path == "" {
 		return nil, nil
 	}

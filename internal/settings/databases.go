@@ -89,19 +89,23 @@ func (r *resolution) dsnSetting(setting, flagFile, flagName, envName, envFileNam
 	}
 }
 
-// readSecretFile reads a file holding a secret, warning when others may read it too.
+// readSecretFile reads a file holding a secret, warning when others may read it too. Its errors name the file
+// once, in the source, and only when it does not look like a DSN.
 func (r *resolution) readSecretFile(setting, source, path string) (content, sourceWithPath string, err error) {
+	if looksLikeDSN(path) {
+		return "", "", &Error{Setting: setting, Source: source, Err: fmt.Errorf("%w: this takes the path of a file that holds the DSN", ErrLooksLikeDSN)}
+	}
 	sourceWithPath = source + "=" + path
 	info, err := os.Stat(path)
 	if err != nil {
-		return "", "", &Error{Setting: setting, Source: source, Err: err}
+		return "", "", &Error{Setting: setting, Source: sourceWithPath, Err: withoutPath(err)}
 	}
 	if info.Mode().Perm()&groupOrOtherReadable != 0 {
 		r.warn("%s %s is readable by group or others (mode %04o); chmod 600 it", source, path, info.Mode().Perm())
 	}
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		return "", "", &Error{Setting: setting, Source: source, Err: err}
+		return "", "", &Error{Setting: setting, Source: sourceWithPath, Err: withoutPath(err)}
 	}
 	content = strings.TrimSpace(string(raw))
 	if content == "" {
@@ -114,7 +118,7 @@ func (r *resolution) readSecretFile(setting, source, path string) (content, sour
 func ParseDSN(raw string) (DSN, error) {
 	config, err := mysql.ParseDSN(raw)
 	if err != nil {
-		return DSN{}, err
+		return DSN{}, dsnProblem(err)
 	}
 	if config.DBName == "" {
 		return DSN{}, errors.New("the DSN names no database (…/dbname)")

@@ -72,8 +72,14 @@ type Machines struct {
 
 func (r *resolution) machines() (*Machines, error) {
 	m := &Machines{insecure: r.flags.InsecureIgnoreHostKeys}
+	path, source, inventoryErr := r.pickPath("inventory", r.flags.Inventory, FlagInventory, EnvInventory)
+	key, _, keyErr := r.pickPath("SSH key", r.flags.SSHKey, FlagSSHKey, EnvSSHKey)
+	knownHosts, _, knownHostsErr := r.pickPath("known_hosts file", r.flags.KnownHosts, FlagKnownHosts, EnvKnownHosts)
+	if err := errors.Join(inventoryErr, keyErr, knownHostsErr); err != nil {
+		return nil, err
+	}
 	var inv inventory
-	if path, source := r.pick(r.flags.Inventory, FlagInventory, EnvInventory); path != "" {
+	if path != "" {
 		var err error
 		if inv, err = loadInventory(path); err != nil {
 			return nil, &Error{Setting: "inventory", Source: source + "=" + path, Err: err}
@@ -81,8 +87,6 @@ func (r *resolution) machines() (*Machines, error) {
 		m.inventory, m.source, m.hosts, m.guests = path, source, inv.hosts, inv.guests
 	}
 	user, _ := r.pick(r.flags.SSHUser, FlagSSHUser, EnvSSHUser)
-	key, _ := r.pick(r.flags.SSHKey, FlagSSHKey, EnvSSHKey)
-	knownHosts, _ := r.pick(r.flags.KnownHosts, FlagKnownHosts, EnvKnownHosts)
 	m.user = cmp.Or(user, inv.defaults.User)
 	m.key = cmp.Or(key, inv.defaults.Key)
 	m.knownHosts = cmp.Or(knownHosts, inv.defaults.KnownHosts)
@@ -99,7 +103,7 @@ func loadInventory(path string) (inventory, error) {
 	var inv inventory
 	content, err := os.ReadFile(path)
 	if err != nil {
-		return inv, err
+		return inv, withoutPath(err)
 	}
 	// YAMLToJSONStrict refuses duplicate keys: two entries for one host would leave one of them unused.
 	asJSON, err := yaml.YAMLToJSONStrict(content)

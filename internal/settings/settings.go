@@ -67,6 +67,48 @@ func AddFlags(fs *pflag.FlagSet) *Flags {
 	return f
 }
 
+// String lists the flags given. Flags hold what the operator typed, which may be a secret where a path goes:
+// a value that looks like a DSN is withheld.
+func (f *Flags) String() string {
+	var given []string
+	add := func(name, value string) {
+		switch {
+		case value == "":
+		case looksLikeDSN(value):
+			given = append(given, "--"+name+"=(withheld: it looks like a DSN)")
+		default:
+			given = append(given, "--"+name+"="+value)
+		}
+	}
+	addBool := func(name string, value *bool) {
+		if value != nil {
+			add(name, strconv.FormatBool(*value))
+		}
+	}
+	add(FlagOSCloud, f.OSCloud)
+	add(FlagOSRegionName, f.OSRegionName)
+	add(FlagOSCACert, f.OSCACert)
+	addBool(FlagInsecure, f.Insecure)
+	addBool(FlagDebug, f.Debug)
+	add(FlagCinderDBDSNFile, f.CinderDBDSNFile)
+	add(FlagNovaDBDSNFile, f.NovaDBDSNFile)
+	add(FlagInventory, f.Inventory)
+	add(FlagSSHKey, f.SSHKey)
+	add(FlagSSHUser, f.SSHUser)
+	add(FlagKnownHosts, f.KnownHosts)
+	if f.InsecureIgnoreHostKeys {
+		add(FlagInsecureIgnoreHostKeys, "true")
+	}
+	add(FlagRunsDir, f.RunsDir)
+	return strings.Join(given, " ")
+}
+
+// GoString keeps %#v from printing a DSN given where a path goes.
+func (f *Flags) GoString() string { return f.String() }
+
+// LogValue keeps slog, whose JSON handler would otherwise marshal the fields, from recording one.
+func (f *Flags) LogValue() slog.Value { return slog.StringValue(f.String()) }
+
 // optionalBool is a boolean flag that knows whether it was given.
 type optionalBool struct{ value **bool }
 
@@ -148,8 +190,8 @@ func (f *Flags) Resolve(getenv func(string) string) (*Settings, error) {
 	cloud, cloudErr := r.cloud()
 	databases, dbErr := r.databases()
 	machines, machinesErr := r.machines()
-	runs := r.runs()
-	if err := errors.Join(cloudErr, dbErr, machinesErr); err != nil {
+	runs, runsErr := r.runs()
+	if err := errors.Join(cloudErr, dbErr, machinesErr, runsErr); err != nil {
 		return nil, err
 	}
 	return &Settings{Cloud: cloud, Databases: databases, Machines: machines, Runs: runs, Warnings: r.warnings}, nil
