@@ -3,6 +3,7 @@ package settings
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -12,9 +13,6 @@ import (
 )
 
 const redactedPassword = "***"
-
-// groupOrOtherReadable are the permission bits that let someone besides the owner read a secret file.
-const groupOrOtherReadable = 0o044
 
 // DSN is one parsed go-sql-driver database DSN, set to read DATETIME columns as UTC time.Time values: Nova and
 // Cinder store naive UTC timestamps. It prints with its password masked.
@@ -53,14 +51,19 @@ type Databases struct {
 
 func (r *resolution) databases() (Databases, error) {
 	var d Databases
-	cinderRaw, cinderSource, cinderErr := r.dsnSetting("Cinder database DSN", r.flags.CinderDBDSNFile, FlagCinderDBDSNFile, EnvCinderDBDSN, EnvCinderDBDSNFile)
+	allow, allowSource, err := r.pickBool("insecure DSN files", r.flags.AllowInsecureDSNFile, FlagAllowInsecureDSNFile, EnvAllowInsecureDSNFile)
+	if err != nil {
+		return d, err
+	}
+	files := secretFiles{allowInsecure: allow, allowSource: allowSource}
+	cinderRaw, cinderSource, cinderErr := r.dsnSetting(files, "Cinder database DSN", r.flags.CinderDBDSNFile, FlagCinderDBDSNFile, EnvCinderDBDSN, EnvCinderDBDSNFile)
 	if cinderErr == nil && cinderRaw != "" {
 		d.cinderSource = cinderSource
 		if d.cinder, cinderErr = ParseDSN(cinderRaw); cinderErr != nil {
 			cinderErr = &Error{Setting: "Cinder database DSN", Source: cinderSource, Err: cinderErr}
 		}
 	}
-	novaRaw, novaSource, novaErr := r.dsnSetting("Nova database DSNs", r.flags.NovaDBDSNFile, FlagNovaDBDSNFile, EnvNovaDBDSN, EnvNovaDBDSNFile)
+	novaRaw, novaSource, novaErr := r.dsnSetting(files, "Nova database DSNs", r.flags.NovaDBDSNFile, FlagNovaDBDSNFile, EnvNovaDBDSN, EnvNovaDBDSNFile)
 	if novaErr == nil && novaRaw != "" {
 		d.novaSource = novaSource
 		if d.novaCells, novaErr = parseCells(novaRaw); novaErr != nil {
@@ -72,16 +75,16 @@ func (r *resolution) databases() (Databases, error) {
 
 // dsnSetting returns the raw DSN text: from the flag's file, else from the variable or its _FILE twin (never
 // both: one of them would be silently ignored).
-func (r *resolution) dsnSetting(setting, flagFile, flagName, envName, envFileName string) (raw, source string, err error) {
+func (r *resolution) dsnSetting(files secretFiles, setting, flagFile, flagName, envName, envFileName string) (raw, source string, err error) {
 	if flagFile != "" {
-		return r.readSecretFile(setting, "--"+flagName, flagFile)
+		return r.readSecretFile(files, setting, "--"+flagName, flagFile)
 	}
 	value, file := r.getenv(envName), r.getenv(envFileName)
 	switch {
 	case value != "" && file != "":
 		return "", "", &Error{Setting: setting, Source: "$" + envName + " and $" + envFileName, Err: errors.New("both are set; set only one")}
 	case file != "":
-		return r.readSecretFile(setting, "$"+envFileName, file)
+		return r.readSecretFile(files, setting, "$"+envFileName, file)
 	case value != "":
 		return value, "$" + envName, nil
 	default:
@@ -89,27 +92,45 @@ func (r *resolution) dsnSetting(setting, flagFile, flagName, envName, envFileNam
 	}
 }
 
-// readSecretFile reads a file holding a secret, warning when others may read it too. Its errors name the file
-// once, in the source, and only when it does not look like a DSN.
-func (r *resolution) readSecretFile(setting, source, path string) (content, sourceWithPath string, err error) {
+// secretFiles is how secret files are read: whether one others can read is only warned about, and who said so.
+type secretFiles struct {
+	allowInsecure bool
+	allowSource   string
+}
+
+// readSecretFile reads a file holding a secret, refusing one others can read or change (see
+// InsecureFileError). Its errors name the file once, in the source, and only when it does not look like a DSN.
+// The checks are made on the opened file, so a file swapped after them is not read.
+func (r *resolution) readSecretFile(files secretFiles, setting, source, path string) (content, sourceWithPath string, err error) {
 	if looksLikeDSN(path) {
 		return "", "", &Error{Setting: setting, Source: source, Err: fmt.Errorf("%w: this takes the path of a file that holds the DSN", ErrLooksLikeDSN)}
 	}
 	sourceWithPath = source + "=" + path
-	info, err := os.Stat(path)
-	if err != nil {
+	fail := func(err error) (string, string, error) {
 		return "", "", &Error{Setting: setting, Source: sourceWithPath, Err: withoutPath(err)}
 	}
-	if info.Mode().Perm()&groupOrOtherReadable != 0 {
-		r.warn("%s %s is readable by group or others (mode %04o); chmod 600 it", source, path, info.Mode().Perm())
-	}
-	raw, err := os.ReadFile(path)
+	file, err := os.Open(path)
 	if err != nil {
-		return "", "", &Error{Setting: setting, Source: sourceWithPath, Err: withoutPath(err)}
+		return fail(err)
+	}
+	defer file.Close()
+	info, err := file.Stat()
+	if err != nil {
+		return fail(err)
+	}
+	if problem := secretFileProblem(path, info); problem != nil {
+		if !files.allowInsecure {
+			return fail(problem)
+		}
+		r.warn("%s (%s): %v (accepted: %s)", setting, sourceWithPath, problem, files.allowSource)
+	}
+	raw, err := io.ReadAll(file)
+	if err != nil {
+		return fail(err)
 	}
 	content = strings.TrimSpace(string(raw))
 	if content == "" {
-		return "", "", &Error{Setting: setting, Source: sourceWithPath, Err: errors.New("the file is empty")}
+		return fail(errors.New("the file is empty"))
 	}
 	return content, sourceWithPath, nil
 }

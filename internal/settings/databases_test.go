@@ -3,6 +3,7 @@ package settings
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -54,8 +55,8 @@ func TestDatabaseDSNSources(t *testing.T) {
 			wantCinderDB: "cinder", wantSource: "$" + EnvCinderDBDSN, wantCells: []string{"nova_cell0", "nova"},
 		},
 		{
-			name:         "file readable by others is used, with a warning",
-			env:          map[string]string{EnvCinderDBDSNFile: openCinderFile, EnvNovaDBDSN: cell1DSN},
+			name:         "file readable by others is used, with a warning, when the operator accepts it",
+			env:          map[string]string{EnvCinderDBDSNFile: openCinderFile, EnvNovaDBDSN: cell1DSN, EnvAllowInsecureDSNFile: "true"},
 			wantCinderDB: "cinder", wantSource: "$" + EnvCinderDBDSNFile + "=" + openCinderFile, wantCells: []string{"nova"}, wantWarnings: 1,
 		},
 	}
@@ -150,4 +151,86 @@ func TestDatabasesNotConfigured(t *testing.T) {
 	if got := fmt.Sprint(s.Databases); got != "Cinder not configured; Nova not configured" {
 		t.Errorf("Databases = %q", got)
 	}
+}
+
+// otherGroup is a group this process is not in, or -1 when it cannot give a file one (not root).
+func otherGroup(t *testing.T) int {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		return -1
+	}
+	for gid := 4242; ; gid++ {
+		if !inProcessGroups(gid) {
+			return gid
+		}
+	}
+}
+
+func TestDSNFilePermissions(t *testing.T) {
+	foreign := otherGroup(t)
+	tests := []struct {
+		mode         os.FileMode
+		foreignGroup bool
+		want         []string // in the refusal; none: accepted
+	}{
+		{mode: 0o600},
+		{mode: 0o400},
+		{mode: 0o640},
+		{mode: 0o440},
+		{mode: 0o700}, // execute bits let nobody read it
+		{mode: 0o611},
+		{mode: 0o640, foreignGroup: true, want: []string{"mode 0640", "its group, which this process is not in, can read it", "chgrp it to a group of this process", "or chmod 600"}},
+		{mode: 0o644, want: []string{"mode 0644", "others can read it", "chmod 600", "chmod 640"}},
+		{mode: 0o604, want: []string{"mode 0604", "others can read it"}},
+		{mode: 0o602, want: []string{"mode 0602", "others can change it"}},
+		{mode: 0o660, want: []string{"mode 0660", "its group can change it", "chmod 600"}},
+		{mode: 0o620, want: []string{"mode 0620", "its group can change it"}},
+		{mode: 0o666, want: []string{"mode 0666", "others can read it, others can change it, its group can change it"}},
+		{mode: 0o644, foreignGroup: true, want: []string{"others can read it", "its group, which this process is not in, can read it", "chmod 600"}},
+	}
+	for _, tt := range tests {
+		name := fmt.Sprintf("%04o", tt.mode)
+		if tt.foreignGroup {
+			name += " in a group of others"
+		}
+		t.Run(name, func(t *testing.T) {
+			if tt.foreignGroup && foreign < 0 {
+				t.Skip("only root can give a file a group it is not in")
+			}
+			path := writeFile(t, t.TempDir(), "cinder.dsn", cinderDSN, tt.mode)
+			group := groupName(os.Getegid())
+			if tt.foreignGroup {
+				if err := os.Chown(path, -1, foreign); err != nil {
+					t.Fatal(err)
+				}
+				group = groupName(foreign)
+			}
+			args := []string{"--" + FlagCinderDBDSNFile, path}
+			if len(tt.want) == 0 {
+				if s := mustResolve(t, args, nil); len(s.Warnings) != 0 {
+					t.Errorf("warnings %q, want none", s.Warnings)
+				}
+				return
+			}
+			err := refused(t, args, nil, append(tt.want, path, "group "+group, "--"+FlagAllowInsecureDSNFile)...)
+			var insecure *InsecureFileError
+			if !errors.As(err, &insecure) || insecure.Path != path || insecure.Mode != tt.mode {
+				t.Errorf("error %v is not an InsecureFileError for %s, mode %04o", err, path, tt.mode)
+			}
+			for _, accept := range []struct {
+				args []string
+				env  map[string]string
+			}{
+				{append(args, "--"+FlagAllowInsecureDSNFile), nil},
+				{args, map[string]string{EnvAllowInsecureDSNFile: "1"}},
+			} {
+				s := mustResolve(t, accept.args, accept.env)
+				if len(s.Warnings) != 1 || !strings.Contains(s.Warnings[0], tt.want[0]) || !strings.Contains(s.Warnings[0], "accepted") {
+					t.Errorf("accepted with %v %v: warnings %q, want one saying %q", accept.args, accept.env, s.Warnings, tt.want[0])
+				}
+			}
+			refused(t, append(args, "--"+FlagAllowInsecureDSNFile+"=false"), map[string]string{EnvAllowInsecureDSNFile: "true"}, tt.want[0])
+		})
+	}
+	refused(t, nil, map[string]string{EnvCinderDBDSN: cinderDSN, EnvAllowInsecureDSNFile: "perhaps"}, "$"+EnvAllowInsecureDSNFile, `"perhaps"`)
 }

@@ -29,6 +29,7 @@ const (
 	EnvCinderDBDSNFile       = "OSDR_CINDER_DB_DSN_FILE"
 	EnvNovaDBDSN             = "OSDR_NOVA_DB_DSN"
 	EnvNovaDBDSNFile         = "OSDR_NOVA_DB_DSN_FILE"
+	EnvAllowInsecureDSNFile  = "OSDR_ALLOW_INSECURE_DSN_FILE"
 	EnvInventory             = "OSDR_INVENTORY"
 	EnvSSHKey                = "OSDR_SSH_KEY"
 	EnvSSHUser               = "OSDR_SSH_USER"
@@ -48,6 +49,7 @@ const (
 	FlagDebug                  = "debug"
 	FlagCinderDBDSNFile        = "cinder-db-dsn-file"
 	FlagNovaDBDSNFile          = "nova-db-dsn-file"
+	FlagAllowInsecureDSNFile   = "allow-insecure-dsn-file"
 	FlagInventory              = "inventory"
 	FlagSSHKey                 = "ssh-key"
 	FlagSSHUser                = "ssh-user"
@@ -65,7 +67,7 @@ func EnvNames() []string {
 		EnvOSUserDomainName, EnvOSUserDomainID, EnvOSProjectDomainName, EnvOSProjectDomainID,
 		EnvOSAppCredentialID, EnvOSAppCredentialName, EnvOSAppCredentialSecret,
 		EnvOSRegionName, EnvOSInterface, EnvOSCACert, EnvOSCert, EnvOSKey, EnvOSInsecure,
-		EnvCinderDBDSN, EnvCinderDBDSNFile, EnvNovaDBDSN, EnvNovaDBDSNFile,
+		EnvCinderDBDSN, EnvCinderDBDSNFile, EnvNovaDBDSN, EnvNovaDBDSNFile, EnvAllowInsecureDSNFile,
 		EnvInventory, EnvSSHKey, EnvSSHUser, EnvKnownHosts,
 		EnvRunsDir, EnvDebug,
 	}

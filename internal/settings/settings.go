@@ -40,6 +40,7 @@ type Flags struct {
 	Debug                  *bool
 	CinderDBDSNFile        string
 	NovaDBDSNFile          string
+	AllowInsecureDSNFile   *bool
 	Inventory              string
 	SSHKey                 string
 	SSHUser                string
@@ -58,6 +59,7 @@ func AddFlags(fs *pflag.FlagSet) *Flags {
 	optionalBoolFlag(fs, &f.Debug, FlagDebug, "log every HTTP exchange with the cloud's APIs to stderr, tokens and passwords redacted (default $"+EnvDebug+")")
 	fs.StringVar(&f.CinderDBDSNFile, FlagCinderDBDSNFile, "", "file holding the Cinder database DSN (default $OSDR_CINDER_DB_DSN_FILE or $OSDR_CINDER_DB_DSN)")
 	fs.StringVar(&f.NovaDBDSNFile, FlagNovaDBDSNFile, "", "file holding the Nova cell database DSNs, one per line (default $OSDR_NOVA_DB_DSN_FILE or $OSDR_NOVA_DB_DSN)")
+	optionalBoolFlag(fs, &f.AllowInsecureDSNFile, FlagAllowInsecureDSNFile, "use a DSN file that others, or a group this process is not in, can read or change, with a warning instead of refusing it (default $"+EnvAllowInsecureDSNFile+")")
 	fs.StringVar(&f.Inventory, FlagInventory, "", "YAML inventory of SSH endpoints for compute hosts and guests (default $OSDR_INVENTORY)")
 	fs.StringVar(&f.SSHKey, FlagSSHKey, "", "default SSH private key (default $OSDR_SSH_KEY)")
 	fs.StringVar(&f.SSHUser, FlagSSHUser, "", "default SSH user (default $OSDR_SSH_USER)")
@@ -92,6 +94,7 @@ func (f *Flags) String() string {
 	addBool(FlagDebug, f.Debug)
 	add(FlagCinderDBDSNFile, f.CinderDBDSNFile)
 	add(FlagNovaDBDSNFile, f.NovaDBDSNFile)
+	addBool(FlagAllowInsecureDSNFile, f.AllowInsecureDSNFile)
 	add(FlagInventory, f.Inventory)
 	add(FlagSSHKey, f.SSHKey)
 	add(FlagSSHUser, f.SSHUser)
