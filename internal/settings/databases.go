@@ -3,7 +3,6 @@ package settings
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -51,11 +50,12 @@ type Databases struct {
 
 func (r *resolution) databases() (Databases, error) {
 	var d Databases
-	allow, allowSource, err := r.pickBool("insecure DSN files", r.flags.AllowInsecureDSNFile, FlagAllowInsecureDSNFile, EnvAllowInsecureDSNFile)
-	if err != nil {
+	allow, allowSource, allowErr := r.pickBool("insecure DSN files", r.flags.AllowInsecureDSNFile, FlagAllowInsecureDSNFile, EnvAllowInsecureDSNFile)
+	limit, limitErr := r.byteLimit(EnvMaxDSNFileBytes, MaxDSNFileBytes)
+	if err := errors.Join(allowErr, limitErr); err != nil {
 		return d, err
 	}
-	files := secretFiles{allowInsecure: allow, allowSource: allowSource}
+	files := secretFiles{allowInsecure: allow, allowSource: allowSource, limit: fileLimit{limit, EnvMaxDSNFileBytes}}
 	cinderRaw, cinderSource, cinderErr := r.dsnSetting(files, "Cinder database DSN", r.flags.CinderDBDSNFile, FlagCinderDBDSNFile, EnvCinderDBDSN, EnvCinderDBDSNFile)
 	if cinderErr == nil && cinderRaw != "" {
 		d.cinderSource = cinderSource
@@ -92,10 +92,12 @@ func (r *resolution) dsnSetting(files secretFiles, setting, flagFile, flagName, 
 	}
 }
 
-// secretFiles is how secret files are read: whether one others can read is only warned about, and who said so.
+// secretFiles is how secret files are read: whether one others can read is only warned about, and who said so,
+// and how large one may be.
 type secretFiles struct {
 	allowInsecure bool
 	allowSource   string
+	limit         fileLimit
 }
 
 // readSecretFile reads a file holding a secret, refusing one others can read or change (see
@@ -124,7 +126,7 @@ func (r *resolution) readSecretFile(files secretFiles, setting, source, path str
 		}
 		r.warn("%s (%s): %v (accepted: %s)", setting, sourceWithPath, problem, files.allowSource)
 	}
-	raw, err := io.ReadAll(file)
+	raw, err := readLimited(file, files.limit)
 	if err != nil {
 		return fail(err)
 	}

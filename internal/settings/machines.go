@@ -75,13 +75,14 @@ func (r *resolution) machines() (*Machines, error) {
 	path, source, inventoryErr := r.pickPath("inventory", r.flags.Inventory, FlagInventory, EnvInventory)
 	key, _, keyErr := r.pickPath("SSH key", r.flags.SSHKey, FlagSSHKey, EnvSSHKey)
 	knownHosts, _, knownHostsErr := r.pickPath("known_hosts file", r.flags.KnownHosts, FlagKnownHosts, EnvKnownHosts)
-	if err := errors.Join(inventoryErr, keyErr, knownHostsErr); err != nil {
+	limit, limitErr := r.byteLimit(EnvMaxInventoryBytes, MaxInventoryBytes)
+	if err := errors.Join(inventoryErr, keyErr, knownHostsErr, limitErr); err != nil {
 		return nil, err
 	}
 	var inv inventory
 	if path != "" {
 		var err error
-		if inv, err = loadInventory(path); err != nil {
+		if inv, err = loadInventory(path, fileLimit{limit, EnvMaxInventoryBytes}); err != nil {
 			return nil, &Error{Setting: "inventory", Source: source + "=" + path, Err: err}
 		}
 		m.inventory, m.source, m.hosts, m.guests = path, source, inv.hosts, inv.guests
@@ -99,11 +100,16 @@ func (r *resolution) machines() (*Machines, error) {
 
 // loadInventory reads the inventory strictly: a misspelt field would otherwise silently send osdr to the wrong
 // machine or as the wrong user.
-func loadInventory(path string) (inventory, error) {
+func loadInventory(path string, limit fileLimit) (inventory, error) {
 	var inv inventory
-	content, err := os.ReadFile(path)
+	opened, err := os.Open(path)
 	if err != nil {
 		return inv, withoutPath(err)
+	}
+	defer opened.Close()
+	content, err := readLimited(opened, limit)
+	if err != nil {
+		return inv, err
 	}
 	// YAMLToJSONStrict refuses duplicate keys: two entries for one host would leave one of them unused.
 	asJSON, err := yaml.YAMLToJSONStrict(content)

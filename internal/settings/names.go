@@ -30,7 +30,9 @@ const (
 	EnvNovaDBDSN             = "OSDR_NOVA_DB_DSN"
 	EnvNovaDBDSNFile         = "OSDR_NOVA_DB_DSN_FILE"
 	EnvAllowInsecureDSNFile  = "OSDR_ALLOW_INSECURE_DSN_FILE"
+	EnvMaxDSNFileBytes       = "OSDR_MAX_DSN_FILE_BYTES"
 	EnvInventory             = "OSDR_INVENTORY"
+	EnvMaxInventoryBytes     = "OSDR_MAX_INVENTORY_BYTES"
 	EnvSSHKey                = "OSDR_SSH_KEY"
 	EnvSSHUser               = "OSDR_SSH_USER"
 	EnvKnownHosts            = "OSDR_KNOWN_HOSTS"
@@ -67,8 +69,8 @@ func EnvNames() []string {
 		EnvOSUserDomainName, EnvOSUserDomainID, EnvOSProjectDomainName, EnvOSProjectDomainID,
 		EnvOSAppCredentialID, EnvOSAppCredentialName, EnvOSAppCredentialSecret,
 		EnvOSRegionName, EnvOSInterface, EnvOSCACert, EnvOSCert, EnvOSKey, EnvOSInsecure,
-		EnvCinderDBDSN, EnvCinderDBDSNFile, EnvNovaDBDSN, EnvNovaDBDSNFile, EnvAllowInsecureDSNFile,
-		EnvInventory, EnvSSHKey, EnvSSHUser, EnvKnownHosts,
+		EnvCinderDBDSN, EnvCinderDBDSNFile, EnvNovaDBDSN, EnvNovaDBDSNFile, EnvAllowInsecureDSNFile, EnvMaxDSNFileBytes,
+		EnvInventory, EnvMaxInventoryBytes, EnvSSHKey, EnvSSHUser, EnvKnownHosts,
 		EnvRunsDir, EnvDebug,
 	}
 }
