@@ -124,10 +124,13 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return resp, nil
 	}, backoff.WithBackOff(p.backoff()), backoff.WithMaxElapsedTime(p.window))
-	if err != nil && (resp == nil || ctx.Err() != nil) {
-		resp = nil
-	} else {
+	switch {
+	case err == nil:
+	case resp != nil && ctx.Err() == nil:
+		// The window ran out on a transient status: the service's last answer is what the caller reports.
 		err = nil
+	default:
+		resp = nil
 	}
 	attemptsOf(ctx).record(attempts, time.Since(start), resp, err)
 	return resp, err
@@ -206,9 +209,10 @@ func transientStatus(code int) bool {
 var errTransientStatus = errors.New("transient status")
 
 // retryAfter honours the delay a 429 or 503 asks for, in seconds (the only form OpenStack's services and
-// haproxy send); it still counts against the retry window.
+// haproxy send); it still counts against the retry window. "Retry-After: 0" gets the usual backoff: taken at
+// its word, a service that keeps saying it would be asked again at once, as fast as the network allows.
 func retryAfter(resp *http.Response) error {
-	if seconds, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && seconds >= 0 {
+	if seconds, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && seconds > 0 {
 		return backoff.RetryAfter(seconds)
 	}
 	return errTransientStatus
