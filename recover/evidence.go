@@ -20,8 +20,8 @@ var errRebootNotCarriedOut = errors.New("nova-compute did not carry out the rebo
 // errAttachFailed means nova-compute reported that it could not attach the volume.
 var errAttachFailed = errors.New("nova-compute failed to attach the volume")
 
-// actionMark notes where the server's instance actions stand before a request is sent; list is the read,
-// retrying or not as the evidence is worth waiting for.
+// actionMark notes where the server's instance actions stand before a request is sent. Reads retry
+// transient failures in the API client (osapi) already.
 func actionMark(ctx context.Context, id string, list func(context.Context, string) ([]osapi.InstanceAction, error)) (*ActionMark, error) {
 	actions, err := list(ctx, id)
 	if err != nil {
@@ -34,32 +34,10 @@ func actionMark(ctx context.Context, id string, list func(context.Context, strin
 	return mark, nil
 }
 
-func (x *executor) listActions(ctx context.Context, id string) ([]osapi.InstanceAction, error) {
-	return readRetrying(ctx, x.options, "list instance actions of "+id,
-		func(ctx context.Context) ([]osapi.InstanceAction, error) { return x.cloud.ListInstanceActions(ctx, id) })
-}
-
-// readRetrying reads until the cloud answers, retrying transient failures (5xx, timeouts, dropped
-// connections) until the reboot deadline; anything else is returned at once.
-func readRetrying[T any](ctx context.Context, opts ExecOptions, what string, read func(context.Context) (T, error)) (T, error) {
-	var v T
-	err := wait.Until(ctx, what, opts.RebootTimeout, opts.Polling, func(ctx context.Context) (bool, string, error) {
-		var err error
-		if v, err = read(ctx); err != nil {
-			if osapi.Classify(err) == osapi.Transient {
-				return false, "", wait.Retry(err)
-			}
-			return false, "", err
-		}
-		return true, "", nil
-	})
-	return v, err
-}
-
 // actionsSince lists the server's actions of the kind (reboot, attach_volume, ...) filed after the mark,
 // oldest first.
 func (x *executor) actionsSince(ctx context.Context, id string, mark ActionMark, action string) ([]osapi.InstanceAction, error) {
-	actions, err := x.listActions(ctx, id)
+	actions, err := x.cloud.ListInstanceActions(ctx, id)
 	if err != nil {
 		return nil, err
 	}

@@ -202,8 +202,7 @@ func (x *executor) reboot(ctx context.Context, id string) error {
 			return fmt.Errorf("reboot %s: read its state first: %w", id, err)
 		}
 		detail := "HARD reboot"
-		// The proof of the reboot is worth a wait for an API that fails for a moment.
-		if mark, err = actionMark(ctx, id, x.listActions); err != nil {
+		if mark, err = actionMark(ctx, id, x.cloud.ListInstanceActions); err != nil {
 			detail += " (Nova's instance actions unreadable, so the reboot will be judged by the server's state alone: " + err.Error() + ")"
 		}
 		if err := x.recordEntry(Entry{Step: StepReboot, Phase: PhaseIntent, Instance: id, Detail: detail, VMStateBefore: before.VMState, Actions: mark}); err != nil {
@@ -270,9 +269,7 @@ func (x *executor) rebootReachedNova(ctx context.Context, id string, intent Entr
 		}
 		return len(ours) > 0, nil
 	}
-	s, err := readRetrying(ctx, x.options, "read server "+id, func(ctx context.Context) (osapi.Server, error) {
-		return x.cloud.GetServer(ctx, id)
-	})
+	s, err := x.cloud.GetServer(ctx, id)
 	if err != nil {
 		return false, err
 	}

@@ -29,3 +29,33 @@ func TestEveryCommandsHelpHasExamplesAndPlainFlagTypes(t *testing.T) {
 	}
 	walk(newRootCommand())
 }
+
+// A command lists only the flags it reads: undo-db reads the databases and the runs, never SSH.
+func TestACommandShowsOnlyTheFlagsItUses(t *testing.T) {
+	root := newRootCommand()
+	for _, tc := range []struct {
+		path    []string
+		has     []string
+		hasNone []string
+	}{
+		{[]string{"recover", "undo-db"}, []string{"cinder-db-dsn-file", "runs-dir"}, []string{"ssh-key", "inventory", "os-cloud", "known-hosts"}},
+		{[]string{"inject", "restore"}, []string{"inventory", "ssh-key", "runs-dir"}, []string{"cinder-db-dsn-file", "os-cloud"}},
+		{[]string{"runs", "list"}, []string{"runs-dir"}, []string{"os-cloud", "ssh-key", "cinder-db-dsn-file"}},
+		{[]string{"recover"}, []string{"os-cloud", "cinder-db-dsn-file", "inventory", "runs-dir", "debug", "insecure"}, nil},
+	} {
+		c, _, err := root.Find(tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range tc.has {
+			if c.Flags().Lookup(name) == nil {
+				t.Errorf("%s has no --%s", c.CommandPath(), name)
+			}
+		}
+		for _, name := range tc.hasNone {
+			if c.Flags().Lookup(name) != nil {
+				t.Errorf("%s lists --%s, which it never reads", c.CommandPath(), name)
+			}
+		}
+	}
+}

@@ -173,7 +173,7 @@ func newInjectRestoreCommand() *cobra.Command {
 			}())
 		},
 	}
-	contract = settings.AddFlags(cmd.Flags())
+	contract = settings.AddFlags(cmd.Flags(), settings.PartMachines, settings.PartRuns)
 	addOutputFlag(cmd, &output)
 	return cmd
 }

@@ -309,7 +309,7 @@ func newUndoDBCommand() *cobra.Command {
 			}())
 		},
 	}
-	contract = settings.AddFlags(cmd.Flags())
+	contract = settings.AddFlags(cmd.Flags(), settings.PartDatabases, settings.PartRuns)
 	addOutputFlag(cmd, &output)
 	return cmd
 }

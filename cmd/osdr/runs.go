@@ -38,7 +38,7 @@ func runsDir(flags *settings.Flags) (run.Store, error) {
 func newRunsListCommand() *cobra.Command {
 	var output string
 	var kinds []string
-	flags := &settings.Flags{}
+	var flags *settings.Flags
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the runs, newest first",
@@ -67,7 +67,7 @@ func newRunsListCommand() *cobra.Command {
 			}())
 		},
 	}
-	cmd.Flags().StringVar(&flags.RunsDir, settings.FlagRunsDir, "", "directory holding one directory per run (default $OSDR_RUNS_DIR, else ./osdr-runs)")
+	flags = settings.AddFlags(cmd.Flags(), settings.PartRuns)
 	cmd.Flags().StringSliceVar(&kinds, "kind", nil, "only runs of these kinds: snapshot, recovery, inject, drill")
 	addOutputFlag(cmd, &output)
 	return cmd
@@ -95,7 +95,7 @@ func orDash(s string) string {
 
 func newRunsShowCommand() *cobra.Command {
 	var output string
-	flags := &settings.Flags{}
+	var flags *settings.Flags
 	cmd := &cobra.Command{
 		Use:   "show RUN_ID|latest",
 		Short: "Show one run: what it was, how it ended, and the files it kept",
@@ -140,7 +140,7 @@ func newRunsShowCommand() *cobra.Command {
 			}())
 		},
 	}
-	cmd.Flags().StringVar(&flags.RunsDir, settings.FlagRunsDir, "", "directory holding one directory per run (default $OSDR_RUNS_DIR, else ./osdr-runs)")
+	flags = settings.AddFlags(cmd.Flags(), settings.PartRuns)
 	addOutputFlag(cmd, &output)
 	return cmd
 }
@@ -169,7 +169,7 @@ func newRunsPruneCommand() *cobra.Command {
 	var keep int
 	var olderThan time.Duration
 	var dryRun bool
-	flags := &settings.Flags{}
+	var flags *settings.Flags
 	cmd := &cobra.Command{
 		Use:   "prune (--keep N | --older-than DURATION)",
 		Short: "Remove old finished runs, sparing unfinished ones and each cloud's newest snapshot",
@@ -210,7 +210,7 @@ best evidence for a real recovery).`,
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&flags.RunsDir, settings.FlagRunsDir, "", "directory holding one directory per run (default $OSDR_RUNS_DIR, else ./osdr-runs)")
+	flags = settings.AddFlags(fs, settings.PartRuns)
 	fs.IntVar(&keep, "keep", 0, "keep the newest N runs")
 	fs.DurationVar(&olderThan, "older-than", 0, "remove only runs started longer ago than this")
 	fs.BoolVar(&dryRun, "dry-run", false, "say what would be removed and remove nothing")

@@ -49,25 +49,48 @@ type Flags struct {
 	RunsDir                string
 }
 
-// AddFlags registers the contract's flags on fs.
-func AddFlags(fs *pflag.FlagSet) *Flags {
+// AddFlags registers on fs the flags of the parts of the contract a command uses (all of them when none is
+// named).
+func AddFlags(fs *pflag.FlagSet, parts ...Part) *Flags {
+	if len(parts) == 0 {
+		parts = []Part{PartCloud, PartDatabases, PartMachines, PartRuns}
+	}
 	f := &Flags{}
-	fs.StringVar(&f.OSCloud, FlagOSCloud, "", "clouds.yaml entry of the cloud (default $OS_CLOUD; without either, the OS_* variables)")
-	fs.StringVar(&f.OSRegionName, FlagOSRegionName, "", "region of the cloud, one of a clouds.yaml entry's regions (default $OS_REGION_NAME, else the entry's region_name or first region)")
-	fs.StringVar(&f.OSCACert, FlagOSCACert, "", "CA bundle the cloud's API certificates are verified against, over clouds.yaml's cacert (default $OS_CACERT)")
-	optionalBoolFlag(fs, &f.Insecure, FlagInsecure, "do not verify the cloud's API certificates: anyone on the path can read and change the requests (default $OS_INSECURE, else clouds.yaml's verify)")
-	optionalBoolFlag(fs, &f.Debug, FlagDebug, "log every HTTP exchange with the cloud's APIs to stderr, tokens and passwords redacted (default $"+EnvDebug+")")
-	fs.StringVar(&f.CinderDBDSNFile, FlagCinderDBDSNFile, "", "file holding the Cinder database DSN (default $OSDR_CINDER_DB_DSN_FILE or $OSDR_CINDER_DB_DSN)")
-	fs.StringVar(&f.NovaDBDSNFile, FlagNovaDBDSNFile, "", "file holding the Nova cell database DSNs, one per line (default $OSDR_NOVA_DB_DSN_FILE or $OSDR_NOVA_DB_DSN)")
-	optionalBoolFlag(fs, &f.AllowInsecureDSNFile, FlagAllowInsecureDSNFile, "use a DSN file that others, or a group this process is not in, can read or change, with a warning instead of refusing it (default $"+EnvAllowInsecureDSNFile+")")
-	fs.StringVar(&f.Inventory, FlagInventory, "", "YAML inventory of SSH endpoints for compute hosts and guests (default $OSDR_INVENTORY)")
-	fs.StringVar(&f.SSHKey, FlagSSHKey, "", "default SSH private key (default $OSDR_SSH_KEY)")
-	fs.StringVar(&f.SSHUser, FlagSSHUser, "", "default SSH user (default $OSDR_SSH_USER)")
-	fs.StringVar(&f.KnownHosts, FlagKnownHosts, "", "known_hosts file that SSH host keys are verified against (default $OSDR_KNOWN_HOSTS, else ~/.ssh/known_hosts)")
-	fs.BoolVar(&f.InsecureIgnoreHostKeys, FlagInsecureIgnoreHostKeys, false, "accept any SSH host key: anyone on the path can impersonate the hosts")
-	fs.StringVar(&f.RunsDir, FlagRunsDir, "", "directory holding one directory per run (default $OSDR_RUNS_DIR, else ./"+defaultRunsDir+")")
+	for _, p := range parts {
+		switch p {
+		case PartCloud:
+			fs.StringVar(&f.OSCloud, FlagOSCloud, "", "clouds.yaml entry of the cloud (default $OS_CLOUD; without either, the OS_* variables)")
+			fs.StringVar(&f.OSRegionName, FlagOSRegionName, "", "region of the cloud, one of a clouds.yaml entry's regions (default $OS_REGION_NAME, else the entry's region_name or first region)")
+			fs.StringVar(&f.OSCACert, FlagOSCACert, "", "CA bundle the cloud's API certificates are verified against, over clouds.yaml's cacert (default $OS_CACERT)")
+			optionalBoolFlag(fs, &f.Insecure, FlagInsecure, "do not verify the cloud's API certificates: anyone on the path can read and change the requests (default $OS_INSECURE, else clouds.yaml's verify)")
+			optionalBoolFlag(fs, &f.Debug, FlagDebug, "log every HTTP exchange with the cloud's APIs to stderr, tokens and passwords redacted (default $"+EnvDebug+")")
+		case PartDatabases:
+			fs.StringVar(&f.CinderDBDSNFile, FlagCinderDBDSNFile, "", "file holding the Cinder database DSN (default $OSDR_CINDER_DB_DSN_FILE or $OSDR_CINDER_DB_DSN)")
+			fs.StringVar(&f.NovaDBDSNFile, FlagNovaDBDSNFile, "", "file holding the Nova cell database DSNs, one per line (default $OSDR_NOVA_DB_DSN_FILE or $OSDR_NOVA_DB_DSN)")
+			optionalBoolFlag(fs, &f.AllowInsecureDSNFile, FlagAllowInsecureDSNFile, "use a DSN file that others, or a group this process is not in, can read or change, with a warning instead of refusing it (default $"+EnvAllowInsecureDSNFile+")")
+		case PartMachines:
+			fs.StringVar(&f.Inventory, FlagInventory, "", "YAML inventory of SSH endpoints for compute hosts and guests (default $OSDR_INVENTORY)")
+			fs.StringVar(&f.SSHKey, FlagSSHKey, "", "default SSH private key (default $OSDR_SSH_KEY)")
+			fs.StringVar(&f.SSHUser, FlagSSHUser, "", "default SSH user (default $OSDR_SSH_USER)")
+			fs.StringVar(&f.KnownHosts, FlagKnownHosts, "", "known_hosts file that SSH host keys are verified against (default $OSDR_KNOWN_HOSTS, else ~/.ssh/known_hosts)")
+			fs.BoolVar(&f.InsecureIgnoreHostKeys, FlagInsecureIgnoreHostKeys, false, "accept any SSH host key: anyone on the path can impersonate the hosts")
+		case PartRuns:
+			fs.StringVar(&f.RunsDir, FlagRunsDir, "", "directory holding one directory per run (default $OSDR_RUNS_DIR, else ./"+defaultRunsDir+")")
+		}
+	}
 	return f
 }
+
+// Part is one part of the contract a command reads; a command registers the flags of the parts it uses, and
+// reads the rest of the contract (if it needs any) from the environment alone.
+type Part int
+
+const (
+	PartCloud     Part = iota // clouds.yaml / OS_*, TLS, --debug
+	PartDatabases             // the Cinder and Nova DSNs
+	PartMachines              // the inventory and SSH
+	PartRuns                  // the runs directory
+)
 
 // String lists the flags given. Flags hold what the operator typed, which may be a secret where a path goes:
 // a value that looks like a DSN is withheld.
