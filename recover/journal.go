@@ -70,8 +70,17 @@ var errCorruptJournal = errors.New("corrupt journal")
 // journal is the append-only, fsync'ed record of a recovery; a resumed run reads it to know what happened.
 type journal struct {
 	mu      sync.Mutex
+	synced  *sync.Cond // broadcast when an fsync ends
 	f       *os.File
 	entries []Entry
+	// written and durable count the bytes written to the file and those an fsync has made durable: appends
+	// made while an fsync runs share the next one (group commit), so a thousand instances recovered at once
+	// do not queue behind a thousand fsyncs.
+	written, durable int64
+	syncing          bool
+	// broken is set by a failed write or fsync: what is on disk past the last durable byte is unknown, so
+	// nothing more is appended.
+	broken error
 	// afterAppend, when set, runs after each durable append: the crash points of the kill tests.
 	afterAppend func(Entry)
 }
@@ -101,7 +110,9 @@ func openJournal(rn run.Run) (*journal, error) {
 		f.Close()
 		return nil, fmt.Errorf("sync run directory: %w", err)
 	}
-	return &journal{f: f, entries: entries}, nil
+	j := &journal{f: f, entries: entries, written: good, durable: good}
+	j.synced = sync.NewCond(&j.mu)
+	return j, nil
 }
 
 // Each line is `<crc32 of the JSON, 8 hex digits> <JSON>`, so a partly written line is recognised.
@@ -150,10 +161,14 @@ func parseJournalLine(line []byte) (Entry, bool) {
 	return e, true
 }
 
-// append writes e durably (fsync) before returning; its sequence number and time are filled in.
+// append writes e durably (fsync) before returning; its sequence number and time are filled in. Appends
+// that arrive while an fsync runs are made durable together by the next one.
 func (j *journal) append(e Entry) (Entry, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if j.broken != nil {
+		return e, fmt.Errorf("append to journal: an earlier write failed: %w", j.broken)
+	}
 	e.Seq = len(j.entries) + 1
 	if e.Time.IsZero() {
 		e.Time = time.Now().UTC()
@@ -164,16 +179,45 @@ func (j *journal) append(e Entry) (Entry, error) {
 	}
 	line := fmt.Appendf(nil, "%08x %s\n", crc32.ChecksumIEEE(body), body)
 	if _, err := j.f.Write(line); err != nil {
+		j.broken = err
 		return e, fmt.Errorf("append to journal: %w", err)
 	}
-	if err := j.f.Sync(); err != nil {
+	j.written += int64(len(line))
+	j.entries = append(j.entries, e)
+	if err := j.waitDurable(j.written); err != nil {
 		return e, fmt.Errorf("sync journal: %w", err)
 	}
-	j.entries = append(j.entries, e)
 	if j.afterAppend != nil {
 		j.afterAppend(e)
 	}
 	return e, nil
+}
+
+// waitDurable returns once the first upTo bytes are durable, running the fsync itself when none runs. It is
+// called, and returns, with j.mu held.
+func (j *journal) waitDurable(upTo int64) error {
+	for j.durable < upTo {
+		if j.broken != nil {
+			return j.broken
+		}
+		if j.syncing {
+			j.synced.Wait()
+			continue
+		}
+		j.syncing = true
+		target := j.written
+		j.mu.Unlock()
+		err := j.f.Sync()
+		j.mu.Lock()
+		j.syncing = false
+		if err != nil {
+			j.broken = err
+		} else {
+			j.durable = target
+		}
+		j.synced.Broadcast()
+	}
+	return nil
 }
 
 // all returns a copy of everything recorded so far.
