@@ -10,8 +10,12 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newRootCommand().ExecuteContext(ctx)
+	root, prof := newRoot()
+	err := root.ExecuteContext(ctx)
 	stop()
+	if perr := prof.stop(); perr != nil {
+		fmt.Fprintln(os.Stderr, "osdr: profile:", perr)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "osdr:", err)
 		os.Exit(exitCode(err))

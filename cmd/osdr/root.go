@@ -8,6 +8,13 @@ import (
 )
 
 func newRootCommand() *cobra.Command {
+	root, _ := newRoot()
+	return root
+}
+
+// newRoot builds the command tree and the profiles its --cpu-profile and --heap-profile ask for.
+func newRoot() (*cobra.Command, *profiles) {
+	prof := &profiles{}
 	root := &cobra.Command{
 		Use:   "osdr",
 		Short: "Rehearse and perform OpenStack disaster recovery after a power loss",
@@ -28,7 +35,9 @@ The same binary performs a real recovery after a real power cut.`,
 	}
 	root.AddCommand(newLabCommands()...)
 	root.AddCommand(newVersionCommand())
-	return root
+	prof.addFlags(root)
+	root.PersistentPreRunE = func(*cobra.Command, []string) error { return prof.start() }
+	return root, prof
 }
 
 func version() string {
