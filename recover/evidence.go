@@ -61,6 +61,12 @@ type computeReport struct {
 	Failures  []string // "req-...: Error <exception>" per failed event
 }
 
+// The events of nova-compute that prove a request was carried out.
+const (
+	eventReboot = "compute_reboot_instance"
+	eventAttach = "compute_attach_volume"
+)
+
 // computeEvent reads the event (compute_reboot_instance, ...) of each action of the kind filed since the
 // mark. One success settles it; failures count once every action has finished.
 func (x *executor) computeEvent(ctx context.Context, id string, mark ActionMark, action, event string) (computeReport, error) {
@@ -71,14 +77,24 @@ func (x *executor) computeEvent(ctx context.Context, id string, mark ActionMark,
 	if len(ours) == 0 {
 		return computeReport{Pending: "no " + action + " action filed since the request"}, nil
 	}
+	ids := make([]string, len(ours))
+	for i, a := range ours {
+		ids[i] = a.RequestID
+	}
+	return x.verdict(ctx, id, ids, event)
+}
+
+// verdict reads nova-compute's event on each of the requests (the request ids Nova answered with are the
+// ids of their instance actions).
+func (x *executor) verdict(ctx context.Context, id string, requestIDs []string, event string) (computeReport, error) {
 	var report computeReport
-	for _, a := range ours {
-		detail, err := x.cloud.GetInstanceAction(ctx, id, a.RequestID)
+	for _, reqID := range requestIDs {
+		detail, err := x.cloud.GetInstanceAction(ctx, id, reqID)
 		if err != nil {
 			return computeReport{}, err
 		}
 		if detail.Events == nil {
-			return computeReport{Hidden: a.RequestID}, nil
+			return computeReport{Hidden: reqID}, nil
 		}
 		reported := false
 		for _, e := range detail.Events {
@@ -88,33 +104,39 @@ func (x *executor) computeEvent(ctx context.Context, id string, mark ActionMark,
 			reported = true
 			switch {
 			case !e.Finished:
-				report.Pending = event + " of " + a.RequestID + " still running"
+				report.Pending = event + " of " + reqID + " still running"
 			case e.Result == "Success":
-				return computeReport{Succeeded: a.RequestID}, nil
+				return computeReport{Succeeded: reqID}, nil
 			default:
-				report.Failures = append(report.Failures, strings.TrimSpace(fmt.Sprintf("%s: %s %s", a.RequestID, e.Result, e.Failure)))
+				report.Failures = append(report.Failures, strings.TrimSpace(fmt.Sprintf("%s: %s %s", reqID, e.Result, e.Failure)))
 			}
 		}
 		if !reported {
-			report.Pending = action + " " + a.RequestID + " filed, nova-compute has not reported yet"
+			report.Pending = detail.Action + " " + reqID + " filed, nova-compute has not reported yet"
 		}
 	}
 	return report, nil
 }
 
-// confirmReboot waits for nova-compute's compute_reboot_instance event on the reboot sent after the mark and
-// says what it proves. The event finishes just after the task state clears, so the wait is short; an event
-// that ends in Error means the reboot never happened.
-func (x *executor) confirmReboot(ctx context.Context, id string, mark ActionMark) (string, error) {
-	var proof string
-	err := wait.Until(ctx, "nova-compute's report of the reboot of "+id, x.options.RebootTimeout, x.options.Polling,
+// confirmReboot waits for nova-compute's compute_reboot_instance event on the reboot this run sent (the
+// request Nova answered, else any filed after the mark) and says what it proves, with the request whose
+// event succeeded. The event finishes just after the task state clears, so the wait is short; an event that
+// ends in Error means the reboot never happened.
+func (x *executor) confirmReboot(ctx context.Context, id, requestID string, mark *ActionMark) (proof, succeeded string, err error) {
+	err = wait.Until(ctx, "nova-compute's report of the reboot of "+id, x.options.RebootTimeout, x.options.Polling,
 		func(ctx context.Context) (bool, string, error) {
-			r, err := x.computeEvent(ctx, id, mark, "reboot", "compute_reboot_instance")
+			var r computeReport
+			var err error
+			if requestID != "" {
+				r, err = x.verdict(ctx, id, []string{requestID}, eventReboot)
+			} else {
+				r, err = x.computeEvent(ctx, id, *mark, "reboot", eventReboot)
+			}
 			switch {
 			case err != nil:
 				return false, "", wait.Retry(err)
 			case r.Succeeded != "":
-				proof = "compute_reboot_instance Success (" + r.Succeeded + ")"
+				proof, succeeded = eventReboot+" Success ("+r.Succeeded+")", r.Succeeded
 				return true, "", nil
 			case r.Hidden != "":
 				proof = "reboot action " + r.Hidden + " filed; its events are hidden by policy, so nova-compute's result is unknown"
@@ -122,18 +144,8 @@ func (x *executor) confirmReboot(ctx context.Context, id string, mark ActionMark
 			case r.Pending != "":
 				return false, r.Pending, nil
 			}
-			return false, "", fmt.Errorf("%w: compute_reboot_instance %s (this run never sends a second reboot: once the cause is fixed, recover the instance in a new run)",
-				errRebootNotCarriedOut, strings.Join(r.Failures, "; "))
+			return false, "", fmt.Errorf("%w: %s %s (this run never sends a second reboot: once the cause is fixed, recover the instance in a new run)",
+				errRebootNotCarriedOut, eventReboot, strings.Join(r.Failures, "; "))
 		})
-	return proof, err
-}
-
-// attachFailure says, while a volume is not back yet, whether nova-compute already reported the attach
-// failed; a failed attach never completes, and waiting out the timeout would only hide the reason.
-func (x *executor) attachFailure(ctx context.Context, id string, mark ActionMark) error {
-	r, err := x.computeEvent(ctx, id, mark, "attach_volume", "compute_attach_volume")
-	if err != nil || r.Pending != "" || r.Succeeded != "" || r.Hidden != "" {
-		return nil // no verdict (or no reading): the volume's own state decides
-	}
-	return fmt.Errorf("%w: compute_attach_volume %s", errAttachFailed, strings.Join(r.Failures, "; "))
+	return proof, succeeded, err
 }

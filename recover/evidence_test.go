@@ -9,9 +9,9 @@ import (
 )
 
 // actionsCloud answers os-instance-actions as Nova does: the list newest first, without events; each action
-// with its events when shown. The rest of the computeAPI interface is not used by the evidence code.
+// with its events when shown. The rest of the engineAPI interface is not used by the evidence code.
 type actionsCloud struct {
-	computeAPI
+	engineAPI
 	actions []osapi.InstanceAction // newest first, with events
 }
 

@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"time"
 
-	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/osdr/osdr/internal/bounds"
 	"github.com/osdr/osdr/internal/cloud"
@@ -27,7 +28,13 @@ type guests interface {
 // ExecOptions bound steps 3 to 5.
 type ExecOptions struct {
 	// Concurrency is how many instances proceed at once after step 2; each proceeds independently.
-	Concurrency   int
+	Concurrency int
+	// PerHost is how many instances of one compute host proceed at once: a HARD reboot rebuilds the domain
+	// and connects every volume on that host, and nova-compute runs them side by side.
+	PerHost int
+	// PerBackend is how many iSCSI logins osdr sends against one storage target portal at once: each HARD
+	// reboot logs in every volume of its instance, each reattach one.
+	PerBackend    int
 	RebootTimeout time.Duration
 	AttachTimeout time.Duration
 	GuestTimeout  time.Duration
@@ -45,53 +52,198 @@ var (
 func (o ExecOptions) check() error {
 	return errors.Join(
 		ConcurrencyRange.Check("--concurrency", o.Concurrency),
+		ConcurrencyRange.Check("--per-host", o.PerHost),
+		ConcurrencyRange.Check("--per-backend", o.PerBackend),
 		WaitRange.Check("--reboot-timeout", o.RebootTimeout),
 		WaitRange.Check("--attach-timeout", o.AttachTimeout),
 		WaitRange.Check("--guest-timeout", o.GuestTimeout),
 	)
 }
 
-// DefaultExecOptions suit a real cloud.
+// DefaultExecOptions suit a real cloud. Concurrency 64 keeps a thousand-instance recovery within minutes
+// while each wait costs no API call of its own (one listing answers them all); 8 instances per compute host
+// is what a host rebuilding domains and logging in volumes takes without its hypervisor queueing; 32 logins
+// at once per target portal is far under what an iSCSI target (LIO, tgt) accepts.
 var DefaultExecOptions = ExecOptions{
-	Concurrency:   8,
+	Concurrency:   64,
+	PerHost:       8,
+	PerBackend:    32,
 	RebootTimeout: 10 * time.Minute,
 	AttachTimeout: 5 * time.Minute,
 	GuestTimeout:  15 * time.Minute,
 	Polling:       wait.DefaultPolling,
 }
 
+// engineAPI is everything steps 3 to 5 ask of Nova and Cinder; *osapi.Client is the real one.
+type engineAPI interface {
+	computeAPI
+	fleetAPI
+}
+
 // executor carries out steps 3 to 5 of a plan, instance by instance, journaling every intent before acting.
 type executor struct {
-	cloud   computeAPI
+	cloud   engineAPI
 	guests  guests
 	journal *journal
 	options ExecOptions
+	// apiRate is the control plane's request budget (0: none): the waits spend a share of it.
+	apiRate float64
 	// until stops after this step (StepReboot or StepReattach); empty runs through step 5.
 	until Step
 	// emit receives progress events, one at a time; it must not block for long.
 	emit func(Event)
 
-	emitMu sync.Mutex
+	emitMu   sync.Mutex
+	obs      *observer
+	portals  *portalLimits
+	services serviceLog
 }
 
 // run recovers every instance of the plan and returns one result per instance (excluded ones included).
-// One instance failing or timing out never stops the others.
+// Instances start longest chain first, at most Concurrency at once and PerHost per compute host; one
+// failing or timing out never stops the others.
 func (x *executor) run(ctx context.Context, p *Plan, m *Manifest) []InstanceResult {
+	watched := map[string]bool{}
+	for _, in := range p.Instances {
+		watched[in.ID] = true
+		for _, a := range in.Reattach {
+			watched[a.Volume] = true
+		}
+	}
+	x.obs = newObserver(x.cloud, watched, x.apiRate, x.options.Polling.Max)
+	x.portals = newPortalLimits(x.options.PerBackend)
+	octx, stop := context.WithCancel(ctx)
+	defer stop()
+	go x.obs.run(octx)
+
 	results := make([]InstanceResult, len(p.Instances))
-	var g errgroup.Group
-	g.SetLimit(x.options.Concurrency)
-	for i, in := range p.Instances {
-		g.Go(func() error {
-			results[i] = x.recoverInstance(ctx, in, m)
-			return nil
+	queue := newHostQueue(p, x.options.PerHost)
+	var workers sync.WaitGroup
+	for range min(x.options.Concurrency, len(p.Instances)) {
+		workers.Go(func() {
+			for {
+				i, ok := queue.take()
+				if !ok {
+					return
+				}
+				results[i] = x.recoverInstance(ctx, p.Instances[i], m)
+				queue.done(p.Instances[i].Host)
+			}
 		})
 	}
-	_ = g.Wait()
+	workers.Wait()
 	for _, e := range p.Excluded {
 		in, _ := m.Instance(e.ID)
 		results = append(results, InstanceResult{ID: e.ID, Name: in.Name, Host: in.Host, Outcome: OutcomeExcluded, Error: e.Reason})
 	}
 	return results
+}
+
+// hostQueue hands out the plan's instances longest chain first (the reboot, each reattach, the guest
+// reboot), never more than perHost of one compute host at once.
+type hostQueue struct {
+	mu      sync.Mutex
+	free    *sync.Cond
+	plan    *Plan
+	pending []int
+	busy    map[string]int
+	perHost int
+}
+
+func newHostQueue(p *Plan, perHost int) *hostQueue {
+	q := &hostQueue{plan: p, busy: map[string]int{}, perHost: perHost}
+	q.free = sync.NewCond(&q.mu)
+	for i := range p.Instances {
+		q.pending = append(q.pending, i)
+	}
+	chain := func(in InstancePlan) int {
+		n := len(in.Reattach)
+		if in.Reboot != nil {
+			n++
+		}
+		if len(in.Guest) > 0 {
+			n++
+		}
+		return n
+	}
+	sort.SliceStable(q.pending, func(a, b int) bool {
+		return chain(p.Instances[q.pending[a]]) > chain(p.Instances[q.pending[b]])
+	})
+	return q
+}
+
+// take returns the next instance whose host has room, waiting for room; false once none is left.
+func (q *hostQueue) take() (int, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for {
+		if len(q.pending) == 0 {
+			return 0, false
+		}
+		for k, i := range q.pending {
+			if host := q.plan.Instances[i].Host; q.busy[host] < q.perHost {
+				q.busy[host]++
+				q.pending = append(q.pending[:k], q.pending[k+1:]...)
+				return i, true
+			}
+		}
+		q.free.Wait()
+	}
+}
+
+func (q *hostQueue) done(host string) {
+	q.mu.Lock()
+	q.busy[host]--
+	q.mu.Unlock()
+	q.free.Broadcast()
+}
+
+// portalLimits bounds the iSCSI logins osdr causes at once against each storage target portal.
+type portalLimits struct {
+	mu   sync.Mutex
+	per  int64
+	sems map[string]*semaphore.Weighted
+}
+
+func newPortalLimits(per int) *portalLimits {
+	return &portalLimits{per: int64(per), sems: map[string]*semaphore.Weighted{}}
+}
+
+// acquire takes one login slot per volume on its portal (in portal order, so two acquirers never wait on
+// each other) and returns their release. Volumes whose portal is not recorded are not limited.
+func (l *portalLimits) acquire(ctx context.Context, portals []string) (func(), error) {
+	count := map[string]int64{}
+	for _, p := range portals {
+		if p != "" {
+			count[p] = min(count[p]+1, l.per)
+		}
+	}
+	names := make([]string, 0, len(count))
+	for p := range count {
+		names = append(names, p)
+	}
+	sort.Strings(names)
+	var held []func()
+	release := func() {
+		for _, r := range held {
+			r()
+		}
+	}
+	for _, p := range names {
+		l.mu.Lock()
+		sem, ok := l.sems[p]
+		if !ok {
+			sem = semaphore.NewWeighted(l.per)
+			l.sems[p] = sem
+		}
+		l.mu.Unlock()
+		if err := sem.Acquire(ctx, count[p]); err != nil {
+			release()
+			return nil, err
+		}
+		held = append(held, func() { sem.Release(count[p]) })
+	}
+	return release, nil
 }
 
 func (x *executor) record(step Step, phase Phase, instance, volume, detail string) error {
@@ -118,7 +270,7 @@ func (x *executor) recoverInstance(ctx context.Context, in InstancePlan, m *Mani
 	err := func() error {
 		if in.Reboot != nil {
 			start := time.Now()
-			err := x.reboot(ctx, in.ID)
+			err := x.reboot(ctx, in, m)
 			res.addStep(StepReboot, time.Since(start))
 			if err != nil {
 				return err
@@ -128,18 +280,13 @@ func (x *executor) recoverInstance(ctx context.Context, in InstancePlan, m *Mani
 			return nil
 		}
 		start := time.Now()
-		for _, a := range in.Reattach {
-			if err := x.reattach(ctx, in.ID, a); err != nil {
-				res.addStep(StepReattach, time.Since(start))
-				return err
-			}
-		}
+		err := x.reattachAll(ctx, in, m)
 		res.addStep(StepReattach, time.Since(start))
-		if x.until == StepReattach || len(in.Guest) == 0 {
-			return nil
+		if err != nil || x.until == StepReattach || len(in.Guest) == 0 {
+			return err
 		}
 		start = time.Now()
-		err := x.guestReboot(ctx, inst, in)
+		err = x.guestReboot(ctx, inst, in)
 		res.addStep(StepGuestReboot, time.Since(start))
 		return err
 	}()
@@ -175,10 +322,22 @@ func (x *executor) callOnce(ctx context.Context, what string, deadline time.Dura
 	})
 }
 
+// portalsOf are the target portals of the volumes a step logs in.
+func portalsOf(m *Manifest, instance string, volume string) []string {
+	var out []string
+	for _, a := range m.DataAttachments(instance) {
+		if volume == "" || a.VolumeID == volume {
+			out = append(out, a.Portal)
+		}
+	}
+	return out
+}
+
 // reboot is step 3: one HARD reboot, never a second one, even across a crash and --resume. It is done when
 // the server runs again and, where Nova's instance actions can be read, nova-compute reported the reboot
 // carried out: a server that was running all along proves nothing by running.
-func (x *executor) reboot(ctx context.Context, id string) error {
+func (x *executor) reboot(ctx context.Context, in InstancePlan, m *Manifest) error {
+	id := in.ID
 	send := !x.journal.rebootRequested(id)
 	var mark *ActionMark
 	if !send {
@@ -197,7 +356,7 @@ func (x *executor) reboot(ctx context.Context, id string) error {
 			return err
 		}
 	} else {
-		before, err := x.cloud.GetServer(ctx, id)
+		before, err := x.serverNow(ctx, id)
 		if err != nil {
 			return fmt.Errorf("reboot %s: read its state first: %w", id, err)
 		}
@@ -209,9 +368,20 @@ func (x *executor) reboot(ctx context.Context, id string) error {
 			return err
 		}
 	}
+	// The reboot logs in every volume of the instance again: it holds a login slot on each volume's portal.
+	release, err := x.portals.acquire(ctx, portalsOf(m, id, ""))
+	if err != nil {
+		return fmt.Errorf("reboot %s: %w", id, err)
+	}
+	defer release()
+	var requestID string
 	if send {
 		err := x.callOnce(ctx, "hard reboot "+id, x.options.RebootTimeout,
-			func(ctx context.Context) error { return x.cloud.RebootHard(ctx, id) },
+			func(ctx context.Context) error {
+				var err error
+				requestID, err = x.cloud.RebootHard(ctx, id)
+				return err
+			},
 			func(ctx context.Context) (bool, error) {
 				if mark != nil {
 					if ours, err := x.actionsSince(ctx, id, *mark, "reboot"); err == nil {
@@ -226,11 +396,11 @@ func (x *executor) reboot(ctx context.Context, id string) error {
 			return fmt.Errorf("reboot %s: %w", id, err)
 		}
 	}
-	err := wait.Until(ctx, "server "+id+" ACTIVE, running, no task", x.options.RebootTimeout, x.options.Polling,
-		func(ctx context.Context) (bool, string, error) {
-			s, err := x.cloud.GetServer(ctx, id)
-			if err != nil {
-				return false, "", wait.Retry(err)
+	err = x.obs.await(ctx, kindServer, id, "reboot", "server "+id+" ACTIVE, running, no task", x.options.RebootTimeout,
+		func(o *observer) (bool, string, error) {
+			s, ok := o.server(id)
+			if !ok {
+				return false, "not listed", nil
 			}
 			seen := fmt.Sprintf("%s vm_state=%s task=%s power=%d", s.Status, s.VMState, s.TaskState, s.PowerState)
 			if s.VMState == "error" && s.TaskState == "" {
@@ -239,9 +409,9 @@ func (x *executor) reboot(ctx context.Context, id string) error {
 			return s.Running(), seen, nil
 		})
 	done := "ACTIVE, running"
-	if err == nil && mark != nil {
+	if err == nil && (mark != nil || requestID != "") {
 		var proof string
-		if proof, err = x.confirmReboot(ctx, id, *mark); err == nil {
+		if proof, requestID, err = x.confirmReboot(ctx, id, requestID, mark); err == nil {
 			done += "; " + proof
 		}
 	}
@@ -249,7 +419,22 @@ func (x *executor) reboot(ctx context.Context, id string) error {
 		_ = x.record(StepReboot, PhaseFailed, id, "", err.Error())
 		return fmt.Errorf("reboot %s: %w", id, err)
 	}
+	x.services.add(serviceRecord{instance: id, host: in.Host, portals: portalsOf(m, id, ""), action: "reboot", event: eventReboot, requestID: requestID})
 	return x.record(StepReboot, PhaseDone, id, "", done)
+}
+
+// serverNow is the server as the latest listing shows it, listing it first when none has.
+func (x *executor) serverNow(ctx context.Context, id string) (osapi.Server, error) {
+	var s osapi.Server
+	err := x.obs.await(ctx, kindServer, id, "read", "server "+id+" listed", x.options.RebootTimeout, func(o *observer) (bool, string, error) {
+		var ok bool
+		s, ok = o.server(id)
+		if !ok {
+			return false, "", fmt.Errorf("Nova lists no server %s", id)
+		}
+		return true, "", nil
+	})
+	return s, err
 }
 
 // rebootReachedNova tells, after a crash between journaling a reboot's intent and hearing Nova's answer,
@@ -277,69 +462,131 @@ func (x *executor) rebootReachedNova(ctx context.Context, id string, intent Entr
 	return s.TaskState != "" || s.Running() || failedSince, nil
 }
 
-// reattach is step 4 for one volume, at the device the manifest recorded.
-func (x *executor) reattach(ctx context.Context, id string, a Action) error {
-	listed := func(ctx context.Context) (bool, error) {
-		atts, err := x.cloud.ListVolumeAttachments(ctx, id)
-		if err != nil {
-			return false, err
-		}
-		for _, att := range atts {
-			if att.VolumeID == a.Volume {
-				return true, nil
-			}
-		}
-		return false, nil
-	}
-	if ok, err := listed(ctx); err == nil && ok {
-		if last, found := x.journal.last(StepReattach, id, a.Volume); !found || last.Phase != PhaseDone {
-			return x.record(StepReattach, PhaseDone, id, a.Volume, "already attached")
-		}
+// reattachAll is step 4 for an instance: its volumes one after another, in device order, and Nova's list of
+// the server's volumes read once at the end to see every one of them there.
+func (x *executor) reattachAll(ctx context.Context, in InstancePlan, m *Manifest) error {
+	if len(in.Reattach) == 0 {
 		return nil
 	}
-	// Volumes of one instance are attached one after another, so an attach_volume action filed after this
-	// mark is this volume's. The mark only speeds up a failure's report: one read, no retries.
-	mark, _ := actionMark(ctx, id, x.cloud.ListInstanceActions)
+	attached, err := x.novaLists(ctx, in.ID)
+	if err != nil {
+		return fmt.Errorf("reattach volumes of %s: list its volumes: %w", in.ID, err)
+	}
+	var sent []Action
+	for _, a := range in.Reattach {
+		if attached[a.Volume] {
+			if last, found := x.journal.last(StepReattach, in.ID, a.Volume); !found || last.Phase != PhaseDone {
+				if err := x.record(StepReattach, PhaseDone, in.ID, a.Volume, "already attached"); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if err := x.reattach(ctx, in, a, m); err != nil {
+			return err
+		}
+		sent = append(sent, a)
+	}
+	if len(sent) == 0 {
+		return nil
+	}
+	// Cinder shows every volume in-use on the server; Nova must list each too (its BDM), or the guest's next
+	// reboot would come up without it.
+	if attached, err = x.novaLists(ctx, in.ID); err != nil {
+		return fmt.Errorf("reattach volumes of %s: list its volumes: %w", in.ID, err)
+	}
+	for _, a := range sent {
+		if !attached[a.Volume] {
+			err := fmt.Errorf("Cinder shows volume %s in-use on %s, but Nova does not list it", a.Volume, in.ID)
+			_ = x.record(StepReattach, PhaseFailed, in.ID, a.Volume, err.Error())
+			return fmt.Errorf("reattach volume %s to %s: %w", a.Volume, in.ID, err)
+		}
+		if err := x.record(StepReattach, PhaseDone, in.ID, a.Volume, "in-use at "+a.Device); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// novaLists is the set of volumes Nova lists on the server (its live BDMs).
+func (x *executor) novaLists(ctx context.Context, id string) (map[string]bool, error) {
+	atts, err := x.cloud.ListVolumeAttachments(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, att := range atts {
+		out[att.VolumeID] = true
+	}
+	return out, nil
+}
+
+// reattach is step 4 for one volume, at the device the manifest recorded: sent once, then waited for until
+// Cinder shows it in-use on the server.
+func (x *executor) reattach(ctx context.Context, in InstancePlan, a Action, m *Manifest) error {
+	id := in.ID
+	fail := func(err error) error {
+		_ = x.record(StepReattach, PhaseFailed, id, a.Volume, err.Error())
+		return fmt.Errorf("reattach volume %s to %s: %w", a.Volume, id, err)
+	}
 	if err := x.record(StepReattach, PhaseIntent, id, a.Volume, "attach at "+a.Device); err != nil {
 		return err
 	}
-	err := x.callOnce(ctx, "attach volume "+a.Volume+" to "+id, x.options.AttachTimeout,
-		func(ctx context.Context) error { return x.cloud.AttachVolume(ctx, id, a.Volume, a.Device) },
-		listed)
-	if err == nil {
-		err = wait.Until(ctx, "volume "+a.Volume+" in-use on "+id, x.options.AttachTimeout, x.options.Polling,
-			func(ctx context.Context) (bool, string, error) {
-				v, err := x.cloud.GetVolume(ctx, a.Volume)
-				if err != nil {
-					return false, "", wait.Retry(err)
+	release, err := x.portals.acquire(ctx, portalsOf(m, id, a.Volume))
+	if err != nil {
+		return fail(err)
+	}
+	defer release()
+	var requestID string
+	err = x.callOnce(ctx, "attach volume "+a.Volume+" to "+id, x.options.AttachTimeout,
+		func(ctx context.Context) error {
+			var err error
+			requestID, err = x.cloud.AttachVolume(ctx, id, a.Volume, a.Device)
+			return err
+		},
+		func(ctx context.Context) (bool, error) {
+			listed, err := x.novaLists(ctx, id)
+			return listed[a.Volume], err
+		})
+	if err != nil {
+		return fail(err)
+	}
+	deadline := time.Now().Add(x.options.AttachTimeout)
+	for {
+		// Look at nova-compute's report of the attach whenever the volume is slower than attaches have been
+		// so far: a failed attach never completes, and waiting out the timeout would only hide the reason.
+		slice := min(time.Until(deadline), max(3*x.obs.learned.expected("attach"), time.Second))
+		err = x.obs.await(ctx, kindVolume, a.Volume, "attach", "volume "+a.Volume+" in-use on "+id, max(slice, time.Millisecond),
+			func(o *observer) (bool, string, error) {
+				v, ok := o.volume(a.Volume)
+				if !ok {
+					return false, "not listed", nil
 				}
 				if v.Status == "error_attaching" || v.Status == "error" {
 					return false, v.Status, fmt.Errorf("volume went to %s", v.Status)
 				}
-				onServer := false
 				for _, att := range v.Attachments {
-					onServer = onServer || att.ServerID == id
-				}
-				if v.Status != "in-use" || !onServer {
-					if mark != nil {
-						if err := x.attachFailure(ctx, id, *mark); err != nil {
-							return false, "cinder status " + v.Status, err
-						}
+					if att.ServerID == id && v.Status == "in-use" {
+						return true, "in-use", nil
 					}
-					return false, "cinder status " + v.Status, nil
 				}
-				ok, err := listed(ctx)
-				if err != nil {
-					return false, "", wait.Retry(err)
-				}
-				return ok, "in-use; nova lists it: " + fmt.Sprint(ok), nil
+				return false, "cinder status " + v.Status, nil
 			})
+		if err == nil || !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil || !time.Now().Before(deadline) {
+			break
+		}
+		if requestID != "" {
+			if r, verr := x.verdict(ctx, id, []string{requestID}, eventAttach); verr == nil && len(r.Failures) > 0 {
+				err = fmt.Errorf("%w: %s %s", errAttachFailed, eventAttach, strings.Join(r.Failures, "; "))
+				break
+			}
+		}
 	}
 	if err != nil {
-		_ = x.record(StepReattach, PhaseFailed, id, a.Volume, err.Error())
-		return fmt.Errorf("reattach volume %s to %s: %w", a.Volume, id, err)
+		return fail(err)
 	}
-	return x.record(StepReattach, PhaseDone, id, a.Volume, "in-use at "+a.Device)
+	x.services.add(serviceRecord{instance: id, host: in.Host, portals: portalsOf(m, id, a.Volume), action: "attach_volume", event: eventAttach, requestID: requestID})
+	return nil
 }
 
 // guestReboot is step 5: `shutdown -r now` from inside the guest, where the policy says so, then wait until

@@ -190,3 +190,16 @@ func (p *Plan) WriteJSON(w io.Writer) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(p)
 }
+
+// minCalls is the fewest API calls steps 3 to 5 of the plan can make: a reboot per instance rebooted and an
+// attach per volume reattached.
+func (p *Plan) minCalls() int {
+	n := 0
+	for _, in := range p.Instances {
+		if in.Reboot != nil {
+			n++
+		}
+		n += len(in.Reattach)
+	}
+	return n
+}

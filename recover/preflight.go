@@ -16,8 +16,8 @@ type computeAPI interface {
 	GetServer(ctx context.Context, id string) (osapi.Server, error)
 	ComputeServices(ctx context.Context) ([]osapi.Service, error)
 	VolumeServices(ctx context.Context) ([]osapi.Service, error)
-	RebootHard(ctx context.Context, id string) error
-	AttachVolume(ctx context.Context, serverID, volumeID, device string) error
+	RebootHard(ctx context.Context, id string) (requestID string, err error)
+	AttachVolume(ctx context.Context, serverID, volumeID, device string) (requestID string, err error)
 	ListVolumeAttachments(ctx context.Context, serverID string) ([]osapi.VolumeAttachment, error)
 	GetVolume(ctx context.Context, id string) (osapi.Volume, error)
 	ListInstanceActions(ctx context.Context, serverID string) ([]osapi.InstanceAction, error)

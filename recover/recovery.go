@@ -309,6 +309,8 @@ type Summary struct {
 	Recovered int              `json:"recovered"`
 	Failed    int              `json:"failed"`
 	Excluded  int              `json:"excluded"`
+	// Timing is steps 3 to 5 beside their physical limit.
+	Timing *Timing `json:"timing,omitempty"`
 }
 
 // Complete says whether every instance in scope recovered.
@@ -333,7 +335,7 @@ func (r *Recovery) execute(ctx context.Context, rn run.Run, api *osapi.Client, d
 	}
 	defer journal.close()
 	journal.afterAppend = r.opts.AfterJournalEntry
-	x := &executor{cloud: api, guests: r.cloud, journal: journal, options: r.opts.Exec, until: r.opts.Until}
+	x := &executor{cloud: api, guests: r.cloud, journal: journal, options: r.opts.Exec, until: r.opts.Until, apiRate: r.cloud.APIRate()}
 	if p != nil {
 		x.emit = p.Event
 	}
@@ -349,7 +351,12 @@ func (r *Recovery) execute(ctx context.Context, rn run.Run, api *osapi.Client, d
 	}
 	summary := &Summary{RunID: plan.RunID, Started: started, Until: r.opts.Until}
 	if r.opts.Until != StepDBClean {
+		stepsStarted := time.Now()
 		summary.Instances = x.run(ctx, plan, m)
+		wall := time.Since(stepsStarted)
+		t := x.timing(ctx, wall, summary.Instances, plan.minCalls())
+		t.Steps12Seconds = stepsStarted.Sub(started).Seconds()
+		summary.Timing = &t
 	}
 	summary.Finished = time.Now().UTC()
 	for _, res := range summary.Instances {

@@ -21,6 +21,11 @@ const (
 	acceptPartialIdentityUsage = "go on when the manifest does not record every part of the cloud's identity (Keystone, each database), as long as nothing it records differs"
 )
 
+// defaultAPIRate is what a recovering control plane takes without noticing: a Nova or Cinder API with a few
+// workers answers hundreds of requests per second, and a thousand-instance recovery needs about five calls
+// per instance plus one listing per tick, so 50 per second finishes its calls in under two minutes.
+const defaultAPIRate = 50
+
 // Exit codes scripts and schedulers can branch on.
 const (
 	exitFailure = 1 // nothing was recovered: bad input, preflight refused, step 2 failed
@@ -40,6 +45,8 @@ type recoverFlags struct {
 	output           string
 	resume           string
 	concurrency      int
+	perHost          int
+	perBackend       int
 	apiRate          float64
 	rebootTimeout    time.Duration
 	attachTimeout    time.Duration
@@ -85,7 +92,9 @@ Exit status: 0 every instance in scope recovered; 3 some did not (partial recove
 	addOutputFlag(cmd, &f.output)
 	fs.StringVar(&f.resume, "resume", "", "continue the recovery run RUN_ID after a crash or kill; latest: the newest unfinished recovery of this cloud")
 	fs.IntVar(&f.concurrency, "concurrency", recover.DefaultExecOptions.Concurrency, "instances recovered at once after step 2")
-	fs.Float64Var(&f.apiRate, "api-rate", 10, "maximum API requests per second to the whole control plane (0: unlimited)")
+	fs.IntVar(&f.perHost, "per-host", recover.DefaultExecOptions.PerHost, "instances of one compute host recovered at once (each HARD reboot rebuilds a domain and connects its volumes there)")
+	fs.IntVar(&f.perBackend, "per-backend", recover.DefaultExecOptions.PerBackend, "iSCSI logins sent at once against one storage target portal (a reboot logs in every volume of its instance)")
+	fs.Float64Var(&f.apiRate, "api-rate", defaultAPIRate, "maximum API requests per second to the whole control plane (0: unlimited)")
 	fs.DurationVar(&f.rebootTimeout, "reboot-timeout", recover.DefaultExecOptions.RebootTimeout, "how long an instance may take to come back ACTIVE")
 	fs.DurationVar(&f.attachTimeout, "attach-timeout", recover.DefaultExecOptions.AttachTimeout, "how long a volume may take to become in-use")
 	fs.DurationVar(&f.guestTimeout, "guest-timeout", recover.DefaultExecOptions.GuestTimeout, "how long a guest may take to answer over SSH")
@@ -122,6 +131,8 @@ func (f recoverFlags) options() (recover.Options, error) {
 	}
 	if err := errors.Join(
 		recover.ConcurrencyRange.Check("--concurrency", f.concurrency),
+		recover.ConcurrencyRange.Check("--per-host", f.perHost),
+		recover.ConcurrencyRange.Check("--per-backend", f.perBackend),
 		cloud.APIRateRange.Check("--api-rate", f.apiRate),
 		recover.WaitRange.Check("--reboot-timeout", f.rebootTimeout),
 		recover.WaitRange.Check("--attach-timeout", f.attachTimeout),
@@ -141,7 +152,7 @@ func (f recoverFlags) options() (recover.Options, error) {
 		Scope: scope, ManifestPath: f.manifest, FromDB: f.fromDB, Until: until, GuestReboot: policy, SkipDownHosts: f.skipDownHosts,
 		AcceptPartialIdentity: f.acceptPartial,
 		Exec: recover.ExecOptions{
-			Concurrency: f.concurrency, RebootTimeout: f.rebootTimeout, AttachTimeout: f.attachTimeout,
+			Concurrency: f.concurrency, PerHost: f.perHost, PerBackend: f.perBackend, RebootTimeout: f.rebootTimeout, AttachTimeout: f.attachTimeout,
 			GuestTimeout: f.guestTimeout, Polling: recover.DefaultExecOptions.Polling,
 		},
 		AfterJournalEntry: crashHook(),
@@ -209,7 +220,7 @@ func recoverCloud(cmd *cobra.Command, out *output, contract *settings.Flags, f r
 	}
 	view.Done()
 	if summary != nil {
-		out.res.Instances = instanceOutcomes(summary)
+		out.res.Instances, out.res.Timing = instanceOutcomes(summary), summary.Timing
 	}
 	if err != nil {
 		if recover.Planned(rn) {
@@ -269,6 +280,10 @@ func writeSummary(w io.Writer, s *recover.Summary, rn run.Run) {
 			line += ": " + in.Error
 		}
 		fmt.Fprintln(w, line)
+	}
+	if t := s.Timing; t != nil {
+		fmt.Fprintf(w, "Steps 3-5 took %.1fs; their lower bound is %.1fs (%s): %.2f× the bound. Steps 1-2 took %.1fs.\n",
+			t.WallSeconds, t.BoundSeconds, t.BoundBy, t.Ratio, t.Steps12Seconds)
 	}
 	fmt.Fprintf(w, "Run directory: %s\n", rn.Dir)
 	// Without --run, verify expects each instance in its manifest state; a manifest taken after the loss says

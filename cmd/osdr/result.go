@@ -38,6 +38,7 @@ type Result struct {
 	// The rest belongs to one command each.
 	Manifest *ManifestOutcome `json:"manifest,omitempty"` // snapshot
 	Plan     *recover.Plan    `json:"plan,omitempty"`     // recover --dry-run
+	Timing   *recover.Timing  `json:"timing,omitempty"`   // recover: steps 3 to 5 beside their lower bound
 	Actions  []ActionOutcome  `json:"actions,omitempty"`  // inject, inject restore, drill plan
 	Drill    *DrillOutcome    `json:"drill,omitempty"`    // drill validate, plan, run
 	Runs     []run.Meta       `json:"runs,omitempty"`     // runs list, show, prune

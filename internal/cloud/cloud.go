@@ -46,6 +46,9 @@ func Open(s *settings.Settings, opts Options) *Cloud {
 	return &Cloud{settings: s, opts: opts}
 }
 
+// APIRate is the request budget the cloud was opened with (0: none).
+func (c *Cloud) APIRate() float64 { return c.opts.APIRate }
+
 // Settings is the resolved contract the cloud was opened from, for what a command passes on (the runs
 // directory, the flags of a child process).
 func (c *Cloud) Settings() *settings.Settings { return c.settings }

@@ -3,6 +3,7 @@ package osapi
 import (
 	"context"
 	"strings"
+	"time"
 
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/instanceactions"
 )
@@ -24,6 +25,8 @@ type ActionEvent struct {
 	Finished bool
 	// Failure is the last line of a failed event's traceback (the exception), when Nova shows it.
 	Failure string
+	// Started and Ended are when nova-compute began and finished the step: its service time, on its clock.
+	Started, Ended time.Time
 }
 
 // ListInstanceActions lists the requests Nova recorded against a server, newest first, without events.
@@ -58,6 +61,7 @@ func (c *Client) GetInstanceAction(ctx context.Context, serverID, requestID stri
 			for _, e := range *a.Events {
 				out.Events = append(out.Events, ActionEvent{
 					Event: e.Event, Result: e.Result, Finished: !e.FinishTime.IsZero(), Failure: lastLine(e.Traceback),
+					Started: e.StartTime, Ended: e.FinishTime,
 				})
 			}
 		}

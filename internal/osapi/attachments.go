@@ -3,7 +3,6 @@ package osapi
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strconv"
 
 	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/attachments"
@@ -32,19 +31,21 @@ func (c *Client) ListAttachmentTargets(ctx context.Context) (map[string]Attachme
 	if err != nil || major < 3 || (major == 3 && minor < 27) {
 		return nil, ErrAttachmentsAPI
 	}
-	pages, err := attachments.List(c.volume, attachments.ListOpts{AllTenants: true}).AllPages(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("list volume attachments: %w", err)
-	}
-	all, err := attachments.ExtractAttachments(pages)
-	if err != nil {
-		return nil, fmt.Errorf("list volume attachments: %w", err)
-	}
-	out := make(map[string]AttachmentTarget, len(all))
-	for _, a := range all {
-		out[a.ID] = attachmentTarget(a)
-	}
-	return out, nil
+	return call(ctx, "list volume attachments", func(ctx context.Context) (map[string]AttachmentTarget, error) {
+		pages, err := attachments.List(c.volume, attachments.ListOpts{AllTenants: true}).AllPages(ctx)
+		if err != nil {
+			return nil, err
+		}
+		all, err := attachments.ExtractAttachments(pages)
+		if err != nil {
+			return nil, err
+		}
+		out := make(map[string]AttachmentTarget, len(all))
+		for _, a := range all {
+			out[a.ID] = attachmentTarget(a)
+		}
+		return out, nil
+	})
 }
 
 func attachmentTarget(a attachments.Attachment) AttachmentTarget {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
@@ -26,7 +27,9 @@ type Server struct {
 	Volumes      []string            // ids from os-extended-volumes:volumes_attached
 	Addresses    map[string][]string // network → addresses
 	Fault        string
-	Tags         []string // microversion 2.26+
+	Tags         []string  // microversion 2.26+
+	Updated      time.Time // when Nova last saved the server: what changes-since compares
+	Deleted      bool      // a changes-since listing includes servers deleted since
 }
 
 // Running says whether Nova considers the server up: ACTIVE, power running, no task.
@@ -38,7 +41,7 @@ func serverFrom(s servers.Server) Server {
 	out := Server{
 		ID: s.ID, Name: s.Name, Status: s.Status, VMState: s.VmState, TaskState: s.TaskState,
 		PowerState: int(s.PowerState), Host: s.Host, InstanceName: s.InstanceName,
-		Addresses: map[string][]string{},
+		Addresses: map[string][]string{}, Updated: s.Updated, Deleted: s.Status == "DELETED" || s.Status == "SOFT_DELETED",
 	}
 	for _, v := range s.AttachedVolumes {
 		out.Volumes = append(out.Volumes, v.ID)
@@ -65,30 +68,42 @@ func serverFrom(s servers.Server) Server {
 // ListServers lists every server of every project, on one host when host is not empty.
 func (c *Client) ListServers(ctx context.Context, host string) ([]Server, error) {
 	return call(ctx, "list servers", func(ctx context.Context) ([]Server, error) {
-		pages, err := servers.List(c.compute, servers.ListOpts{AllTenants: true, Host: host}).AllPages(ctx)
-		if err != nil {
-			return nil, err
-		}
-		all, err := servers.ExtractServers(pages)
-		if err != nil {
-			return nil, err
-		}
-		// gophercloud's Server has no host_status (2.16+); it is read from the same pages.
-		var statuses []hostStatus
-		if err := servers.ExtractServersInto(pages, &statuses); err != nil {
-			return nil, err
-		}
-		out := make([]Server, 0, len(all))
-		for i, s := range all {
-			srv := serverFrom(s)
-			if i < len(statuses) && statuses[i].ID == s.ID {
-				srv.HostStatus = statuses[i].HostStatus
-			}
-			out = append(out, srv)
-		}
-		sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-		return out, nil
+		return c.listServers(ctx, servers.ListOpts{AllTenants: true, Host: host})
 	})
+}
+
+// ListServersChangedSince lists every project's servers Nova saved at or after since (changes-since, which
+// every microversion takes), deleted ones included: one call answers every instance a recovery waits on.
+func (c *Client) ListServersChangedSince(ctx context.Context, since time.Time) ([]Server, error) {
+	return call(ctx, "list servers changed since "+since.Format(time.RFC3339), func(ctx context.Context) ([]Server, error) {
+		return c.listServers(ctx, servers.ListOpts{AllTenants: true, ChangesSince: since.UTC().Format(time.RFC3339)})
+	})
+}
+
+func (c *Client) listServers(ctx context.Context, opts servers.ListOpts) ([]Server, error) {
+	pages, err := servers.List(c.compute, opts).AllPages(ctx)
+	if err != nil {
+		return nil, err
+	}
+	all, err := servers.ExtractServers(pages)
+	if err != nil {
+		return nil, err
+	}
+	// gophercloud's Server has no host_status (2.16+); it is read from the same pages.
+	var statuses []hostStatus
+	if err := servers.ExtractServersInto(pages, &statuses); err != nil {
+		return nil, err
+	}
+	out := make([]Server, 0, len(all))
+	for i, s := range all {
+		srv := serverFrom(s)
+		if i < len(statuses) && statuses[i].ID == s.ID {
+			srv.HostStatus = statuses[i].HostStatus
+		}
+		out = append(out, srv)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
 }
 
 // GetServer shows one server.
@@ -116,13 +131,24 @@ type hostStatus struct {
 	HostStatus string `json:"host_status"`
 }
 
-// RebootHard asks Nova for a HARD reboot. SOFT is refused on SHUTOFF servers and sends a server whose domain
-// is gone to ERROR, so the recovery never uses it.
-func (c *Client) RebootHard(ctx context.Context, id string) error {
-	if err := servers.Reboot(ctx, c.compute, id, servers.RebootOpts{Type: servers.HardReboot}).ExtractErr(); err != nil {
-		return fmt.Errorf("hard reboot server %s: %w", id, err)
+// RebootHard asks Nova for a HARD reboot and returns the request id Nova answered with, which is the request
+// id of the reboot's instance action. SOFT is refused on SHUTOFF servers and sends a server whose domain is
+// gone to ERROR, so the recovery never uses it.
+func (c *Client) RebootHard(ctx context.Context, id string) (string, error) {
+	res := servers.Reboot(ctx, c.compute, id, servers.RebootOpts{Type: servers.HardReboot})
+	if err := res.ExtractErr(); err != nil {
+		return "", fmt.Errorf("hard reboot server %s: %w", id, err)
 	}
-	return nil
+	return requestIDOf(res.Header), nil
+}
+
+// requestIDOf is the id Nova's API gave a request (x-openstack-request-id, older x-compute-request-id): the
+// request id of the instance action it filed.
+func requestIDOf(h http.Header) string {
+	if id := h.Get("X-Openstack-Request-Id"); id != "" {
+		return id
+	}
+	return h.Get("X-Compute-Request-Id")
 }
 
 // VolumeAttachment is one volume as Nova lists it on a server.
@@ -150,16 +176,17 @@ func (c *Client) ListVolumeAttachments(ctx context.Context, serverID string) ([]
 	})
 }
 
-// AttachVolume asks Nova to attach the volume at device. Nova answers 200 with the attachment before
-// microversion 2.101 and 202 with no body from it; both mean "accepted", and the caller waits on real state.
-func (c *Client) AttachVolume(ctx context.Context, serverID, volumeID, device string) error {
+// AttachVolume asks Nova to attach the volume at device and returns the request id of its attach_volume
+// action. Nova answers 200 with the attachment before microversion 2.101 and 202 with no body from it; both
+// mean "accepted", and the caller waits on real state.
+func (c *Client) AttachVolume(ctx context.Context, serverID, volumeID, device string) (string, error) {
 	body := map[string]any{"volumeAttachment": map[string]any{"volumeId": volumeID, "device": device}}
 	url := c.compute.ServiceURL("servers", serverID, "os-volume_attachments")
-	_, err := c.compute.Post(ctx, url, body, nil, &gophercloud.RequestOpts{OkCodes: []int{http.StatusOK, http.StatusAccepted}})
+	resp, err := c.compute.Post(ctx, url, body, nil, &gophercloud.RequestOpts{OkCodes: []int{http.StatusOK, http.StatusAccepted}})
 	if err != nil {
-		return fmt.Errorf("attach volume %s to %s at %s: %w", volumeID, serverID, device, err)
+		return "", fmt.Errorf("attach volume %s to %s at %s: %w", volumeID, serverID, device, err)
 	}
-	return nil
+	return requestIDOf(resp.Header), nil
 }
 
 // Service is a nova-compute or cinder-volume service as its API lists it.

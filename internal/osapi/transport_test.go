@@ -94,9 +94,10 @@ func TestWritesAreSentOnce(t *testing.T) {
 				prefix string
 				write  func() error
 			}{
-				{"POST /v2.1/servers/" + serverID + "/action", func() error { return c.RebootHard(t.Context(), serverID) }},
+				{"POST /v2.1/servers/" + serverID + "/action", func() error { _, err := c.RebootHard(t.Context(), serverID); return err }},
 				{"POST /v2.1/servers/" + serverID + "/os-volume_attachments", func() error {
-					return c.AttachVolume(t.Context(), serverID, volumeID, "/dev/sdb")
+					_, err := c.AttachVolume(t.Context(), serverID, volumeID, "/dev/sdb")
+					return err
 				}},
 			}
 			for _, w := range writes {
