@@ -1,6 +1,7 @@
 package junit
 
 import (
+	"cmp"
 	"encoding/xml"
 	"fmt"
 	"os"
@@ -17,28 +18,17 @@ func (s Seconds) MarshalXMLAttr(name xml.Name) (xml.Attr, error) {
 	return xml.Attr{Name: name, Value: strconv.FormatFloat(time.Duration(s).Seconds(), 'f', 3, 64)}, nil
 }
 
-// UnmarshalXMLAttr reads decimal seconds back.
-func (s *Seconds) UnmarshalXMLAttr(attr xml.Attr) error {
-	f, err := strconv.ParseFloat(attr.Value, 64)
-	if err != nil {
-		return fmt.Errorf("time %q: %w", attr.Value, err)
-	}
-	*s = Seconds(time.Duration(f * float64(time.Second)))
-	return nil
-}
-
-// Report is a testsuites document.
+// Report is a testsuites document. Jenkins' schema gives it no skipped count: its suites carry theirs.
 type Report struct {
 	XMLName  xml.Name `xml:"testsuites"`
 	Name     string   `xml:"name,attr"`
 	Tests    int      `xml:"tests,attr"`
 	Failures int      `xml:"failures,attr"`
-	Skipped  int      `xml:"skipped,attr"`
 	Time     Seconds  `xml:"time,attr"`
 	Suites   []Suite  `xml:"testsuite"`
 }
 
-// Suite is one testsuite; Add keeps its counts.
+// Suite is one testsuite; Add keeps its counts and properties.
 type Suite struct {
 	Name      string  `xml:"name,attr"`
 	Tests     int     `xml:"tests,attr"`
@@ -46,30 +36,66 @@ type Suite struct {
 	Skipped   int     `xml:"skipped,attr"`
 	Time      Seconds `xml:"time,attr"`
 	Timestamp string  `xml:"timestamp,attr,omitempty"`
-	Cases     []Case  `xml:"testcase"`
+	// Properties hold the cases' properties, each named "<case name>: <property name>": Jenkins' schema allows
+	// properties on a suite only.
+	Properties Properties `xml:"properties"`
+	Cases      []Case     `xml:"testcase"`
 }
 
 // Case is one testcase. Name and ClassName must not change from run to run (CI servers key test history on
 // them); ids that do go in Properties.
 type Case struct {
-	Name       string     `xml:"name,attr"`
-	ClassName  string     `xml:"classname,attr"`
-	Time       Seconds    `xml:"time,attr"`
-	Properties []Property `xml:"properties>property,omitempty"`
-	Failure    *Message   `xml:"failure,omitempty"`
-	Skipped    *Message   `xml:"skipped,omitempty"`
+	Name       string
+	ClassName  string
+	Time       Seconds
+	Properties []Property
+	Failure    *Message
+	Skipped    *Message
 }
 
-// Property is a name/value pair of a case.
+// Property is a name/value pair.
 type Property struct {
 	Name  string `xml:"name,attr"`
 	Value string `xml:"value,attr"`
+}
+
+// Properties are a suite's properties. Jenkins' schema refuses an empty properties element, which encoding/xml
+// writes for an empty slice even with omitempty.
+type Properties []Property
+
+// MarshalXML writes nothing for no properties.
+func (ps Properties) MarshalXML(e *xml.Encoder, start xml.StartElement) error {
+	if len(ps) == 0 {
+		return nil
+	}
+	return e.EncodeElement(struct {
+		Property []Property `xml:"property"`
+	}{ps}, start)
 }
 
 // Message is a failure or a skip: a one-line message and the full text.
 type Message struct {
 	Message string `xml:"message,attr"`
 	Text    string `xml:",chardata"`
+}
+
+// testcase is a case as Jenkins' schema lays it out: a skip before a failure, and a skip is text alone.
+type testcase struct {
+	Name      string   `xml:"name,attr"`
+	ClassName string   `xml:"classname,attr"`
+	Time      Seconds  `xml:"time,attr"`
+	Skipped   *string  `xml:"skipped"`
+	Failure   *Message `xml:"failure"`
+}
+
+// MarshalXML writes the case as Jenkins' schema wants it; its properties are written by its suite.
+func (c Case) MarshalXML(e *xml.Encoder, start xml.StartElement) error {
+	out := testcase{Name: c.Name, ClassName: c.ClassName, Time: c.Time, Failure: c.Failure}
+	if c.Skipped != nil {
+		reason := cmp.Or(c.Skipped.Text, c.Skipped.Message)
+		out.Skipped = &reason
+	}
+	return e.EncodeElement(out, start)
 }
 
 // Add appends a case to the suite and counts it.
@@ -82,6 +108,9 @@ func (s *Suite) Add(c Case) {
 	if c.Skipped != nil {
 		s.Skipped++
 	}
+	for _, p := range c.Properties {
+		s.Properties = append(s.Properties, Property{Name: c.Name + ": " + p.Name, Value: p.Value})
+	}
 	s.Cases = append(s.Cases, c)
 }
 
@@ -89,7 +118,6 @@ func (s *Suite) Add(c Case) {
 func (r *Report) Add(s Suite) {
 	r.Tests += s.Tests
 	r.Failures += s.Failures
-	r.Skipped += s.Skipped
 	r.Suites = append(r.Suites, s)
 }
 
