@@ -1,43 +1,49 @@
 package drillstest
 
 import (
+	"bytes"
 	"context"
 	"image"
 	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"testing"
 	"time"
+
+	"golang.org/x/net/html"
+
+	"github.com/osdr/osdr/internal/testtool"
 )
 
-// Screenshot opens the file in headless Chromium and returns what it shows in a 1400×900 window. Without
-// Chromium the test is skipped, except under CI, where it fails.
-func Screenshot(t testing.TB, htmlFile string) image.Image {
+// ArtifactsEnv names the directory a test run keeps what it rendered in, for a person or CI to look at after
+// the run: t.TempDir is gone by then.
+const ArtifactsEnv = "OSDR_TEST_ARTIFACTS"
+
+// ArtifactDir is this test's directory of artifacts: $OSDR_TEST_ARTIFACTS/<test>, or
+// <temp dir>/osdr-test-artifacts/<test>. A later run of the test writes over its files.
+func ArtifactDir(t testing.TB) string {
 	t.Helper()
-	browser, err := exec.LookPath("chromium")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("chromium is not installed")
-		}
-		t.Skip("needs Debian's chromium package")
+	root := os.Getenv(ArtifactsEnv)
+	if root == "" {
+		root = filepath.Join(os.TempDir(), "osdr-test-artifacts")
 	}
-	dir := t.TempDir()
-	shot := filepath.Join(dir, "screenshot.png")
-	abs, err := filepath.Abs(htmlFile)
-	if err != nil {
+	dir := filepath.Join(root, regexp.MustCompile(`[^A-Za-z0-9_.-]+`).ReplaceAllString(t.Name(), "_"))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	// Everything that would reach the network or a profile is off: the page must render from the file alone.
-	cmd := exec.CommandContext(ctx, browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-		"--user-data-dir="+filepath.Join(dir, "profile"), "--window-size=1400,900", "--screenshot="+shot,
-		"file://"+abs)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("chromium: %v\n%s", err, out)
-	}
+	return dir
+}
+
+// Screenshot opens the file in headless Chromium and returns what it shows in a 1400×900 window. The PNG is
+// kept in the test's artifact directory, whose path the test logs. Without Chromium the test is skipped,
+// except under CI, where it fails.
+func Screenshot(t testing.TB, htmlFile string) image.Image {
+	t.Helper()
+	shot := filepath.Join(ArtifactDir(t), "screenshot.png")
+	chromium(t, htmlFile, "--window-size=1400,900", "--screenshot="+shot)
+	t.Logf("screenshot of %s: %s", htmlFile, shot)
 	f, err := os.Open(shot)
 	if err != nil {
 		t.Fatal(err)
@@ -50,31 +56,37 @@ func Screenshot(t testing.TB, htmlFile string) image.Image {
 	return img
 }
 
-// TimelinePixels counts, per phase, the pixels of the timeline's bars in a screenshot: the report draws them
-// at 90% opacity on the timeline's #f6f8fa, so reboot's #0969da shows as (33,119,221) and reattach's #1f883d as
-// (52,147,80). The legend's swatches are opaque and do not count.
-func TimelinePixels(img image.Image) map[string]int {
-	return map[string]int{
-		"reboot":   pixels(img, 33, 119, 221),
-		"reattach": pixels(img, 52, 147, 80),
+// DOM opens the file in headless Chromium and returns the document the browser built from it, as a person's
+// browser would show it.
+func DOM(t testing.TB, htmlFile string) *html.Node {
+	t.Helper()
+	out := chromium(t, htmlFile, "--dump-dom")
+	doc, err := html.Parse(bytes.NewReader(out))
+	if err != nil {
+		t.Fatalf("parse the DOM Chromium dumped: %v", err)
 	}
+	return doc
 }
 
-// pixels counts the pixels within 8 of the colour on every channel.
-func pixels(img image.Image, r, g, b uint8) int {
-	near := func(got uint32, want uint8) bool {
-		got >>= 8
-		return got+8 >= uint32(want) && got <= uint32(want)+8
+// chromium runs headless Chromium on the file and returns what it printed.
+func chromium(t testing.TB, htmlFile string, args ...string) []byte {
+	t.Helper()
+	browser := testtool.Path(t, "chromium", "chromium")
+	abs, err := filepath.Abs(htmlFile)
+	if err != nil {
+		t.Fatal(err)
 	}
-	n := 0
-	bounds := img.Bounds()
-	for y := bounds.Min.Y; y < bounds.Max.Y; y++ {
-		for x := bounds.Min.X; x < bounds.Max.X; x++ {
-			pr, pg, pb, _ := img.At(x, y).RGBA()
-			if near(pr, r) && near(pg, g) && near(pb, b) {
-				n++
-			}
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	// Everything that would reach the network or a profile is off: the page must render from the file alone.
+	base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+		"--user-data-dir=" + filepath.Join(t.TempDir(), "profile")}
+	cmd := exec.CommandContext(ctx, browser, append(append(base, args...), "file://"+abs)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("chromium %v: %v\n%s", args, err, stderr.Bytes())
 	}
-	return n
+	return stdout.Bytes()
 }
