@@ -301,6 +301,8 @@ func TestMetricsTextfileAndPush(t *testing.T) {
 		`osdr_drill_instances{drill="weekly-compute-1",outcome="excluded"} 1`,
 		`osdr_drill_step_max_seconds{drill="weekly-compute-1",step="reboot"} 20`,
 		`osdr_drill_phase_seconds{drill="weekly-compute-1",phase="recover"} 58`,
+		`osdr_drill_phase_started_timestamp_seconds{drill="weekly-compute-1",phase="recover"} 1.795575612e+09`,
+		`osdr_build_info{commit="",drill="weekly-compute-1",go_version="` + runtime.Version() + `",version="devel"} 1`,
 	} {
 		if !strings.Contains(string(text), want) {
 			t.Errorf("metrics lack %q:\n%s", want, text)
@@ -317,7 +319,7 @@ func TestMetricsTextfileAndPush(t *testing.T) {
 	if err := r.PushMetrics(context.Background(), gw.URL); err != nil {
 		t.Fatal(err)
 	}
-	if method != http.MethodPut || !strings.Contains(pushed, "/metrics/job/osdr_drill/drill/weekly-compute-1") {
+	if method != http.MethodPut || !strings.Contains(pushed, "/metrics/job/osdr_drill/drill/weekly-compute-1") || !strings.Contains(pushed, "osdr_build_info") {
 		t.Errorf("push: %s %q", method, pushed)
 	}
 }
