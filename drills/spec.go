@@ -1,17 +1,27 @@
 package drills
 
 import (
+	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
+	"path/filepath"
+	"reflect"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
-	"sigs.k8s.io/yaml"
+	"github.com/onsi/ginkgo/v2/types"
+	"github.com/robfig/cron/v3"
+	"gopkg.in/yaml.v3"
 
 	"github.com/osdr/osdr/inject"
+	"github.com/osdr/osdr/internal/bounds"
 	"github.com/osdr/osdr/internal/cloud"
 	"github.com/osdr/osdr/recover"
 	"github.com/osdr/osdr/suites"
@@ -33,7 +43,9 @@ type Drill struct {
 	Recovery     Recovery     `json:"recovery,omitempty"`
 	Verification Verification `json:"verification,omitempty"`
 	Reports      Reports      `json:"reports,omitempty"`
-	Schedule     string       `json:"schedule,omitempty"`
+	// Schedule is when the drill is meant to run, in cron's format. The scheduler that runs it (cron, a
+	// systemd timer, a Kubernetes CronJob) keeps its own copy; osdr checks this one and lists its next runs.
+	Schedule string `json:"schedule,omitempty"`
 }
 
 // CloudRef names the cloud through the settings contract; empty fields fall back to the environment.
@@ -93,26 +105,61 @@ type Reports struct {
 // Duration is a time.Duration written as "90s" or "10m" in YAML.
 type Duration struct{ time.Duration }
 
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	s := strings.Trim(string(b), `"`)
+func parseDuration(s string) (Duration, error) {
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return fmt.Errorf("duration %q: want a Go duration such as 90s or 10m", s)
+		return Duration{}, fmt.Errorf("duration %q: want a Go duration such as 90s or 10m", s)
 	}
-	d.Duration = v
-	return nil
+	return Duration{v}, nil
+}
+
+// UnmarshalYAML reads a drill file's duration.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return errors.New("want a Go duration such as 90s or 10m")
+	}
+	v, err := parseDuration(n.Value)
+	*d = v
+	return err
+}
+
+// UnmarshalJSON reads a duration from JSON, the way MarshalJSON writes it.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	v, err := parseDuration(strings.Trim(string(b), `"`))
+	*d = v
+	return err
 }
 
 func (d Duration) MarshalJSON() ([]byte, error) { return []byte(`"` + d.String() + `"`), nil }
 
-// ValidationError lists every problem of a drill file, each with the field it concerns.
-type ValidationError struct {
-	File     string
-	Problems []string
+// Problem is one thing wrong with a drill file, and where: Line and Column count from 1. A YAML syntax error
+// has the line yaml.v3 gives and no column; a problem with no place (an empty file) has neither.
+type Problem struct {
+	Line    int
+	Column  int
+	Message string
 }
 
+// ValidationError lists every problem of a drill file, each where it is.
+type ValidationError struct {
+	File     string
+	Problems []Problem
+}
+
+// Error renders one "file:line:column: problem" line per problem, the form editors and CI annotations jump to.
 func (e *ValidationError) Error() string {
-	return fmt.Sprintf("drill %s is not valid:\n  - %s", e.File, strings.Join(e.Problems, "\n  - "))
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		switch {
+		case p.Column > 0:
+			lines[i] = fmt.Sprintf("%s:%d:%d: %s", e.File, p.Line, p.Column, p.Message)
+		case p.Line > 0:
+			lines[i] = fmt.Sprintf("%s:%d: %s", e.File, p.Line, p.Message)
+		default:
+			lines[i] = fmt.Sprintf("%s: %s", e.File, p.Message)
+		}
+	}
+	return strings.Join(lines, "\n")
 }
 
 var namePattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
@@ -126,97 +173,388 @@ func Load(path string, faultKinds []string) (*Drill, error) {
 	return Parse(path, raw, faultKinds)
 }
 
-// Parse decodes a drill strictly (unknown fields are errors) and validates it against the fault kinds the
-// registry knows.
+// Parse decodes a drill strictly and validates it against the fault kinds the registry knows. It names every
+// problem it finds, not the first, each at its line and column: unknown or repeated fields, values of the
+// wrong type, and whatever would stop the drill from running.
 func Parse(name string, raw []byte, faultKinds []string) (*Drill, error) {
-	var d Drill
-	if err := yaml.UnmarshalStrict(raw, &d); err != nil {
-		return nil, &ValidationError{File: name, Problems: []string{err.Error()}}
+	root, problem := parseYAML(raw)
+	if problem != nil {
+		return nil, &ValidationError{File: name, Problems: []Problem{*problem}}
 	}
-	if problems := d.validate(faultKinds); len(problems) > 0 {
-		return nil, &ValidationError{File: name, Problems: problems}
+	var d Drill
+	dec := &fileDecoder{nodes: map[string]*yaml.Node{}, keys: map[string]*yaml.Node{}, bad: map[string]bool{}}
+	dec.decode(root, reflect.ValueOf(&d).Elem(), "")
+	for _, p := range d.validate(faultKinds) {
+		dec.report(p.field, p.message)
+	}
+	if len(dec.problems) > 0 {
+		slices.SortStableFunc(dec.problems, func(a, b Problem) int { return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column)) })
+		return nil, &ValidationError{File: name, Problems: dec.problems}
 	}
 	return &d, nil
 }
 
-func (d *Drill) validate(faultKinds []string) []string {
-	var p []string
-	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
-	addErr := func(err error) {
+// yamlLine is where yaml.v3 says a syntax error is; it gives no column.
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): `)
+
+// parseYAML reads the file's one document as nodes, which keep every value's line and column.
+func parseYAML(raw []byte) (*yaml.Node, *Problem) {
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	var doc yaml.Node
+	switch err := dec.Decode(&doc); {
+	case errors.Is(err, io.EOF):
+		return nil, &Problem{Message: "the file is empty: a drill starts with apiVersion: " + APIVersion}
+	case err != nil:
+		p := Problem{Message: "YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
+		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+			p.Line, _ = strconv.Atoi(m[1])
+			p.Message = "YAML: " + strings.TrimPrefix(err.Error(), m[0])
+		}
+		return nil, &p
+	}
+	var next yaml.Node
+	if err := dec.Decode(&next); !errors.Is(err, io.EOF) {
+		return nil, &Problem{Line: next.Line, Column: next.Column, Message: "a drill file holds one YAML document; this is a second"}
+	}
+	return doc.Content[0], nil
+}
+
+// fileDecoder decodes a drill from its YAML nodes field by field, so that it reports every problem where it
+// is instead of stopping at the first, and remembers where each field was for the checks that follow.
+type fileDecoder struct {
+	problems []Problem
+	// nodes are the fields' values by path (guards.maxHosts, faults[1].kind), keys their keys.
+	nodes, keys map[string]*yaml.Node
+	// bad are the paths whose value could not be decoded: the checks of their meaning would only repeat it.
+	bad map[string]bool
+}
+
+func (f *fileDecoder) problem(n *yaml.Node, format string, args ...any) {
+	f.problems = append(f.problems, Problem{Line: n.Line, Column: n.Column, Message: fmt.Sprintf(format, args...)})
+}
+
+// report places a check's problem at its field: at the value of a single value, at the key of a list, a
+// mapping or an empty field. A field the file lacks takes the place of the nearest enclosing one it has.
+func (f *fileDecoder) report(field, message string) {
+	for path := field; ; path = parent(path) {
+		if f.bad[path] {
+			return
+		}
+		if n, ok := f.nodes[path]; ok {
+			if k, ok := f.keys[path]; ok && (path != field || n.Kind != yaml.ScalarNode || n.ShortTag() == "!!null") {
+				n = k
+			}
+			f.problem(n, "%s", message)
+			return
+		}
+		if path == "" {
+			f.problems = append(f.problems, Problem{Line: 1, Column: 1, Message: message})
+			return
+		}
+	}
+}
+
+// parent is the path of the field that holds this one: guards for guards.maxHosts, faults for faults[1].
+func parent(path string) string {
+	if i := strings.LastIndexAny(path, ".["); i >= 0 {
+		return path[:i]
+	}
+	return ""
+}
+
+func (f *fileDecoder) decode(n *yaml.Node, v reflect.Value, path string) {
+	f.nodes[path] = n
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	// An empty field (key: with no value) is an absent one.
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return
+	}
+	fail := func(format string, args ...any) {
+		f.bad[path] = true
+		f.problem(n, "%s: "+format, append([]any{name(path)}, args...)...)
+	}
+	if u, ok := v.Addr().Interface().(yaml.Unmarshaler); ok {
+		if err := n.Decode(u); err != nil {
+			fail("%v", err)
+		}
+		return
+	}
+	switch v.Kind() {
+	case reflect.Struct:
+		f.mapping(n, v, path, fail)
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			fail("want a list, not %s", describe(n))
+			return
+		}
+		items := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+		for i, item := range n.Content {
+			f.decode(item, items.Index(i), fmt.Sprintf("%s[%d]", path, i))
+		}
+		v.Set(items)
+	default:
+		tags, typed := scalarTags[v.Kind()]
+		if n.Kind != yaml.ScalarNode || (typed && !slices.Contains(tags, n.ShortTag())) || n.Decode(v.Addr().Interface()) != nil {
+			fail("want %s, not %s", scalarKinds[v.Kind()], describe(n))
+		}
+	}
+}
+
+// mapping decodes a YAML mapping into a struct by the fields' JSON names, the names the drill format
+// documents.
+func (f *fileDecoder) mapping(n *yaml.Node, v reflect.Value, path string, fail func(string, ...any)) {
+	fields := map[string]int{}
+	var names []string
+	for i := range v.NumField() {
+		name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("json"), ",")
+		fields[name] = i
+		names = append(names, name)
+	}
+	if n.Kind != yaml.MappingNode {
+		fail("want a mapping of %s, not %s", strings.Join(names, ", "), describe(n))
+		return
+	}
+	seen := map[string]*yaml.Node{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		key, value := n.Content[i], n.Content[i+1]
+		field := key.Value
+		if path != "" {
+			field = path + "." + key.Value
+		}
+		if first, ok := seen[key.Value]; ok {
+			f.problem(key, "%s: given twice (first on line %d)", field, first.Line)
+			continue
+		}
+		seen[key.Value] = key
+		idx, ok := fields[key.Value]
+		if !ok {
+			f.problem(key, "%s: unknown field (%s has %s)", field, name(path), strings.Join(names, ", "))
+			continue
+		}
+		f.keys[field] = key
+		f.decode(value, v.Field(idx), field)
+	}
+}
+
+// name is how problems name a path: the path itself, or "the drill" for the file's top level.
+func name(path string) string {
+	if path == "" {
+		return "the drill"
+	}
+	return path
+}
+
+// scalarTags are the YAML types a number or a boolean field takes. yaml.v3 alone would cut 2.5 to 2 for a
+// whole number and read yes as true; a drill says exactly what it means.
+var scalarTags = map[reflect.Kind][]string{
+	reflect.Int: {"!!int"}, reflect.Float64: {"!!int", "!!float"}, reflect.Bool: {"!!bool"},
+}
+
+var scalarKinds = map[reflect.Kind]string{
+	reflect.String: "a string", reflect.Bool: "true or false", reflect.Int: "a whole number", reflect.Float64: "a number",
+}
+
+// describe names what a node holds, as a problem quotes it.
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	return strconv.Quote(n.Value)
+}
+
+// fieldProblem is a problem of a drill's meaning, named by the field it concerns.
+type fieldProblem struct {
+	field, message string
+}
+
+func (d *Drill) validate(faultKinds []string) []fieldProblem {
+	var p []fieldProblem
+	add := func(field, format string, args ...any) {
+		p = append(p, fieldProblem{field, fmt.Sprintf(format, args...)})
+	}
+	addErr := func(field string, err error) {
 		if err != nil {
-			p = append(p, err.Error())
+			p = append(p, fieldProblem{field, err.Error()})
 		}
 	}
 	if d.APIVersion != APIVersion {
-		add("apiVersion: %q, want %q", d.APIVersion, APIVersion)
+		add("apiVersion", "apiVersion: %q, want %q", d.APIVersion, APIVersion)
 	}
 	if d.Kind != "Drill" {
-		add("kind: %q, want \"Drill\"", d.Kind)
+		add("kind", "kind: %q, want \"Drill\"", d.Kind)
 	}
 	if !namePattern.MatchString(d.Name) {
-		add("name: %q must be lowercase letters, digits and dashes (it names runs, locks and metrics)", d.Name)
+		add("name", "name: %q must be lowercase letters, digits and dashes (it names runs, locks and metrics)", d.Name)
 	}
 	if !d.Guards.Staging {
-		add("guards.staging: must be true: drills break clouds and run only on staging")
+		add("guards.staging", "guards.staging: must be true: drills break clouds and run only on staging")
 	}
 	if len(d.Guards.AllowedEndpoints) == 0 {
-		add("guards.allowedEndpoints: list the Keystone URLs this drill may run against")
+		add("guards.allowedEndpoints", "guards.allowedEndpoints: list the Keystone URLs this drill may run against")
 	}
 	for i, e := range d.Guards.AllowedEndpoints {
-		if u, err := url.Parse(e); err != nil || u.Scheme == "" || u.Host == "" {
-			add("guards.allowedEndpoints[%d]: %q is not an absolute URL", i, e)
-		}
+		field := fmt.Sprintf("guards.allowedEndpoints[%d]", i)
+		addErr(field, checkURL(field, e))
 	}
 	for _, g := range []struct {
 		field string
 		v     int
 	}{{"maxHosts", d.Guards.MaxHosts}, {"maxInstances", d.Guards.MaxInstances}, {"maxVolumes", d.Guards.MaxVolumes}} {
 		if err := inject.LimitRange.Check("guards."+g.field, g.v); err != nil {
-			add("%v (the blast radius is always bounded)", err)
+			add("guards."+g.field, "%v (the blast radius is always bounded)", err)
 		}
 	}
 	if len(d.Targets.Instances)+len(d.Targets.Names)+len(d.Targets.Tags)+len(d.Targets.Hosts) == 0 {
-		add("targets: select instances by instances, names, tags or hosts")
+		add("targets", "targets: select instances by instances, names, tags or hosts")
 	}
 	if len(d.Faults) == 0 {
-		add("faults: name at least one fault")
+		add("faults", "faults: name at least one fault")
 	}
 	for i, f := range d.Faults {
-		if !contains(faultKinds, f.Kind) {
-			add("faults[%d].kind: %q is not a fault osdr knows (%s)", i, f.Kind, strings.Join(faultKinds, ", "))
+		if !slices.Contains(faultKinds, f.Kind) {
+			add(fmt.Sprintf("faults[%d].kind", i), "faults[%d].kind: %q is not a fault osdr knows (%s)", i, f.Kind, strings.Join(faultKinds, ", "))
 		}
 	}
 	switch d.Recovery.GuestReboot {
 	case "", "fstab", "all", "none":
 	default:
-		add("recovery.guestReboot: %q, want fstab, all or none", d.Recovery.GuestReboot)
+		add("recovery.guestReboot", "recovery.guestReboot: %q, want fstab, all or none", d.Recovery.GuestReboot)
 	}
 	// Zero (or absent) takes the default; anything else must be in range.
 	if c := d.Recovery.Concurrency; c != 0 {
-		addErr(recover.ConcurrencyRange.Check("recovery.concurrency", c))
+		addErr("recovery.concurrency", recover.ConcurrencyRange.Check("recovery.concurrency", c))
 	}
-	addErr(cloud.APIRateRange.Check("recovery.apiRate", d.Recovery.APIRate))
+	addErr("recovery.apiRate", cloud.APIRateRange.Check("recovery.apiRate", d.Recovery.APIRate))
 	if t := d.Recovery.Timeout.Duration; t != 0 {
-		addErr(recover.WaitRange.Check("recovery.timeout", t))
+		addErr("recovery.timeout", recover.WaitRange.Check("recovery.timeout", t))
 	}
 	if t := d.Verification.Deadline.Duration; t != 0 {
-		addErr(suites.DeadlineRange.Check("verification.deadline", t))
+		addErr("verification.deadline", suites.DeadlineRange.Check("verification.deadline", t))
 	}
-	if d.Reports.Pushgateway != "" {
-		if u, err := url.Parse(d.Reports.Pushgateway); err != nil || u.Scheme == "" || u.Host == "" {
-			add("reports.pushgateway: %q is not an absolute URL", d.Reports.Pushgateway)
+	if l := d.Verification.Labels; l != "" {
+		addErr("verification.labels", checkLabels(l))
+	}
+	if t := d.Reports.MetricsTextfile; t != "" && (!filepath.IsAbs(t) || filepath.Ext(t) != ".prom") {
+		// node_exporter's textfile collector reads only *.prom files, and the drill's working directory is
+		// nobody's business.
+		add("reports.metricsTextfile", "reports.metricsTextfile: %q must be an absolute path ending in .prom, the files node_exporter's textfile collector reads", t)
+	}
+	if u := d.Reports.Pushgateway; u != "" {
+		addErr("reports.pushgateway", checkURL("reports.pushgateway", u))
+	}
+	if s := d.Schedule; s != "" {
+		if _, err := parseSchedule(s); err != nil {
+			add("schedule", "schedule: %v", err)
 		}
 	}
 	return p
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
+// checkURL requires an absolute http(s) URL without credentials: URLs are printed in messages and reports,
+// and a password has no place in a drill file.
+func checkURL(field, raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https"):
+		return fmt.Errorf("%s: %q is not an absolute http(s) URL", field, raw)
+	case u.User != nil:
+		return fmt.Errorf("%s: the URL carries credentials; a drill file holds none (they would be printed with the URL)", field)
+	}
+	return nil
+}
+
+// families are the labels of the verification's check families, the only labels a label expression can
+// select by.
+var families = []string{suites.LabelAttachments, suites.LabelStates, suites.LabelReachability, suites.LabelIntegrity}
+
+// labelWords are the words of a label expression that name labels: what is left without its operators,
+// parentheses and /regular expressions/.
+var labelWords = regexp.MustCompile(`/[^/]*/|[^\s&|!(),/]+`)
+
+// checkLabels refuses a label expression the verification would refuse, one naming a label no check has (a
+// typo silently checks less), and one that selects no check at all.
+func checkLabels(expr string) error {
+	filter, err := types.ParseLabelFilter(expr)
+	if err != nil {
+		return fmt.Errorf("verification.labels: %q is not a label expression: %s", expr, ginkgoReason(err))
+	}
+	for _, w := range labelWords.FindAllString(expr, -1) {
+		if !strings.HasPrefix(w, "/") && !slices.Contains(families, strings.ToLower(w)) {
+			return fmt.Errorf("verification.labels: %q is not a label; the checks' labels are %s", w, strings.Join(families, ", "))
 		}
 	}
-	return false
+	if !slices.ContainsFunc(families, func(f string) bool { return filter([]string{f}) }) {
+		return fmt.Errorf("verification.labels: %q selects none of the checks (%s)", expr, strings.Join(families, ", "))
+	}
+	return nil
+}
+
+// ginkgoMarkup is the terminal markup ({{red}}, {{/}}) in Ginkgo's error messages.
+var ginkgoMarkup = regexp.MustCompile(`\{\{[^}]*\}\}`)
+
+// ginkgoReason is the reason of Ginkgo's label syntax error as one plain line, with where in the expression
+// Ginkgo marked it. Ginkgo writes the error for a terminal: a heading, the expression with the offending
+// character highlighted in colour, the reason and a link.
+func ginkgoReason(err error) string {
+	var ge types.GinkgoError
+	if !errors.As(err, &ge) {
+		return err.Error()
+	}
+	marked, reason, found := strings.Cut(ge.Message, "\n")
+	if !found {
+		return ginkgoMarkup.ReplaceAllString(ge.Message, "")
+	}
+	if at := strings.Index(marked, "{{"); at >= 0 {
+		return fmt.Sprintf("%s (at character %d)", reason, at+1)
+	}
+	return reason
+}
+
+// parseSchedule reads the standard five-field cron format and its descriptors (@daily, @weekly, @every 1h),
+// as cron(8) and Kubernetes CronJobs do; Kubernetes uses this same parser.
+func parseSchedule(s string) (cron.Schedule, error) {
+	// A time zone in the expression is not portable: Kubernetes refuses it (a CronJob has timeZone for that)
+	// and cron(8) does not read it. The schedule runs in the scheduler's time zone.
+	if strings.HasPrefix(s, "TZ=") || strings.HasPrefix(s, "CRON_TZ=") {
+		return nil, fmt.Errorf("%q: leave the time zone out of the schedule; it runs in the scheduler's", s)
+	}
+	sched, err := cron.ParseStandard(s)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not a cron schedule (minute hour day-of-month month day-of-week, or @daily, @weekly, …): %w", s, err)
+	}
+	if sched.Next(time.Now()).IsZero() {
+		return nil, fmt.Errorf("%q never fires", s)
+	}
+	return sched, nil
+}
+
+// NextRunsRange is how many upcoming runs NextRuns lists at most.
+var NextRunsRange = bounds.Range[int]{Min: 1, Max: 1000}
+
+// NextRuns lists the next n times a drill schedule fires after from, in from's time zone: the scheduler's
+// (cron(8) and a CronJob without timeZone run in their host's local time).
+func NextRuns(schedule string, from time.Time, n int) ([]time.Time, error) {
+	if err := NextRunsRange.Check("runs", n); err != nil {
+		return nil, err
+	}
+	sched, err := parseSchedule(schedule)
+	if err != nil {
+		return nil, fmt.Errorf("schedule: %w", err)
+	}
+	out := make([]time.Time, 0, n)
+	for t := from; len(out) < n; {
+		t = sched.Next(t)
+		if t.IsZero() {
+			break
+		}
+		out = append(out, t)
+	}
+	return out, nil
 }
 
 // ErrGuard means a guard refused the drill before anything was touched.
@@ -227,10 +565,10 @@ func (g Guards) CheckEndpoint(authURL, region string) error {
 	if !g.Staging {
 		return fmt.Errorf("%w: guards.staging is not true", ErrGuard)
 	}
-	if !contains(normalizeURLs(g.AllowedEndpoints), normalizeURL(authURL)) {
+	if !slices.Contains(normalizeURLs(g.AllowedEndpoints), normalizeURL(authURL)) {
 		return fmt.Errorf("%w: Keystone %s is not in guards.allowedEndpoints %v", ErrGuard, authURL, g.AllowedEndpoints)
 	}
-	if len(g.AllowedRegions) > 0 && !contains(g.AllowedRegions, region) {
+	if len(g.AllowedRegions) > 0 && !slices.Contains(g.AllowedRegions, region) {
 		return fmt.Errorf("%w: region %q is not in guards.allowedRegions %v", ErrGuard, region, g.AllowedRegions)
 	}
 	return nil
