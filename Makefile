@@ -19,8 +19,16 @@ export OSDR_TEST_MYSQL_IMAGE
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+# Every report and metric names the build that made it. The date is the commit's, not the clock's, so two
+# builds of one commit are the same binary.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+DATE    ?= $(shell git log -1 --format=%cI 2>/dev/null)
+VERSION_PKG := github.com/osdr/osdr/internal/version
+LDFLAGS := -X $(VERSION_PKG).version=$(VERSION) -X $(VERSION_PKG).commit=$(COMMIT) -X $(VERSION_PKG).date=$(DATE)
+
 # Static binaries: the image is FROM scratch, and an operator copies osdr onto a broken cloud's hosts as is.
-GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath
+GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 
 .PHONY: build
 build: bin/osdr bin/osdr-lab ## Build bin/osdr (the operator binary) and bin/osdr-lab (simulated cloud, demo), static

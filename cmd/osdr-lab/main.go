@@ -11,6 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 	tclog "github.com/testcontainers/testcontainers-go/log"
+
+	"github.com/osdr/osdr/internal/version"
 )
 
 func main() {
@@ -41,6 +43,7 @@ complete drill, run by the osdr binary beside it, against a simulated cloud. It 
 (make build) and never shipped in the operator image; osdr sim and osdr demo run it.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version.Get().Version,
 	}
 	root.AddCommand(newSimCommand(), newDemoCommand())
 	return root

@@ -107,7 +107,7 @@ type DrillOutcome struct {
 	NextRuns []time.Time `json:"next_runs,omitempty"`
 }
 
-// VersionOutcome is what osdr --version prints.
+// VersionOutcome is what `osdr version` prints: the build of osdr that is running.
 type VersionOutcome struct {
 	Version   string `json:"version"`
 	Commit    string `json:"commit,omitempty"`

@@ -2,9 +2,10 @@ package main
 
 import (
 	"fmt"
-	"runtime/debug"
 
 	"github.com/spf13/cobra"
+
+	buildinfo "github.com/osdr/osdr/internal/version"
 )
 
 func newRootCommand() *cobra.Command {
@@ -40,24 +41,40 @@ The same binary performs a real recovery after a real power cut.`,
 	return root, prof
 }
 
+// version is the one line --version and `osdr version` print: the release, then the commit and build date
+// when the build knows them, and the Go toolchain.
 func version() string {
-	info, ok := debug.ReadBuildInfo()
-	if !ok || info.Main.Version == "" {
-		return "(devel)"
+	v := buildinfo.Get()
+	line := v.Version
+	if v.Commit != "" {
+		line += " (commit " + v.Commit
+		if v.Date != "" {
+			line += ", " + v.Date
+		}
+		line += ")"
 	}
-	return info.Main.Version
+	return line + " " + v.GoVersion
 }
 
 func newVersionCommand() *cobra.Command {
-	return &cobra.Command{
+	var output string
+	cmd := &cobra.Command{
 		Use:   "version",
-		Short: "Print the osdr version",
+		Short: "Print the osdr version, commit, build date and Go version",
 		Example: `  osdr version
-  osdr version -o json`,
+  osdr version -o json | jq -r .version.commit`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, err := fmt.Fprintln(cmd.OutOrStdout(), "osdr", version())
-			return err
+			out, err := newOutput(cmd, "version", output)
+			if err != nil {
+				return err
+			}
+			v := buildinfo.Get()
+			out.res.Version = &VersionOutcome{Version: v.Version, Commit: v.Commit, BuildDate: v.Date, GoVersion: v.GoVersion}
+			fmt.Fprintln(out.text(), "osdr", version())
+			return out.finish(nil)
 		},
 	}
+	addOutputFlag(cmd, &output)
+	return cmd
 }
