@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -26,13 +27,18 @@ limits. See examples/drills/ for documented drill files.`,
 	return cmd
 }
 
+// nextRunsShown is how many upcoming runs `drill validate` lists for a scheduled drill: enough to see the
+// pattern (weekdays, the hour) without scrolling.
+const nextRunsShown = 3
+
 func newDrillValidateCommand() *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
 		Use:   "validate FILE",
 		Short: "Check a drill file and name every problem in it",
 		Example: `  osdr drill validate examples/drills/weekly-compute-1.yaml
-  osdr drill validate drill.yaml -o json | jq .error`,
+  osdr drill validate drill.yaml -o json | jq .error
+  osdr drill validate drill.yaml -o json | jq -r '.drill.next_runs[]'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out, err := newOutput(cmd, "drill validate", output)
@@ -47,6 +53,18 @@ func newDrillValidateCommand() *cobra.Command {
 				out.res.Drill = &DrillOutcome{Name: d.Name, File: args[0]}
 				fmt.Fprintf(out.text(), "%s: drill %q is valid (%d fault(s), guards: staging, %d endpoint(s), at most %d host(s), %d instance(s), %d volume(s))\n",
 					args[0], d.Name, len(d.Faults), len(d.Guards.AllowedEndpoints), d.Guards.MaxHosts, d.Guards.MaxInstances, d.Guards.MaxVolumes)
+				if d.Schedule == "" {
+					return nil
+				}
+				// The scheduler reads the schedule in its host's local time, so that is the zone shown.
+				next, err := drills.NextRuns(d.Schedule, time.Now(), nextRunsShown)
+				if err != nil {
+					return err
+				}
+				out.res.Drill.NextRuns = next
+				for _, t := range next {
+					fmt.Fprintf(out.text(), "  next run: %s\n", t.Format("Mon 2006-01-02 15:04 MST"))
+				}
 				return nil
 			}())
 		},

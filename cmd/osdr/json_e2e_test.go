@@ -7,7 +7,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/osdr/osdr/drills"
 	"github.com/osdr/osdr/testenv/sim"
 )
 
@@ -44,6 +46,7 @@ func jsonLines(t *testing.T, args []string, stdout string) (events []map[string]
 func TestEveryCommandsJSONIsJSONOnly(t *testing.T) {
 	s := startSim(t, "zed", sim.Shape{Hosts: 1, Instances: 2, VolumesPerInstance: 1, Seed: 27})
 	drill := writeDrill(t, s, nil)
+	scheduled := writeDrill(t, s, func(d *drills.Drill) { d.Schedule = "0 3 * * 1" })
 	for _, tc := range []struct {
 		args   []string
 		code   int
@@ -58,6 +61,17 @@ func TestEveryCommandsJSONIsJSONOnly(t *testing.T) {
 		{[]string{"drill", "validate", drill}, 0, "succeeded", func(t *testing.T, _ []map[string]any, r Result) {
 			if r.Drill == nil || r.Drill.Name != "e2e" {
 				t.Errorf("validate result: %+v", r)
+			}
+		}},
+		{[]string{"drill", "validate", scheduled}, 0, "succeeded", func(t *testing.T, _ []map[string]any, r Result) {
+			if r.Drill == nil || len(r.Drill.NextRuns) != nextRunsShown || !r.Drill.NextRuns[0].Before(r.Drill.NextRuns[1]) ||
+				r.Drill.NextRuns[0].Weekday() != time.Monday || r.Drill.NextRuns[0].Hour() != 3 {
+				t.Errorf("validate of a scheduled drill: %+v", r.Drill)
+			}
+		}},
+		{[]string{"version"}, 0, "succeeded", func(t *testing.T, _ []map[string]any, r Result) {
+			if r.Version == nil || r.Version.Version == "" || !strings.HasPrefix(r.Version.GoVersion, "go") {
+				t.Errorf("version result: %+v", r.Version)
 			}
 		}},
 		{[]string{"drill", "plan", drill}, 0, "succeeded", func(t *testing.T, _ []map[string]any, r Result) {
