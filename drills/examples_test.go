@@ -21,10 +21,6 @@ import (
 	"github.com/osdr/osdr/internal/testtool"
 )
 
-// drillCleanup is how long osdr takes at most, after SIGTERM, to restore the faults and recover the targets
-// (the runner's default cleanup bound), before it writes its reports: a scheduler must wait longer.
-const drillCleanup = 30 * time.Minute
-
 // cronJobs decodes every document of the example strictly into Kubernetes' own types, as the API server
 // would: an unknown or misspelt field fails the test.
 func cronJobs(t *testing.T) []batchv1.CronJob {
@@ -126,8 +122,8 @@ func TestKubernetesCronJobsDeployAndCanReadTheirSecrets(t *testing.T) {
 					continue
 				}
 				grace := time.Duration(ptr.Deref(pod.TerminationGracePeriodSeconds, corev1.DefaultTerminationGracePeriodSeconds)) * time.Second
-				if grace <= drillCleanup {
-					t.Errorf("terminationGracePeriodSeconds gives %s: a drill needs more than %s to clean up after SIGTERM", grace, drillCleanup)
+				if grace <= DefaultCleanup {
+					t.Errorf("terminationGracePeriodSeconds gives %s: a drill needs more than %s to clean up after SIGTERM", grace, DefaultCleanup)
 				}
 				if d.Schedule != cj.Spec.Schedule {
 					t.Errorf("the CronJob runs on %q, its drill %s says %q", cj.Spec.Schedule, d.Name, d.Schedule)
@@ -209,7 +205,7 @@ func TestSystemdServicesAreHardened(t *testing.T) {
 		writes   []string
 		stopping time.Duration
 	}{
-		{"osdr-drill@.service", []string{"-/var/lib/osdr/runs", "-/var/lib/node_exporter/textfile_collector"}, drillCleanup},
+		{"osdr-drill@.service", []string{"-/var/lib/osdr/runs", "-/var/lib/node_exporter/textfile_collector"}, DefaultCleanup},
 		{"osdr-snapshot.service", []string{"-/var/lib/osdr/runs"}, 0},
 	} {
 		t.Run(tc.unit, func(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"github.com/osdr/osdr/inject"
 	"github.com/osdr/osdr/internal/cloud"
 	"github.com/osdr/osdr/internal/durable"
+	"github.com/osdr/osdr/internal/osapi"
 	"github.com/osdr/osdr/internal/run"
 	"github.com/osdr/osdr/recover"
 	"github.com/osdr/osdr/suites"
@@ -261,6 +262,7 @@ func (d *drillRun) verify(ctx context.Context, name, labels string) error {
 	}
 	if name == "recovered" {
 		d.report.Specs = specResults(res)
+		d.recordFinalStates(ctx)
 	}
 	if err := res.JUnit("osdr drill " + d.Drill.Name + " " + name).WriteFile(d.run.Verification(name)); err != nil {
 		return err
@@ -277,12 +279,46 @@ func (d *drillRun) verify(ctx context.Context, name, labels string) error {
 	return nil
 }
 
+// recordFinalStates notes each instance's Nova status as the verification left it, so the report says
+// "ended SHUTOFF" rather than only "a check failed". One list answers every instance; without it the
+// report says why the states are missing.
+func (d *drillRun) recordFinalStates(ctx context.Context) {
+	servers, err := func() ([]osapi.Server, error) {
+		api, err := d.Cloud.API(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return api.ListServers(ctx, "")
+	}()
+	if err != nil {
+		d.report.Notes = append(d.report.Notes, "final instance states unknown: "+err.Error())
+		return
+	}
+	status := make(map[string]string, len(servers))
+	for _, s := range servers {
+		status[s.ID] = s.Status
+	}
+	for i := range d.report.Instances {
+		in := &d.report.Instances[i]
+		if st, ok := status[in.ID]; ok {
+			in.FinalState = st
+		} else {
+			in.FinalState = "DELETED"
+		}
+	}
+}
+
+// DefaultCleanup bounds the restore-and-recover after a failure or an interrupt when Runner.Cleanup is not
+// set: long enough to recover a few hundred instances at the default API rate, so a scheduler's stop timeout
+// (systemd TimeoutStopSec, a pod's terminationGracePeriodSeconds) must exceed it.
+const DefaultCleanup = 30 * time.Minute
+
 // cleanup restores the faults and recovers the targets after a failure or an interrupt, on a context that
 // outlives the cancelled one, and records what it did in the report.
 func (d *drillRun) cleanup(ctx context.Context, cause error) {
 	timeout := d.Cleanup
 	if timeout <= 0 {
-		timeout = 30 * time.Minute
+		timeout = DefaultCleanup
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()

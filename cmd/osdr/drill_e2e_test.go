@@ -67,6 +67,9 @@ func TestADrillBreaksRecoversVerifiesAndReports(t *testing.T) {
 		t.Errorf("report: outcome %s, %d instances, recovery %.1fs", r.Outcome, len(r.Instances), r.RecoverySeconds)
 	}
 	for _, in := range r.Instances {
+		if in.FinalState != "ACTIVE" {
+			t.Errorf("instance %s ended %q, want ACTIVE (the sim's guests were running)", in.ID, in.FinalState)
+		}
 		names := map[string]bool{}
 		for _, sp := range in.Timeline {
 			names[sp.Name] = true
