@@ -16,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/onsi/ginkgo/v2/types"
 	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
 
@@ -468,51 +467,12 @@ func checkURL(field, raw string) error {
 	return nil
 }
 
-// families are the labels of the verification's check families, the only labels a label expression can
-// select by.
-var families = []string{suites.LabelAttachments, suites.LabelStates, suites.LabelReachability, suites.LabelIntegrity}
-
-// labelWords are the words of a label expression that name labels: what is left without its operators,
-// parentheses and /regular expressions/.
-var labelWords = regexp.MustCompile(`/[^/]*/|[^\s&|!(),/]+`)
-
-// checkLabels refuses a label expression the verification would refuse, one naming a label no check has (a
-// typo silently checks less), and one that selects no check at all.
+// checkLabels refuses a label expression the verification would refuse.
 func checkLabels(expr string) error {
-	filter, err := types.ParseLabelFilter(expr)
-	if err != nil {
-		return fmt.Errorf("verification.labels: %q is not a label expression: %s", expr, ginkgoReason(err))
-	}
-	for _, w := range labelWords.FindAllString(expr, -1) {
-		if !strings.HasPrefix(w, "/") && !slices.Contains(families, strings.ToLower(w)) {
-			return fmt.Errorf("verification.labels: %q is not a label; the checks' labels are %s", w, strings.Join(families, ", "))
-		}
-	}
-	if !slices.ContainsFunc(families, func(f string) bool { return filter([]string{f}) }) {
-		return fmt.Errorf("verification.labels: %q selects none of the checks (%s)", expr, strings.Join(families, ", "))
+	if _, err := suites.ParseLabels(expr); err != nil {
+		return fmt.Errorf("verification.labels: %w", err)
 	}
 	return nil
-}
-
-// ginkgoMarkup is the terminal markup ({{red}}, {{/}}) in Ginkgo's error messages.
-var ginkgoMarkup = regexp.MustCompile(`\{\{[^}]*\}\}`)
-
-// ginkgoReason is the reason of Ginkgo's label syntax error as one plain line, with where in the expression
-// Ginkgo marked it. Ginkgo writes the error for a terminal: a heading, the expression with the offending
-// character highlighted in colour, the reason and a link.
-func ginkgoReason(err error) string {
-	var ge types.GinkgoError
-	if !errors.As(err, &ge) {
-		return err.Error()
-	}
-	marked, reason, found := strings.Cut(ge.Message, "\n")
-	if !found {
-		return ginkgoMarkup.ReplaceAllString(ge.Message, "")
-	}
-	if at := strings.Index(marked, "{{"); at >= 0 {
-		return fmt.Sprintf("%s (at character %d)", reason, at+1)
-	}
-	return reason
 }
 
 // parseSchedule reads the standard five-field cron format and its descriptors (@daily, @weekly, @every 1h),

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/onsi/ginkgo/v2/types"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/osdr/osdr/internal/bounds"
@@ -203,9 +202,9 @@ var ErrNoChecks = errors.New("no check to run")
 // Verify runs every selected check of the target side by side, within one deadline for the whole
 // verification, and reports each check's own outcome.
 func Verify(ctx context.Context, t *Target, opts Options) (*Report, error) {
-	filter, err := parseLabels(opts.LabelFilter)
+	filter, err := ParseLabels(opts.LabelFilter)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("label filter: %w", err)
 	}
 	if err := ParseFamilies(opts.Skip); err != nil {
 		return nil, err
@@ -248,19 +247,6 @@ func cmpOr[T int | time.Duration](v, def T) T {
 		return v
 	}
 	return def
-}
-
-// parseLabels reads a label expression with Ginkgo's own parser, so `osdr verify --label-filter` and
-// `ginkgo --label-filter` select the same checks.
-func parseLabels(expr string) (func([]string) bool, error) {
-	if expr == "" {
-		return func([]string) bool { return true }, nil
-	}
-	filter, err := types.ParseLabelFilter(expr)
-	if err != nil {
-		return nil, fmt.Errorf("label filter %q: %w", expr, err)
-	}
-	return func(labels []string) bool { return filter(labels) }, nil
 }
 
 // JUnit renders the report as one suite per family.
