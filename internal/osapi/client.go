@@ -33,9 +33,13 @@ type Options struct {
 
 // Client holds the Compute and Block Storage clients.
 type Client struct {
-	compute *gophercloud.ServiceClient
-	volume  *gophercloud.ServiceClient
+	compute   *gophercloud.ServiceClient
+	volume    *gophercloud.ServiceClient
+	transport *Transport
 }
+
+// Requests is what every client of this provider has sent so far, Keystone's logins included.
+func (c *Client) Requests() Requests { return c.transport.Requests() }
 
 // New builds the clients from an authenticated provider and negotiates microversions with each service. It
 // sets opts on the provider's Transport (one per process: the latest Options apply to every client of the
@@ -59,7 +63,7 @@ func New(ctx context.Context, provider *gophercloud.ProviderClient, eo gopherclo
 	if err != nil {
 		return nil, fmt.Errorf("find the block-storage endpoint: %w", err)
 	}
-	c := &Client{compute: compute, volume: volume}
+	c := &Client{compute: compute, volume: volume, transport: t}
 	if compute.Microversion, err = negotiate(ctx, "Nova", compute, MaxNovaMicroversion); err != nil {
 		return nil, err
 	}

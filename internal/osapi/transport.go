@@ -48,6 +48,28 @@ const (
 type Transport struct {
 	base   http.RoundTripper
 	policy atomic.Pointer[policy]
+	// sent counts the attempts that reached the network, reads and changes apart: what a recovery cost the
+	// control plane, retries included.
+	reads, changes atomic.Int64
+}
+
+// Requests is how many requests a Transport sent, every attempt of a retried read counted.
+type Requests struct {
+	Reads   int64 `json:"reads"`   // GET and HEAD, Keystone logins
+	Changes int64 `json:"changes"` // everything else: reboots, attaches, …
+}
+
+// Total is every request sent.
+func (r Requests) Total() int64 { return r.Reads + r.Changes }
+
+// Sub is what was sent between two counts.
+func (r Requests) Sub(earlier Requests) Requests {
+	return Requests{Reads: r.Reads - earlier.Reads, Changes: r.Changes - earlier.Changes}
+}
+
+// Requests is what the Transport has sent so far.
+func (t *Transport) Requests() Requests {
+	return Requests{Reads: t.reads.Load(), Changes: t.changes.Load()}
 }
 
 // policy is what Options decide; a Transport swaps it whole, so requests under way keep the one they started
@@ -168,6 +190,11 @@ func (t *Transport) attempt(req *http.Request, p *policy) (*http.Response, error
 			return nil, err
 		}
 		send.Body = body
+	}
+	if retryable(req) {
+		t.reads.Add(1)
+	} else {
+		t.changes.Add(1)
 	}
 	resp, err := t.base.RoundTrip(send)
 	if err != nil {

@@ -303,3 +303,29 @@ func TestOptionsRefused(t *testing.T) {
 		t.Errorf("New error = %v, want the negative timeout refused", err)
 	}
 }
+
+// The client counts every attempt it sent, reads and changes apart, as the server saw them: a recovery's cost
+// to the control plane is read from it.
+func TestRequestsCountEveryAttemptAsTheServerSawIt(t *testing.T) {
+	f := newFakeCloud(t)
+	c, _ := f.client(t, Options{RequestTimeout: 200 * time.Millisecond})
+	before := c.Requests()
+	r := reads(c)[0]
+	f.failFirst(2, r.prefix, fault503)
+	if err := r.read(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.RebootHard(t.Context(), serverID); err != nil {
+		t.Fatal(err)
+	}
+	got := c.Requests().Sub(before)
+	if want := (Requests{Reads: 3, Changes: 1}); got != want {
+		t.Errorf("counted %+v, want %+v (two failed reads, the answer, one reboot)", got, want)
+	}
+	f.mu.Lock()
+	seen := int64(len(f.requests))
+	f.mu.Unlock()
+	if total := c.Requests().Total(); total != seen {
+		t.Errorf("the client counted %d requests in all, the server saw %d", total, seen)
+	}
+}
