@@ -21,11 +21,15 @@ type applier struct {
 	// lose the answer to a COMMIT; nil in a recovery.
 	afterStatement func(ctx context.Context, tx *sql.Tx, i int)
 	commit         func(tx *sql.Tx) error
+	// changed is how many rows the committed statements changed.
+	changed int64
 }
 
-// applyDBClean carries out a plan of step 2; see applier.
-func applyDBClean(ctx context.Context, dbs cloud.Databases, plan *DBPlan, backupPath string) error {
-	return (&applier{dbs: dbs, plan: plan, backupPath: backupPath}).run(ctx)
+// applyDBClean carries out a plan of step 2 and returns how many rows it changed; see applier.
+func applyDBClean(ctx context.Context, dbs cloud.Databases, plan *DBPlan, backupPath string) (int64, error) {
+	a := &applier{dbs: dbs, plan: plan, backupPath: backupPath}
+	err := a.run(ctx)
+	return a.changed, err
 }
 
 // errCommitUnknown means a COMMIT's answer was lost and reading the rows back could not tell whether it took.
@@ -130,6 +134,9 @@ func (a *applier) run(ctx context.Context) error {
 			return fmt.Errorf("commit %s: %w; restoring %s from %s also failed: %v", name, err, strings.Join(committed, ", "), a.backupPath, rerr)
 		}
 		return fmt.Errorf("commit %s: %w (already committed %s restored from the backup)", name, err, strings.Join(committed, ", "))
+	}
+	for _, n := range locked {
+		a.changed += n
 	}
 	return nil
 }

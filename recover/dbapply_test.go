@@ -26,7 +26,7 @@ func TestTheBackupKeepsOnlyWhatUndoNeeds(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := run.Run{Dir: t.TempDir()}.Backup()
-	if err := applyDBClean(ctx, f.dbs, plan, path); err != nil {
+	if _, err := applyDBClean(ctx, f.dbs, plan, path); err != nil {
 		t.Fatal(err)
 	}
 	raw, err := os.ReadFile(path)
@@ -81,7 +81,7 @@ func TestACleanOfManyVolumesIsChunkedAndUndone(t *testing.T) {
 		t.Errorf("%d statements for %d volumes, want each of the five split in three", len(plan.Statements), n)
 	}
 	path := run.Run{Dir: t.TempDir()}.Backup()
-	if err := applyDBClean(ctx, f.dbs, plan, path); err != nil {
+	if _, err := applyDBClean(ctx, f.dbs, plan, path); err != nil {
 		t.Fatal(err)
 	}
 	var live int
@@ -134,7 +134,7 @@ func TestAConnectionCutInTheMiddleOfTheCleanLeavesNothingHalfDone(t *testing.T) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := applyDBClean(ctx, f.dbs, again, run.Run{Dir: t.TempDir()}.Backup()); err != nil {
+	if _, err := applyDBClean(ctx, f.dbs, again, run.Run{Dir: t.TempDir()}.Backup()); err != nil {
 		t.Fatalf("the rerun: %v", err)
 	}
 	var live int

@@ -94,8 +94,16 @@ func TestApplyCleansOnlyTheScopeAndUndoRestoresEveryByte(t *testing.T) {
 		t.Fatal(err)
 	}
 	backupPath := run.Run{Dir: t.TempDir()}.Backup()
-	if err := applyDBClean(ctx, f.dbs, plan, backupPath); err != nil {
+	changed, err := applyDBClean(ctx, f.dbs, plan, backupPath)
+	if err != nil {
 		t.Fatal(err)
+	}
+	var counted int64
+	for _, st := range plan.Statements {
+		counted += st.ExpectedRows
+	}
+	if changed != counted || changed == 0 {
+		t.Errorf("the clean says it changed %d rows; its plan counted %d", changed, counted)
 	}
 	backup, err := readBackup(backupPath)
 	if err != nil {
@@ -154,7 +162,7 @@ func TestApplyRollsBackWhenTheDatabaseNoLongerMatchesThePlan(t *testing.T) {
 	beforeCinder := dumpTables(t, f.cinder, cinderTables...)
 	beforeNova := dumpTables(t, f.nova, "block_device_mapping")
 
-	err = applyDBClean(ctx, f.dbs, plan, run.Run{Dir: t.TempDir()}.Backup())
+	_, err = applyDBClean(ctx, f.dbs, plan, run.Run{Dir: t.TempDir()}.Backup())
 	if !errors.Is(err, errPlanMismatch) {
 		t.Fatalf("err = %v, want errPlanMismatch", err)
 	}
@@ -205,7 +213,7 @@ func TestLegacySchemaRunsTheGuidesStatementsScoped(t *testing.T) {
 		}
 	}
 	legacyBackup := run.Run{Dir: t.TempDir()}.Backup()
-	if err := applyDBClean(ctx, dbs, plan, legacyBackup); err != nil {
+	if _, err := applyDBClean(ctx, dbs, plan, legacyBackup); err != nil {
 		t.Fatal(err)
 	}
 	backup, err := readBackup(legacyBackup)

@@ -26,11 +26,15 @@ const (
 // InstanceResult is one instance's line of the summary: its outcome and how long each step took (its
 // recovery time, split by step).
 type InstanceResult struct {
-	ID           string           `json:"id"`
-	Name         string           `json:"name"`
-	Host         string           `json:"host"`
-	Outcome      Outcome          `json:"outcome"`
-	Error        string           `json:"error,omitempty"`
+	ID      string  `json:"id"`
+	Name    string  `json:"name"`
+	Host    string  `json:"host"`
+	Outcome Outcome `json:"outcome"`
+	Error   string  `json:"error,omitempty"`
+	// Class is the minimal strategy's verdict on the instance, and FellBack why a reboot-only instance's
+	// proof failed, so it got the guide's steps for its volumes after its reboot.
+	Class        Class            `json:"class,omitempty"`
+	FellBack     string           `json:"fell_back,omitempty"`
 	Started      time.Time        `json:"started"`
 	Finished     time.Time        `json:"finished"`
 	TotalSeconds float64          `json:"total_seconds"`

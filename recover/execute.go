@@ -14,6 +14,7 @@ import (
 	"github.com/osdr/osdr/internal/bounds"
 	"github.com/osdr/osdr/internal/cloud"
 	"github.com/osdr/osdr/internal/osapi"
+	"github.com/osdr/osdr/internal/run"
 	"github.com/osdr/osdr/internal/sshx"
 	"github.com/osdr/osdr/internal/wait"
 )
@@ -84,6 +85,9 @@ type engineAPI interface {
 type executor struct {
 	cloud   engineAPI
 	guests  guests
+	hosts   hostRunner
+	dbs     cloud.Databases
+	rn      run.Run
 	journal *journal
 	options ExecOptions
 	// apiRate is the control plane's request budget (0: none): the waits spend a share of it.
@@ -97,12 +101,40 @@ type executor struct {
 	obs      *observer
 	portals  *portalLimits
 	services serviceLog
+	// dbMu keeps database cleans one at a time.
+	dbMu sync.Mutex
+	// instances and data index the manifest for the steps, which look instances up thousands of times.
+	instances map[string]Instance
+	data      map[string][]Attachment
+}
+
+// index builds the manifest's lookups for the plan's instances.
+func (x *executor) index(p *Plan, m *Manifest) {
+	x.instances, x.data = map[string]Instance{}, map[string][]Attachment{}
+	for _, in := range m.Instances {
+		x.instances[in.ID] = in
+	}
+	for _, in := range p.Instances {
+		x.data[in.ID] = m.DataAttachments(in.ID)
+	}
+}
+
+// portalsOf are the target portals of the volumes a step logs in: the instance's, or one volume's.
+func (x *executor) portalsOf(instance, volume string) []string {
+	var out []string
+	for _, a := range x.data[instance] {
+		if volume == "" || a.VolumeID == volume {
+			out = append(out, a.Portal)
+		}
+	}
+	return out
 }
 
 // run recovers every instance of the plan and returns one result per instance (excluded ones included).
 // Instances start longest chain first, at most Concurrency at once and PerHost per compute host; one
 // failing or timing out never stops the others.
-func (x *executor) run(ctx context.Context, p *Plan, m *Manifest) []InstanceResult {
+func (x *executor) recoverAll(ctx context.Context, p *Plan, m *Manifest) []InstanceResult {
+	x.index(p, m)
 	watched := map[string]bool{}
 	for _, in := range p.Instances {
 		watched[in.ID] = true
@@ -126,14 +158,14 @@ func (x *executor) run(ctx context.Context, p *Plan, m *Manifest) []InstanceResu
 				if !ok {
 					return
 				}
-				results[i] = x.recoverInstance(ctx, p.Instances[i], m)
+				results[i] = x.recoverInstance(ctx, p.Instances[i], m, p.GuestReboot)
 				queue.done(p.Instances[i].Host)
 			}
 		})
 	}
 	workers.Wait()
 	for _, e := range p.Excluded {
-		in, _ := m.Instance(e.ID)
+		in := x.instances[e.ID]
 		results = append(results, InstanceResult{ID: e.ID, Name: in.Name, Host: in.Host, Outcome: OutcomeExcluded, Error: e.Reason})
 	}
 	return results
@@ -157,11 +189,14 @@ func newHostQueue(p *Plan, perHost int) *hostQueue {
 		q.pending = append(q.pending, i)
 	}
 	chain := func(in InstancePlan) int {
-		n := len(in.Reattach)
-		if in.Reboot != nil {
-			n++
+		n := len(in.Prove)
+		if !in.fallbackOnly() {
+			n += len(in.Reattach)
+			if len(in.Guest) > 0 {
+				n++
+			}
 		}
-		if len(in.Guest) > 0 {
+		if in.Reboot != nil {
 			n++
 		}
 		return n
@@ -264,31 +299,42 @@ func (x *executor) recordEntry(entry Entry) error {
 	return nil
 }
 
-func (x *executor) recoverInstance(ctx context.Context, in InstancePlan, m *Manifest) InstanceResult {
-	res := InstanceResult{ID: in.ID, Name: in.Name, Host: in.Host, Started: time.Now().UTC()}
-	inst, _ := m.Instance(in.ID)
+func (x *executor) recoverInstance(ctx context.Context, in InstancePlan, m *Manifest, policy GuestRebootPolicy) InstanceResult {
+	res := InstanceResult{ID: in.ID, Name: in.Name, Host: in.Host, Class: in.Class, Started: time.Now().UTC()}
+	step := func(s Step, do func() error) error {
+		start := time.Now()
+		err := do()
+		res.addStep(s, time.Since(start))
+		return err
+	}
 	err := func() error {
 		if in.Reboot != nil {
-			start := time.Now()
-			err := x.reboot(ctx, in, m)
-			res.addStep(StepReboot, time.Since(start))
-			if err != nil {
+			if err := step(StepReboot, func() error { return x.reboot(ctx, in) }); err != nil {
 				return err
 			}
 		}
 		if x.until == StepReboot {
 			return nil
 		}
-		start := time.Now()
-		err := x.reattachAll(ctx, in, m)
-		res.addStep(StepReattach, time.Since(start))
-		if err != nil || x.until == StepReattach || len(in.Guest) == 0 {
+		if in.fallbackOnly() {
+			err := step(StepProve, func() error { return x.prove(ctx, in) })
+			if err == nil {
+				return nil
+			}
+			var failed *proofFailedError
+			if !errors.As(err, &failed) {
+				return err
+			}
+			// The reboot is spent: the guide's steps for this instance's volumes alone, never a second reboot.
+			res.FellBack = failed.why
+			if err := step(StepDBClean, func() error { return x.cleanInstance(ctx, m, in.ID) }); err != nil {
+				return err
+			}
+		}
+		if err := step(StepReattach, func() error { return x.reattachAll(ctx, in) }); err != nil || x.until == StepReattach || len(in.Guest) == 0 {
 			return err
 		}
-		start = time.Now()
-		err = x.guestReboot(ctx, inst, in)
-		res.addStep(StepGuestReboot, time.Since(start))
-		return err
+		return step(StepGuestReboot, func() error { return x.guestReboot(ctx, x.instances[in.ID], in) })
 	}()
 	res.Finished = time.Now().UTC()
 	res.TotalSeconds = res.Finished.Sub(res.Started).Seconds()
@@ -322,21 +368,10 @@ func (x *executor) callOnce(ctx context.Context, what string, deadline time.Dura
 	})
 }
 
-// portalsOf are the target portals of the volumes a step logs in.
-func portalsOf(m *Manifest, instance string, volume string) []string {
-	var out []string
-	for _, a := range m.DataAttachments(instance) {
-		if volume == "" || a.VolumeID == volume {
-			out = append(out, a.Portal)
-		}
-	}
-	return out
-}
-
 // reboot is step 3: one HARD reboot, never a second one, even across a crash and --resume. It is done when
 // the server runs again and, where Nova's instance actions can be read, nova-compute reported the reboot
 // carried out: a server that was running all along proves nothing by running.
-func (x *executor) reboot(ctx context.Context, in InstancePlan, m *Manifest) error {
+func (x *executor) reboot(ctx context.Context, in InstancePlan) error {
 	id := in.ID
 	send := !x.journal.rebootRequested(id)
 	var mark *ActionMark
@@ -369,7 +404,7 @@ func (x *executor) reboot(ctx context.Context, in InstancePlan, m *Manifest) err
 		}
 	}
 	// The reboot logs in every volume of the instance again: it holds a login slot on each volume's portal.
-	release, err := x.portals.acquire(ctx, portalsOf(m, id, ""))
+	release, err := x.portals.acquire(ctx, x.portalsOf(id, ""))
 	if err != nil {
 		return fmt.Errorf("reboot %s: %w", id, err)
 	}
@@ -419,7 +454,7 @@ func (x *executor) reboot(ctx context.Context, in InstancePlan, m *Manifest) err
 		_ = x.record(StepReboot, PhaseFailed, id, "", err.Error())
 		return fmt.Errorf("reboot %s: %w", id, err)
 	}
-	x.services.add(serviceRecord{instance: id, host: in.Host, portals: portalsOf(m, id, ""), action: "reboot", event: eventReboot, requestID: requestID})
+	x.services.add(serviceRecord{instance: id, host: in.Host, portals: x.portalsOf(id, ""), action: "reboot", event: eventReboot, requestID: requestID})
 	return x.record(StepReboot, PhaseDone, id, "", done)
 }
 
@@ -464,7 +499,7 @@ func (x *executor) rebootReachedNova(ctx context.Context, id string, intent Entr
 
 // reattachAll is step 4 for an instance: its volumes one after another, in device order, and Nova's list of
 // the server's volumes read once at the end to see every one of them there.
-func (x *executor) reattachAll(ctx context.Context, in InstancePlan, m *Manifest) error {
+func (x *executor) reattachAll(ctx context.Context, in InstancePlan) error {
 	if len(in.Reattach) == 0 {
 		return nil
 	}
@@ -482,7 +517,7 @@ func (x *executor) reattachAll(ctx context.Context, in InstancePlan, m *Manifest
 			}
 			continue
 		}
-		if err := x.reattach(ctx, in, a, m); err != nil {
+		if err := x.reattach(ctx, in, a); err != nil {
 			return err
 		}
 		sent = append(sent, a)
@@ -523,7 +558,7 @@ func (x *executor) novaLists(ctx context.Context, id string) (map[string]bool, e
 
 // reattach is step 4 for one volume, at the device the manifest recorded: sent once, then waited for until
 // Cinder shows it in-use on the server.
-func (x *executor) reattach(ctx context.Context, in InstancePlan, a Action, m *Manifest) error {
+func (x *executor) reattach(ctx context.Context, in InstancePlan, a Action) error {
 	id := in.ID
 	fail := func(err error) error {
 		_ = x.record(StepReattach, PhaseFailed, id, a.Volume, err.Error())
@@ -532,7 +567,7 @@ func (x *executor) reattach(ctx context.Context, in InstancePlan, a Action, m *M
 	if err := x.record(StepReattach, PhaseIntent, id, a.Volume, "attach at "+a.Device); err != nil {
 		return err
 	}
-	release, err := x.portals.acquire(ctx, portalsOf(m, id, a.Volume))
+	release, err := x.portals.acquire(ctx, x.portalsOf(id, a.Volume))
 	if err != nil {
 		return fail(err)
 	}
@@ -585,7 +620,7 @@ func (x *executor) reattach(ctx context.Context, in InstancePlan, a Action, m *M
 	if err != nil {
 		return fail(err)
 	}
-	x.services.add(serviceRecord{instance: id, host: in.Host, portals: portalsOf(m, id, a.Volume), action: "attach_volume", event: eventAttach, requestID: requestID})
+	x.services.add(serviceRecord{instance: id, host: in.Host, portals: x.portalsOf(id, a.Volume), action: "attach_volume", event: eventAttach, requestID: requestID})
 	return nil
 }
 

@@ -25,6 +25,9 @@ const (
 	StepReboot      Step = "reboot"       // 3: HARD reboot, once
 	StepReattach    Step = "reattach"     // 4: per volume
 	StepGuestReboot Step = "guest-reboot" // 5: from inside the guest
+	// StepProve is the minimal strategy's check, after the reboot, that every volume came back: Nova and
+	// Cinder agree, and the compute host has the session logged in and the disk present.
+	StepProve Step = "prove"
 )
 
 // Phase is where an action stands. An intent is written, and fsync'ed, before the action starts: after a
@@ -56,6 +59,11 @@ type Entry struct {
 	// Actions is, with a reboot's intent, where Nova's record of the server's actions stood before the reboot
 	// was sent; nil when it could not be read.
 	Actions *ActionMark `json:"actions,omitempty"`
+	// Strategy is, on the entry that records the manifest, the strategy the run was planned with: a resume
+	// goes on with it and refuses another.
+	Strategy Strategy `json:"strategy,omitempty"`
+	// Rows is, on a database clean's done entry, how many rows it changed.
+	Rows int64 `json:"rows,omitempty"`
 }
 
 // ActionMark splits a server's instance actions into those before a reboot was sent and those after.
@@ -83,6 +91,31 @@ type journal struct {
 	broken error
 	// afterAppend, when set, runs after each durable append: the crash points of the kill tests.
 	afterAppend func(Entry)
+	// The lookups of a recovery of thousands of instances must not scan a journal of tens of thousands of
+	// entries each: lastAt and firstAt index the entries by what the lookups ask for.
+	lastAt  map[entryKey]int
+	firstAt map[phaseKey]int
+}
+
+// entryKey is what last looks entries up by, and phaseKey what first does.
+type entryKey struct {
+	step             Step
+	instance, volume string
+}
+
+type phaseKey struct {
+	entryKey
+	phase Phase
+}
+
+// index records entry i in the lookups; called for every entry, in order.
+func (j *journal) index(i int) {
+	e := j.entries[i]
+	k := entryKey{e.Step, e.Instance, e.Volume}
+	j.lastAt[k] = i
+	if _, ok := j.firstAt[phaseKey{k, e.Phase}]; !ok {
+		j.firstAt[phaseKey{k, e.Phase}] = i
+	}
 }
 
 // openJournal opens (or creates) the run's journal and reads what it holds. A torn last line, the trace of a
@@ -110,8 +143,11 @@ func openJournal(rn run.Run) (*journal, error) {
 		f.Close()
 		return nil, fmt.Errorf("sync run directory: %w", err)
 	}
-	j := &journal{f: f, entries: entries, written: good, durable: good}
+	j := &journal{f: f, entries: entries, written: good, durable: good, lastAt: map[entryKey]int{}, firstAt: map[phaseKey]int{}}
 	j.synced = sync.NewCond(&j.mu)
+	for i := range entries {
+		j.index(i)
+	}
 	return j, nil
 }
 
@@ -184,6 +220,7 @@ func (j *journal) append(e Entry) (Entry, error) {
 	}
 	j.written += int64(len(line))
 	j.entries = append(j.entries, e)
+	j.index(len(j.entries) - 1)
 	if err := j.waitDurable(j.written); err != nil {
 		return e, fmt.Errorf("sync journal: %w", err)
 	}
@@ -227,17 +264,22 @@ func (j *journal) all() []Entry {
 	return append([]Entry(nil), j.entries...)
 }
 
+// len is how many entries the journal holds.
+func (j *journal) len() int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return len(j.entries)
+}
+
 // last returns the newest entry for the step on the instance (and volume, when given).
 func (j *journal) last(step Step, instance, volume string) (Entry, bool) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	for i := len(j.entries) - 1; i >= 0; i-- {
-		e := j.entries[i]
-		if e.Step == step && e.Instance == instance && e.Volume == volume {
-			return e, true
-		}
+	i, ok := j.lastAt[entryKey{step, instance, volume}]
+	if !ok {
+		return Entry{}, false
 	}
-	return Entry{}, false
+	return j.entries[i], true
 }
 
 // first returns the oldest entry for the step and phase on the instance (and volume, when given): a reboot's
@@ -245,34 +287,28 @@ func (j *journal) last(step Step, instance, volume string) (Entry, bool) {
 func (j *journal) first(step Step, phase Phase, instance, volume string) (Entry, bool) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	for _, e := range j.entries {
-		if e.Step == step && e.Phase == phase && e.Instance == instance && e.Volume == volume {
-			return e, true
-		}
+	i, ok := j.firstAt[phaseKey{entryKey{step, instance, volume}, phase}]
+	if !ok {
+		return Entry{}, false
 	}
-	return Entry{}, false
+	return j.entries[i], true
 }
 
 // rebootRequested reports whether a reboot of the instance was ever intended in this run. Once true the
 // instance is never rebooted again by this run, whatever the outcome was: the guide's "DO NOT reboot a second
 // time", kept across crashes.
 func (j *journal) rebootRequested(instance string) bool {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	for _, e := range j.entries {
-		if e.Step == StepReboot && e.Instance == instance && (e.Phase == PhaseIntent || e.Phase == PhaseDone) {
-			return true
-		}
-	}
-	return false
+	_, intended := j.first(StepReboot, PhaseIntent, instance, "")
+	_, done := j.first(StepReboot, PhaseDone, instance, "")
+	return intended || done
 }
 
 // stepStarted reports whether any entry for the step exists.
 func (j *journal) stepStarted(step Step) bool {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	for _, e := range j.entries {
-		if e.Step == step {
+	for k := range j.lastAt {
+		if k.step == step {
 			return true
 		}
 	}

@@ -161,7 +161,8 @@ func uniqueSorted(ss []string) []string {
 }
 
 // buildPlan turns the manifest, preflight's decisions and the DB plan into the full plan.
-func buildPlan(runID, manifestPath string, m *Manifest, scope Scope, decisions []decision, db *DBPlan, policy GuestRebootPolicy, login func(cloud.Guest) cloud.Login) *Plan {
+// classes is the minimal strategy's verdict per instance; nil for the guide's procedure.
+func buildPlan(runID, manifestPath string, m *Manifest, scope Scope, decisions []decision, classes map[string]classification, db *DBPlan, policy GuestRebootPolicy, login func(cloud.Guest) cloud.Login) *Plan {
 	p := &Plan{RunID: runID, Manifest: manifestPath, Scope: scope, GuestReboot: policy, DB: db, Warnings: m.Warnings}
 	for _, d := range decisions {
 		if !d.Include {
@@ -169,6 +170,16 @@ func buildPlan(runID, manifestPath string, m *Manifest, scope Scope, decisions [
 			continue
 		}
 		ip := InstancePlan{ID: d.Instance.ID, Name: d.Instance.Name, Host: d.Instance.Host, Note: d.Reason}
+		if c, ok := classes[d.Instance.ID]; ok {
+			ip.Class, ip.ClassWhy = c.Class, c.Why
+		}
+		if ip.Class == ClassKept {
+			p.Instances = append(p.Instances, ip)
+			continue
+		}
+		if ip.Class == ClassRebootOnly {
+			ip.Prove = []Action{proveAction(d.Instance.Host)}
+		}
 		if d.Reboot {
 			a := rebootAction(d.Instance.ID)
 			ip.Reboot = &a
@@ -186,11 +197,14 @@ func buildPlan(runID, manifestPath string, m *Manifest, scope Scope, decisions [
 	return p
 }
 
-// includedInstances are the ids the plan acts on; step 2 is scoped to them.
-func (p *Plan) includedInstances() []string {
-	ids := make([]string, 0, len(p.Instances))
+// cleanedInstances are the ids step 2 is scoped to: every instance the guide's procedure acts on; the minimal
+// strategy's stuck ones.
+func (p *Plan) cleanedInstances() []string {
+	var ids []string
 	for _, in := range p.Instances {
-		ids = append(ids, in.ID)
+		if p.strategy() == StrategyGuide || in.Class == ClassStuck {
+			ids = append(ids, in.ID)
+		}
 	}
 	return ids
 }

@@ -30,7 +30,10 @@ type Options struct {
 	// AcceptPartialIdentity goes on when the manifest does not record every part of the cloud's identity
 	// (a manifest taken without the databases, or without Keystone), as long as nothing it records differs.
 	AcceptPartialIdentity bool
-	Exec                  ExecOptions
+	// Strategy is how to recover: StrategyGuide, or StrategyMinimal. Empty means the guide's for a new run
+	// and the run's own for a resume; a resume given another is refused.
+	Strategy Strategy
+	Exec     ExecOptions
 	// AfterJournalEntry, when set, runs after every durable journal append: the crash points of the tests
 	// that kill a recovery and resume it. The operator binary never sets it.
 	AfterJournalEntry func(Entry)
@@ -145,11 +148,40 @@ func (r *Recovery) Resume(ctx context.Context, rn run.Run, p Progress) (*Summary
 	if err != nil {
 		return nil, err
 	}
+	if err := r.checkStrategy(rn, plan); err != nil {
+		return nil, err
+	}
 	if _, err := r.checkIdentity(ctx, m.Cloud.Identity); err != nil {
 		return nil, fmt.Errorf("resume run %s: nothing was done: %w", rn.ID, err)
 	}
 	summary, err := r.resume(ctx, rn, plan, m, p)
 	return summary, r.end(rn, summary, err)
+}
+
+// errStrategyMismatch means a resume was asked to go on with another strategy than the run's: half a run
+// by one strategy and half by another would clean and reattach what the first meant to leave alone.
+var errStrategyMismatch = errors.New("another strategy than the run's")
+
+// checkStrategy refuses to resume a run with another strategy than the one its plan and journal record.
+func (r *Recovery) checkStrategy(rn run.Run, plan *Plan) error {
+	planned := plan.strategy()
+	if r.opts.Strategy != "" && r.opts.Strategy != planned {
+		return fmt.Errorf("resume run %s: nothing was done: %w: it was planned with --strategy %s, not %s (leave --strategy out to go on with %s)",
+			rn.ID, errStrategyMismatch, planned, r.opts.Strategy, planned)
+	}
+	entries, err := ReadJournal(rn)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("resume run %s: %w", rn.ID, err)
+	}
+	for _, e := range entries {
+		if e.Step == StepSnapshot && e.Strategy != "" && e.Strategy != planned {
+			return fmt.Errorf("resume run %s: nothing was done: %w: its journal records --strategy %s, its plan %s", rn.ID, errStrategyMismatch, e.Strategy, planned)
+		}
+	}
+	return nil
 }
 
 func (r *Recovery) resume(ctx context.Context, rn run.Run, plan *Plan, m *Manifest, p Progress) (*Summary, error) {
@@ -212,15 +244,26 @@ func (r *Recovery) prepare(ctx context.Context, api *osapi.Client, dbs cloud.Dat
 		return nil, nil, err
 	}
 	r.creditEarlierRuns(decisions)
-	var included []string
+	strategy := cmp.Or(r.opts.Strategy, StrategyGuide)
+	var classes map[string]classification
+	if strategy == StrategyMinimal {
+		if err := r.cloud.SSHReady(); err != nil {
+			return nil, nil, fmt.Errorf("--strategy minimal proves every volume on its compute host over SSH: %w", err)
+		}
+		if classes, err = classify(ctx, dbs, m, decisions); err != nil {
+			return nil, nil, fmt.Errorf("classify the instances: %w", err)
+		}
+		probePortals(ctx, r.cloud, m, classes)
+	}
+	var cleaned []string
 	for _, d := range decisions {
-		if d.Include {
-			included = append(included, d.Instance.ID)
+		if d.Include && (classes == nil || classes[d.Instance.ID].Class == ClassStuck) {
+			cleaned = append(cleaned, d.Instance.ID)
 		}
 	}
 	db := &DBPlan{}
-	if len(included) > 0 {
-		if db, err = planDBClean(ctx, dbs, m, included, dbOpts); err != nil {
+	if len(cleaned) > 0 {
+		if db, err = planDBClean(ctx, dbs, m, cleaned, dbOpts); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -229,8 +272,8 @@ func (r *Recovery) prepare(ctx context.Context, api *osapi.Client, dbs cloud.Dat
 	if policy == "" {
 		policy = GuestRebootFstab
 	}
-	plan := buildPlan(runID, manifestName, m, r.opts.Scope, decisions, db, policy, r.cloud.GuestLogin)
-	plan.Identity = identity
+	plan := buildPlan(runID, manifestName, m, r.opts.Scope, decisions, classes, db, policy, r.cloud.GuestLogin)
+	plan.Strategy, plan.Identity = strategy, identity
 	return plan, m, nil
 }
 
@@ -311,6 +354,19 @@ type Summary struct {
 	Excluded  int              `json:"excluded"`
 	// Timing is steps 3 to 5 beside their physical limit.
 	Timing *Timing `json:"timing,omitempty"`
+	// Strategy is how the run recovered, and Cost what that changed and sent: what sets two strategies
+	// side by side.
+	Strategy Strategy `json:"strategy"`
+	Cost     Cost     `json:"cost"`
+}
+
+// Cost is what a recovery changed in the cloud and asked of it. Rows and reboots count the whole run,
+// across resumes (they are read from its journal); requests count what this process sent.
+type Cost struct {
+	APIRequests   osapi.Requests `json:"api_requests"`
+	DBRowsChanged int64          `json:"db_rows_changed"`
+	HardReboots   int            `json:"hard_reboots"`
+	GuestReboots  int            `json:"guest_reboots"`
 }
 
 // Complete says whether every instance in scope recovered.
@@ -335,30 +391,32 @@ func (r *Recovery) execute(ctx context.Context, rn run.Run, api *osapi.Client, d
 	}
 	defer journal.close()
 	journal.afterAppend = r.opts.AfterJournalEntry
-	x := &executor{cloud: api, guests: r.cloud, journal: journal, options: r.opts.Exec, until: r.opts.Until, apiRate: r.cloud.APIRate()}
+	x := &executor{cloud: api, guests: r.cloud, hosts: r.cloud, dbs: dbs, rn: rn, journal: journal, options: r.opts.Exec, until: r.opts.Until, apiRate: r.cloud.APIRate()}
 	if p != nil {
 		x.emit = p.Event
 	}
+	requestsBefore := api.Requests()
 	if last, ok := journal.last(StepSnapshot, "", ""); !ok || last.Phase != PhaseDone {
-		if err := x.record(StepSnapshot, PhaseDone, "", "", "manifest "+rn.Manifest()); err != nil {
+		if err := x.recordEntry(Entry{Step: StepSnapshot, Phase: PhaseDone, Detail: "manifest " + rn.Manifest(), Strategy: plan.strategy()}); err != nil {
 			return nil, err
 		}
 	}
 	if last, ok := journal.last(StepDBClean, "", ""); !ok || last.Phase != PhaseDone {
-		if err := cleanDB(ctx, x, dbs, rn, m, plan); err != nil {
+		if err := x.cleanDB(ctx, m, plan.cleanedInstances(), plan.DB, ""); err != nil {
 			return nil, err
 		}
 	}
-	summary := &Summary{RunID: plan.RunID, Started: started, Until: r.opts.Until}
+	summary := &Summary{RunID: plan.RunID, Strategy: plan.strategy(), Started: started, Until: r.opts.Until}
 	if r.opts.Until != StepDBClean {
 		stepsStarted := time.Now()
-		summary.Instances = x.run(ctx, plan, m)
+		summary.Instances = x.recoverAll(ctx, plan, m)
 		wall := time.Since(stepsStarted)
 		t := x.timing(ctx, wall, summary.Instances, plan.minCalls())
 		t.Steps12Seconds = stepsStarted.Sub(started).Seconds()
 		summary.Timing = &t
 	}
 	summary.Finished = time.Now().UTC()
+	summary.Cost = x.cost(api.Requests().Sub(requestsBefore))
 	for _, res := range summary.Instances {
 		switch res.Outcome {
 		case OutcomeRecovered:
@@ -372,33 +430,39 @@ func (r *Recovery) execute(ctx context.Context, rn run.Run, api *osapi.Client, d
 	return summary, writeJSON(rn.Summary(), "summary", summary)
 }
 
-// cleanDB is step 2. The plan's statements select only rows not cleaned yet, so after a crash the step is
+// cleanDB is step 2 for the instances, or, with an instance named, the clean of that instance's volumes alone
+// when its proof failed. The statements select only rows not cleaned yet, so after a crash the clean is
 // planned again from the database as it is: a committed clean plans to nothing, an uncommitted one runs.
-func cleanDB(ctx context.Context, x *executor, dbs cloud.Databases, rn run.Run, m *Manifest, plan *Plan) error {
-	db := plan.DB
+func (x *executor) cleanDB(ctx context.Context, m *Manifest, instances []string, db *DBPlan, instance string) error {
 	restarted := x.journal.stepStarted(StepDBClean)
-	if restarted {
-		fresh, err := planDBClean(ctx, dbs, m, plan.includedInstances(), dbCleanOptions{})
+	if restarted || db == nil {
+		fresh, err := planDBClean(ctx, x.dbs, m, instances, dbCleanOptions{})
 		if err != nil {
-			return fmt.Errorf("step 2, re-plan after a restart: %w", err)
+			return fmt.Errorf("plan the database clean: %w", err)
 		}
 		db = fresh
 	}
-	if err := x.record(StepDBClean, PhaseIntent, "", "", fmt.Sprintf("%d statement(s) on the %s schema", len(db.Statements), db.CinderSchema)); err != nil {
+	what := "step 2"
+	if instance != "" {
+		what = "clean the databases of " + instance + "'s volumes"
+	}
+	if err := x.record(StepDBClean, PhaseIntent, instance, "", fmt.Sprintf("%d statement(s) on the %s schema", len(db.Statements), db.CinderSchema)); err != nil {
 		return err
 	}
-	backupPath := rn.Backup()
-	if restarted {
-		if _, err := os.Stat(backupPath); err == nil {
-			// Keep the first backup: it holds the rows as they were before any clean.
-			backupPath = rn.LaterBackup(len(x.journal.all()))
-		}
+	// One clean at a time: each is one transaction with a backup file of its own.
+	x.dbMu.Lock()
+	backupPath := x.rn.Backup()
+	if _, err := os.Stat(backupPath); err == nil {
+		// Keep the first backup: it holds the rows as they were before any clean.
+		backupPath = x.rn.LaterBackup(x.journal.len())
 	}
-	if err := applyDBClean(ctx, dbs, db, backupPath); err != nil {
-		_ = x.record(StepDBClean, PhaseFailed, "", "", err.Error())
-		return fmt.Errorf("step 2, clean the database: %w", err)
+	rows, err := applyDBClean(ctx, x.dbs, db, backupPath)
+	x.dbMu.Unlock()
+	if err != nil {
+		_ = x.record(StepDBClean, PhaseFailed, instance, "", err.Error())
+		return fmt.Errorf("%s, clean the database: %w", what, err)
 	}
-	return x.record(StepDBClean, PhaseDone, "", "", "backup "+backupPath)
+	return x.recordEntry(Entry{Step: StepDBClean, Phase: PhaseDone, Instance: instance, Detail: "backup " + backupPath, Rows: rows})
 }
 
 func writeJSON(path, what string, v any) error {

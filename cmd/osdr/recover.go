@@ -40,6 +40,7 @@ type recoverFlags struct {
 	dryRun           bool
 	until            string
 	guestReboot      string
+	strategy         string
 	skipDownHosts    bool
 	acceptPartial    bool
 	output           string
@@ -62,7 +63,8 @@ func newRecoverCommand() *cobra.Command {
 		Example: `  osdr recover --all --manifest latest --dry-run        # read the plan first
   osdr recover --instance 6774a0c9-a063-4cbd-aa55-298277b09aba --manifest latest   # the guide's test mode
   osdr recover --all --manifest latest --concurrency 32
-  osdr recover --resume latest                          # after osdr itself was killed`,
+  osdr recover --resume latest                          # after osdr itself was killed
+  osdr recover --all --manifest latest --strategy minimal --dry-run   # which instances need only a reboot`,
 		Long: `recover runs the Operations Guide's disaster-recovery procedure, in its order and nothing between:
   1. the instance-to-volume manifest (taken now, or --manifest from a scheduled snapshot), made durable;
   2. the stalled database state cleaned, translated to the Cinder schema found, scoped to the manifest's
@@ -72,6 +74,15 @@ func newRecoverCommand() *cobra.Command {
   5. guests rebooted from inside over SSH where /etc/fstab depends on a volume (--guest-reboot).
 Start with --dry-run: it prints every SQL statement, API call and SSH command and changes nothing.
 Test mode (the guide's): --instance ID runs the whole sequence for one instance and its volumes only.
+
+--strategy minimal touches only what is broken. Nova's libvirt driver connects every volume again from its
+block device mapping on a HARD reboot, and a power loss leaves those records whole. Each instance is
+classified first: reboot-only when every volume's records are whole and agree (Cinder in-use with one live
+attachment, one live Nova mapping whose connection_info names the iSCSI target, portal and LUN) and each
+target portal answers from the compute host; stuck otherwise. Reboot-only instances get one HARD reboot and a
+proof (Nova and Cinder agree; on the host the session is logged in and the disk present), with no database
+change. Stuck instances, and any whose proof fails, get steps 2 to 5 for their own volumes; still one HARD
+reboot per instance. It needs SSH to the compute hosts (the inventory).
 
 Exit status: 0 every instance in scope recovered; 3 some did not (partial recovery); 1 nothing was done.`,
 		Args: cobra.NoArgs,
@@ -87,6 +98,7 @@ Exit status: 0 every instance in scope recovered; 3 some did not (partial recove
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print the plan (SQL, API calls, SSH commands) and change nothing")
 	fs.StringVar(&f.until, "until", "", "stop after this step: db, reboot or reattach")
 	fs.StringVar(&f.guestReboot, "guest-reboot", string(recover.GuestRebootFstab), "which guests step 5 reboots from inside: fstab, all or none")
+	fs.StringVar(&f.strategy, "strategy", "", "guide (the default): the guide's steps for every instance; minimal: one HARD reboot and a proof for instances whose volume records are whole, the guide's steps for the others (a resume goes on with its run's strategy)")
 	fs.BoolVar(&f.skipDownHosts, "skip-down-hosts", false, "leave out instances whose nova-compute is down instead of stopping")
 	fs.BoolVar(&f.acceptPartial, flagAcceptPartialIdentity, false, acceptPartialIdentityUsage)
 	addOutputFlag(cmd, &f.output)
@@ -129,6 +141,12 @@ func (f recoverFlags) options() (recover.Options, error) {
 	if err != nil {
 		return recover.Options{}, err
 	}
+	var strategy recover.Strategy
+	if f.strategy != "" {
+		if strategy, err = recover.ParseStrategy(f.strategy); err != nil {
+			return recover.Options{}, err
+		}
+	}
 	if err := errors.Join(
 		recover.ConcurrencyRange.Check("--concurrency", f.concurrency),
 		recover.ConcurrencyRange.Check("--per-host", f.perHost),
@@ -150,7 +168,7 @@ func (f recoverFlags) options() (recover.Options, error) {
 	}
 	return recover.Options{
 		Scope: scope, ManifestPath: f.manifest, FromDB: f.fromDB, Until: until, GuestReboot: policy, SkipDownHosts: f.skipDownHosts,
-		AcceptPartialIdentity: f.acceptPartial,
+		AcceptPartialIdentity: f.acceptPartial, Strategy: strategy,
 		Exec: recover.ExecOptions{
 			Concurrency: f.concurrency, PerHost: f.perHost, PerBackend: f.perBackend, RebootTimeout: f.rebootTimeout, AttachTimeout: f.attachTimeout,
 			GuestTimeout: f.guestTimeout, Polling: recover.DefaultExecOptions.Polling,
@@ -220,7 +238,7 @@ func recoverCloud(cmd *cobra.Command, out *output, contract *settings.Flags, f r
 	}
 	view.Done()
 	if summary != nil {
-		out.res.Instances, out.res.Timing = instanceOutcomes(summary), summary.Timing
+		out.res.Instances, out.res.Timing, out.res.Cost = instanceOutcomes(summary), summary.Timing, &summary.Cost
 	}
 	if err != nil {
 		if recover.Planned(rn) {
@@ -258,7 +276,8 @@ func instanceOutcomes(s *recover.Summary) []InstanceOutcome {
 		for step, secs := range in.StepSeconds {
 			steps[string(step)] = secs
 		}
-		out = append(out, InstanceOutcome{ID: in.ID, Name: in.Name, Host: in.Host, Outcome: string(in.Outcome), Error: in.Error, Seconds: in.TotalSeconds, Steps: steps})
+		out = append(out, InstanceOutcome{ID: in.ID, Name: in.Name, Host: in.Host, Outcome: string(in.Outcome), Error: in.Error, Seconds: in.TotalSeconds, Steps: steps,
+			Class: string(in.Class), FellBack: in.FellBack})
 	}
 	return out
 }
@@ -267,7 +286,7 @@ func writeSummary(w io.Writer, s *recover.Summary, rn run.Run) {
 	fmt.Fprintf(w, "\nRecovery %s: %d recovered, %d failed, %d left out (%s)\n", s.RunID, s.Recovered, s.Failed, s.Excluded, s.Finished.Sub(s.Started).Round(time.Second))
 	for _, in := range s.Instances {
 		var steps []string
-		for _, step := range []recover.Step{recover.StepReboot, recover.StepReattach, recover.StepGuestReboot} {
+		for _, step := range []recover.Step{recover.StepReboot, recover.StepProve, recover.StepDBClean, recover.StepReattach, recover.StepGuestReboot} {
 			if secs, ok := in.StepSeconds[step]; ok {
 				steps = append(steps, fmt.Sprintf("%s %.1fs", step, secs))
 			}
@@ -276,11 +295,20 @@ func writeSummary(w io.Writer, s *recover.Summary, rn run.Run) {
 		if len(steps) > 0 {
 			line += " [" + strings.Join(steps, ", ") + "]"
 		}
+		if in.Class != "" {
+			line += " " + string(in.Class)
+		}
+		if in.FellBack != "" {
+			line += " (proof failed, so the guide's steps: " + in.FellBack + ")"
+		}
 		if in.Error != "" {
 			line += ": " + in.Error
 		}
 		fmt.Fprintln(w, line)
 	}
+	c := s.Cost
+	fmt.Fprintf(w, "Strategy %s: %d HARD reboot(s), %d guest reboot(s), %d database row(s) changed, %d API request(s) (%d changing state).\n",
+		s.Strategy, c.HardReboots, c.GuestReboots, c.DBRowsChanged, c.APIRequests.Total(), c.APIRequests.Changes)
 	if t := s.Timing; t != nil {
 		fmt.Fprintf(w, "Steps 3-5 took %.1fs; their lower bound is %.1fs (%s): %.2f× the bound. Steps 1-2 took %.1fs.\n",
 			t.WallSeconds, t.BoundSeconds, t.BoundBy, t.Ratio, t.Steps12Seconds)

@@ -39,6 +39,7 @@ type Result struct {
 	Manifest *ManifestOutcome `json:"manifest,omitempty"` // snapshot
 	Plan     *recover.Plan    `json:"plan,omitempty"`     // recover --dry-run
 	Timing   *recover.Timing  `json:"timing,omitempty"`   // recover: steps 3 to 5 beside their lower bound
+	Cost     *recover.Cost    `json:"cost,omitempty"`     // recover: what the run changed and sent
 	Actions  []ActionOutcome  `json:"actions,omitempty"`  // inject, inject restore, drill plan
 	Drill    *DrillOutcome    `json:"drill,omitempty"`    // drill validate, plan, run
 	Runs     []run.Meta       `json:"runs,omitempty"`     // runs list, show, prune
@@ -54,6 +55,10 @@ type InstanceOutcome struct {
 	Error   string             `json:"error,omitempty"`
 	Seconds float64            `json:"seconds,omitempty"`
 	Steps   map[string]float64 `json:"step_seconds,omitempty"`
+	// Class is --strategy minimal's verdict (reboot-only, stuck, kept); FellBack why a reboot-only
+	// instance's proof failed.
+	Class    string `json:"class,omitempty"`
+	FellBack string `json:"fell_back,omitempty"`
 }
 
 // PhaseOutcome is one phase of a drill or one step of a recovery, with when it started and ended.
