@@ -85,6 +85,14 @@ footer{margin-top:32px;color:#57606a;font-size:12px}
 {{range .Phases}}<tr class="{{.Kind}}"><td>{{.Name}}</td><td>{{clock .Start}}</td><td>{{elapsed .Start .End}}</td><td>{{if .OK}}<span class="badge ok">ok</span>{{else}}<span class="badge failed">failed</span><div class="err">{{.Error}}</div>{{end}}</td></tr>
 {{end}}</table>
 
+{{if .R.Strategies}}<h2>Recovery strategies, side by side</h2>
+<table id="strategies"><tr><th>Strategy</th><th>Result</th><th>Recovery time</th><th>API requests</th><th>DB rows changed</th><th>HARD reboots</th><th>Guest reboots</th><th>Checks</th></tr>
+{{range .R.Strategies}}<tr data-strategy="{{.Strategy}}"><td>{{.Strategy}}{{range $k, $v := .Classes}}<br><small>{{$v}} {{$k}}</small>{{end}}{{with .FellBack}}<br><small>{{.}} fell back</small>{{end}}</td>
+<td><span class="badge {{.Outcome}}">{{.Outcome}}</span>{{with .Error}}<div class="err">{{.}}</div>{{end}}</td>
+<td>{{seconds .RecoverySeconds}}</td><td>{{.Cost.APIRequests.Total}}</td><td>{{.Cost.DBRowsChanged}}</td><td>{{.Cost.HardReboots}}</td><td>{{.Cost.GuestReboots}}</td>
+<td>{{.ChecksPassed}} passed{{with .ChecksFailed}}, {{len .}} failed{{range .}}<div class="err">{{.}}</div>{{end}}{{end}}</td></tr>
+{{end}}</table>{{end}}
+
 <h2>Instances</h2>
 <table id="instances"><tr><th>Instance</th><th>Host</th><th>Verdict</th><th>Recovery</th><th>Recovery time</th></tr>
 {{range .Instances}}<tr data-instance="{{.I.ID}}"><td>{{.Place}}<br><small>{{.I.ID}}</small></td><td>{{.I.Host}}</td>
@@ -172,7 +180,11 @@ func (r *Report) writeHTML(w io.Writer) error {
 			class, result = "phase-failed", "failed"
 		}
 		phaseLane.Bars = append(phaseLane.Bars, axis.bar(class, p.Name, fmt.Sprintf("%s %s–%s UTC: %s", p.Name, clock(p.Started), clock(p.Finished), result), p.Started, p.Finished))
-		page.Phases = append(page.Phases, htmlPhase{Kind: "phase", Name: p.Name, Start: p.Started, End: p.Finished, OK: p.OK, Error: p.Error})
+		name := p.Name
+		if p.Strategy != "" {
+			name += " (" + p.Strategy + ")"
+		}
+		page.Phases = append(page.Phases, htmlPhase{Kind: "phase", Name: name, Start: p.Started, End: p.Finished, OK: p.OK, Error: p.Error})
 		if cleaned && p.Name == PhaseRecover && !dbClean.Start.Before(p.Started) && !dbClean.Start.After(p.Finished) {
 			page.Phases = append(page.Phases, htmlPhase{Kind: "step", Name: "DB clean (recovery step 2)", Start: dbClean.Start, End: dbClean.End, OK: true})
 		}

@@ -72,6 +72,33 @@ func (r *Report) metrics(drillLabel bool) *prometheus.Registry {
 	for _, in := range r.Instances {
 		instances.WithLabelValues(in.Outcome).Inc()
 	}
+	if len(r.Strategies) > 0 {
+		strategy := func(name, help string) *prometheus.GaugeVec {
+			g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: labels}, []string{"strategy"})
+			reg.MustRegister(g)
+			return g
+		}
+		success := strategy("osdr_drill_strategy_success", "1 if the strategy's round recovered and verified the cloud, else 0.")
+		seconds := strategy("osdr_drill_strategy_recovery_seconds", "How long the strategy's recovery took.")
+		requests := strategy("osdr_drill_strategy_api_requests", "API requests the strategy's recovery sent.")
+		rows := strategy("osdr_drill_strategy_db_rows_changed", "Database rows the strategy's recovery changed.")
+		reboots := strategy("osdr_drill_strategy_hard_reboots", "HARD reboots the strategy's recovery requested.")
+		guests := strategy("osdr_drill_strategy_guest_reboots", "Guests the strategy's recovery rebooted from inside.")
+		failed := strategy("osdr_drill_strategy_checks_failed", "Verification checks that failed after the strategy's recovery.")
+		for _, st := range r.Strategies {
+			ok := 0.0
+			if st.Outcome == OutcomePassed {
+				ok = 1
+			}
+			success.WithLabelValues(st.Strategy).Set(ok)
+			seconds.WithLabelValues(st.Strategy).Set(st.RecoverySeconds)
+			requests.WithLabelValues(st.Strategy).Set(float64(st.Cost.APIRequests.Total()))
+			rows.WithLabelValues(st.Strategy).Set(float64(st.Cost.DBRowsChanged))
+			reboots.WithLabelValues(st.Strategy).Set(float64(st.Cost.HardReboots))
+			guests.WithLabelValues(st.Strategy).Set(float64(st.Cost.GuestReboots))
+			failed.WithLabelValues(st.Strategy).Set(float64(len(st.ChecksFailed)))
+		}
+	}
 	return reg
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/osdr/osdr/internal/junit"
 	"github.com/osdr/osdr/internal/run"
 	"github.com/osdr/osdr/internal/version"
+	"github.com/osdr/osdr/recover"
 	"github.com/osdr/osdr/suites"
 )
 
@@ -46,6 +47,27 @@ type PhaseRecord struct {
 	Finished time.Time `json:"finished"`
 	OK       bool      `json:"ok"`
 	Error    string    `json:"error,omitempty"`
+	// Strategy is the recovery strategy of the round the phase belongs to, in a drill that sets strategies
+	// side by side.
+	Strategy string `json:"strategy,omitempty"`
+}
+
+// StrategyReport is one round of a drill that sets recovery strategies side by side: the same fault, then
+// this strategy's recovery and verification.
+type StrategyReport struct {
+	Strategy string  `json:"strategy"`
+	Outcome  Outcome `json:"outcome"` // passed or failed
+	Error    string  `json:"error,omitempty"`
+	// RecoverySeconds is the round's recovery phase, start to end.
+	RecoverySeconds float64      `json:"recovery_seconds"`
+	Cost            recover.Cost `json:"cost"`
+	// Classes counts the minimal strategy's verdicts (reboot-only, stuck, kept); FellBack the reboot-only
+	// instances whose proof failed.
+	Classes  map[string]int `json:"classes,omitempty"`
+	FellBack int            `json:"fell_back,omitempty"`
+	// ChecksPassed counts the verification's passed checks; ChecksFailed names the failed ones.
+	ChecksPassed int      `json:"checks_passed"`
+	ChecksFailed []string `json:"checks_failed,omitempty"`
 }
 
 // Span is one bar of an instance's timeline.
@@ -99,6 +121,8 @@ type Report struct {
 	Specs           []SpecResult     `json:"specs,omitempty"`
 	RecoverySeconds float64          `json:"recovery_seconds"`
 	Notes           []string         `json:"notes,omitempty"`
+	// Strategies sets the rounds side by side when the drill runs more than one recovery strategy.
+	Strategies []StrategyReport `json:"strategies,omitempty"`
 	// Version is the build of osdr that wrote the report; WriteAll fills it.
 	Version version.Info `json:"version"`
 }

@@ -26,6 +26,10 @@ type runState struct {
 	Status   string    `json:"status"` // running, finished
 	Started  time.Time `json:"started"`
 	Finished time.Time `json:"finished,omitempty"`
+	// Round and Strategy are the round under way of a drill that sets strategies side by side: where its
+	// fault record and recovery are, and how it recovers.
+	Round    string           `json:"round,omitempty"`
+	Strategy recover.Strategy `json:"strategy,omitempty"`
 }
 
 // Runner runs one drill on one cloud.
@@ -44,13 +48,57 @@ type Runner struct {
 
 type drillRun struct {
 	*Runner
-	run      run.Run
+	run run.Run
+	// round is where the current round's fault record and recovery live: the run itself, or one of its
+	// rounds when the drill sets strategies side by side; strategy is how the round recovers.
+	round    run.Run
+	strategy recover.Strategy
 	report   *Report
 	manifest *recover.Manifest
 	targets  []string
 	record   *inject.Record
 	// recovered says the recovery finished with every instance recovered: nothing to clean up.
 	recovered bool
+	// summary and checks are the current round's recovery summary and last verification.
+	summary *recover.Summary
+	checks  *suites.Report
+}
+
+// strategyReport sets down how the current round went: what its recovery cost and what its verification
+// found.
+func (d *drillRun) strategyReport(err error) StrategyReport {
+	r := StrategyReport{Strategy: string(d.strategy), Outcome: OutcomePassed}
+	if err != nil {
+		r.Outcome, r.Error = OutcomeFailed, err.Error()
+	}
+	for _, p := range d.report.Phases {
+		if p.Name == PhaseRecover && p.Strategy == string(d.strategy) {
+			r.RecoverySeconds = p.Finished.Sub(p.Started).Seconds()
+		}
+	}
+	if s := d.summary; s != nil {
+		r.Cost = s.Cost
+		r.Classes = map[string]int{}
+		for _, in := range s.Instances {
+			if in.Class != "" {
+				r.Classes[string(in.Class)]++
+			}
+			if in.FellBack != "" {
+				r.FellBack++
+			}
+		}
+	}
+	if c := d.checks; c != nil {
+		for _, res := range c.Results {
+			switch res.State {
+			case suites.StatePassed:
+				r.ChecksPassed++
+			case suites.StateFailed:
+				r.ChecksFailed = append(r.ChecksFailed, res.Name)
+			}
+		}
+	}
+	return r
 }
 
 func (r *Runner) logf(format string, args ...any) {
@@ -99,11 +147,15 @@ func (d *drillRun) end() error {
 
 func (r *Runner) newRun(rn run.Run, started time.Time) *drillRun {
 	authURL, _ := r.Cloud.Endpoint()
-	return &drillRun{Runner: r, run: rn, report: &Report{Drill: r.Drill.Name, RunID: rn.ID, Cloud: authURL, Started: started}}
+	return &drillRun{Runner: r, run: rn, round: rn, strategy: recover.StrategyGuide,
+		report: &Report{Drill: r.Drill.Name, RunID: rn.ID, Cloud: authURL, Started: started}}
 }
 
 func (d *drillRun) phase(name string, f func() error) error {
 	rec := PhaseRecord{Name: name, Started: time.Now().UTC()}
+	if d.round != d.run {
+		rec.Strategy = string(d.strategy)
+	}
 	d.logf("drill %s: %s ...", d.Drill.Name, name)
 	err := f()
 	rec.Finished, rec.OK = time.Now().UTC(), err == nil
@@ -149,6 +201,51 @@ func (d *drillRun) execute(ctx context.Context, previous []run.Run) error {
 	}{
 		{PhaseSnapshot, d.snapshot},
 		{PhasePreflight, d.preflight},
+	} {
+		if err := d.phase(step.name, func() error { return step.do(ctx) }); err != nil {
+			return err
+		}
+	}
+	strategies := d.Drill.strategies()
+	for _, strategy := range strategies {
+		if len(strategies) > 1 {
+			// Each round keeps its own fault record and journal: the first round's reboots must not stop the
+			// second's. The verification that ended the round before is the steady state this one starts from.
+			round, err := d.run.Round(string(strategy))
+			if err != nil {
+				return err
+			}
+			d.round, d.record, d.recovered = round, nil, false
+		}
+		d.strategy, d.summary, d.checks = strategy, nil, nil
+		if err := writeState(d.run, runState{Drill: d.Drill.Name, Status: "running", Started: d.report.Started, Round: d.roundName(), Strategy: strategy}); err != nil {
+			return err
+		}
+		err := d.breakAndRecover(ctx)
+		if len(strategies) > 1 {
+			d.report.Strategies = append(d.report.Strategies, d.strategyReport(err))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// roundName names the current round's directory; empty when the drill recovers once, in the run itself.
+func (d *drillRun) roundName() string {
+	if d.round == d.run {
+		return ""
+	}
+	return string(d.strategy)
+}
+
+// breakAndRecover is one round: inject the faults, see them take, recover with the round's strategy, verify.
+func (d *drillRun) breakAndRecover(ctx context.Context) error {
+	for _, step := range []struct {
+		name string
+		do   func(context.Context) error
+	}{
 		{PhaseInject, d.inject},
 		{PhaseObserve, func(ctx context.Context) error { return inject.Observe(ctx, d.Cloud, d.record, time.Minute) }},
 		{PhaseRecover, d.recover},
@@ -213,7 +310,7 @@ func (d *drillRun) inject(ctx context.Context) error {
 	for _, f := range faults {
 		names = append(names, f.Name())
 	}
-	d.record = inject.NewRecord(d.run, names, limits, actions)
+	d.record = inject.NewRecord(d.round, names, limits, actions)
 	return inject.Inject(ctx, d.Cloud, d.record)
 }
 
@@ -227,15 +324,16 @@ func (d *drillRun) recovery() *recover.Recovery {
 		exec.RebootTimeout, exec.AttachTimeout, exec.GuestTimeout = rp.Timeout.Duration, rp.Timeout.Duration, rp.Timeout.Duration
 	}
 	return recover.New(d.Cloud, recover.Options{
-		Scope: recover.Scope{Instances: d.targets}, ManifestPath: d.run.Manifest(),
+		Scope: recover.Scope{Instances: d.targets}, ManifestPath: d.run.Manifest(), Strategy: d.strategy,
 		GuestReboot: recover.GuestRebootPolicy(rp.GuestReboot), Exec: exec, AfterJournalEntry: d.AfterJournalEntry,
 	})
 }
 
 // recover runs the same engine a real recovery uses, on the targets, in the drill's run directory.
 func (d *drillRun) recover(ctx context.Context) error {
-	summary, err := d.recovery().Start(ctx, d.run, d.Progress)
+	summary, err := d.recovery().Start(ctx, d.round, d.Progress)
 	if summary != nil {
+		d.summary = summary
 		d.addInstanceResults(summary)
 	}
 	if err != nil {
@@ -251,7 +349,7 @@ func (d *drillRun) recover(ctx context.Context) error {
 // verify runs the checks on the targets against the drill's manifest and the recovery's journal, and keeps
 // a JUnit report of them in the run directory.
 func (d *drillRun) verify(ctx context.Context, name, labels string) error {
-	entries, err := recover.ReadJournal(d.run)
+	entries, err := recover.ReadJournal(d.round)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
@@ -264,7 +362,8 @@ func (d *drillRun) verify(ctx context.Context, name, labels string) error {
 		d.report.Specs = specResults(res)
 		d.recordFinalStates(ctx)
 	}
-	if err := res.JUnit("osdr drill " + d.Drill.Name + " " + name).WriteFile(d.run.Verification(name)); err != nil {
+	d.checks = res
+	if err := res.JUnit("osdr drill " + d.Drill.Name + " " + name).WriteFile(d.round.Verification(name)); err != nil {
 		return err
 	}
 	if !res.Passed() {
@@ -334,7 +433,7 @@ func (d *drillRun) cleanup(ctx context.Context, cause error) {
 		return d.finishRecovery(cctx)
 	})
 	if err != nil {
-		d.report.Notes = append(d.report.Notes, "cleanup did not finish: "+err.Error()+": the cloud may still be broken; see "+d.run.Dir)
+		d.report.Notes = append(d.report.Notes, "cleanup did not finish: "+err.Error()+": the cloud may still be broken; see "+d.round.Dir)
 	} else {
 		d.report.Notes = append(d.report.Notes, "faults restored and targets recovered")
 	}
@@ -345,10 +444,10 @@ func (d *drillRun) finishRecovery(ctx context.Context) error {
 	rec := d.recovery()
 	var summary *recover.Summary
 	var err error
-	if recover.Planned(d.run) {
-		summary, err = rec.Resume(ctx, d.run, d.Progress)
+	if recover.Planned(d.round) {
+		summary, err = rec.Resume(ctx, d.round, d.Progress)
 	} else {
-		summary, err = rec.Start(ctx, d.run, d.Progress)
+		summary, err = rec.Start(ctx, d.round, d.Progress)
 	}
 	if summary != nil {
 		d.addInstanceResults(summary)
@@ -528,7 +627,13 @@ func (r *Runner) finishInterrupted(ctx context.Context, prev run.Run, st runStat
 			d.targets = append(d.targets, in.ID)
 		}
 	}
-	if rec, err := inject.LoadRecord(prev); err == nil {
+	if st.Round != "" {
+		if d.round, err = prev.Round(st.Round); err != nil {
+			return err
+		}
+		d.strategy = st.Strategy
+	}
+	if rec, err := inject.LoadRecord(d.round); err == nil {
 		d.record = rec
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return err

@@ -81,7 +81,11 @@ type FaultSpec struct {
 
 // Recovery is the recovery policy, the same choices `osdr recover` takes.
 type Recovery struct {
-	GuestReboot string   `json:"guestReboot,omitempty"` // fstab (default), all, none
+	GuestReboot string `json:"guestReboot,omitempty"` // fstab (default), all, none
+	// Strategies are the recovery strategies the drill runs, in order (default: guide). With two, the drill
+	// breaks the targets, recovers them with the first and proves it, then breaks them again the same way
+	// and recovers them with the second, and reports both side by side.
+	Strategies  []string `json:"strategies,omitempty"`
 	Concurrency int      `json:"concurrency,omitempty"`
 	APIRate     float64  `json:"apiRate,omitempty"`
 	Timeout     Duration `json:"timeout,omitempty"`
@@ -424,6 +428,17 @@ func (d *Drill) validate(faultKinds []string) []fieldProblem {
 	default:
 		add("recovery.guestReboot", "recovery.guestReboot: %q, want fstab, all or none", d.Recovery.GuestReboot)
 	}
+	seen := map[string]bool{}
+	for i, st := range d.Recovery.Strategies {
+		field := fmt.Sprintf("recovery.strategies[%d]", i)
+		switch _, err := recover.ParseStrategy(st); {
+		case err != nil:
+			add(field, "%s: %q, want guide or minimal", field, st)
+		case seen[st]:
+			add(field, "%s: %q is listed twice", field, st)
+		}
+		seen[st] = true
+	}
 	// Zero (or absent) takes the default; anything else must be in range.
 	if c := d.Recovery.Concurrency; c != 0 {
 		addErr("recovery.concurrency", recover.ConcurrencyRange.Check("recovery.concurrency", c))
@@ -452,6 +467,18 @@ func (d *Drill) validate(faultKinds []string) []fieldProblem {
 		}
 	}
 	return p
+}
+
+// strategies are the recovery strategies the drill runs, in order.
+func (d *Drill) strategies() []recover.Strategy {
+	if len(d.Recovery.Strategies) == 0 {
+		return []recover.Strategy{recover.StrategyGuide}
+	}
+	out := make([]recover.Strategy, len(d.Recovery.Strategies))
+	for i, s := range d.Recovery.Strategies {
+		out[i] = recover.Strategy(s)
+	}
+	return out
 }
 
 // checkURL requires an absolute http(s) URL without credentials: URLs are printed in messages and reports,

@@ -120,6 +120,8 @@ func TestInvalidDrillsSayWhereTheyAreWrong(t *testing.T) {
 			[]string{"drill.yaml:6:3: cloud.os_cloud: unknown field", "drill.yaml:21:3: recovery.concurency: unknown field", "drill.yaml:29:1: scheduel: unknown field (the drill has apiVersion"}},
 		{"a field given twice", []string{"maxInstances: 5", "maxInstances: 5\n  maxInstances: 50"},
 			[]string{"drill.yaml:13:3: guards.maxInstances: given twice (first on line 12)"}},
+		{"an unknown strategy, and one listed twice", []string{"guestReboot: fstab", "guestReboot: fstab\n  strategies: [guide, fastest, guide]"},
+			[]string{`drill.yaml:21:23: recovery.strategies[1]: "fastest", want guide or minimal`, `drill.yaml:21:32: recovery.strategies[2]: "guide" is listed twice`}},
 		{"wrong version", []string{"apiVersion: osdr.dev/v1", "apiVersion: v2"},
 			[]string{`drill.yaml:1:13: apiVersion: "v2", want "osdr.dev/v1"`}},
 		{"wrong kind and name", []string{"kind: Drill", "kind: Job", "name: weekly-compute-1", "name: Weekly_Compute"},

@@ -192,6 +192,13 @@ func runDrill(cmd *cobra.Command, out *output, d *drills.Drill, c *cloud.Cloud) 
 	for _, n := range report.Notes {
 		fmt.Fprintln(w, "  note:", n)
 	}
+	if len(report.Strategies) > 0 {
+		fmt.Fprintf(w, "  %-8s %-7s %9s %12s %8s %12s %13s %s\n", "strategy", "result", "recovery", "API requests", "DB rows", "HARD reboots", "guest reboots", "checks")
+		for _, st := range report.Strategies {
+			fmt.Fprintf(w, "  %-8s %-7s %8.1fs %12d %8d %12d %13d %d passed, %d failed\n", st.Strategy, st.Outcome, st.RecoverySeconds,
+				st.Cost.APIRequests.Total(), st.Cost.DBRowsChanged, st.Cost.HardReboots, st.Cost.GuestReboots, st.ChecksPassed, len(st.ChecksFailed))
+		}
+	}
 	fmt.Fprintf(w, "Report: %s\n", rn.ReportHTML())
 	return err
 }
@@ -200,8 +207,9 @@ func runDrill(cmd *cobra.Command, out *output, d *drills.Drill, c *cloud.Cloud) 
 func (o *output) drillReport(r *drills.Report, rn run.Run) {
 	o.res.Drill.Outcome, o.res.Drill.Summary = string(r.Outcome), r.Summary
 	o.res.Drill.Reports = []string{rn.ReportJSON(), rn.ReportJUnit(), rn.ReportHTML(), rn.ReportMetrics()}
+	o.res.Drill.Strategies = r.Strategies
 	for _, p := range r.Phases {
-		o.res.Phases = append(o.res.Phases, PhaseOutcome{Name: p.Name, Started: p.Started, Finished: p.Finished, OK: p.OK, Error: p.Error})
+		o.res.Phases = append(o.res.Phases, PhaseOutcome{Name: p.Name, Started: p.Started, Finished: p.Finished, OK: p.OK, Error: p.Error, Strategy: p.Strategy})
 	}
 	for _, in := range r.Instances {
 		o.res.Instances = append(o.res.Instances, InstanceOutcome{ID: in.ID, Name: in.Name, Host: in.Host, Outcome: in.Outcome, Error: in.Error, Seconds: in.RecoverySeconds, Steps: in.StepSeconds})

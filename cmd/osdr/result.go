@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/osdr/osdr/drills"
 	"github.com/osdr/osdr/internal/run"
 	"github.com/osdr/osdr/recover"
 )
@@ -68,6 +69,8 @@ type PhaseOutcome struct {
 	Finished time.Time `json:"finished"`
 	OK       bool      `json:"ok"`
 	Error    string    `json:"error,omitempty"`
+	// Strategy is the recovery strategy of the phase's round, in a drill that runs more than one.
+	Strategy string `json:"strategy,omitempty"`
 }
 
 // CheckOutcome is one verification check: passed, failed or skipped, with its causes.
@@ -110,6 +113,8 @@ type DrillOutcome struct {
 	Summary  string      `json:"summary,omitempty"`
 	Reports  []string    `json:"reports,omitempty"`
 	NextRuns []time.Time `json:"next_runs,omitempty"`
+	// Strategies sets the recovery strategies side by side, in a drill that runs more than one.
+	Strategies []drills.StrategyReport `json:"strategies,omitempty"`
 }
 
 // VersionOutcome is what `osdr version` prints: the build of osdr that is running.

@@ -2,7 +2,9 @@ package run
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
+	"regexp"
 )
 
 // The files of a run directory. A recovery keeps manifest, plan, journal, backup and summary; an injection
@@ -60,3 +62,23 @@ func (r Run) ReportMetrics() string { return r.path(reportMetrics) }
 func (r Run) Verification(name string) string { return r.path("verify-" + name + ".xml") }
 
 func (r Run) path(name string) string { return filepath.Join(r.Dir, name) }
+
+// roundsDir holds the rounds of a drill that recovers more than once.
+const roundsDir = "rounds"
+
+// roundName is what a round may be called: one path element, never "..".
+var roundName = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+
+// Round is the directory of one round of a run that breaks and recovers the cloud more than once (a drill
+// that sets two recovery strategies side by side): its own manifest copy, plan, journal, backup and fault
+// record, so one round's journal never stops another's reboots. It belongs to the run: same id and kind.
+func (r Run) Round(name string) (Run, error) {
+	if !roundName.MatchString(name) {
+		return Run{}, fmt.Errorf("round %q of run %s: want lowercase letters, digits and dashes", name, r.ID)
+	}
+	dir := filepath.Join(r.Dir, roundsDir, name)
+	if err := os.MkdirAll(dir, dirMode); err != nil {
+		return Run{}, fmt.Errorf("round %s of run %s: %w", name, r.ID, err)
+	}
+	return Run{ID: r.ID, Kind: r.Kind, Dir: dir}, nil
+}

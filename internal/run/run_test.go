@@ -176,3 +176,29 @@ func TestListReturnsOneKindNewestFirst(t *testing.T) {
 		t.Errorf("List on a runs directory not created yet = %v, %v; want nothing", none, err)
 	}
 }
+
+func TestARoundIsAPrivateDirectoryOfItsRun(t *testing.T) {
+	s := Store{Dir: t.TempDir()}
+	rn, err := s.New(KindDrill)
+	if err != nil {
+		t.Fatal(err)
+	}
+	round, err := rn.Round("minimal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if round.ID != rn.ID || round.Kind != rn.Kind || filepath.Dir(filepath.Dir(round.Dir)) != rn.Dir {
+		t.Errorf("round %+v of run %+v", round, rn)
+	}
+	if info, err := os.Stat(round.Dir); err != nil || info.Mode().Perm() != dirMode {
+		t.Errorf("round directory: %v, %v", info, err)
+	}
+	if round.Journal() == rn.Journal() {
+		t.Error("a round shares its run's journal")
+	}
+	for _, bad := range []string{"", "..", "../x", "a/b", "Guide"} {
+		if _, err := rn.Round(bad); err == nil {
+			t.Errorf("round %q accepted", bad)
+		}
+	}
+}
