@@ -158,8 +158,19 @@ func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
 }
 
-func pairPlaceholders(n int) string {
-	return strings.TrimSuffix(strings.Repeat("(?,?),", n), ",")
+// pairsWhere selects the rows of exactly these (volume, instance) pairs, instance in the named column. The
+// volumes are listed on their own first, so the volume_id index finds the candidate rows; the pairs are then
+// matched as "volume instance" strings. A list of row constructors, ((v, i), …), is what MariaDB 10.11 takes
+// seconds per thousand pairs to analyse against Nova's composite indexes; a list of plain strings it sorts
+// once and searches.
+func pairsWhere(pairs []Attachment, instanceColumn string) (string, []string) {
+	volumes := volumeIDs(pairs)
+	args := append([]string(nil), volumes...)
+	for _, a := range pairs {
+		args = append(args, a.VolumeID+" "+a.InstanceID)
+	}
+	where := fmt.Sprintf("volume_id IN (%s) AND CONCAT(volume_id, ' ', %s) IN (%s)", placeholders(len(volumes)), instanceColumn, placeholders(len(pairs)))
+	return where, args
 }
 
 func stringArgs(ss []string) []any {
@@ -323,14 +334,11 @@ func modernChanges(ctx context.Context, dbs cloud.Databases, m *Manifest, pairs 
 	cinder := dbs.CinderName
 	var changes []change
 	for _, chunk := range chunks(pairs, maxIDsPerStatement) {
-		var args []string
-		for _, a := range chunk {
-			args = append(args, a.VolumeID, a.InstanceID)
-		}
+		where, args := pairsWhere(chunk, "instance_uuid")
 		changes = append(changes, change{
 			database: cinder, cell: -1, table: "volume_attachment", key: []string{"id"},
 			set:   assign("attach_status='detached', deleted=1, deleted_at=UTC_TIMESTAMP(), detach_time=UTC_TIMESTAMP()"),
-			where: "deleted=0 AND attach_status<>'detached' AND (volume_id, instance_uuid) IN (" + pairPlaceholders(len(chunk)) + ")",
+			where: "deleted=0 AND attach_status<>'detached' AND " + where,
 			args:  args,
 		})
 	}
@@ -408,14 +416,11 @@ func bdmChanges(m *Manifest, dbs cloud.Databases, pairs []Attachment) ([]change,
 	var changes []change
 	for _, cell := range cells {
 		for _, chunk := range chunks(byCell[cell], maxIDsPerStatement) {
-			var args []string
-			for _, a := range chunk {
-				args = append(args, a.InstanceID, a.VolumeID)
-			}
+			where, args := pairsWhere(chunk, "instance_uuid")
 			changes = append(changes, change{
 				database: dbs.CellName(cell), cell: cell, table: "block_device_mapping", key: []string{"id"},
 				set:   assign("deleted=id, deleted_at=UTC_TIMESTAMP()"),
-				where: "deleted=0 AND (instance_uuid, volume_id) IN (" + pairPlaceholders(len(chunk)) + ")",
+				where: "deleted=0 AND " + where,
 				args:  args,
 			})
 		}

@@ -95,7 +95,7 @@ func (f *fixture) attach(t *testing.T, inst, host, vol, device string, bootIndex
 	})
 }
 
-func mustOpen(t *testing.T, dsn string) *sql.DB {
+func mustOpen(t testing.TB, dsn string) *sql.DB {
 	t.Helper()
 	parsed, err := settings.ParseDSN(dsn)
 	if err != nil {
