@@ -61,7 +61,7 @@ func (c *Cloud) cinderVersions(r *http.Request) map[string]any {
 func (c *Cloud) listCinderServices(w http.ResponseWriter, r *apiRequest) error {
 	q := r.URL.Query()
 	db, query := c.cinder, volumeServicesQuery
-	if c.profile.legacy() {
+	if c.profile.Legacy() {
 		db, query = c.nova, legacyVolumeServicesQuery
 	}
 	services, err := listVolumeServices(r.Context(), db, query, q.Get("host"), q.Get("binary"))

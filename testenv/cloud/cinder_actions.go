@@ -26,7 +26,7 @@ func (c *Cloud) volumeAction(w http.ResponseWriter, r *apiRequest) error {
 		case "os-reset_status":
 			return c.resetVolumeStatus(r.Context(), r.PathValue("id"), body.values[action])
 		case "os-force_detach":
-			if !c.profile.legacy() {
+			if !c.profile.Legacy() {
 				return c.forceDetach(r.Context(), r.PathValue("id"), body.values[action])
 			}
 			fallthrough
@@ -94,7 +94,7 @@ func parseReset(arg any, keys []string) (resetRequest, error) {
 // status from what remains) and the attached_mode admin metadata. No backend and no Nova mapping is touched.
 func (c *Cloud) resetVolumeStatus(ctx context.Context, id string, arg any) error {
 	keys := []string{"status", "attach_status", "migration_status"}
-	if c.profile.legacy() {
+	if c.profile.Legacy() {
 		keys = keys[:2]
 	}
 	req, err := parseReset(arg, keys)
@@ -104,7 +104,7 @@ func (c *Cloud) resetVolumeStatus(ctx context.Context, id string, arg any) error
 	if err := c.latency.spend(ctx, OpReset); err != nil {
 		return err
 	}
-	if c.profile.legacy() {
+	if c.profile.Legacy() {
 		return c.resetLegacyVolumeStatus(ctx, id, req)
 	}
 	return inTx(ctx, c.cinder, func(tx *sql.Tx) error {

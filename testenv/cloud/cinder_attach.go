@@ -224,7 +224,7 @@ func conflictNovaUsingAttachment(instanceUUID string) *apiError {
 func (c *Cloud) beginDetaching(ctx context.Context, volumeID string) error {
 	query := `UPDATE volumes SET status = 'detaching', updated_at = ? WHERE id = ? AND deleted = 0 AND status = 'in-use'
 		AND attach_status = 'attached'`
-	if !c.profile.legacy() {
+	if !c.profile.Legacy() {
 		query += " AND (migration_status IS NULL OR migration_status IN ('deleting', 'error', 'success'))"
 	}
 	res, err := c.cinder.ExecContext(ctx, query, now(), volumeID)
@@ -302,7 +302,7 @@ const legacyAttachTime = "2006-01-02 15:04:05.000000"
 // reserveVolume is Nova's check_attach_and_reserve_volume against Cinder: attachment_create, or os-reserve on
 // the legacy volume service. It returns the attachment id, "" where the schema has none.
 func (c *Cloud) reserveVolume(ctx context.Context, volumeID, instanceUUID string) (string, error) {
-	if c.profile.legacy() {
+	if c.profile.Legacy() {
 		return "", c.legacyReserve(ctx, volumeID)
 	}
 	// Nova asks at 3.44, before attachments took a mode.
@@ -314,7 +314,7 @@ func (c *Cloud) reserveVolume(ctx context.Context, volumeID, instanceUUID string
 // legacy volume service's os-initialize_connection, which changes nothing); the connection info it answers is
 // what bdmConnectionInfo describes.
 func (c *Cloud) connectVolume(ctx context.Context, b bdm, connector map[string]any) error {
-	if c.profile.legacy() {
+	if c.profile.Legacy() {
 		_, err := getVolume(ctx, c.cinder, c.volumeColumns(), b.volumeID.String, false)
 		return err
 	}
@@ -324,7 +324,7 @@ func (c *Cloud) connectVolume(ctx context.Context, b bdm, connector map[string]a
 
 // completeVolume is attachment_complete, or os-attach without an attachment.
 func (c *Cloud) completeVolume(ctx context.Context, b bdm, i instance) error {
-	if c.profile.legacy() {
+	if c.profile.Legacy() {
 		return c.legacyAttached(ctx, b.volumeID.String, i, b.deviceName.String)
 	}
 	return c.attachmentComplete(ctx, b.attachmentID.String)
@@ -332,7 +332,7 @@ func (c *Cloud) completeVolume(ctx context.Context, b bdm, i instance) error {
 
 // releaseVolume undoes a reservation whose attach failed: attachment_delete, or os-unreserve.
 func (c *Cloud) releaseVolume(ctx context.Context, b bdm) error {
-	if c.profile.legacy() {
+	if c.profile.Legacy() {
 		return c.legacyUnreserve(ctx, b.volumeID.String)
 	}
 	return c.deleteAttachment(ctx, b.attachmentID.String)
@@ -342,7 +342,7 @@ func (c *Cloud) releaseVolume(ctx context.Context, b bdm) error {
 // the deletion check does not apply; an attachment already gone is ignored), or os-terminate_connection and
 // os-detach.
 func (c *Cloud) disconnectVolume(ctx context.Context, b bdm) error {
-	if c.profile.legacy() {
+	if c.profile.Legacy() {
 		return c.legacyDetached(ctx, b.volumeID.String)
 	}
 	return c.deleteAttachment(ctx, b.attachmentID.String)

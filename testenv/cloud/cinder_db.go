@@ -90,7 +90,7 @@ const legacyVolumeColumns = `id, created_at, updated_at, user_id, project_id, ho
 
 // volumeColumns is the select list of the profile's volumes table.
 func (c *Cloud) volumeColumns() string {
-	if c.profile.legacy() {
+	if c.profile.Legacy() {
 		return legacyVolumeColumns
 	}
 	return volumeColumns
@@ -188,7 +188,7 @@ func liveAttachments(ctx context.Context, q querier, volumeIDs []string) (map[st
 // volumeAttachments returns the volumes' live attachments: volume_attachment rows, or on the legacy profile
 // the one each attached row describes, its instance_id resolved against Nova's instances.id.
 func (c *Cloud) volumeAttachments(ctx context.Context, volumeIDs []string) (map[string][]attachment, error) {
-	if !c.profile.legacy() {
+	if !c.profile.Legacy() {
 		return liveAttachments(ctx, c.cinder, volumeIDs)
 	}
 	out := map[string][]attachment{}

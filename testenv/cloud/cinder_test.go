@@ -1,4 +1,4 @@
-package cloud
+package cloud_test
 
 import (
 	"database/sql"
@@ -7,29 +7,23 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/services"
 	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/volumes"
-)
 
-func volumeDetail(t *testing.T, f *fixture, id, microversion string) map[string]any {
-	t.Helper()
-	r := request(t, "GET", f.cloud.Endpoints().Volume+"/volumes/"+id, "", "X-Auth-Token", f.token(t),
-		"OpenStack-API-Version", "volume "+microversion)
-	if r.status != 200 {
-		t.Fatalf("show volume %s: %d %s", id, r.status, r.body)
-	}
-	return r.json(t).(map[string]any)["volume"].(map[string]any)
-}
+	"github.com/osdr/osdr/testenv/cloud"
+	"github.com/osdr/osdr/testenv/cloud/cloudtest"
+)
 
 var naiveTimestamp = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000000$`)
 
 // Volumes render their rows: bootable as a string, zone-less timestamps, attachments from attached rows only,
 // the admin attributes, the type names of the backends.
 func TestVolumesRenderTheDatabase(t *testing.T) {
-	f := newFixture(t, Config{})
-	topo := f.provision(t, standardTopology())
+	f := cloudtest.New(t, cloud.Config{})
+	topo := f.Provision(t, cloudtest.StandardTopology())
 	vm1, vm3 := topo.Instances[0], topo.Instances[2]
-	vc := f.volume(t, "3.0")
+	vc := f.Volume(t, "3.0")
 	pages, err := volumes.List(vc, volumes.ListOpts{AllTenants: true}).AllPages(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -52,44 +46,44 @@ func TestVolumesRenderTheDatabase(t *testing.T) {
 		t.Errorf("vm1-data attachments %+v", a)
 	}
 
-	d := volumeDetail(t, f, vm1.Volumes[0].ID, "3.0")
+	d := cloudtest.VolumeDetail(t, f, vm1.Volumes[0].ID, "3.0")
 	for _, k := range []string{"created_at", "updated_at"} {
 		if !naiveTimestamp.MatchString(fmt.Sprint(d[k])) {
 			t.Errorf("%s %v carries a zone or lacks microseconds", k, d[k])
 		}
 	}
 	for k, want := range map[string]any{
-		"os-vol-host-attr:host": "controller@lvm#lvm", "os-vol-tenant-attr:tenant_id": f.cloud.Admin().ProjectID,
+		"os-vol-host-attr:host": "controller@lvm#lvm", "os-vol-tenant-attr:tenant_id": f.Cloud.Admin().ProjectID,
 		"status": "in-use", "volume_type": "__DEFAULT__", "migration_status": nil, "metadata": map[string]any{},
 	} {
-		if diff := cmpAny(want, d[k]); diff != "" {
+		if diff := cmp.Diff(want, d[k]); diff != "" {
 			t.Errorf("%s (-want +got):\n%s", k, diff)
 		}
 	}
 	if _, ok := d["volume_type_id"]; ok {
 		t.Error("volume_type_id shown before 3.63")
 	}
-	if id := volumeDetail(t, f, vm1.Volumes[0].ID, "3.63")["volume_type_id"]; id == nil {
+	if id := cloudtest.VolumeDetail(t, f, vm1.Volumes[0].ID, "3.63")["volume_type_id"]; id == nil {
 		t.Error("volume_type_id missing at 3.63")
 	}
 
 	// An attachment still attaching is not listed; visible admin metadata shows in metadata.
-	execSQL(t, f.cinder, "UPDATE volume_attachment SET attach_status = 'attaching' WHERE volume_id = ?", vm3.Volumes[0].ID)
-	execSQL(t, f.cinder, "INSERT INTO volume_admin_metadata (created_at, deleted, volume_id, `key`, value) "+
+	cloudtest.ExecSQL(t, f.Cinder, "UPDATE volume_attachment SET attach_status = 'attaching' WHERE volume_id = ?", vm3.Volumes[0].ID)
+	cloudtest.ExecSQL(t, f.Cinder, "INSERT INTO volume_admin_metadata (created_at, deleted, volume_id, `key`, value) "+
 		"VALUES (UTC_TIMESTAMP(), 0, ?, 'attached_mode', 'rw')", vm3.Volumes[0].ID)
-	d3 := volumeDetail(t, f, vm3.Volumes[0].ID, "3.0")
-	if diff := cmpAny([]any{}, d3["attachments"]); diff != "" {
+	d3 := cloudtest.VolumeDetail(t, f, vm3.Volumes[0].ID, "3.0")
+	if diff := cmp.Diff([]any{}, d3["attachments"]); diff != "" {
 		t.Errorf("attachments of an attaching volume (-want +got):\n%s", diff)
 	}
-	if diff := cmpAny(map[string]any{"attached_mode": "rw"}, d3["metadata"]); diff != "" {
+	if diff := cmp.Diff(map[string]any{"attached_mode": "rw"}, d3["metadata"]); diff != "" {
 		t.Errorf("metadata (-want +got):\n%s", diff)
 	}
 
 	// Without all_tenants only the caller's project; the summary list has id, name and links.
-	execSQL(t, f.cinder, `INSERT INTO volumes (created_at, deleted, id, project_id, status, attach_status,
+	cloudtest.ExecSQL(t, f.Cinder, `INSERT INTO volumes (created_at, deleted, id, project_id, status, attach_status,
 		display_name, volume_type_id, size) VALUES (UTC_TIMESTAMP(), 0, 'b0000000-0000-4000-8000-000000000001',
 		'someoneelse', 'available', 'detached', 'theirs', 'x', 1)`)
-	own := request(t, "GET", f.cloud.Endpoints().Volume+"/volumes", "", "X-Auth-Token", f.token(t)).json(t)
+	own := cloudtest.Request(t, "GET", f.Cloud.Endpoints().Volume+"/volumes", "", "X-Auth-Token", f.Token(t)).JSON(t)
 	ownVolumes := own.(map[string]any)["volumes"].([]any)
 	if len(ownVolumes) != 4 {
 		t.Errorf("own project's volumes: %v", ownVolumes)
@@ -104,15 +98,15 @@ func TestVolumesRenderTheDatabase(t *testing.T) {
 	if got := byNameList(t, f, volumes.ListOpts{AllTenants: true, Name: "vm2-data"}); !slices.Equal(got, []string{"vm2-data"}) {
 		t.Errorf("name filter: %v", got)
 	}
-	wantBody(t, request(t, "GET", f.cloud.Endpoints().Volume+"/volumes/nope", "", "X-Auth-Token", f.token(t)), 404,
+	cloudtest.WantBody(t, cloudtest.Request(t, "GET", f.Cloud.Endpoints().Volume+"/volumes/nope", "", "X-Auth-Token", f.Token(t)), 404,
 		`{"itemNotFound": {"code": 404, "message": "Volume nope could not be found."}}`)
-	wantBody(t, request(t, "GET", f.cloud.Endpoints().Volume+"/volumes/detail?all_tenants=perhaps", "", "X-Auth-Token",
-		f.token(t)), 400, `{"badRequest": {"code": 400, "message": "Value 'perhaps' for 'all_tenants' is not a boolean."}}`)
+	cloudtest.WantBody(t, cloudtest.Request(t, "GET", f.Cloud.Endpoints().Volume+"/volumes/detail?all_tenants=perhaps", "", "X-Auth-Token",
+		f.Token(t)), 400, `{"badRequest": {"code": 400, "message": "Value 'perhaps' for 'all_tenants' is not a boolean."}}`)
 }
 
-func byNameList(t *testing.T, f *fixture, opts volumes.ListOpts) []string {
+func byNameList(t *testing.T, f *cloudtest.Fixture, opts volumes.ListOpts) []string {
 	t.Helper()
-	pages, err := volumes.List(f.volume(t, "3.0"), opts).AllPages(t.Context())
+	pages, err := volumes.List(f.Volume(t, "3.0"), opts).AllPages(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,12 +131,12 @@ type cinderRows struct {
 	workers              []string // resource_type of the volume's workers rows
 }
 
-func readCinderRows(t *testing.T, f *fixture, id string) cinderRows {
+func readCinderRows(t *testing.T, f *cloudtest.Fixture, id string) cinderRows {
 	t.Helper()
 	ctx := t.Context()
 	var r cinderRows
 	q := func(query string, dst ...any) {
-		if err := f.cinder.QueryRowContext(ctx, query, id).Scan(dst...); err != nil {
+		if err := f.Cinder.QueryRowContext(ctx, query, id).Scan(dst...); err != nil {
 			t.Fatalf("%s: %v", query, err)
 		}
 	}
@@ -152,7 +146,7 @@ func readCinderRows(t *testing.T, f *fixture, id string) cinderRows {
 		AND deleted_at IS NOT NULL AND detach_time IS NOT NULL`, &r.deletedAttachments)
 	q("SELECT COUNT(*) > 0 FROM volume_admin_metadata WHERE volume_id = ? AND `key` = 'attached_mode' AND deleted = 0", &r.attachedMode)
 	q("SELECT COUNT(*) > 0 FROM volume_admin_metadata WHERE volume_id = ? AND `key` = 'readonly' AND deleted = 0", &r.readonly)
-	rows, err := f.cinder.QueryContext(ctx, "SELECT resource_type FROM workers WHERE resource_id = ? ORDER BY resource_type", id)
+	rows, err := f.Cinder.QueryContext(ctx, "SELECT resource_type FROM workers WHERE resource_id = ? ORDER BY resource_type", id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,24 +183,24 @@ func TestResetStatusSideEffects(t *testing.T) {
 			cinderRows{"available", "attached", 2, 0, true, true, []string{"Volume"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t, Config{Profile: tc.profile})
-			topo := f.provision(t, standardTopology())
+			f := cloudtest.New(t, cloud.Config{Profile: tc.profile})
+			topo := f.Provision(t, cloudtest.StandardTopology())
 			vm1 := topo.Instances[0]
 			id := vm1.Volumes[0].ID
-			execSQL(t, f.cinder, "INSERT INTO volume_admin_metadata (created_at, deleted, volume_id, `key`, value) "+
+			cloudtest.ExecSQL(t, f.Cinder, "INSERT INTO volume_admin_metadata (created_at, deleted, volume_id, `key`, value) "+
 				"VALUES (UTC_TIMESTAMP(), 0, ?, 'attached_mode', 'rw'), (UTC_TIMESTAMP(), 0, ?, 'readonly', 'False')", id, id)
 			// cinder-volume writes its cleanup rows with the object's class name; 'Volumes' is what Cinder up to
 			// 2025.2 asks to delete.
-			execSQL(t, f.cinder, `INSERT INTO workers (created_at, deleted, resource_type, resource_id, status)
+			cloudtest.ExecSQL(t, f.Cinder, `INSERT INTO workers (created_at, deleted, resource_type, resource_id, status)
 				VALUES (UTC_TIMESTAMP(), 0, 'Volume', ?, 'in-use'), (UTC_TIMESTAMP(), 0, 'Volumes', ?, 'in-use')`, id, id)
-			execSQL(t, f.cinder, `INSERT INTO volume_attachment (created_at, deleted, id, volume_id, instance_uuid,
+			cloudtest.ExecSQL(t, f.Cinder, `INSERT INTO volume_attachment (created_at, deleted, id, volume_id, instance_uuid,
 				attach_status) VALUES (UTC_TIMESTAMP(), 0, 'c0000000-0000-4000-8000-000000000001', ?, ?, 'attaching')`, id, vm1.ID)
 			var updatedBefore sql.NullTime
-			if err := f.cinder.QueryRowContext(t.Context(), "SELECT updated_at FROM volumes WHERE id = ?", id).Scan(&updatedBefore); err != nil {
+			if err := f.Cinder.QueryRowContext(t.Context(), "SELECT updated_at FROM volumes WHERE id = ?", id).Scan(&updatedBefore); err != nil {
 				t.Fatal(err)
 			}
-			execSQL(t, f.cinder, "UPDATE volumes SET updated_at = '2020-01-01 00:00:00' WHERE id = ?", id)
-			if err := volumes.ResetStatus(t.Context(), f.volume(t, "3.0"), id, tc.opts).ExtractErr(); err != nil {
+			cloudtest.ExecSQL(t, f.Cinder, "UPDATE volumes SET updated_at = '2020-01-01 00:00:00' WHERE id = ?", id)
+			if err := volumes.ResetStatus(t.Context(), f.Volume(t, "3.0"), id, tc.opts).ExtractErr(); err != nil {
 				t.Fatal(err)
 			}
 			got := readCinderRows(t, f, id)
@@ -214,21 +208,21 @@ func TestResetStatusSideEffects(t *testing.T) {
 				t.Errorf("after the reset:\n got %+v\nwant %+v", got, tc.want)
 			}
 			var updated sql.NullTime
-			if err := f.cinder.QueryRowContext(t.Context(), "SELECT updated_at FROM volumes WHERE id = ?", id).Scan(&updated); err != nil {
+			if err := f.Cinder.QueryRowContext(t.Context(), "SELECT updated_at FROM volumes WHERE id = ?", id).Scan(&updated); err != nil {
 				t.Fatal(err)
 			}
 			if updated.Time.Year() == 2020 {
 				t.Error("the reset did not stamp updated_at")
 			}
 			var bdms int
-			if err := f.nova.QueryRowContext(t.Context(), "SELECT COUNT(*) FROM block_device_mapping WHERE volume_id = ? "+
+			if err := f.Nova.QueryRowContext(t.Context(), "SELECT COUNT(*) FROM block_device_mapping WHERE volume_id = ? "+
 				"AND deleted = 0", id).Scan(&bdms); err != nil {
 				t.Fatal(err)
 			}
 			if bdms != 1 {
 				t.Errorf("%d live BDMs for the volume, want Nova's one untouched", bdms)
 			}
-			shown := volumeDetail(t, f, id, "3.0")
+			shown := cloudtest.VolumeDetail(t, f, id, "3.0")
 			wantAttached := 0
 			if tc.opts.AttachStatus == "" {
 				wantAttached = 1
@@ -236,7 +230,7 @@ func TestResetStatusSideEffects(t *testing.T) {
 			if n := len(shown["attachments"].([]any)); n != wantAttached || shown["status"] != tc.want.status {
 				t.Errorf("the API shows status %v with %d attachments", shown["status"], n)
 			}
-			attached := f.serverJSON(t, vm1.ID, "2.1")["os-extended-volumes:volumes_attached"].([]any)
+			attached := f.ServerJSON(t, vm1.ID, "2.1")["os-extended-volumes:volumes_attached"].([]any)
 			if len(attached) != 1 {
 				t.Errorf("Nova stops listing the volume after a Cinder reset: %v", attached)
 			}
@@ -246,14 +240,14 @@ func TestResetStatusSideEffects(t *testing.T) {
 
 // Resets Cinder refuses, with its bodies; the typo in its refusal list lets error_deleting and detaching through.
 func TestResetStatusRefusals(t *testing.T) {
-	f := newFixture(t, Config{})
-	topo := f.provision(t, standardTopology())
+	f := cloudtest.New(t, cloud.Config{})
+	topo := f.Provision(t, cloudtest.StandardTopology())
 	id := topo.Instances[0].Volumes[0].ID
-	execSQL(t, f.cinder, `INSERT INTO volumes (created_at, deleted, id, project_id, status, attach_status,
+	cloudtest.ExecSQL(t, f.Cinder, `INSERT INTO volumes (created_at, deleted, id, project_id, status, attach_status,
 		display_name, volume_type_id, size) VALUES (UTC_TIMESTAMP(), 0, 'd0000000-0000-4000-8000-000000000001', ?,
-		'available', 'detached', 'spare', 'x', 1)`, f.cloud.Admin().ProjectID)
-	action := f.cloud.Endpoints().Volume + "/volumes/" + id + "/action"
-	token := f.token(t)
+		'available', 'detached', 'spare', 'x', 1)`, f.Cloud.Admin().ProjectID)
+	action := f.Cloud.Endpoints().Volume + "/volumes/" + id + "/action"
+	token := f.Token(t)
 	bad := func(msg string) string { return fmt.Sprintf(`{"badRequest": {"code": 400, "message": %q}}`, msg) }
 	for _, tc := range []struct {
 		name, url, body string
@@ -263,7 +257,7 @@ func TestResetStatusRefusals(t *testing.T) {
 		{"deleting", action, `{"os-reset_status": {"status": "deleting"}}`, 400, bad("Cannot reset-state to deleting")},
 		{"error_deleting passes the typo", action, `{"os-reset_status": {"status": "error_deleting"}}`, 202, ""},
 		{"detaching passes the typo", action, `{"os-reset_status": {"status": "detaching"}}`, 202, ""},
-		{"in-use without attachments", f.cloud.Endpoints().Volume + "/volumes/d0000000-0000-4000-8000-000000000001/action",
+		{"in-use without attachments", f.Cloud.Endpoints().Volume + "/volumes/d0000000-0000-4000-8000-000000000001/action",
 			`{"os-reset_status": {"status": "in-use"}}`, 400,
 			bad("Cannot reset-state to in-use because volume does not have any attachments.")},
 		{"unknown status", action, `{"os-reset_status": {"status": "bogus"}}`, 400,
@@ -276,7 +270,7 @@ func TestResetStatusRefusals(t *testing.T) {
 			bad("Invalid input for field/attribute status. Value: 5. 5 is not of type 'string', 'null'")},
 		{"unexpected key", action, `{"os-reset_status": {"status": "available", "force": true}}`, 400,
 			bad("Invalid input for field/attribute os-reset_status. Value: {'status': 'available', 'force': True}. Additional properties are not allowed ('force' was unexpected)")},
-		{"unknown volume", f.cloud.Endpoints().Volume + "/volumes/e0000000-0000-4000-8000-000000000009/action",
+		{"unknown volume", f.Cloud.Endpoints().Volume + "/volumes/e0000000-0000-4000-8000-000000000009/action",
 			`{"os-reset_status": {"status": "available"}}`, 404,
 			`{"itemNotFound": {"code": 404, "message": "Volume e0000000-0000-4000-8000-000000000009 could not be found."}}`},
 		{"not JSON", action, `{"os-reset_status"`, 400, bad("Malformed request body")},
@@ -284,24 +278,24 @@ func TestResetStatusRefusals(t *testing.T) {
 			bad("There is no such action: os-extend. Verify the request body and Content-Type header and try again.")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := request(t, "POST", tc.url, tc.body, "X-Auth-Token", token)
+			r := cloudtest.Request(t, "POST", tc.url, tc.body, "X-Auth-Token", token)
 			if tc.status == 202 {
-				if r.status != 202 || len(r.body) != 0 {
-					t.Errorf("%d %s, want 202 and no body", r.status, r.body)
+				if r.Status != 202 || len(r.Body) != 0 {
+					t.Errorf("%d %s, want 202 and no body", r.Status, r.Body)
 				}
 				return
 			}
-			wantBody(t, r, tc.status, tc.want)
+			cloudtest.WantBody(t, r, tc.status, tc.want)
 		})
 	}
 }
 
 // os-services lists the Cinder services with their state from updated_at and the fields of the microversion.
 func TestCinderServices(t *testing.T) {
-	f := newFixture(t, Config{})
-	f.provision(t, standardTopology())
-	execSQL(t, f.cinder, "UPDATE services SET updated_at = UTC_TIMESTAMP() - INTERVAL 2 MINUTE WHERE host = 'controller@nfs'")
-	pages, err := services.List(f.volume(t, "3.49"), services.ListOpts{}).AllPages(t.Context())
+	f := cloudtest.New(t, cloud.Config{})
+	f.Provision(t, cloudtest.StandardTopology())
+	cloudtest.ExecSQL(t, f.Cinder, "UPDATE services SET updated_at = UTC_TIMESTAMP() - INTERVAL 2 MINUTE WHERE host = 'controller@nfs'")
+	pages, err := services.List(f.Volume(t, "3.49"), services.ListOpts{}).AllPages(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,11 +316,11 @@ func TestCinderServices(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("services\n got %q\nwant %q", got, want)
 	}
-	r := request(t, "GET", f.cloud.Endpoints().Volume+"/os-services?binary=cinder-volume&host=controller@lvm", "",
-		"X-Auth-Token", f.token(t), "OpenStack-API-Version", "volume 3.49").json(t)
+	r := cloudtest.Request(t, "GET", f.Cloud.Endpoints().Volume+"/os-services?binary=cinder-volume&host=controller@lvm", "",
+		"X-Auth-Token", f.Token(t), "OpenStack-API-Version", "volume 3.49").JSON(t)
 	svc := r.(map[string]any)["services"].([]any)[0].(map[string]any)
 	for k, want := range map[string]any{"backend_state": "up", "cluster": nil, "frozen": false, "disabled_reason": nil} {
-		if diff := cmpAny(want, svc[k]); diff != "" {
+		if diff := cmp.Diff(want, svc[k]); diff != "" {
 			t.Errorf("%s (-want +got):\n%s", k, diff)
 		}
 	}

@@ -130,7 +130,7 @@ func (c *Cloud) volumeViews(r *apiRequest, volumes []volume) ([]any, error) {
 		return nil, err
 	}
 	meta := map[string]map[string]any{}
-	if !c.profile.legacy() {
+	if !c.profile.Legacy() {
 		if meta, err = visibleAdminMetadata(r.Context(), c.cinder, ids); err != nil {
 			return nil, err
 		}

@@ -187,6 +187,10 @@ func (c *Cloud) Admin() Credentials { return c.identity.admin }
 // Endpoints returns the services' URLs; they are known once Start has returned.
 func (c *Cloud) Endpoints() Endpoints { return c.endpoints }
 
+// Settle waits until nova-conductor and nova-compute have carried out everything the API handed them; casts
+// waiting for a stopped nova-compute are not waited for.
+func (c *Cloud) Settle() { c.compute.wait() }
+
 // Start listens on the service addresses and serves until Close; it returns once all of them accept
 // connections.
 func (c *Cloud) Start(ctx context.Context) error {

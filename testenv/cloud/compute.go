@@ -210,7 +210,7 @@ func (m *computeManager) heartbeat(ctx context.Context) error {
 		return fmt.Errorf("nova services: %w", err)
 	}
 	// nova-volume's row is Nova's, beaten above; the legacy Cinder database has no services table.
-	if m.c.profile.legacy() {
+	if m.c.profile.Legacy() {
 		return nil
 	}
 	if _, err := m.c.cinder.ExecContext(ctx,

@@ -1,4 +1,4 @@
-package cloud
+package cloud_test
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/volumes"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 
+	"github.com/osdr/osdr/testenv/cloud"
+	"github.com/osdr/osdr/testenv/cloud/cloudtest"
 	"github.com/osdr/osdr/testenv/virt"
 )
 
@@ -62,27 +64,27 @@ func (d *scriptedDriver) PowerOn(ctx context.Context, dom virt.Domain, v []virt.
 // active instance are only logged; instances with a task are skipped; other vm_states only get the power state.
 func TestSyncPowerStates(t *testing.T) {
 	driver := newScriptedDriver()
-	f := newFixture(t, Config{Driver: driver})
-	topo := f.provision(t, standardTopology())
+	f := cloudtest.New(t, cloud.Config{Driver: driver})
+	topo := f.Provision(t, cloudtest.StandardTopology())
 	id := topo.Instances[0].ID
 	dom := virt.Domain{Host: "compute-1", Name: "instance-00000001", InstanceUUID: id}
 	for _, tc := range []struct {
 		name       string
-		from       instanceState
+		from       cloudtest.ServerState
 		hypervisor virt.PowerState
-		want       instanceState
+		want       cloudtest.ServerState
 	}{
-		{"active found shut down is stopped", instanceState{"active", "", 1}, virt.Shutdown, instanceState{"stopped", "", 4}},
-		{"active found crashed is stopped", instanceState{"active", "", 1}, virt.Crashed, instanceState{"stopped", "", 4}},
-		{"active not found keeps running", instanceState{"active", "", 1}, virt.NoState, instanceState{"active", "", 0}},
-		{"active found paused is ignored", instanceState{"active", "", 1}, virt.Paused, instanceState{"active", "", 3}},
-		{"active and running is left alone", instanceState{"active", "", 1}, virt.Running, instanceState{"active", "", 1}},
-		{"a pending task skips the instance", instanceState{"active", "rebooting_hard", 1}, virt.Shutdown, instanceState{"active", "rebooting_hard", 1}},
-		{"stopped found running is stopped again", instanceState{"stopped", "", 4}, virt.Running, instanceState{"stopped", "", 4}},
-		{"stopped not found", instanceState{"stopped", "", 4}, virt.NoState, instanceState{"stopped", "", 0}},
-		{"error gets the power state only", instanceState{"error", "", 1}, virt.Shutdown, instanceState{"error", "", 4}},
-		{"paused found shut down is stopped", instanceState{"paused", "", 3}, virt.Shutdown, instanceState{"stopped", "", 4}},
-		{"suspended gets the power state only", instanceState{"suspended", "", 7}, virt.Shutdown, instanceState{"suspended", "", 4}},
+		{"active found shut down is stopped", cloudtest.ServerState{VM: "active", Task: "", Power: 1}, virt.Shutdown, cloudtest.ServerState{VM: "stopped", Task: "", Power: 4}},
+		{"active found crashed is stopped", cloudtest.ServerState{VM: "active", Task: "", Power: 1}, virt.Crashed, cloudtest.ServerState{VM: "stopped", Task: "", Power: 4}},
+		{"active not found keeps running", cloudtest.ServerState{VM: "active", Task: "", Power: 1}, virt.NoState, cloudtest.ServerState{VM: "active", Task: "", Power: 0}},
+		{"active found paused is ignored", cloudtest.ServerState{VM: "active", Task: "", Power: 1}, virt.Paused, cloudtest.ServerState{VM: "active", Task: "", Power: 3}},
+		{"active and running is left alone", cloudtest.ServerState{VM: "active", Task: "", Power: 1}, virt.Running, cloudtest.ServerState{VM: "active", Task: "", Power: 1}},
+		{"a pending task skips the instance", cloudtest.ServerState{VM: "active", Task: "rebooting_hard", Power: 1}, virt.Shutdown, cloudtest.ServerState{VM: "active", Task: "rebooting_hard", Power: 1}},
+		{"stopped found running is stopped again", cloudtest.ServerState{VM: "stopped", Task: "", Power: 4}, virt.Running, cloudtest.ServerState{VM: "stopped", Task: "", Power: 4}},
+		{"stopped not found", cloudtest.ServerState{VM: "stopped", Task: "", Power: 4}, virt.NoState, cloudtest.ServerState{VM: "stopped", Task: "", Power: 0}},
+		{"error gets the power state only", cloudtest.ServerState{VM: "error", Task: "", Power: 1}, virt.Shutdown, cloudtest.ServerState{VM: "error", Task: "", Power: 4}},
+		{"paused found shut down is stopped", cloudtest.ServerState{VM: "paused", Task: "", Power: 3}, virt.Shutdown, cloudtest.ServerState{VM: "stopped", Task: "", Power: 4}},
+		{"suspended gets the power state only", cloudtest.ServerState{VM: "suspended", Task: "", Power: 7}, virt.Shutdown, cloudtest.ServerState{VM: "suspended", Task: "", Power: 4}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := driver.Fake.PowerOn(t.Context(), dom, nil); err != nil {
@@ -90,15 +92,15 @@ func TestSyncPowerStates(t *testing.T) {
 			}
 			driver.script(dom.Name, tc.hypervisor)
 			var task any
-			if tc.from.task != "" {
-				task = tc.from.task
+			if tc.from.Task != "" {
+				task = tc.from.Task
 			}
-			execSQL(t, f.nova, "UPDATE instances SET vm_state = ?, task_state = ?, power_state = ? WHERE uuid = ?",
-				tc.from.vm, task, tc.from.power, id)
-			if err := f.cloud.SyncPowerStates(t.Context(), "compute-1"); err != nil {
+			cloudtest.ExecSQL(t, f.Nova, "UPDATE instances SET vm_state = ?, task_state = ?, power_state = ? WHERE uuid = ?",
+				tc.from.VM, task, tc.from.Power, id)
+			if err := f.Cloud.SyncPowerStates(t.Context(), "compute-1"); err != nil {
 				t.Fatal(err)
 			}
-			if got := f.state(t, id); got != tc.want {
+			if got := f.State(t, id); got != tc.want {
 				t.Errorf("after the sync: %+v, want %+v", got, tc.want)
 			}
 		})
@@ -111,27 +113,27 @@ func TestComputeRestarted(t *testing.T) {
 	for _, resume := range []bool{false, true} {
 		t.Run(map[bool]string{false: "without resume", true: "with resume"}[resume], func(t *testing.T) {
 			fake := virt.NewFake()
-			f := newFixture(t, Config{Driver: fake})
-			topo := f.provision(t, standardTopology())
+			f := cloudtest.New(t, cloud.Config{Driver: fake})
+			topo := f.Provision(t, cloudtest.StandardTopology())
 			fake.SetHostDown("compute-1", true)
-			f.cloud.StopCompute("compute-1")
+			f.Cloud.StopCompute("compute-1")
 			fake.SetHostDown("compute-1", false)
-			if err := f.cloud.ComputeRestarted(t.Context(), "compute-1", resume); err != nil {
+			if err := f.Cloud.ComputeRestarted(t.Context(), "compute-1", resume); err != nil {
 				t.Fatal(err)
 			}
 			vm1, vm2 := topo.Instances[0], topo.Instances[1]
-			wantVM1 := instanceState{"active", "", 0}
+			wantVM1 := cloudtest.ServerState{VM: "active", Task: "", Power: 0}
 			if resume {
-				wantVM1 = instanceState{"active", "", 1}
+				wantVM1 = cloudtest.ServerState{VM: "active", Task: "", Power: 1}
 			}
-			if got := f.state(t, vm1.ID); got != wantVM1 {
+			if got := f.State(t, vm1.ID); got != wantVM1 {
 				t.Errorf("vm1: %+v, want %+v", got, wantVM1)
 			}
-			if got := f.state(t, vm2.ID); got != (instanceState{"stopped", "", 0}) {
+			if got := f.State(t, vm2.ID); got != (cloudtest.ServerState{VM: "stopped", Task: "", Power: 0}) {
 				t.Errorf("vm2 (stopped before the power loss): %+v, want stopped/None/0", got)
 			}
 			var resumed []string
-			for _, e := range f.cloud.AuditLog() {
+			for _, e := range f.Cloud.AuditLog() {
 				if e.Operation == "resume_guest" {
 					resumed = append(resumed, e.Target)
 				}
@@ -147,31 +149,31 @@ func TestComputeRestarted(t *testing.T) {
 // servers keep their state, their host_status turns UNKNOWN once the service misses its heartbeats, and the
 // queued reboot runs when the service comes back.
 func TestCastsWaitForAStoppedComputeService(t *testing.T) {
-	f := newFixture(t, Config{})
-	topo := f.provision(t, standardTopology())
+	f := cloudtest.New(t, cloud.Config{})
+	topo := f.Provision(t, cloudtest.StandardTopology())
 	id := topo.Instances[0].ID
-	f.cloud.StopCompute("compute-1")
-	execSQL(t, f.nova, "UPDATE services SET last_seen_up = UTC_TIMESTAMP() - INTERVAL 5 MINUTE, "+
+	f.Cloud.StopCompute("compute-1")
+	cloudtest.ExecSQL(t, f.Nova, "UPDATE services SET last_seen_up = UTC_TIMESTAMP() - INTERVAL 5 MINUTE, "+
 		"updated_at = UTC_TIMESTAMP() - INTERVAL 5 MINUTE WHERE host = 'compute-1'")
-	if err := servers.Reboot(t.Context(), f.compute(t, "2.1"), id, servers.RebootOpts{Type: servers.HardReboot}).ExtractErr(); err != nil {
+	if err := servers.Reboot(t.Context(), f.Compute(t, "2.1"), id, servers.RebootOpts{Type: servers.HardReboot}).ExtractErr(); err != nil {
 		t.Fatal(err)
 	}
-	f.settle()
-	shown := f.serverJSON(t, id, "2.16")
+	f.Settle()
+	shown := f.ServerJSON(t, id, "2.16")
 	if shown["status"] != "HARD_REBOOT" || shown["host_status"] != "UNKNOWN" {
 		t.Errorf("while nova-compute is down: status %v host_status %v, want HARD_REBOOT UNKNOWN", shown["status"], shown["host_status"])
 	}
-	if err := f.cloud.SyncPowerStates(t.Context(), "compute-1"); !errors.Is(err, ErrComputeStopped) {
+	if err := f.Cloud.SyncPowerStates(t.Context(), "compute-1"); !errors.Is(err, cloud.ErrComputeStopped) {
 		t.Errorf("a power-state sync on a stopped nova-compute: %v", err)
 	}
-	if err := f.cloud.ComputeRestarted(t.Context(), "compute-1", false); err != nil {
+	if err := f.Cloud.ComputeRestarted(t.Context(), "compute-1", false); err != nil {
 		t.Fatal(err)
 	}
-	f.settle()
-	if got := f.state(t, id); got != (instanceState{"active", "", 1}) {
+	f.Settle()
+	if got := f.State(t, id); got != (cloudtest.ServerState{VM: "active", Task: "", Power: 1}) {
 		t.Errorf("after nova-compute came back: %+v", got)
 	}
-	if got := f.serverJSON(t, id, "2.16")["host_status"]; got != "UP" {
+	if got := f.ServerJSON(t, id, "2.16")["host_status"]; got != "UP" {
 		t.Errorf("host_status %v once the service heartbeats again", got)
 	}
 }
@@ -185,33 +187,33 @@ func TestDanglingBDMsOnReboot(t *testing.T) {
 	}{{"zed", false}, {"2024.1", true}} {
 		t.Run(tc.profile, func(t *testing.T) {
 			fake := virt.NewFake()
-			f := newFixture(t, Config{Driver: fake, Profile: tc.profile})
-			topo := f.provision(t, standardTopology())
+			f := cloudtest.New(t, cloud.Config{Driver: fake, Profile: tc.profile})
+			topo := f.Provision(t, cloudtest.StandardTopology())
 			vm1, vm3 := topo.Instances[0], topo.Instances[2]
 			vol := vm1.Volumes[0]
-			if err := volumes.ResetStatus(t.Context(), f.volume(t, "3.0"), vol.ID, volumes.ResetStatusOpts{
+			if err := volumes.ResetStatus(t.Context(), f.Volume(t, "3.0"), vol.ID, volumes.ResetStatusOpts{
 				Status: "available", AttachStatus: "detached"}).ExtractErr(); err != nil {
 				t.Fatal(err)
 			}
 			// An attachment Cinder has for vm1 that Nova never recorded (vm3's volume is multiattach).
-			execSQL(t, f.cinder, `INSERT INTO volume_attachment (created_at, deleted, id, volume_id, instance_uuid,
+			cloudtest.ExecSQL(t, f.Cinder, `INSERT INTO volume_attachment (created_at, deleted, id, volume_id, instance_uuid,
 				attached_host, mountpoint, attach_time, attach_mode, attach_status) VALUES (UTC_TIMESTAMP(), 0,
 				'0b0b0b0b-0000-4000-8000-000000000001', ?, ?, 'compute-1', '/dev/vdc', UTC_TIMESTAMP(), 'rw', 'attached')`,
 				vm3.Volumes[0].ID, vm1.ID)
-			if err := servers.Reboot(t.Context(), f.compute(t, "2.1"), vm1.ID,
+			if err := servers.Reboot(t.Context(), f.Compute(t, "2.1"), vm1.ID,
 				servers.RebootOpts{Type: servers.HardReboot}).ExtractErr(); err != nil {
 				t.Fatal(err)
 			}
-			f.settle()
+			f.Settle()
 			var deleted int64
-			if err := f.nova.QueryRowContext(t.Context(), "SELECT deleted FROM block_device_mapping WHERE volume_id = ?",
+			if err := f.Nova.QueryRowContext(t.Context(), "SELECT deleted FROM block_device_mapping WHERE volume_id = ?",
 				vol.ID).Scan(&deleted); err != nil {
 				t.Fatal(err)
 			}
 			if tc.cleans != (deleted != 0) {
 				t.Errorf("BDM of the reset volume: deleted=%d", deleted)
 			}
-			attached := f.serverJSON(t, vm1.ID, "2.1")["os-extended-volumes:volumes_attached"].([]any)
+			attached := f.ServerJSON(t, vm1.ID, "2.1")["os-extended-volumes:volumes_attached"].([]any)
 			if tc.cleans != (len(attached) == 0) {
 				t.Errorf("volumes_attached after the reboot: %v", attached)
 			}
@@ -220,7 +222,7 @@ func TestDanglingBDMsOnReboot(t *testing.T) {
 				t.Errorf("reset volume reconnected: %v", reconnected)
 			}
 			var orphanDeleted bool
-			if err := f.cinder.QueryRowContext(t.Context(), "SELECT deleted FROM volume_attachment WHERE id = "+
+			if err := f.Cinder.QueryRowContext(t.Context(), "SELECT deleted FROM volume_attachment WHERE id = "+
 				"'0b0b0b0b-0000-4000-8000-000000000001'").Scan(&orphanDeleted); err != nil {
 				t.Fatal(err)
 			}
@@ -228,7 +230,7 @@ func TestDanglingBDMsOnReboot(t *testing.T) {
 				t.Errorf("attachment Nova did not know: deleted=%v", orphanDeleted)
 			}
 			var status string
-			if err := f.cinder.QueryRowContext(t.Context(), "SELECT status FROM volumes WHERE id = ?", vm3.Volumes[0].ID).Scan(&status); err != nil {
+			if err := f.Cinder.QueryRowContext(t.Context(), "SELECT status FROM volumes WHERE id = ?", vm3.Volumes[0].ID).Scan(&status); err != nil {
 				t.Fatal(err)
 			}
 			if status != "in-use" {

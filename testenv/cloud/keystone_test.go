@@ -1,4 +1,4 @@
-package cloud
+package cloud_test
 
 import (
 	"fmt"
@@ -10,6 +10,9 @@ import (
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
+
+	"github.com/osdr/osdr/testenv/cloud"
+	"github.com/osdr/osdr/testenv/cloud/cloudtest"
 )
 
 func passwordAuth(user, password, project string) string {
@@ -30,15 +33,15 @@ func keys(m map[string]any) []string {
 // A password authentication answers 201 with the token in X-Subject-Token and a body shaped like Keystone's,
 // its catalog carrying versioned URLs for every interface so gophercloud needs no discovery.
 func TestPasswordAuthentication(t *testing.T) {
-	f := newFixture(t, Config{Region: "RegionTwo"})
-	admin := f.cloud.Admin()
-	e := f.cloud.Endpoints()
-	r := request(t, "POST", e.Identity+"/auth/tokens", passwordAuth(admin.UserName, admin.Password, admin.ProjectName))
-	if r.status != 201 || !strings.HasPrefix(r.header.Get("X-Subject-Token"), "gAAAAA") {
-		t.Fatalf("%d, token %q: %s", r.status, r.header.Get("X-Subject-Token"), r.body)
+	f := cloudtest.New(t, cloud.Config{Region: "RegionTwo"})
+	admin := f.Cloud.Admin()
+	e := f.Cloud.Endpoints()
+	r := cloudtest.Request(t, "POST", e.Identity+"/auth/tokens", passwordAuth(admin.UserName, admin.Password, admin.ProjectName))
+	if r.Status != 201 || !strings.HasPrefix(r.Header.Get("X-Subject-Token"), "gAAAAA") {
+		t.Fatalf("%d, token %q: %s", r.Status, r.Header.Get("X-Subject-Token"), r.Body)
 	}
-	token := r.json(t).(map[string]any)["token"].(map[string]any)
-	captured := readSample(t, "keystone_token_response.json").(map[string]any)["body"].(map[string]any)["token"].(map[string]any)
+	token := r.JSON(t).(map[string]any)["token"].(map[string]any)
+	captured := cloudtest.ReadSample(t, "keystone_token_response.json").(map[string]any)["body"].(map[string]any)["token"].(map[string]any)
 	if got, want := keys(token), keys(captured); !slices.Equal(got, want) {
 		t.Errorf("token fields %v, want the captured %v", got, want)
 	}
@@ -80,7 +83,7 @@ func TestPasswordAuthentication(t *testing.T) {
 		t.Errorf("volume endpoint %s for project %s", e.Volume, admin.ProjectID)
 	}
 
-	pc := f.provider(t)
+	pc := f.Provider(t)
 	for _, tc := range []struct {
 		name string
 		new  func(*gophercloud.ProviderClient, gophercloud.EndpointOpts) (*gophercloud.ServiceClient, error)
@@ -97,24 +100,24 @@ func TestPasswordAuthentication(t *testing.T) {
 
 	// The token validates, and once revoked no service takes it.
 	subject := pc.Token()
-	shown := request(t, "GET", e.Identity+"/auth/tokens", "", "X-Auth-Token", subject, "X-Subject-Token", subject)
-	if shown.status != 200 || shown.header.Get("X-Subject-Token") != subject {
-		t.Errorf("validate: %d %s", shown.status, shown.body)
+	shown := cloudtest.Request(t, "GET", e.Identity+"/auth/tokens", "", "X-Auth-Token", subject, "X-Subject-Token", subject)
+	if shown.Status != 200 || shown.Header.Get("X-Subject-Token") != subject {
+		t.Errorf("validate: %d %s", shown.Status, shown.Body)
 	}
-	if r := request(t, "DELETE", e.Identity+"/auth/tokens", "", "X-Auth-Token", f.token(t), "X-Subject-Token", subject); r.status != 204 {
-		t.Errorf("revoke: %d %s", r.status, r.body)
+	if r := cloudtest.Request(t, "DELETE", e.Identity+"/auth/tokens", "", "X-Auth-Token", f.Token(t), "X-Subject-Token", subject); r.Status != 204 {
+		t.Errorf("revoke: %d %s", r.Status, r.Body)
 	}
-	wantBody(t, request(t, "GET", e.Identity+"/auth/tokens", "", "X-Auth-Token", f.token(t), "X-Subject-Token", subject),
+	cloudtest.WantBody(t, cloudtest.Request(t, "GET", e.Identity+"/auth/tokens", "", "X-Auth-Token", f.Token(t), "X-Subject-Token", subject),
 		404, `{"error": {"code": 404, "title": "Not Found", "message": "Could not find token: `+subject+`."}}`)
-	wantBody(t, request(t, "GET", e.Compute+"/servers", "", "X-Auth-Token", subject), 401,
+	cloudtest.WantBody(t, cloudtest.Request(t, "GET", e.Compute+"/servers", "", "X-Auth-Token", subject), 401,
 		`{"error": {"code": 401, "title": "Unauthorized", "message": "The request you have made requires authentication."}}`)
 }
 
 // Keystone refuses bad credentials with one 401 that does not say what was wrong, and malformed requests with
 // its validation messages.
 func TestAuthenticationRefusals(t *testing.T) {
-	f := newFixture(t, Config{AdminPassword: "s3cret", AdminProject: "ops"})
-	url := f.cloud.Endpoints().Identity + "/auth/tokens"
+	f := cloudtest.New(t, cloud.Config{AdminPassword: "s3cret", AdminProject: "ops"})
+	url := f.Cloud.Endpoints().Identity + "/auth/tokens"
 	unauthorized := `{"error": {"code": 401, "title": "Unauthorized", "message": "The request you have made requires authentication."}}`
 	for _, tc := range []struct {
 		name, body string
@@ -135,34 +138,34 @@ func TestAuthenticationRefusals(t *testing.T) {
 			`{"error": {"code": 400, "title": "Bad Request", "message": "Invalid input for field 'identity': 'methods' is a required property"}}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := request(t, "POST", url, tc.body)
-			wantBody(t, r, tc.status, tc.want)
-			if tc.status == 401 && r.header.Get("WWW-Authenticate") != `Keystone uri="`+f.cloud.Endpoints().Identity+`"` {
-				t.Errorf("WWW-Authenticate %q", r.header.Get("WWW-Authenticate"))
+			r := cloudtest.Request(t, "POST", url, tc.body)
+			cloudtest.WantBody(t, r, tc.status, tc.want)
+			if tc.status == 401 && r.Header.Get("WWW-Authenticate") != `Keystone uri="`+f.Cloud.Endpoints().Identity+`"` {
+				t.Errorf("WWW-Authenticate %q", r.Header.Get("WWW-Authenticate"))
 			}
 		})
 	}
-	if r := request(t, "PUT", url, "{}"); r.status != http.StatusMethodNotAllowed {
-		t.Errorf("PUT /v3/auth/tokens: %d, want 405", r.status)
+	if r := cloudtest.Request(t, "PUT", url, "{}"); r.Status != http.StatusMethodNotAllowed {
+		t.Errorf("PUT /v3/auth/tokens: %d, want 405", r.Status)
 	}
 	// An unscoped token is issued, but no service takes it.
-	r := request(t, "POST", url, `{"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin",
+	r := cloudtest.Request(t, "POST", url, `{"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin",
 		"domain": {"id": "default"}, "password": "s3cret"}}}}}`)
-	if r.status != 201 {
-		t.Fatalf("unscoped: %d %s", r.status, r.body)
+	if r.Status != 201 {
+		t.Fatalf("unscoped: %d %s", r.Status, r.Body)
 	}
-	if _, scoped := r.json(t).(map[string]any)["token"].(map[string]any)["catalog"]; scoped {
+	if _, scoped := r.JSON(t).(map[string]any)["token"].(map[string]any)["catalog"]; scoped {
 		t.Error("an unscoped token carries a catalog")
 	}
-	if got := request(t, "GET", f.cloud.Endpoints().Compute+"/servers", "", "X-Auth-Token", r.header.Get("X-Subject-Token")); got.status != 401 {
-		t.Errorf("an unscoped token on Nova: %d", got.status)
+	if got := cloudtest.Request(t, "GET", f.Cloud.Endpoints().Compute+"/servers", "", "X-Auth-Token", r.Header.Get("X-Subject-Token")); got.Status != 401 {
+		t.Errorf("an unscoped token on Nova: %d", got.Status)
 	}
 }
 
 // Every service answers a request without a valid token as keystonemiddleware does; version documents need none.
 func TestServicesRequireAToken(t *testing.T) {
-	f := newFixture(t, Config{})
-	e := f.cloud.Endpoints()
+	f := cloudtest.New(t, cloud.Config{})
+	e := f.Cloud.Endpoints()
 	unauthorized := `{"error": {"code": 401, "title": "Unauthorized", "message": "The request you have made requires authentication."}}`
 	identityRoot := strings.TrimSuffix(e.Identity, "/v3")
 	for _, url := range []string{
@@ -170,27 +173,27 @@ func TestServicesRequireAToken(t *testing.T) {
 	} {
 		for _, token := range []string{"", "gAAAAAbogus"} {
 			t.Run(url+" "+token, func(t *testing.T) {
-				r := request(t, "GET", url, "", "X-Auth-Token", token)
-				wantBody(t, r, 401, unauthorized)
-				if got := r.header.Get("WWW-Authenticate"); got != `Keystone uri="`+identityRoot+`"` {
+				r := cloudtest.Request(t, "GET", url, "", "X-Auth-Token", token)
+				cloudtest.WantBody(t, r, 401, unauthorized)
+				if got := r.Header.Get("WWW-Authenticate"); got != `Keystone uri="`+identityRoot+`"` {
 					t.Errorf("WWW-Authenticate %q", got)
 				}
 			})
 		}
 	}
 	for _, url := range []string{strings.TrimSuffix(e.Compute, "/v2.1") + "/", e.Compute, e.Compute + "/",
-		strings.TrimSuffix(e.Volume, "/v3/"+f.cloud.Admin().ProjectID) + "/", identityRoot + "/", e.Identity, e.Image + "/"} {
-		if r := request(t, "GET", url, ""); r.status != 200 && r.status != 300 {
-			t.Errorf("GET %s without a token: %d %s", url, r.status, r.body)
+		strings.TrimSuffix(e.Volume, "/v3/"+f.Cloud.Admin().ProjectID) + "/", identityRoot + "/", e.Identity, e.Image + "/"} {
+		if r := cloudtest.Request(t, "GET", url, ""); r.Status != 200 && r.Status != 300 {
+			t.Errorf("GET %s without a token: %d %s", url, r.Status, r.Body)
 		}
 	}
 }
 
 // Unknown paths, and known ones with a method the service lacks, get the routers' bare 404.
 func TestUnknownRoutes(t *testing.T) {
-	f := newFixture(t, Config{})
-	e := f.cloud.Endpoints()
-	token := f.token(t)
+	f := cloudtest.New(t, cloud.Config{})
+	e := f.Cloud.Endpoints()
+	token := f.Token(t)
 	notFound := `{"code": "404 Not Found", "title": "Not Found", "message": "The resource could not be found.<br /><br />\n\n\n"}`
 	for _, tc := range []struct{ method, url string }{
 		{"GET", e.Compute + "/os-hypervisors/statistics"},
@@ -201,7 +204,7 @@ func TestUnknownRoutes(t *testing.T) {
 		{"GET", strings.TrimSuffix(e.Compute, "/v2.1") + "/v3"},
 	} {
 		t.Run(tc.method+" "+tc.url, func(t *testing.T) {
-			wantBody(t, request(t, tc.method, tc.url, "", "X-Auth-Token", token), 404, notFound)
+			cloudtest.WantBody(t, cloudtest.Request(t, tc.method, tc.url, "", "X-Auth-Token", token), 404, notFound)
 		})
 	}
 }

@@ -1,27 +1,30 @@
-package cloud
+package cloud_test
 
 import (
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/osdr/osdr/testenv/cloud"
+	"github.com/osdr/osdr/testenv/cloud/cloudtest"
 )
 
 func TestParseMicroversion(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
-		want Microversion
+		want cloud.Microversion
 		ok   bool
 	}{
-		{"2.1", Microversion{2, 1}, true},
-		{"2.96", Microversion{2, 96}, true},
-		{"3.0", Microversion{3, 0}, true},
-		{"2.01", Microversion{}, false},
-		{"2", Microversion{}, false},
-		{"v2.1", Microversion{}, false},
-		{"0.1", Microversion{}, false},
+		{"2.1", cloud.Microversion{2, 1}, true},
+		{"2.96", cloud.Microversion{2, 96}, true},
+		{"3.0", cloud.Microversion{3, 0}, true},
+		{"2.01", cloud.Microversion{}, false},
+		{"2", cloud.Microversion{}, false},
+		{"v2.1", cloud.Microversion{}, false},
+		{"0.1", cloud.Microversion{}, false},
 	} {
-		got, err := ParseMicroversion(tc.in)
+		got, err := cloud.ParseMicroversion(tc.in)
 		if (err == nil) != tc.ok || got != tc.want {
 			t.Errorf("ParseMicroversion(%q) = %v, %v", tc.in, got, err)
 		}
@@ -31,14 +34,14 @@ func TestParseMicroversion(t *testing.T) {
 // Each profile negotiates microversions up to its release's maximum, echoes the version it serves, and refuses
 // others with the services' 406 and 400 bodies.
 func TestMicroversionNegotiation(t *testing.T) {
-	for _, profile := range ProfileNames() {
+	for _, profile := range cloud.ProfileNames() {
 		t.Run(profile, func(t *testing.T) {
-			f := newFixture(t, Config{Profile: profile})
-			p := f.cloud.Profile()
-			e := f.cloud.Endpoints()
-			token := f.token(t)
+			f := cloudtest.New(t, cloud.Config{Profile: profile})
+			p := f.Cloud.Profile()
+			e := f.Cloud.Endpoints()
+			token := f.Token(t)
 			nova, cinder := p.ComputeMaxVersion.String(), p.VolumeMaxVersion.String()
-			tooNew := func(v Microversion) string { return Microversion{v.Major, v.Minor + 1}.String() }
+			tooNew := func(v cloud.Microversion) string { return cloud.Microversion{v.Major, v.Minor + 1}.String() }
 			for _, tc := range []struct {
 				name    string
 				url     string
@@ -69,37 +72,37 @@ func TestMicroversionNegotiation(t *testing.T) {
 					`{"badRequest": {"code": 400, "message": "The server could not comply with the request since it is either malformed or otherwise incorrect."}}`},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
-					r := request(t, "GET", tc.url, "", append([]string{"X-Auth-Token", token}, tc.headers...)...)
+					r := cloudtest.Request(t, "GET", tc.url, "", append([]string{"X-Auth-Token", token}, tc.headers...)...)
 					if tc.body != "" {
-						wantBody(t, r, tc.status, tc.body)
-					} else if r.status != tc.status {
-						t.Errorf("%d %s", r.status, r.body)
+						cloudtest.WantBody(t, r, tc.status, tc.body)
+					} else if r.Status != tc.status {
+						t.Errorf("%d %s", r.Status, r.Body)
 					}
-					if got := r.header.Get("OpenStack-API-Version"); got != tc.served {
+					if got := r.Header.Get("OpenStack-API-Version"); got != tc.served {
 						t.Errorf("OpenStack-API-Version %q, want %q", got, tc.served)
 					}
-					if tc.served != "" && !slices.Contains(r.header.Values("Vary"), "OpenStack-API-Version") {
-						t.Errorf("Vary %v", r.header.Values("Vary"))
+					if tc.served != "" && !slices.Contains(r.Header.Values("Vary"), "OpenStack-API-Version") {
+						t.Errorf("Vary %v", r.Header.Values("Vary"))
 					}
-					if strings.HasPrefix(tc.served, "compute ") && r.header.Get("X-OpenStack-Nova-API-Version") != strings.TrimPrefix(tc.served, "compute ") {
-						t.Errorf("X-OpenStack-Nova-API-Version %q", r.header.Get("X-OpenStack-Nova-API-Version"))
+					if strings.HasPrefix(tc.served, "compute ") && r.Header.Get("X-OpenStack-Nova-API-Version") != strings.TrimPrefix(tc.served, "compute ") {
+						t.Errorf("X-OpenStack-Nova-API-Version %q", r.Header.Get("X-OpenStack-Nova-API-Version"))
 					}
 				})
 			}
 			// Each profile's version documents carry its maxima.
 			root := strings.TrimSuffix(e.Compute, "/v2.1")
-			doc := request(t, "GET", e.Compute+"/", "").json(t).(map[string]any)["version"].(map[string]any)
+			doc := cloudtest.Request(t, "GET", e.Compute+"/", "").JSON(t).(map[string]any)["version"].(map[string]any)
 			if doc["version"] != nova || doc["min_version"] != "2.1" || doc["id"] != "v2.1" {
 				t.Errorf("GET /v2.1/: %v", doc)
 			}
-			versions := request(t, "GET", root+"/", "").json(t).(map[string]any)["versions"].([]any)
+			versions := cloudtest.Request(t, "GET", root+"/", "").JSON(t).(map[string]any)["versions"].([]any)
 			if versions[1].(map[string]any)["version"] != nova {
 				t.Errorf("GET /: %v", versions)
 			}
-			cv := request(t, "GET", strings.TrimSuffix(e.Volume, "/v3/"+f.cloud.Admin().ProjectID)+"/", "")
-			v3 := cv.json(t).(map[string]any)["versions"].([]any)[0].(map[string]any)
-			if cv.status != 300 || v3["version"] != cinder || v3["updated"] != p.VolumeVersionUpdated {
-				t.Errorf("cinder GET /: %d %v", cv.status, v3)
+			cv := cloudtest.Request(t, "GET", strings.TrimSuffix(e.Volume, "/v3/"+f.Cloud.Admin().ProjectID)+"/", "")
+			v3 := cv.JSON(t).(map[string]any)["versions"].([]any)[0].(map[string]any)
+			if cv.Status != 300 || v3["version"] != cinder || v3["updated"] != p.VolumeVersionUpdated {
+				t.Errorf("cinder GET /: %d %v", cv.Status, v3)
 			}
 		})
 	}

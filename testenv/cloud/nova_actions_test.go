@@ -1,4 +1,4 @@
-package cloud
+package cloud_test
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/instanceactions"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 
+	"github.com/osdr/osdr/testenv/cloud"
+	"github.com/osdr/osdr/testenv/cloud/cloudtest"
 	"github.com/osdr/osdr/testenv/virt"
 )
 
@@ -67,25 +69,25 @@ func (d *gatedDriver) PowerOn(ctx context.Context, dom virt.Domain, volumes []vi
 
 // logTaskStates records every change of an instance's states with a trigger, so a test sees transitions too
 // short-lived to catch through the API.
-func logTaskStates(t *testing.T, f *fixture) func(uuid string) []instanceState {
-	execSQL(t, f.nova, `CREATE TABLE state_log (id INT AUTO_INCREMENT PRIMARY KEY, uuid VARCHAR(36),
+func logTaskStates(t *testing.T, f *cloudtest.Fixture) func(uuid string) []cloudtest.ServerState {
+	cloudtest.ExecSQL(t, f.Nova, `CREATE TABLE state_log (id INT AUTO_INCREMENT PRIMARY KEY, uuid VARCHAR(36),
 		vm_state VARCHAR(255), task_state VARCHAR(255), power_state INT)`)
-	execSQL(t, f.nova, `CREATE TRIGGER log_states AFTER UPDATE ON instances FOR EACH ROW
+	cloudtest.ExecSQL(t, f.Nova, `CREATE TRIGGER log_states AFTER UPDATE ON instances FOR EACH ROW
 		IF NOT (NEW.vm_state <=> OLD.vm_state AND NEW.task_state <=> OLD.task_state AND NEW.power_state <=> OLD.power_state)
 		THEN INSERT INTO state_log (uuid, vm_state, task_state, power_state)
 			VALUES (NEW.uuid, NEW.vm_state, NEW.task_state, NEW.power_state);
 		END IF`)
-	return func(uuid string) []instanceState {
-		rows, err := f.nova.QueryContext(t.Context(), "SELECT vm_state, COALESCE(task_state, ''), power_state "+
+	return func(uuid string) []cloudtest.ServerState {
+		rows, err := f.Nova.QueryContext(t.Context(), "SELECT vm_state, COALESCE(task_state, ''), power_state "+
 			"FROM state_log WHERE uuid = ? ORDER BY id", uuid)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer rows.Close()
-		var out []instanceState
+		var out []cloudtest.ServerState
 		for rows.Next() {
-			var s instanceState
-			if err := rows.Scan(&s.vm, &s.task, &s.power); err != nil {
+			var s cloudtest.ServerState
+			if err := rows.Scan(&s.VM, &s.Task, &s.Power); err != nil {
 				t.Fatal(err)
 			}
 			out = append(out, s)
@@ -101,19 +103,19 @@ func TestHardRebootStateSequence(t *testing.T) {
 		name        string
 		instance    int
 		duringState string
-		from        instanceState
+		from        cloudtest.ServerState
 	}{
-		{"active", 0, "HARD_REBOOT", instanceState{"active", "", 1}},
-		{"stopped", 1, "SHUTOFF", instanceState{"stopped", "", 4}},
+		{"active", 0, "HARD_REBOOT", cloudtest.ServerState{VM: "active", Task: "", Power: 1}},
+		{"stopped", 1, "SHUTOFF", cloudtest.ServerState{VM: "stopped", Task: "", Power: 4}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			driver := newGatedDriver()
-			f := newFixture(t, Config{Driver: driver})
-			topo := f.provision(t, standardTopology())
+			f := cloudtest.New(t, cloud.Config{Driver: driver})
+			topo := f.Provision(t, cloudtest.StandardTopology())
 			log := logTaskStates(t, f)
 			inst := topo.Instances[tc.instance]
 			driver.arm()
-			if err := servers.Reboot(t.Context(), f.compute(t, "2.1"), inst.ID,
+			if err := servers.Reboot(t.Context(), f.Compute(t, "2.1"), inst.ID,
 				servers.RebootOpts{Type: servers.HardReboot}).ExtractErr(); err != nil {
 				t.Fatal(err)
 			}
@@ -121,23 +123,23 @@ func TestHardRebootStateSequence(t *testing.T) {
 			if dom.Host != inst.Host || dom.InstanceUUID != inst.ID {
 				t.Errorf("powered on %+v, want %s on %s", dom, inst.ID, inst.Host)
 			}
-			during := f.serverJSON(t, inst.ID, "2.1")
+			during := f.ServerJSON(t, inst.ID, "2.1")
 			if during["status"] != tc.duringState || during["OS-EXT-STS:task_state"] != "reboot_started_hard" {
 				t.Errorf("during the reboot: status %v task %v, want %s reboot_started_hard",
 					during["status"], during["OS-EXT-STS:task_state"], tc.duringState)
 			}
 			close(driver.release)
-			f.settle()
-			after := f.serverJSON(t, inst.ID, "2.1")
+			f.Settle()
+			after := f.ServerJSON(t, inst.ID, "2.1")
 			if after["status"] != "ACTIVE" || after["OS-EXT-STS:power_state"] != float64(1) || after["OS-EXT-STS:task_state"] != nil {
 				t.Errorf("after: status %v power %v task %v", after["status"], after["OS-EXT-STS:power_state"], after["OS-EXT-STS:task_state"])
 			}
 			from := tc.from
-			want := []instanceState{
-				{from.vm, "rebooting_hard", from.power},
-				{from.vm, "reboot_pending_hard", from.power},
-				{from.vm, "reboot_started_hard", from.power},
-				{"active", "", 1},
+			want := []cloudtest.ServerState{
+				{VM: from.VM, Task: "rebooting_hard", Power: from.Power},
+				{VM: from.VM, Task: "reboot_pending_hard", Power: from.Power},
+				{VM: from.VM, Task: "reboot_started_hard", Power: from.Power},
+				{VM: "active", Task: "", Power: 1},
 			}
 			if got := log(inst.ID); fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Errorf("state sequence %v, want %v", got, want)
@@ -151,9 +153,9 @@ func TestHardRebootStateSequence(t *testing.T) {
 
 // Every action Nova refuses is refused with its status and exact body, and leaves the instance as it was.
 func TestServerActionRefusals(t *testing.T) {
-	f := newFixture(t, Config{})
-	topo := f.provision(t, standardTopology())
-	c := f.compute(t, "2.1")
+	f := cloudtest.New(t, cloud.Config{})
+	topo := f.Provision(t, cloudtest.StandardTopology())
+	c := f.Compute(t, "2.1")
 	active, stopped := topo.Instances[0].ID, topo.Instances[1].ID
 	reboot := func(kind servers.RebootMethod) func(string) error {
 		return func(id string) error {
@@ -206,22 +208,22 @@ func TestServerActionRefusals(t *testing.T) {
 				var saved struct {
 					vm, host string
 				}
-				if err := f.nova.QueryRowContext(t.Context(), "SELECT vm_state, host FROM instances WHERE uuid = ?",
+				if err := f.Nova.QueryRowContext(t.Context(), "SELECT vm_state, host FROM instances WHERE uuid = ?",
 					tc.id).Scan(&saved.vm, &saved.host); err != nil {
 					t.Fatal(err)
 				}
-				execSQL(t, f.nova, "UPDATE instances SET "+tc.setSQL+" WHERE uuid = ?", tc.id)
-				defer execSQL(t, f.nova, `UPDATE instances SET vm_state = ?, host = ?, task_state = NULL,
+				cloudtest.ExecSQL(t, f.Nova, "UPDATE instances SET "+tc.setSQL+" WHERE uuid = ?", tc.id)
+				defer cloudtest.ExecSQL(t, f.Nova, `UPDATE instances SET vm_state = ?, host = ?, task_state = NULL,
 					launched_at = UTC_TIMESTAMP(), deleted = 0 WHERE uuid = ?`, saved.vm, saved.host, tc.id)
 			}
-			var before instanceState
+			var before cloudtest.ServerState
 			if tc.status == 409 {
-				before = f.state(t, tc.id)
+				before = f.State(t, tc.id)
 			}
-			wantAPIError(t, tc.call(tc.id), tc.status, tc.body)
-			f.settle()
-			if tc.status == 409 && f.state(t, tc.id) != before {
-				t.Errorf("a refused action changed the instance: %+v, was %+v", f.state(t, tc.id), before)
+			cloudtest.WantAPIError(t, tc.call(tc.id), tc.status, tc.body)
+			f.Settle()
+			if tc.status == 409 && f.State(t, tc.id) != before {
+				t.Errorf("a refused action changed the instance: %+v, was %+v", f.State(t, tc.id), before)
 			}
 		})
 	}
@@ -229,10 +231,10 @@ func TestServerActionRefusals(t *testing.T) {
 
 // Bodies Nova cannot take are refused the way its action dispatch and schema validation refuse them.
 func TestServerActionBadBodies(t *testing.T) {
-	f := newFixture(t, Config{})
-	topo := f.provision(t, standardTopology())
-	url := f.cloud.Endpoints().Compute + "/servers/" + topo.Instances[0].ID + "/action"
-	token := f.token(t)
+	f := cloudtest.New(t, cloud.Config{})
+	topo := f.Provision(t, cloudtest.StandardTopology())
+	url := f.Cloud.Endpoints().Compute + "/servers/" + topo.Instances[0].ID + "/action"
+	token := f.Token(t)
 	bad := func(msg string) string { return fmt.Sprintf(`{"badRequest": {"code": 400, "message": %q}}`, msg) }
 	for _, tc := range []struct {
 		name, body string
@@ -256,10 +258,10 @@ func TestServerActionBadBodies(t *testing.T) {
 			bad("Invalid input for field/attribute reboot. Value: HARD. 'HARD' is not of type 'object'")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			wantBody(t, request(t, "POST", url, tc.body, "X-Auth-Token", token), tc.status, tc.want)
+			cloudtest.WantBody(t, cloudtest.Request(t, "POST", url, tc.body, "X-Auth-Token", token), tc.status, tc.want)
 		})
 	}
-	if got := f.state(t, topo.Instances[0].ID); got != (instanceState{"active", "", 1}) {
+	if got := f.State(t, topo.Instances[0].ID); got != (cloudtest.ServerState{VM: "active", Task: "", Power: 1}) {
 		t.Errorf("refused bodies changed the instance: %+v", got)
 	}
 }
@@ -270,37 +272,37 @@ func TestServerActionBadBodies(t *testing.T) {
 // from the stored connection info and nothing else changed.
 func TestRebootAfterTheHypervisorLostItsDomains(t *testing.T) {
 	fake := virt.NewFake()
-	f := newFixture(t, Config{Driver: fake, Profile: "zed"})
-	topo := f.provision(t, standardTopology())
-	c := f.compute(t, "2.1")
+	f := cloudtest.New(t, cloud.Config{Driver: fake, Profile: "zed"})
+	topo := f.Provision(t, cloudtest.StandardTopology())
+	c := f.Compute(t, "2.1")
 	fake.SetHostDown("compute-1", true)
 	fake.SetHostDown("compute-1", false)
-	if err := f.cloud.SyncPowerStates(t.Context(), "compute-1"); err != nil {
+	if err := f.Cloud.SyncPowerStates(t.Context(), "compute-1"); err != nil {
 		t.Fatal(err)
 	}
 	vm1 := topo.Instances[0]
-	if got := f.state(t, vm1.ID); got != (instanceState{"active", "", 0}) {
+	if got := f.State(t, vm1.ID); got != (cloudtest.ServerState{VM: "active", Task: "", Power: 0}) {
 		t.Fatalf("after the sync: %+v, want active/None/0", got)
 	}
-	wantAPIError(t, servers.Start(t.Context(), c, vm1.ID).ExtractErr(), 409,
+	cloudtest.WantAPIError(t, servers.Start(t.Context(), c, vm1.ID).ExtractErr(), 409,
 		`{"conflictingRequest": {"code": 409, "message": "Cannot 'start' instance `+vm1.ID+` while it is in vm_state active"}}`)
 
 	if err := servers.Stop(t.Context(), c, vm1.ID).ExtractErr(); err != nil {
 		t.Fatal(err)
 	}
-	f.settle()
-	if got := f.state(t, vm1.ID); got != (instanceState{"active", "", 0}) {
+	f.Settle()
+	if got := f.State(t, vm1.ID); got != (cloudtest.ServerState{VM: "active", Task: "", Power: 0}) {
 		t.Errorf("after os-stop: %+v, want it reverted to active/None/0", got)
 	}
 
 	if err := servers.Reboot(t.Context(), c, vm1.ID, servers.RebootOpts{Type: servers.SoftReboot}).ExtractErr(); err != nil {
 		t.Fatal(err)
 	}
-	f.settle()
-	if got := f.state(t, vm1.ID); got != (instanceState{"error", "", 0}) {
+	f.Settle()
+	if got := f.State(t, vm1.ID); got != (cloudtest.ServerState{VM: "error", Task: "", Power: 0}) {
 		t.Errorf("after a SOFT reboot: %+v, want error/None/0", got)
 	}
-	shown := f.serverJSON(t, vm1.ID, "2.1")
+	shown := f.ServerJSON(t, vm1.ID, "2.1")
 	fault, _ := shown["fault"].(map[string]any)
 	if shown["status"] != "ERROR" || fault["code"] != float64(500) || !strings.Contains(fmt.Sprint(fault["message"]), "could not be found") {
 		t.Errorf("an ERROR server shows status %v fault %v", shown["status"], shown["fault"])
@@ -311,12 +313,12 @@ func TestRebootAfterTheHypervisorLostItsDomains(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	f.settle()
+	f.Settle()
 	for _, inst := range topo.Instances[:2] {
-		if got := f.state(t, inst.ID); got != (instanceState{"active", "", 1}) {
+		if got := f.State(t, inst.ID); got != (cloudtest.ServerState{VM: "active", Task: "", Power: 1}) {
 			t.Errorf("%s after a HARD reboot: %+v, want active/None/1", inst.Name, got)
 		}
-		shown := f.serverJSON(t, inst.ID, "2.1")
+		shown := f.ServerJSON(t, inst.ID, "2.1")
 		if _, hasFault := shown["fault"]; hasFault {
 			t.Errorf("%s: an ACTIVE server shows a fault", inst.Name)
 		}
@@ -326,13 +328,13 @@ func TestRebootAfterTheHypervisorLostItsDomains(t *testing.T) {
 			if !ok || d.Device != v.Device {
 				t.Errorf("%s: volume %s reconnected as %+v", inst.Name, v.Name, d)
 			}
-			if v.Backend == BackendISCSI && (d.IQN != "iqn.2010-10.org.openstack:volume-"+v.ID || d.Portal != "127.0.0.1:3260" || d.LUN != 1) {
+			if v.Backend == cloud.BackendISCSI && (d.IQN != "iqn.2010-10.org.openstack:volume-"+v.ID || d.Portal != "127.0.0.1:3260" || d.LUN != 1) {
 				t.Errorf("%s: iSCSI volume %s reconnected to %+v", inst.Name, v.Name, d)
 			}
 		}
 	}
 	var live int
-	if err := f.cinder.QueryRowContext(t.Context(), "SELECT COUNT(*) FROM volume_attachment WHERE deleted = 0 "+
+	if err := f.Cinder.QueryRowContext(t.Context(), "SELECT COUNT(*) FROM volume_attachment WHERE deleted = 0 "+
 		"AND attach_status = 'attached'").Scan(&live); err != nil {
 		t.Fatal(err)
 	}
@@ -344,9 +346,9 @@ func TestRebootAfterTheHypervisorLostItsDomains(t *testing.T) {
 // A stopped server starts and an active one stops through the compute host.
 func TestStartAndStop(t *testing.T) {
 	fake := virt.NewFake()
-	f := newFixture(t, Config{Driver: fake})
-	topo := f.provision(t, standardTopology())
-	c := f.compute(t, "2.1")
+	f := cloudtest.New(t, cloud.Config{Driver: fake})
+	topo := f.Provision(t, cloudtest.StandardTopology())
+	c := f.Compute(t, "2.1")
 	vm1, vm2 := topo.Instances[0].ID, topo.Instances[1].ID
 	if err := servers.Stop(t.Context(), c, vm1).ExtractErr(); err != nil {
 		t.Fatal(err)
@@ -354,13 +356,13 @@ func TestStartAndStop(t *testing.T) {
 	if err := servers.Start(t.Context(), c, vm2).ExtractErr(); err != nil {
 		t.Fatal(err)
 	}
-	f.settle()
-	for id, want := range map[string]instanceState{vm1: {"stopped", "", 4}, vm2: {"active", "", 1}} {
-		if got := f.state(t, id); got != want {
+	f.Settle()
+	for id, want := range map[string]cloudtest.ServerState{vm1: {VM: "stopped", Task: "", Power: 4}, vm2: {VM: "active", Task: "", Power: 1}} {
+		if got := f.State(t, id); got != want {
 			t.Errorf("%s: %+v, want %+v", id, got, want)
 		}
 	}
-	if got := f.serverJSON(t, vm1, "2.1")["status"]; got != "SHUTOFF" {
+	if got := f.ServerJSON(t, vm1, "2.1")["status"]; got != "SHUTOFF" {
 		t.Errorf("stopped server status %v", got)
 	}
 }
@@ -370,11 +372,11 @@ func TestStartAndStop(t *testing.T) {
 // finds the task state moved on, so the guest is rebooted once, and never by two power-ons at once.
 func TestQueuedRebootsRebootOnce(t *testing.T) {
 	driver := newGatedDriver()
-	f := newFixture(t, Config{Driver: driver})
-	topo := f.provision(t, standardTopology())
-	c := f.compute(t, "2.1")
+	f := cloudtest.New(t, cloud.Config{Driver: driver})
+	topo := f.Provision(t, cloudtest.StandardTopology())
+	c := f.Compute(t, "2.1")
 	id := topo.Instances[0].ID
-	f.cloud.StopCompute("compute-1")
+	f.Cloud.StopCompute("compute-1")
 	for range 2 {
 		if err := servers.Reboot(t.Context(), c, id, servers.RebootOpts{Type: servers.HardReboot}).ExtractErr(); err != nil {
 			t.Fatal(err)
@@ -386,10 +388,10 @@ func TestQueuedRebootsRebootOnce(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := f.cloud.ComputeRestarted(t.Context(), "compute-1", false); err != nil {
+		if err := f.Cloud.ComputeRestarted(t.Context(), "compute-1", false); err != nil {
 			t.Error(err)
 		}
-		f.settle()
+		f.Settle()
 	}()
 	for settled := false; !settled; {
 		select {
@@ -403,7 +405,7 @@ func TestQueuedRebootsRebootOnce(t *testing.T) {
 		t.Errorf("%d power-ons of one guest ran at once", driver.maxActive)
 	}
 	var api, guest int
-	for _, e := range f.cloud.AuditLog() {
+	for _, e := range f.Cloud.AuditLog() {
 		switch {
 		case e.Target != id || e.Operation != "reboot":
 		case e.Caller == "admin" && e.Status == http.StatusAccepted:
@@ -415,7 +417,7 @@ func TestQueuedRebootsRebootOnce(t *testing.T) {
 	if api != 2 || guest != 1 {
 		t.Errorf("%d accepted reboots rebooted the guest %d times, want 2 and 1", api, guest)
 	}
-	if got := f.state(t, id); got != (instanceState{"active", "", 1}) {
+	if got := f.State(t, id); got != (cloudtest.ServerState{VM: "active", Task: "", Power: 1}) {
 		t.Errorf("after the reboots: %+v", got)
 	}
 

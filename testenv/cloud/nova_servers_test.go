@@ -1,4 +1,4 @@
-package cloud
+package cloud_test
 
 import (
 	"fmt"
@@ -6,15 +6,19 @@ import (
 	"sort"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/flavors"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/services"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/volumeattach"
+
+	"github.com/osdr/osdr/testenv/cloud"
+	"github.com/osdr/osdr/testenv/cloud/cloudtest"
 )
 
-func serverNames(t *testing.T, f *fixture, opts servers.ListOpts) []string {
+func serverNames(t *testing.T, f *cloudtest.Fixture, opts servers.ListOpts) []string {
 	t.Helper()
-	pages, err := servers.List(f.compute(t, "2.1"), opts).AllPages(t.Context())
+	pages, err := servers.List(f.Compute(t, "2.1"), opts).AllPages(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,10 +35,10 @@ func serverNames(t *testing.T, f *fixture, opts servers.ListOpts) []string {
 
 // Listing honours all_tenants, host, name (a regular expression), status, marker and limit, newest first.
 func TestServerListFilters(t *testing.T) {
-	f := newFixture(t, Config{})
-	topo := f.provision(t, standardTopology())
+	f := cloudtest.New(t, cloud.Config{})
+	topo := f.Provision(t, cloudtest.StandardTopology())
 	// A server of another project, written the way Nova would.
-	execSQL(t, f.nova, `INSERT INTO instances (created_at, updated_at, project_id, user_id, vm_state, power_state,
+	cloudtest.ExecSQL(t, f.Nova, `INSERT INTO instances (created_at, updated_at, project_id, user_id, vm_state, power_state,
 		display_name, host, node, uuid, launched_at, deleted) VALUES (UTC_TIMESTAMP() + INTERVAL 1 SECOND,
 		UTC_TIMESTAMP(), 'someoneelse', 'u', 'active', 1, 'other', 'compute-2', 'compute-2',
 		'a0000000-0000-4000-8000-000000000001', UTC_TIMESTAMP(), 0)`)
@@ -59,20 +63,20 @@ func TestServerListFilters(t *testing.T) {
 			}
 		})
 	}
-	token := f.token(t)
-	compute := f.cloud.Endpoints().Compute
-	wantBody(t, request(t, "GET", compute+"/servers?all_tenants=maybe", "", "X-Auth-Token", token), 400,
+	token := f.Token(t)
+	compute := f.Cloud.Endpoints().Compute
+	cloudtest.WantBody(t, cloudtest.Request(t, "GET", compute+"/servers?all_tenants=maybe", "", "X-Auth-Token", token), 400,
 		`{"badRequest": {"code": 400, "message": "Invalid input received: Unrecognized value 'maybe', acceptable values are: '0', '1', 'f', 'false', 'n', 'no', 'off', 'on', 't', 'true', 'y', 'yes'"}}`)
-	wantBody(t, request(t, "GET", compute+"/servers/detail?marker=nope", "", "X-Auth-Token", token), 400,
+	cloudtest.WantBody(t, cloudtest.Request(t, "GET", compute+"/servers/detail?marker=nope", "", "X-Auth-Token", token), 400,
 		`{"badRequest": {"code": 400, "message": "marker [nope] not found"}}`)
-	wantBody(t, request(t, "GET", compute+"/servers/detail?status=BOGUS", "", "X-Auth-Token", token,
+	cloudtest.WantBody(t, cloudtest.Request(t, "GET", compute+"/servers/detail?status=BOGUS", "", "X-Auth-Token", token,
 		"OpenStack-API-Version", "compute 2.38"), 400, `{"badRequest": {"code": 400, "message": "Invalid status value"}}`)
-	wantBody(t, request(t, "GET", compute+"/servers/detail?status=BOGUS", "", "X-Auth-Token", token), 200, `{"servers": []}`)
-	summary := request(t, "GET", compute+"/servers?name=^vm1$", "", "X-Auth-Token", token).json(t)
+	cloudtest.WantBody(t, cloudtest.Request(t, "GET", compute+"/servers/detail?status=BOGUS", "", "X-Auth-Token", token), 200, `{"servers": []}`)
+	summary := cloudtest.Request(t, "GET", compute+"/servers?name=^vm1$", "", "X-Auth-Token", token).JSON(t)
 	wantSummary := fmt.Sprintf(`{"servers": [{"id": %q, "name": "vm1", "links": [
 		{"rel": "self", "href": "%s/servers/%s"}, {"rel": "bookmark", "href": "%s/servers/%s"}]}]}`,
 		vm1, compute, vm1, compute[:len(compute)-len("/v2.1")], vm1)
-	if diff := cmpJSON(t, wantSummary, summary); diff != "" {
+	if diff := cloudtest.CmpJSON(t, wantSummary, summary); diff != "" {
 		t.Errorf("summary list (-want +got):\n%s", diff)
 	}
 }
@@ -80,10 +84,10 @@ func TestServerListFilters(t *testing.T) {
 // A server's detail renders its rows: extended attributes, volumes from live BDMs, addresses from the info
 // cache, the fields of each microversion.
 func TestServerShowRendersTheDatabase(t *testing.T) {
-	f := newFixture(t, Config{})
-	topo := f.provision(t, standardTopology())
+	f := cloudtest.New(t, cloud.Config{})
+	topo := f.Provision(t, cloudtest.StandardTopology())
 	vm1 := topo.Instances[0]
-	s21 := f.serverJSON(t, vm1.ID, "2.1")
+	s21 := f.ServerJSON(t, vm1.ID, "2.1")
 	mac := vm1.Addresses[0].MAC
 	checks := map[string]any{
 		"OS-EXT-SRV-ATTR:host":                 "compute-1",
@@ -93,17 +97,17 @@ func TestServerShowRendersTheDatabase(t *testing.T) {
 		"OS-EXT-STS:power_state":               float64(1),
 		"OS-EXT-STS:task_state":                nil,
 		"status":                               "ACTIVE",
-		"tenant_id":                            f.cloud.Admin().ProjectID,
+		"tenant_id":                            f.Cloud.Admin().ProjectID,
 		"os-extended-volumes:volumes_attached": []any{map[string]any{"id": vm1.Volumes[0].ID}},
 		"addresses": map[string]any{"private": []any{
 			map[string]any{"version": float64(4), "addr": "10.0.0.5", "OS-EXT-IPS:type": "fixed", "OS-EXT-IPS-MAC:mac_addr": mac},
 			map[string]any{"version": float64(4), "addr": "172.24.4.20", "OS-EXT-IPS:type": "floating", "OS-EXT-IPS-MAC:mac_addr": mac},
 		}},
 		"flavor": map[string]any{"id": "1", "links": []any{map[string]any{"rel": "bookmark",
-			"href": f.cloud.Endpoints().Compute[:len(f.cloud.Endpoints().Compute)-5] + "/flavors/1"}}},
+			"href": f.Cloud.Endpoints().Compute[:len(f.Cloud.Endpoints().Compute)-5] + "/flavors/1"}}},
 	}
 	for k, want := range checks {
-		if diff := cmpAny(want, s21[k]); diff != "" {
+		if diff := cmp.Diff(want, s21[k]); diff != "" {
 			t.Errorf("%s (-want +got):\n%s", k, diff)
 		}
 	}
@@ -112,7 +116,7 @@ func TestServerShowRendersTheDatabase(t *testing.T) {
 			t.Errorf("%s shown at 2.1", absent)
 		}
 	}
-	latest := f.serverJSON(t, vm1.ID, "latest")
+	latest := f.ServerJSON(t, vm1.ID, "latest")
 	for k, want := range map[string]any{
 		"host_status":                          "UP",
 		"locked":                               false,
@@ -123,24 +127,24 @@ func TestServerShowRendersTheDatabase(t *testing.T) {
 		"flavor": map[string]any{"vcpus": float64(1), "ram": float64(512), "disk": float64(1), "ephemeral": float64(0),
 			"swap": float64(0), "original_name": "m1.tiny", "extra_specs": map[string]any{}},
 	} {
-		if diff := cmpAny(want, latest[k]); diff != "" {
+		if diff := cmp.Diff(want, latest[k]); diff != "" {
 			t.Errorf("%s at 2.96 (-want +got):\n%s", k, diff)
 		}
 	}
 	// The boot-from-volume server has no image.
-	if img := f.serverJSON(t, topo.Instances[1].ID, "2.1")["image"]; img != "" {
+	if img := f.ServerJSON(t, topo.Instances[1].ID, "2.1")["image"]; img != "" {
 		t.Errorf("boot-from-volume server image %v", img)
 	}
-	wantBody(t, request(t, "GET", f.cloud.Endpoints().Compute+"/servers/nope", "", "X-Auth-Token", f.token(t)), 404,
+	cloudtest.WantBody(t, cloudtest.Request(t, "GET", f.Cloud.Endpoints().Compute+"/servers/nope", "", "X-Auth-Token", f.Token(t)), 404,
 		`{"itemNotFound": {"code": 404, "message": "Instance nope could not be found."}}`)
 }
 
 // Status, progress and fault follow vm_state and task_state as nova's _STATE_MAP and view builder have them.
 func TestServerStatusFollowsTheDatabase(t *testing.T) {
-	f := newFixture(t, Config{})
-	topo := f.provision(t, standardTopology())
+	f := cloudtest.New(t, cloud.Config{})
+	topo := f.Provision(t, cloudtest.StandardTopology())
 	id := topo.Instances[0].ID
-	execSQL(t, f.nova, `INSERT INTO instance_faults (created_at, instance_uuid, code, message, details, host, deleted)
+	cloudtest.ExecSQL(t, f.Nova, `INSERT INTO instance_faults (created_at, instance_uuid, code, message, details, host, deleted)
 		VALUES ('2026-01-02 03:04:05', ?, 500, 'InstanceNotFound', 'Traceback ...', 'compute-1', 0)`, id)
 	for _, tc := range []struct {
 		vm, task, status string
@@ -166,8 +170,8 @@ func TestServerStatusFollowsTheDatabase(t *testing.T) {
 			if tc.task != "" {
 				task = tc.task
 			}
-			execSQL(t, f.nova, "UPDATE instances SET vm_state = ?, task_state = ? WHERE uuid = ?", tc.vm, task, id)
-			s := f.serverJSON(t, id, "2.1")
+			cloudtest.ExecSQL(t, f.Nova, "UPDATE instances SET vm_state = ?, task_state = ? WHERE uuid = ?", tc.vm, task, id)
+			s := f.ServerJSON(t, id, "2.1")
 			if s["status"] != tc.status {
 				t.Errorf("status %v, want %s", s["status"], tc.status)
 			}
@@ -179,7 +183,7 @@ func TestServerStatusFollowsTheDatabase(t *testing.T) {
 				t.Errorf("fault shown: %v", ok)
 			}
 			if ok {
-				if diff := cmpAny(map[string]any{"code": float64(500), "created": "2026-01-02T03:04:05Z",
+				if diff := cmp.Diff(map[string]any{"code": float64(500), "created": "2026-01-02T03:04:05Z",
 					"message": "InstanceNotFound", "details": "Traceback ..."}, fault); diff != "" {
 					t.Errorf("fault (-want +got):\n%s", diff)
 				}
@@ -194,11 +198,11 @@ func TestServerStatusFollowsTheDatabase(t *testing.T) {
 // host_status (2.16) and os-services follow the nova-compute service row: forced down, disabled, missed
 // heartbeats.
 func TestHostStatusFollowsTheServiceRow(t *testing.T) {
-	f := newFixture(t, Config{})
-	topo := f.provision(t, standardTopology())
+	f := cloudtest.New(t, cloud.Config{})
+	topo := f.Provision(t, cloudtest.StandardTopology())
 	id := topo.Instances[0].ID
-	f.cloud.StopCompute("compute-1")
-	c := f.compute(t, "2.11")
+	f.Cloud.StopCompute("compute-1")
+	c := f.Compute(t, "2.11")
 	for _, tc := range []struct {
 		name, set         string
 		hostStatus, state string
@@ -212,12 +216,12 @@ func TestHostStatusFollowsTheServiceRow(t *testing.T) {
 		{"no heartbeat yet, created recently", "last_seen_up = NULL, created_at = UTC_TIMESTAMP()", "UP", "up", "enabled", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			execSQL(t, f.nova, "UPDATE services SET forced_down = 0, disabled = 0, disabled_reason = NULL, "+
+			cloudtest.ExecSQL(t, f.Nova, "UPDATE services SET forced_down = 0, disabled = 0, disabled_reason = NULL, "+
 				"last_seen_up = UTC_TIMESTAMP() WHERE host = 'compute-1'")
 			if tc.set != "" {
-				execSQL(t, f.nova, "UPDATE services SET "+tc.set+" WHERE host = 'compute-1'")
+				cloudtest.ExecSQL(t, f.Nova, "UPDATE services SET "+tc.set+" WHERE host = 'compute-1'")
 			}
-			if got := f.serverJSON(t, id, "2.16")["host_status"]; got != tc.hostStatus {
+			if got := f.ServerJSON(t, id, "2.16")["host_status"]; got != tc.hostStatus {
 				t.Errorf("host_status %v, want %s", got, tc.hostStatus)
 			}
 			pages, err := services.List(c, services.ListOpts{Host: "compute-1", Binary: "nova-compute"}).AllPages(t.Context())
@@ -234,7 +238,7 @@ func TestHostStatusFollowsTheServiceRow(t *testing.T) {
 			}
 		})
 	}
-	pages, err := services.List(f.compute(t, "2.53"), nil).AllPages(t.Context())
+	pages, err := services.List(f.Compute(t, "2.53"), nil).AllPages(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,8 +263,8 @@ func TestHostStatusFollowsTheServiceRow(t *testing.T) {
 
 // os-extended-volumes and os-volume_attachments list only live BDMs, with each microversion's fields.
 func TestVolumeAttachmentsFollowLiveBDMs(t *testing.T) {
-	f := newFixture(t, Config{})
-	topo := f.provision(t, standardTopology())
+	f := cloudtest.New(t, cloud.Config{})
+	topo := f.Provision(t, cloudtest.StandardTopology())
 	vm2 := topo.Instances[1]
 	boot, data := vm2.Volumes[0], vm2.Volumes[1]
 	for _, tc := range []struct {
@@ -285,14 +289,14 @@ func TestVolumeAttachmentsFollowLiveBDMs(t *testing.T) {
 			boot.ID, data.ID, vm2.ID, boot.AttachmentID, boot.BDMUUID, data.AttachmentID, data.BDMUUID)},
 	} {
 		t.Run(tc.version, func(t *testing.T) {
-			r := request(t, "GET", f.cloud.Endpoints().Compute+"/servers/"+vm2.ID+"/os-volume_attachments", "",
-				"X-Auth-Token", f.token(t), "X-OpenStack-Nova-API-Version", tc.version)
-			wantBody(t, r, 200, tc.want)
+			r := cloudtest.Request(t, "GET", f.Cloud.Endpoints().Compute+"/servers/"+vm2.ID+"/os-volume_attachments", "",
+				"X-Auth-Token", f.Token(t), "X-OpenStack-Nova-API-Version", tc.version)
+			cloudtest.WantBody(t, r, 200, tc.want)
 		})
 	}
 	// Soft-deleting the data volume's BDM, as the recovery does on Nova < 28, removes it everywhere.
-	execSQL(t, f.nova, "UPDATE block_device_mapping SET deleted = id, deleted_at = UTC_TIMESTAMP() WHERE volume_id = ?", data.ID)
-	pages, err := volumeattach.List(f.compute(t, "2.1"), vm2.ID).AllPages(t.Context())
+	cloudtest.ExecSQL(t, f.Nova, "UPDATE block_device_mapping SET deleted = id, deleted_at = UTC_TIMESTAMP() WHERE volume_id = ?", data.ID)
+	pages, err := volumeattach.List(f.Compute(t, "2.1"), vm2.ID).AllPages(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,18 +307,18 @@ func TestVolumeAttachmentsFollowLiveBDMs(t *testing.T) {
 	if len(left) != 1 || left[0].VolumeID != boot.ID {
 		t.Errorf("attachments after the BDM was deleted: %+v", left)
 	}
-	attached := f.serverJSON(t, vm2.ID, "2.1")["os-extended-volumes:volumes_attached"]
-	if diff := cmpAny([]any{map[string]any{"id": boot.ID}}, attached); diff != "" {
+	attached := f.ServerJSON(t, vm2.ID, "2.1")["os-extended-volumes:volumes_attached"]
+	if diff := cmp.Diff([]any{map[string]any{"id": boot.ID}}, attached); diff != "" {
 		t.Errorf("volumes_attached (-want +got):\n%s", diff)
 	}
-	wantBody(t, request(t, "GET", f.cloud.Endpoints().Compute+"/servers/nope/os-volume_attachments", "",
-		"X-Auth-Token", f.token(t)), 404, `{"itemNotFound": {"code": 404, "message": "Instance nope could not be found."}}`)
+	cloudtest.WantBody(t, cloudtest.Request(t, "GET", f.Cloud.Endpoints().Compute+"/servers/nope/os-volume_attachments", "",
+		"X-Auth-Token", f.Token(t)), 404, `{"itemNotFound": {"code": 404, "message": "Instance nope could not be found."}}`)
 }
 
 // Flavors are served for clients that look their names up (the OpenStack CLI does).
 func TestFlavors(t *testing.T) {
-	f := newFixture(t, Config{})
-	c := f.compute(t, "2.1")
+	f := cloudtest.New(t, cloud.Config{})
+	c := f.Compute(t, "2.1")
 	pages, err := flavors.ListDetail(c, nil).AllPages(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -323,12 +327,12 @@ func TestFlavors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(all) != len(flavorCatalog) || all[0].Name != "m1.tiny" || all[1].RAM != 2048 {
+	if len(all) != cloud.FlavorCount() || all[0].Name != "m1.tiny" || all[1].RAM != 2048 {
 		t.Errorf("flavors %+v", all)
 	}
 	if fl, err := flavors.Get(t.Context(), c, "3").Extract(); err != nil || fl.Name != "m1.medium" || fl.VCPUs != 2 {
 		t.Errorf("flavor 3: %+v %v", fl, err)
 	}
-	wantAPIError(t, flavors.Get(t.Context(), c, "42").Err, 404,
+	cloudtest.WantAPIError(t, flavors.Get(t.Context(), c, "42").Err, 404,
 		`{"itemNotFound": {"code": 404, "message": "Flavor 42 could not be found."}}`)
 }

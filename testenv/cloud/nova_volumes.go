@@ -385,7 +385,7 @@ func (c *Cloud) requestDetach(r *apiRequest) error {
 	}
 	if i.vmState.String == "shelved_offloaded" {
 		// The old flow needs the volume detaching first; an attachment is simply deleted.
-		if c.profile.legacy() {
+		if c.profile.Legacy() {
 			if err := c.novaBeginDetaching(ctx, volumeID); err != nil {
 				return err
 			}

@@ -1,4 +1,4 @@
-package cloud
+package cloud_test
 
 import (
 	"fmt"
@@ -8,88 +8,19 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/volumeattach"
 
+	"github.com/osdr/osdr/testenv/cloud"
+	"github.com/osdr/osdr/testenv/cloud/cloudtest"
 	"github.com/osdr/osdr/testenv/virt"
 )
 
-// mapping is a block_device_mapping row of a volume.
-type mapping struct {
-	id                           int64
-	uuid, device, attachmentID   string
-	deleted                      int64
-	connectionInfo, tag          string
-	deleteOnTermination, hasConn bool
-}
-
-// mappings returns every mapping (live and deleted) of a volume on an instance, oldest first.
-func (f *fixture) mappings(t *testing.T, instanceUUID, volumeID string) []mapping {
-	t.Helper()
-	rows, err := f.nova.QueryContext(t.Context(), `SELECT id, uuid, COALESCE(device_name, ''), COALESCE(attachment_id, ''),
-		deleted, COALESCE(connection_info, ''), COALESCE(tag, ''), COALESCE(delete_on_termination, 0)
-		FROM block_device_mapping WHERE instance_uuid = ? AND volume_id = ? ORDER BY id`, instanceUUID, volumeID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []mapping
-	for rows.Next() {
-		var m mapping
-		if err := rows.Scan(&m.id, &m.uuid, &m.device, &m.attachmentID, &m.deleted, &m.connectionInfo, &m.tag,
-			&m.deleteOnTermination); err != nil {
-			t.Fatal(err)
-		}
-		m.hasConn = m.connectionInfo != ""
-		out = append(out, m)
-	}
-	return out
-}
-
-func live(ms []mapping) []mapping {
-	return slices.DeleteFunc(slices.Clone(ms), func(m mapping) bool { return m.deleted != 0 })
-}
-
-// volumeRow is the Cinder volume's state columns.
-func (f *fixture) volumeRow(t *testing.T, id string) (status, attachStatus string) {
-	t.Helper()
-	if err := f.cinder.QueryRowContext(t.Context(), "SELECT status, attach_status FROM volumes WHERE id = ?", id).Scan(
-		&status, &attachStatus); err != nil {
-		t.Fatal(err)
-	}
-	return status, attachStatus
-}
-
-// cinderAttachment is a volume_attachment row.
-type cinderAttachment struct {
-	id, status, instance, mountpoint string
-	deleted, detached                bool
-}
-
-func (f *fixture) cinderAttachments(t *testing.T, volumeID string) []cinderAttachment {
-	t.Helper()
-	rows, err := f.cinder.QueryContext(t.Context(), `SELECT id, attach_status, COALESCE(instance_uuid, ''),
-		COALESCE(mountpoint, ''), deleted, detach_time IS NOT NULL FROM volume_attachment WHERE volume_id = ?
-		ORDER BY created_at, id`, volumeID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []cinderAttachment
-	for rows.Next() {
-		var a cinderAttachment
-		if err := rows.Scan(&a.id, &a.status, &a.instance, &a.mountpoint, &a.deleted, &a.detached); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, a)
-	}
-	return out
-}
-
 // legacyColumns is the nova-volume row's attachment columns; instance_id 0 reads NULL.
-func (f *fixture) legacyColumns(t *testing.T, volumeID string) (instanceID int64, mountpoint string) {
+func legacyColumns(t *testing.T, f *cloudtest.Fixture, volumeID string) (instanceID int64, mountpoint string) {
 	t.Helper()
-	if err := f.cinder.QueryRowContext(t.Context(), "SELECT COALESCE(instance_id, 0), COALESCE(mountpoint, '') "+
+	if err := f.Cinder.QueryRowContext(t.Context(), "SELECT COALESCE(instance_id, 0), COALESCE(mountpoint, '') "+
 		"FROM volumes WHERE id = ?", volumeID).Scan(&instanceID, &mountpoint); err != nil {
 		t.Fatal(err)
 	}
@@ -98,56 +29,56 @@ func (f *fixture) legacyColumns(t *testing.T, volumeID string) (instanceID int64
 
 // mvAtLeast compares "MAJOR.MINOR" strings.
 func mvAtLeast(v, min string) bool {
-	a, _ := ParseMicroversion(v)
-	b, _ := ParseMicroversion(min)
+	a, _ := cloud.ParseMicroversion(v)
+	b, _ := cloud.ParseMicroversion(min)
 	return a.AtLeast(b.Major, b.Minor)
 }
 
 // The attachment shapes of every microversion, on every profile that serves it: Nova detaches and reattaches
 // through Cinder exactly as the services write their rows, with a new attachment and a new mapping each time.
 func TestAttachDetachAtEveryMicroversion(t *testing.T) {
-	for _, profile := range ProfileNames() {
+	for _, profile := range cloud.ProfileNames() {
 		t.Run(profile, func(t *testing.T) {
 			t.Parallel()
 			fake := virt.NewFake()
-			f := newFixture(t, Config{Profile: profile, Driver: fake})
-			topo := f.provision(t, standardTopology())
+			f := cloudtest.New(t, cloud.Config{Profile: profile, Driver: fake})
+			topo := f.Provision(t, cloudtest.StandardTopology())
 			vm1, vol := topo.Instances[0], topo.Instances[0].Volumes[0]
 			dom := virt.Domain{Host: vm1.Host, Name: "instance-00000001"}
-			legacy := f.cloud.Profile().legacy()
+			legacy := f.Cloud.Profile().Legacy()
 			var instanceID int64
-			if err := f.nova.QueryRowContext(t.Context(), "SELECT id FROM instances WHERE uuid = ?", vm1.ID).Scan(&instanceID); err != nil {
+			if err := f.Nova.QueryRowContext(t.Context(), "SELECT id FROM instances WHERE uuid = ?", vm1.ID).Scan(&instanceID); err != nil {
 				t.Fatal(err)
 			}
-			max := f.cloud.Profile().ComputeMaxVersion.String()
+			max := f.Cloud.Profile().ComputeMaxVersion.String()
 			for _, mv := range []string{"2.1", "2.70", "2.79", "2.89", "2.101"} {
 				if !mvAtLeast(max, mv) {
 					continue
 				}
 				t.Run(mv, func(t *testing.T) {
-					nc := f.compute(t, mv)
-					before := live(f.mappings(t, vm1.ID, vol.ID))
+					nc := f.Compute(t, mv)
+					before := cloudtest.Live(f.Mappings(t, vm1.ID, vol.ID))
 					if len(before) != 1 {
 						t.Fatalf("live mappings before: %+v", before)
 					}
 					if err := volumeattach.Delete(t.Context(), nc, vm1.ID, vol.ID).ExtractErr(); err != nil {
 						t.Fatal(err)
 					}
-					f.settle()
-					all := f.mappings(t, vm1.ID, vol.ID)
-					if got := live(all); len(got) != 0 || all[len(all)-1].deleted != all[len(all)-1].id {
+					f.Settle()
+					all := f.Mappings(t, vm1.ID, vol.ID)
+					if got := cloudtest.Live(all); len(got) != 0 || all[len(all)-1].Deleted != all[len(all)-1].ID {
 						t.Errorf("after the detach: %+v, want the mapping soft-deleted with deleted=id", all)
 					}
-					if status, attach := f.volumeRow(t, vol.ID); status != "available" || attach != "detached" {
+					if status, attach := f.VolumeRow(t, vol.ID); status != "available" || attach != "detached" {
 						t.Errorf("volume %s/%s after the detach", status, attach)
 					}
 					if legacy {
-						if id, mp := f.legacyColumns(t, vol.ID); id != 0 || mp != "" {
+						if id, mp := legacyColumns(t, f, vol.ID); id != 0 || mp != "" {
 							t.Errorf("legacy row keeps instance_id %d mountpoint %q", id, mp)
 						}
-					} else if atts := f.cinderAttachments(t, vol.ID); !slices.ContainsFunc(atts, func(a cinderAttachment) bool {
-						return a.id == before[0].attachmentID && a.deleted && a.detached && a.status == "detached"
-					}) || slices.ContainsFunc(atts, func(a cinderAttachment) bool { return !a.deleted }) {
+					} else if atts := f.CinderAttachments(t, vol.ID); !slices.ContainsFunc(atts, func(a cloudtest.CinderAttachment) bool {
+						return a.ID == before[0].AttachmentID && a.Deleted && a.Detached && a.Status == "detached"
+					}) || slices.ContainsFunc(atts, func(a cloudtest.CinderAttachment) bool { return !a.Deleted }) {
 						t.Errorf("Cinder attachments after the detach: %+v", atts)
 					}
 					if _, plugged := fake.Disks(dom)[vol.ID]; plugged {
@@ -165,10 +96,10 @@ func TestAttachDetachAtEveryMicroversion(t *testing.T) {
 						// gophercloud's Create accepts only 200.
 						body := fmt.Sprintf(`{"volumeAttachment": {"volumeId": %q, "device": "/dev/vdb", "tag": "data",
 							"delete_on_termination": true}}`, vol.ID)
-						r := request(t, "POST", f.cloud.Endpoints().Compute+"/servers/"+vm1.ID+"/os-volume_attachments", body,
-							"X-Auth-Token", f.token(t), "OpenStack-API-Version", "compute "+mv)
-						if r.status != http.StatusAccepted || len(r.body) != 0 {
-							t.Fatalf("attach at %s: %d %q, want 202 with no body", mv, r.status, r.body)
+						r := cloudtest.Request(t, "POST", f.Cloud.Endpoints().Compute+"/servers/"+vm1.ID+"/os-volume_attachments", body,
+							"X-Auth-Token", f.Token(t), "OpenStack-API-Version", "compute "+mv)
+						if r.Status != http.StatusAccepted || len(r.Body) != 0 {
+							t.Fatalf("attach at %s: %d %q, want 202 with no body", mv, r.Status, r.Body)
 						}
 					} else {
 						res := volumeattach.Create(t.Context(), nc, vm1.ID, opts)
@@ -185,32 +116,32 @@ func TestAttachDetachAtEveryMicroversion(t *testing.T) {
 						if mvAtLeast(mv, "2.79") {
 							want["delete_on_termination"] = true
 						}
-						if diff := cmpAny(want, created.VolumeAttachment); diff != "" {
+						if diff := cmp.Diff(want, created.VolumeAttachment); diff != "" {
 							t.Errorf("create answer (-want +got):\n%s", diff)
 						}
 					}
-					f.settle()
-					after := live(f.mappings(t, vm1.ID, vol.ID))
+					f.Settle()
+					after := cloudtest.Live(f.Mappings(t, vm1.ID, vol.ID))
 					if len(after) != 1 {
 						t.Fatalf("live mappings after the attach: %+v", after)
 					}
 					m := after[0]
-					if m.id == before[0].id || m.uuid == before[0].uuid || m.device != "/dev/vdb" || !m.hasConn ||
-						m.deleteOnTermination != opts.DeleteOnTermination || m.tag != opts.Tag {
+					if m.ID == before[0].ID || m.UUID == before[0].UUID || m.Device != "/dev/vdb" || !m.HasConn ||
+						m.DeleteOnTermination != opts.DeleteOnTermination || m.Tag != opts.Tag {
 						t.Errorf("mapping after the attach %+v, before %+v", m, before[0])
 					}
-					if status, attach := f.volumeRow(t, vol.ID); status != "in-use" || attach != "attached" {
+					if status, attach := f.VolumeRow(t, vol.ID); status != "in-use" || attach != "attached" {
 						t.Errorf("volume %s/%s after the attach", status, attach)
 					}
 					if legacy {
-						if id, mp := f.legacyColumns(t, vol.ID); id != instanceID || mp != "/dev/vdb" || m.attachmentID != "" {
-							t.Errorf("legacy row instance_id %d (want %d) mountpoint %q, mapping attachment %q", id, instanceID, mp, m.attachmentID)
+						if id, mp := legacyColumns(t, f, vol.ID); id != instanceID || mp != "/dev/vdb" || m.AttachmentID != "" {
+							t.Errorf("legacy row instance_id %d (want %d) mountpoint %q, mapping attachment %q", id, instanceID, mp, m.AttachmentID)
 						}
 					} else {
-						atts := slices.DeleteFunc(f.cinderAttachments(t, vol.ID), func(a cinderAttachment) bool { return a.deleted })
-						if len(atts) != 1 || atts[0].id != m.attachmentID || m.attachmentID == before[0].attachmentID ||
-							atts[0].status != "attached" || atts[0].instance != vm1.ID || atts[0].mountpoint != "/dev/vdb" {
-							t.Errorf("live Cinder attachments %+v, mapping %+v, old attachment %s", atts, m, before[0].attachmentID)
+						atts := slices.DeleteFunc(f.CinderAttachments(t, vol.ID), func(a cloudtest.CinderAttachment) bool { return a.Deleted })
+						if len(atts) != 1 || atts[0].ID != m.AttachmentID || m.AttachmentID == before[0].AttachmentID ||
+							atts[0].Status != "attached" || atts[0].Instance != vm1.ID || atts[0].Mountpoint != "/dev/vdb" {
+							t.Errorf("live Cinder attachments %+v, mapping %+v, old attachment %s", atts, m, before[0].AttachmentID)
 						}
 					}
 					if d, plugged := fake.Disks(dom)[vol.ID]; !plugged || d.Device != "/dev/vdb" ||
@@ -239,16 +170,16 @@ func TestAttachDetachAtEveryMicroversion(t *testing.T) {
 						want["delete_on_termination"] = true
 					}
 					if mvAtLeast(mv, "2.89") {
-						want["bdm_uuid"] = m.uuid
+						want["bdm_uuid"] = m.UUID
 						want["attachment_id"] = nil
 						if !legacy {
-							want["attachment_id"] = m.attachmentID
+							want["attachment_id"] = m.AttachmentID
 						}
 					}
 					if len(listed.VolumeAttachments) != 1 {
 						t.Fatalf("listed %v", listed.VolumeAttachments)
 					}
-					if diff := cmpAny(want, listed.VolumeAttachments[0]); diff != "" {
+					if diff := cmp.Diff(want, listed.VolumeAttachments[0]); diff != "" {
 						t.Errorf("listed attachment (-want +got):\n%s", diff)
 					}
 					var shown struct {
@@ -257,10 +188,10 @@ func TestAttachDetachAtEveryMicroversion(t *testing.T) {
 					if err := volumeattach.Get(t.Context(), nc, vm1.ID, vol.ID).ExtractInto(&shown); err != nil {
 						t.Fatal(err)
 					}
-					if diff := cmpAny(want, shown.VolumeAttachment); diff != "" {
+					if diff := cmp.Diff(want, shown.VolumeAttachment); diff != "" {
 						t.Errorf("shown attachment (-want +got):\n%s", diff)
 					}
-					v := volumeDetail(t, f, vol.ID, "3.0")["attachments"].([]any)
+					v := cloudtest.VolumeDetail(t, f, vol.ID, "3.0")["attachments"].([]any)
 					if len(v) != 1 || v[0].(map[string]any)["server_id"] != vm1.ID || v[0].(map[string]any)["device"] != "/dev/vdb" {
 						t.Errorf("Cinder shows attachments %v", v)
 					}
@@ -275,17 +206,17 @@ var cinderRequestID = `\(HTTP 400\) \(Request-ID: req-[0-9a-f]{8}-[0-9a-f]{4}-[0
 // Every refusal of an attach or a detach comes with Nova's status and message, a refusal Cinder makes with the
 // message of Nova's cinder client, and none leaves a live mapping or a changed volume behind.
 func TestAttachAndDetachRefusals(t *testing.T) {
-	f := newFixture(t, Config{})
-	topo := f.provision(t, standardTopology())
+	f := cloudtest.New(t, cloud.Config{})
+	topo := f.Provision(t, cloudtest.StandardTopology())
 	vm1, vm2, vm3 := topo.Instances[0], topo.Instances[1], topo.Instances[2]
 	vol1, shared := vm1.Volumes[0].ID, vm3.Volumes[0].ID
 	const spare = "5a5a5a5a-0000-4000-8000-000000000001"
-	execSQL(t, f.cinder, `INSERT INTO volumes (created_at, deleted, id, project_id, host, status, attach_status,
+	cloudtest.ExecSQL(t, f.Cinder, `INSERT INTO volumes (created_at, deleted, id, project_id, host, status, attach_status,
 		display_name, volume_type_id, size, multiattach) VALUES (UTC_TIMESTAMP(), 0, ?, ?, 'controller@lvm#lvm',
-		'available', 'detached', 'spare', 'x', 1, 0)`, spare, f.cloud.Admin().ProjectID)
-	token := f.token(t)
+		'available', 'detached', 'spare', 'x', 1, 0)`, spare, f.Cloud.Admin().ProjectID)
+	token := f.Token(t)
 	attachURL := func(server string) string {
-		return f.cloud.Endpoints().Compute + "/servers/" + server + "/os-volume_attachments"
+		return f.Cloud.Endpoints().Compute + "/servers/" + server + "/os-volume_attachments"
 	}
 	attach := func(volumeID string) string { return fmt.Sprintf(`{"volumeAttachment": {"volumeId": %q}}`, volumeID) }
 	for _, tc := range []struct {
@@ -336,7 +267,7 @@ func TestAttachAndDetachRefusals(t *testing.T) {
 				"Additional properties are not allowed ('tag' was unexpected)"},
 		{"bad device", "", "", "", "", "POST", attachURL(vm1.ID),
 			`{"volumeAttachment": {"volumeId": "` + spare + `", "device": "vdb"}}`, "2.1", 400,
-			"Invalid input for field/attribute device. Value: vdb. 'vdb' does not match '" + devicePattern + "'"},
+			"Invalid input for field/attribute device. Value: vdb. 'vdb' does not match '(^/dev/x{0,1}[a-z]{0,1}d{0,1})([a-z]+)[0-9]*$'"},
 		{"no volumeAttachment", "", "", "", "", "POST", attachURL(vm1.ID), `{"volume": {}}`, "2.1", 400,
 			"'volumeAttachment' is a required property"},
 		{"detach of a volume not attached", "", "", "", "", "DELETE", attachURL(vm1.ID) + "/" + spare, "", "2.1", 404,
@@ -356,23 +287,23 @@ func TestAttachAndDetachRefusals(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.nova != "" {
-				execSQL(t, f.nova, tc.nova)
-				defer execSQL(t, f.nova, tc.undoNova)
+				cloudtest.ExecSQL(t, f.Nova, tc.nova)
+				defer cloudtest.ExecSQL(t, f.Nova, tc.undoNova)
 			}
 			if tc.cinder != "" {
-				execSQL(t, f.cinder, tc.cinder)
-				defer execSQL(t, f.cinder, tc.undoCinder)
+				cloudtest.ExecSQL(t, f.Cinder, tc.cinder)
+				defer cloudtest.ExecSQL(t, f.Cinder, tc.undoCinder)
 			}
 			statusBefore := map[string]string{}
 			for _, id := range []string{vol1, shared, spare} {
-				statusBefore[id], _ = f.volumeRow(t, id)
+				statusBefore[id], _ = f.VolumeRow(t, id)
 			}
-			r := request(t, tc.method, tc.url, tc.body, "X-Auth-Token", token, "OpenStack-API-Version", "compute "+tc.microversion)
-			f.settle()
-			if r.status != tc.status {
-				t.Errorf("status %d, want %d: %s", r.status, tc.status, r.body)
+			r := cloudtest.Request(t, tc.method, tc.url, tc.body, "X-Auth-Token", token, "OpenStack-API-Version", "compute "+tc.microversion)
+			f.Settle()
+			if r.Status != tc.status {
+				t.Errorf("status %d, want %d: %s", r.Status, tc.status, r.Body)
 			}
-			fault := r.json(t).(map[string]any)
+			fault := r.JSON(t).(map[string]any)
 			var message any
 			for _, inner := range fault {
 				message = inner.(map[string]any)["message"]
@@ -385,20 +316,20 @@ func TestAttachAndDetachRefusals(t *testing.T) {
 				t.Errorf("message %q, want %q", message, tc.message)
 			}
 			for _, id := range []string{vol1, shared, spare} {
-				if status, _ := f.volumeRow(t, id); status != statusBefore[id] {
+				if status, _ := f.VolumeRow(t, id); status != statusBefore[id] {
 					t.Errorf("volume %s went from %s to %s", id, statusBefore[id], status)
 				}
 			}
-			if got := live(f.mappings(t, vm1.ID, spare)); len(got) != 0 {
+			if got := cloudtest.Live(f.Mappings(t, vm1.ID, spare)); len(got) != 0 {
 				t.Errorf("a refused attach left live mappings %+v", got)
 			}
-			if got := live(f.mappings(t, vm1.ID, shared)); len(got) != 0 {
+			if got := cloudtest.Live(f.Mappings(t, vm1.ID, shared)); len(got) != 0 {
 				t.Errorf("a refused attach left live mappings %+v", got)
 			}
 		})
 	}
 	// A mapping reserved before Cinder refused is destroyed the way Nova destroys it.
-	if all := f.mappings(t, vm1.ID, spare); len(all) != 2 || all[0].deleted != all[0].id || all[1].deleted != all[1].id {
+	if all := f.Mappings(t, vm1.ID, spare); len(all) != 2 || all[0].Deleted != all[0].ID || all[1].Deleted != all[1].ID {
 		t.Errorf("mappings of the spare volume %+v, want the two refused by Cinder soft-deleted", all)
 	}
 }
@@ -406,39 +337,39 @@ func TestAttachAndDetachRefusals(t *testing.T) {
 // The legacy volume service reserves through the volume row, and refuses what is not available with its own
 // message.
 func TestLegacyReserveRefusal(t *testing.T) {
-	f := newFixture(t, Config{Profile: "legacy"})
-	topo := f.provision(t, standardTopology())
+	f := cloudtest.New(t, cloud.Config{Profile: "legacy"})
+	topo := f.Provision(t, cloudtest.StandardTopology())
 	vm1, vol := topo.Instances[0], topo.Instances[0].Volumes[0]
-	execSQL(t, f.nova, "UPDATE block_device_mapping SET deleted = id WHERE volume_id = ?", vol.ID)
-	r := request(t, "POST", f.cloud.Endpoints().Compute+"/servers/"+vm1.ID+"/os-volume_attachments",
-		fmt.Sprintf(`{"volumeAttachment": {"volumeId": %q}}`, vol.ID), "X-Auth-Token", f.token(t))
-	msg := fmt.Sprint(r.json(t).(map[string]any)["badRequest"].(map[string]any)["message"])
-	if r.status != 400 || !regexp.MustCompile("^Invalid input received: Invalid volume: Volume status must be available "+
+	cloudtest.ExecSQL(t, f.Nova, "UPDATE block_device_mapping SET deleted = id WHERE volume_id = ?", vol.ID)
+	r := cloudtest.Request(t, "POST", f.Cloud.Endpoints().Compute+"/servers/"+vm1.ID+"/os-volume_attachments",
+		fmt.Sprintf(`{"volumeAttachment": {"volumeId": %q}}`, vol.ID), "X-Auth-Token", f.Token(t))
+	msg := fmt.Sprint(r.JSON(t).(map[string]any)["badRequest"].(map[string]any)["message"])
+	if r.Status != 400 || !regexp.MustCompile("^Invalid input received: Invalid volume: Volume status must be available "+
 		"to reserve, but the status is in-use\\. "+cinderRequestID+"$").MatchString(msg) {
-		t.Errorf("%d %s", r.status, msg)
+		t.Errorf("%d %s", r.Status, msg)
 	}
 }
 
 // From 2.101 the API answers 202 before the device name and Cinder's reservation: a reservation Cinder then
 // refuses is not seen by the client, and the mapping is destroyed again.
 func TestAttachAt2101IsAsynchronous(t *testing.T) {
-	f := newFixture(t, Config{Profile: "2026.1"})
-	topo := f.provision(t, standardTopology())
+	f := cloudtest.New(t, cloud.Config{Profile: "2026.1"})
+	topo := f.Provision(t, cloudtest.StandardTopology())
 	vm1, vol := topo.Instances[0], topo.Instances[0].Volumes[0]
-	execSQL(t, f.nova, "UPDATE block_device_mapping SET deleted = id WHERE volume_id = ?", vol.ID)
-	execSQL(t, f.cinder, "UPDATE volumes SET status = 'error' WHERE id = ?", vol.ID)
-	r := request(t, "POST", f.cloud.Endpoints().Compute+"/servers/"+vm1.ID+"/os-volume_attachments",
-		fmt.Sprintf(`{"volumeAttachment": {"volumeId": %q}}`, vol.ID), "X-Auth-Token", f.token(t),
+	cloudtest.ExecSQL(t, f.Nova, "UPDATE block_device_mapping SET deleted = id WHERE volume_id = ?", vol.ID)
+	cloudtest.ExecSQL(t, f.Cinder, "UPDATE volumes SET status = 'error' WHERE id = ?", vol.ID)
+	r := cloudtest.Request(t, "POST", f.Cloud.Endpoints().Compute+"/servers/"+vm1.ID+"/os-volume_attachments",
+		fmt.Sprintf(`{"volumeAttachment": {"volumeId": %q}}`, vol.ID), "X-Auth-Token", f.Token(t),
 		"OpenStack-API-Version", "compute 2.101")
-	f.settle()
-	if r.status != http.StatusAccepted || len(r.body) != 0 {
-		t.Errorf("%d %q, want 202 and no body", r.status, r.body)
+	f.Settle()
+	if r.Status != http.StatusAccepted || len(r.Body) != 0 {
+		t.Errorf("%d %q, want 202 and no body", r.Status, r.Body)
 	}
-	all := f.mappings(t, vm1.ID, vol.ID)
-	if len(live(all)) != 0 || len(all) != 2 || all[1].deleted != all[1].id {
+	all := f.Mappings(t, vm1.ID, vol.ID)
+	if len(cloudtest.Live(all)) != 0 || len(all) != 2 || all[1].Deleted != all[1].ID {
 		t.Errorf("mappings %+v, want the refused one destroyed", all)
 	}
-	if status, _ := f.volumeRow(t, vol.ID); status != "error" {
+	if status, _ := f.VolumeRow(t, vol.ID); status != "error" {
 		t.Errorf("volume %s", status)
 	}
 }
@@ -454,8 +385,8 @@ func TestReattachAfterTheScopedCinderClean(t *testing.T) {
 	}{{"zed", false}, {"2024.1", true}} {
 		t.Run(tc.profile, func(t *testing.T) {
 			t.Parallel()
-			f := newFixture(t, Config{Profile: tc.profile})
-			topo := f.provision(t, standardTopology())
+			f := cloudtest.New(t, cloud.Config{Profile: tc.profile})
+			topo := f.Provision(t, cloudtest.StandardTopology())
 			vm1, vol := topo.Instances[0], topo.Instances[0].Volumes[0]
 			ctx := t.Context()
 			for _, stmt := range []string{
@@ -467,15 +398,15 @@ func TestReattachAfterTheScopedCinderClean(t *testing.T) {
 					"AND deleted=0 AND volume_id IN (?)",
 				"DELETE FROM workers WHERE resource_type='VOLUME' AND resource_id IN (?)",
 			} {
-				execSQL(t, f.cinder, stmt, vol.ID)
+				cloudtest.ExecSQL(t, f.Cinder, stmt, vol.ID)
 			}
-			c := f.compute(t, "2.1")
+			c := f.Compute(t, "2.1")
 			if err := servers.Reboot(ctx, c, vm1.ID, servers.RebootOpts{Type: servers.HardReboot}).ExtractErr(); err != nil {
 				t.Fatal(err)
 			}
-			f.settle()
-			old := f.mappings(t, vm1.ID, vol.ID)[0]
-			if cleaned := len(live(f.mappings(t, vm1.ID, vol.ID))) == 0; cleaned != tc.rebootCleans {
+			f.Settle()
+			old := f.Mappings(t, vm1.ID, vol.ID)[0]
+			if cleaned := len(cloudtest.Live(f.Mappings(t, vm1.ID, vol.ID))) == 0; cleaned != tc.rebootCleans {
 				t.Fatalf("stale mapping removed by the reboot: %v, want %v", cleaned, tc.rebootCleans)
 			}
 			reattach := func() error {
@@ -483,24 +414,24 @@ func TestReattachAfterTheScopedCinderClean(t *testing.T) {
 				return err
 			}
 			if !tc.rebootCleans {
-				wantAPIError(t, reattach(), 400, `{"badRequest": {"code": 400, "message": "Invalid volume: volume `+vol.ID+
+				cloudtest.WantAPIError(t, reattach(), 400, `{"badRequest": {"code": 400, "message": "Invalid volume: volume `+vol.ID+
 					` is already attached to instances: `+vm1.ID+`"}}`)
-				execSQL(t, f.nova, "UPDATE block_device_mapping SET deleted=id, deleted_at=UTC_TIMESTAMP() "+
+				cloudtest.ExecSQL(t, f.Nova, "UPDATE block_device_mapping SET deleted=id, deleted_at=UTC_TIMESTAMP() "+
 					"WHERE deleted=0 AND volume_id=? AND instance_uuid=?", vol.ID, vm1.ID)
 			}
 			if err := reattach(); err != nil {
 				t.Fatal(err)
 			}
-			f.settle()
-			now := live(f.mappings(t, vm1.ID, vol.ID))
-			if len(now) != 1 || now[0].id == old.id || now[0].device != vol.Device || now[0].attachmentID == vol.AttachmentID {
+			f.Settle()
+			now := cloudtest.Live(f.Mappings(t, vm1.ID, vol.ID))
+			if len(now) != 1 || now[0].ID == old.ID || now[0].Device != vol.Device || now[0].AttachmentID == vol.AttachmentID {
 				t.Errorf("after the reattach: %+v (old %+v, old attachment %s)", now, old, vol.AttachmentID)
 			}
-			if status, _ := f.volumeRow(t, vol.ID); status != "in-use" {
+			if status, _ := f.VolumeRow(t, vol.ID); status != "in-use" {
 				t.Errorf("volume %s", status)
 			}
-			shown := volumeDetail(t, f, vol.ID, "3.0")["attachments"].([]any)
-			if len(shown) != 1 || shown[0].(map[string]any)["attachment_id"] != now[0].attachmentID {
+			shown := cloudtest.VolumeDetail(t, f, vol.ID, "3.0")["attachments"].([]any)
+			if len(shown) != 1 || shown[0].(map[string]any)["attachment_id"] != now[0].AttachmentID {
 				t.Errorf("Cinder shows %v", shown)
 			}
 		})
@@ -510,16 +441,16 @@ func TestReattachAfterTheScopedCinderClean(t *testing.T) {
 // A call to a compute host whose nova-compute is stopped times out (after rpc_response_timeout, scaled to
 // nothing here) and Nova answers 500; nothing is left mapped.
 func TestAttachToAStoppedComputeHost(t *testing.T) {
-	f := newFixture(t, Config{})
-	topo := f.provision(t, standardTopology())
+	f := cloudtest.New(t, cloud.Config{})
+	topo := f.Provision(t, cloudtest.StandardTopology())
 	vm1, vol := topo.Instances[0], topo.Instances[0].Volumes[0]
-	execSQL(t, f.nova, "UPDATE block_device_mapping SET deleted = id WHERE volume_id = ?", vol.ID)
-	execSQL(t, f.cinder, "UPDATE volumes SET status = 'available' WHERE id = ?", vol.ID)
-	f.cloud.StopCompute("compute-1")
-	_, err := volumeattach.Create(t.Context(), f.compute(t, "2.1"), vm1.ID, volumeattach.CreateOpts{VolumeID: vol.ID}).Extract()
-	wantAPIError(t, err, 500, `{"computeFault": {"code": 500, "message": "Unexpected API Error. Please report this at `+
+	cloudtest.ExecSQL(t, f.Nova, "UPDATE block_device_mapping SET deleted = id WHERE volume_id = ?", vol.ID)
+	cloudtest.ExecSQL(t, f.Cinder, "UPDATE volumes SET status = 'available' WHERE id = ?", vol.ID)
+	f.Cloud.StopCompute("compute-1")
+	_, err := volumeattach.Create(t.Context(), f.Compute(t, "2.1"), vm1.ID, volumeattach.CreateOpts{VolumeID: vol.ID}).Extract()
+	cloudtest.WantAPIError(t, err, 500, `{"computeFault": {"code": 500, "message": "Unexpected API Error. Please report this at `+
 		`http://bugs.launchpad.net/nova/ and attach the Nova API log if possible.\n<class 'oslo_messaging.exceptions.MessagingTimeout'>"}}`)
-	if got := live(f.mappings(t, vm1.ID, vol.ID)); len(got) != 0 {
+	if got := cloudtest.Live(f.Mappings(t, vm1.ID, vol.ID)); len(got) != 0 {
 		t.Errorf("live mappings %+v", got)
 	}
 }
@@ -527,31 +458,31 @@ func TestAttachToAStoppedComputeHost(t *testing.T) {
 // A shelved-offloaded instance has no host to plug into: from 2.20 a detach only deletes the attachment and the
 // mapping, and an attach makes a mapping without a device and completes the attachment without a connector.
 func TestVolumesOfAShelvedOffloadedInstance(t *testing.T) {
-	f := newFixture(t, Config{})
-	topo := f.provision(t, standardTopology())
+	f := cloudtest.New(t, cloud.Config{})
+	topo := f.Provision(t, cloudtest.StandardTopology())
 	vm1, vol := topo.Instances[0], topo.Instances[0].Volumes[0]
-	execSQL(t, f.nova, "UPDATE instances SET vm_state = 'shelved_offloaded' WHERE uuid = ?", vm1.ID)
-	c := f.compute(t, "2.20")
+	cloudtest.ExecSQL(t, f.Nova, "UPDATE instances SET vm_state = 'shelved_offloaded' WHERE uuid = ?", vm1.ID)
+	c := f.Compute(t, "2.20")
 	if err := volumeattach.Delete(t.Context(), c, vm1.ID, vol.ID).ExtractErr(); err != nil {
 		t.Fatal(err)
 	}
-	if status, _ := f.volumeRow(t, vol.ID); status != "available" || len(live(f.mappings(t, vm1.ID, vol.ID))) != 0 {
-		t.Errorf("after the detach: %s, %+v", status, f.mappings(t, vm1.ID, vol.ID))
+	if status, _ := f.VolumeRow(t, vol.ID); status != "available" || len(cloudtest.Live(f.Mappings(t, vm1.ID, vol.ID))) != 0 {
+		t.Errorf("after the detach: %s, %+v", status, f.Mappings(t, vm1.ID, vol.ID))
 	}
 	created, err := volumeattach.Create(t.Context(), c, vm1.ID, volumeattach.CreateOpts{VolumeID: vol.ID}).Extract()
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := live(f.mappings(t, vm1.ID, vol.ID))
-	if created.Device != "" || len(m) != 1 || m[0].device != "" || m[0].attachmentID == "" || m[0].hasConn {
+	m := cloudtest.Live(f.Mappings(t, vm1.ID, vol.ID))
+	if created.Device != "" || len(m) != 1 || m[0].Device != "" || m[0].AttachmentID == "" || m[0].HasConn {
 		t.Errorf("attach answered %+v, mappings %+v", created, m)
 	}
-	if status, _ := f.volumeRow(t, vol.ID); status != "in-use" {
+	if status, _ := f.VolumeRow(t, vol.ID); status != "in-use" {
 		t.Errorf("after the attach: %s", status)
 	}
 	if err := volumeattach.Delete(t.Context(), c, vm1.ID, vol.ID).ExtractErr(); err != nil {
 		t.Fatal(err)
 	}
-	_, err = volumeattach.Create(t.Context(), f.compute(t, "2.49"), vm1.ID, volumeattach.CreateOpts{VolumeID: vol.ID, Tag: "x"}).Extract()
-	wantAPIError(t, err, 400, `{"badRequest": {"code": 400, "message": "Tagged volume attachment is not supported for shelved-offloaded instances."}}`)
+	_, err = volumeattach.Create(t.Context(), f.Compute(t, "2.49"), vm1.ID, volumeattach.CreateOpts{VolumeID: vol.ID, Tag: "x"}).Extract()
+	cloudtest.WantAPIError(t, err, 400, `{"badRequest": {"code": 400, "message": "Tagged volume attachment is not supported for shelved-offloaded instances."}}`)
 }

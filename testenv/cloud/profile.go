@@ -32,9 +32,9 @@ type Profile struct {
 	VolumeRPCVersion string
 }
 
-// legacy reports whether the profile plays the nova-volume-era volumes table: attachment state on the volume
+// Legacy reports whether the profile plays the nova-volume-era volumes table: attachment state on the volume
 // row (instance_id, mountpoint, attach_time), no volume_attachment, services or workers tables.
-func (p Profile) legacy() bool { return p.CinderSchema == testenv.SchemaCinderLegacy }
+func (p Profile) Legacy() bool { return p.CinderSchema == testenv.SchemaCinderLegacy }
 
 // DefaultProfile is the release played when Config.Profile is empty.
 const DefaultProfile = "2024.1"

@@ -109,7 +109,7 @@ func (c *Cloud) Provision(ctx context.Context, t Topology) (Topology, error) {
 		return Topology{}, fmt.Errorf("provision nova: %w", err)
 	}
 	write := c.writeCinder
-	if c.profile.legacy() {
+	if c.profile.Legacy() {
 		write = c.writeLegacyCinder
 	}
 	if err := inTx(ctx, c.cinder, func(tx *sql.Tx) error { return write(ctx, tx, t, at, dbIDs) }); err != nil {
@@ -228,7 +228,7 @@ func (c *Cloud) completeVolumes(inst *Instance) error {
 		}
 		devices[vol.Device] = true
 		// The legacy volume service keeps no attachments, so Nova's mappings have no attachment id.
-		if !c.profile.legacy() {
+		if !c.profile.Legacy() {
 			vol.AttachmentID = c.ids.uuid()
 		}
 		vol.BDMUUID = c.ids.uuid()
@@ -241,7 +241,7 @@ func (c *Cloud) completeVolumes(inst *Instance) error {
 
 func (c *Cloud) writeNova(ctx context.Context, tx *sql.Tx, t Topology, at time.Time, dbIDs map[string]int64) error {
 	services := [][3]string{{t.Controller, "nova-conductor", "conductor"}, {t.Controller, "nova-scheduler", "scheduler"}}
-	if c.profile.legacy() {
+	if c.profile.Legacy() {
 		// nova-volume was a Nova service, with its row in Nova's services table.
 		services = append(services, [3]string{t.StorageHost, "nova-volume", "volume"})
 	}
