@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/osdr/osdr/testenv/cloud/model"
 )
 
 // apiRequest is an authenticated Nova or Cinder request with its negotiated microversion.
@@ -108,24 +110,24 @@ func (c *Cloud) route(svc serviceAPI, e endpoint) http.Handler {
 		if op == "" {
 			op = peekAction(r)
 		}
-		f := c.faults.draw(op)
+		f := c.faults.Draw(op)
 		r = r.WithContext(context.WithValue(r.Context(), faultKey{}, f))
-		if f.phase == FaultBefore {
+		if f.Phase == FaultBefore {
 			if r.Method != http.MethodGet {
 				c.audit.add(AuditEntry{Time: time.Now().UTC(), Caller: t.userName, Service: svc.name, Operation: op,
-					Target: r.PathValue("id"), Status: f.status(), Fault: f.String()})
+					Target: r.PathValue("id"), Status: f.Status(), Fault: f.String()})
 			}
 			c.failRequest(svc, w, r, f)
 			return
 		}
 		out := http.ResponseWriter(w)
-		if f.phase == FaultAfter {
+		if f.Phase == FaultAfter {
 			out = newBufferedResponse()
 		}
 		if err := e.h(out, &apiRequest{Request: r, token: t, version: v}); err != nil {
 			c.writeAPIError(svc, out, r, err)
 		}
-		if f.phase == FaultAfter {
+		if f.Phase == FaultAfter {
 			c.failRequest(svc, w, r, f)
 		}
 	})
@@ -230,4 +232,69 @@ func decodeInto(r *http.Request, v any) error {
 		return fmt.Errorf("decode the request body: %w", err)
 	}
 	return nil
+}
+
+type faultKey struct{}
+
+// faultOf is the fault drawn for the request, which the audit log records.
+func faultOf(ctx context.Context) model.Fault {
+	f, _ := ctx.Value(faultKey{}).(model.Fault)
+	return f
+}
+
+// failRequest gives the client the injected failure instead of the service's answer.
+func (c *Cloud) failRequest(svc serviceAPI, w http.ResponseWriter, r *http.Request, f model.Fault) {
+	switch f.Kind {
+	case FaultServerError:
+		writeFault(w, &apiError{http.StatusInternalServerError, svc.internalError})
+	case FaultUnavailable:
+		writeFault(w, &apiError{http.StatusServiceUnavailable,
+			"The server is currently unavailable. Please try again at a later time."})
+	case FaultTimeout:
+		timer := time.NewTimer(c.faults.Hang())
+		defer timer.Stop()
+		select {
+		case <-r.Context().Done():
+		case <-c.closing:
+		case <-timer.C:
+		}
+		dropConnection(w)
+	case FaultDrop:
+		dropConnection(w)
+	}
+}
+
+// dropConnection closes the client's connection without a byte of answer.
+func dropConnection(w http.ResponseWriter) {
+	if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+		conn.Close()
+		return
+	}
+	// Without hijacking (HTTP/2), aborting the handler resets the stream.
+	panic(http.ErrAbortHandler)
+}
+
+// bufferedResponse keeps a handler's answer so that a fault striking after processing can replace it.
+type bufferedResponse struct {
+	header http.Header
+	status int
+	body   []byte
+}
+
+func newBufferedResponse() *bufferedResponse { return &bufferedResponse{header: http.Header{}} }
+
+func (b *bufferedResponse) Header() http.Header { return b.header }
+
+func (b *bufferedResponse) WriteHeader(code int) {
+	if b.status == 0 {
+		b.status = code
+	}
+}
+
+func (b *bufferedResponse) Write(p []byte) (int, error) {
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	b.body = append(b.body, p...)
+	return len(p), nil
 }

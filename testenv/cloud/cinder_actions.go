@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/osdr/osdr/testenv/cloud/model"
 )
 
 // Cinder's fields.VolumeStatus.ALL and VolumeMigrationStatus.ALL, as the reset-status schema checks them.
@@ -101,7 +103,7 @@ func (c *Cloud) resetVolumeStatus(ctx context.Context, id string, arg any) error
 	if err != nil {
 		return err
 	}
-	if err := c.latency.spend(ctx, OpReset); err != nil {
+	if err := c.latency.Spend(ctx, model.OpReset); err != nil {
 		return err
 	}
 	if c.profile.Legacy() {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/osdr/osdr/testenv/cloud/model"
 	"github.com/osdr/osdr/testenv/virt"
 )
 
@@ -67,8 +68,8 @@ type Cloud struct {
 	audit    auditLog
 	compute  *computeManager
 	volumes  *volumeTypes
-	latency  *latency
-	faults   faultInjector
+	latency  *model.Latency
+	faults   *model.Faults
 	logf     func(format string, args ...any)
 	// imageRef is the Glance image every image-booted instance was built from; cephSecret the libvirt secret
 	// of the Ceph backend.
@@ -134,12 +135,12 @@ func New(ctx context.Context, cfg Config) (*Cloud, error) {
 		cfg: cfg, profile: profile, nova: nova, cinder: cinder, driver: cfg.Driver, ids: ids,
 		identity: newIdentity(ids, admin, cfg.Region),
 		volumes:  newVolumeTypes(ids),
-		latency:  newLatency(cfg.LatencyScale, cfg.Seed),
+		latency:  model.NewLatency(cfg.LatencyScale, cfg.Seed),
+		faults:   model.NewFaults(),
 		logf:     logf,
 		imageRef: ids.uuid(), cephSecret: ids.uuid(), createdAt: now(),
 		closing: make(chan struct{}),
 	}
-	c.faults.set(FaultConfig{})
 	c.compute = newComputeManager(c)
 	return c, nil
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/osdr/osdr/testenv/cloud/model"
 	"github.com/osdr/osdr/testenv/virt"
 )
 
@@ -17,6 +18,10 @@ var ErrComputeStopped = errors.New("nova-compute is not running on the host")
 
 // nova.conf report_interval: how often a running service heartbeats.
 const reportInterval = 10 * time.Second
+
+// rpcResponseTimeout is oslo.messaging's rpc_response_timeout: how long Nova waits on a call to a compute host
+// that does not answer, scaled like the operations.
+const rpcResponseTimeout = 60 * time.Second
 
 // powerSuspended is Nova's SUSPENDED power state, which virt does not name.
 const powerSuspended = 7
@@ -338,7 +343,7 @@ func (m *computeManager) reboot(ctx context.Context, i instance, kind string) er
 	if err := m.save(ctx, i, []string{pending}, map[string]any{"task_state": started}); err != nil {
 		return err
 	}
-	if err := m.c.latency.spend(ctx, OpReboot); err != nil {
+	if err := m.c.latency.Spend(ctx, model.OpReboot); err != nil {
 		return err
 	}
 	var rebootErr error
@@ -379,7 +384,7 @@ func (m *computeManager) softReboot(ctx context.Context, i instance) error {
 // startInstance is ComputeManager.start_instance: the driver's power_on (libvirt's is a hard reboot).
 func (m *computeManager) startInstance(ctx context.Context, uuid, requestID string) {
 	m.operation(ctx, uuid, requestID, "compute_start_instance", func(i instance) error {
-		if err := m.c.latency.spend(ctx, OpBoot); err != nil {
+		if err := m.c.latency.Spend(ctx, model.OpBoot); err != nil {
 			return err
 		}
 		err := m.hardReboot(ctx, i)

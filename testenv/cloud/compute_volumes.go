@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/osdr/osdr/testenv/cloud/model"
 	"github.com/osdr/osdr/testenv/virt"
 )
 
@@ -52,7 +53,7 @@ func freeDevice(bdms []bdm, requested string) (string, error) {
 func (m *computeManager) reserveBlockDeviceName(ctx context.Context, i instance, req attachRequest) (bdm, error) {
 	if m.isStopped(i.host.String) {
 		// Nobody consumes the host's queue: the call times out and Nova answers the exception it did not expect.
-		if err := sleep(ctx, m.c.latency.scaled(rpcResponseTimeout)); err != nil {
+		if err := model.Sleep(ctx, m.c.latency.Scaled(rpcResponseTimeout)); err != nil {
 			return bdm{}, err
 		}
 		return bdm{}, novaUnexpected("oslo_messaging.exceptions.MessagingTimeout")
@@ -143,7 +144,7 @@ func (m *computeManager) attachVolume(ctx context.Context, uuid string, bdmID in
 			return cmp.Or(err, fmt.Errorf("BlockDeviceMapping %d not found", bdmID))
 		}
 		b := list[0]
-		if err := m.c.latency.spend(ctx, OpAttach); err != nil {
+		if err := m.c.latency.Spend(ctx, model.OpAttach); err != nil {
 			return err
 		}
 		err = m.connectAndPlug(ctx, i, b)
@@ -205,7 +206,7 @@ func (m *computeManager) detachVolume(ctx context.Context, uuid, volumeID, reque
 			m.c.logf("compute %s: detach %s from %s: no mapping (%v)", host, volumeID, uuid, err)
 			return cmp.Or(err, fmt.Errorf("volume %s is not attached to %s", volumeID, uuid))
 		}
-		if err := m.c.latency.spend(ctx, OpDetach); err != nil {
+		if err := m.c.latency.Spend(ctx, model.OpDetach); err != nil {
 			return err
 		}
 		err = m.c.driver.DetachVolume(ctx, domainOf(i), volumeID)

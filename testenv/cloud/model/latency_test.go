@@ -1,4 +1,4 @@
-package cloud
+package model
 
 import (
 	"math"
@@ -11,10 +11,10 @@ import (
 // the scale multiplies them; scale 0 is instant.
 func TestLatencyDraws(t *testing.T) {
 	draw := func(scale float64, seed int64) []time.Duration {
-		l := newLatency(scale, seed)
+		l := NewLatency(scale, seed)
 		out := make([]time.Duration, 1001)
 		for i := range out {
-			out[i] = l.duration(OpAttach)
+			out[i] = l.Duration(OpAttach)
 		}
 		return out
 	}
@@ -31,7 +31,7 @@ func TestLatencyDraws(t *testing.T) {
 	if median := sorted[len(sorted)/2]; median < medians[OpAttach]*85/100 || median > medians[OpAttach]*115/100 {
 		t.Errorf("median %v, want about %v", median, medians[OpAttach])
 	}
-	if d := newLatency(0, 42).duration(OpReboot); d != 0 {
+	if d := NewLatency(0, 42).Duration(OpReboot); d != 0 {
 		t.Errorf("scale 0 drew %v", d)
 	}
 }

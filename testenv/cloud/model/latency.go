@@ -1,4 +1,4 @@
-package cloud
+package model
 
 import (
 	"context"
@@ -31,27 +31,23 @@ var medians = map[Operation]time.Duration{
 
 const latencySigma = 0.5
 
-// rpcResponseTimeout is oslo.messaging's rpc_response_timeout: how long Nova waits on a call to a compute host
-// that does not answer, scaled like the operations.
-const rpcResponseTimeout = 60 * time.Second
-
-// latency draws operation durations from a seeded source and scales them (Config.LatencyScale).
-type latency struct {
+// Latency draws operation durations from a seeded source and scales them (the cloud's LatencyScale).
+type Latency struct {
 	scale float64
 	mu    sync.Mutex
 	rng   *rand.Rand
 }
 
-func newLatency(scale float64, seed int64) *latency {
+func NewLatency(scale float64, seed int64) *Latency {
 	s := uint64(seed)
 	if seed == 0 {
 		s = rand.Uint64()
 	}
-	return &latency{scale: scale, rng: rand.New(rand.NewPCG(s, 0x1a7e))}
+	return &Latency{scale: scale, rng: rand.New(rand.NewPCG(s, 0x1a7e))}
 }
 
-// duration is one draw for op, already scaled.
-func (l *latency) duration(op Operation) time.Duration {
+// Duration is one draw for op, already scaled.
+func (l *Latency) Duration(op Operation) time.Duration {
 	if l.scale == 0 {
 		return 0
 	}
@@ -61,16 +57,16 @@ func (l *latency) duration(op Operation) time.Duration {
 	return time.Duration(float64(medians[op]) * math.Exp(latencySigma*n) * l.scale)
 }
 
-// scaled is a fixed duration of a real cloud at the configured scale.
-func (l *latency) scaled(d time.Duration) time.Duration { return time.Duration(float64(d) * l.scale) }
+// Scaled is a fixed duration of a real cloud at the configured scale.
+func (l *Latency) Scaled(d time.Duration) time.Duration { return time.Duration(float64(d) * l.scale) }
 
-// spend waits as long as op takes, or until ctx ends.
-func (l *latency) spend(ctx context.Context, op Operation) error {
-	return sleep(ctx, l.duration(op))
+// Spend waits as long as op takes, or until ctx ends.
+func (l *Latency) Spend(ctx context.Context, op Operation) error {
+	return Sleep(ctx, l.Duration(op))
 }
 
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
+// Sleep waits d or until ctx ends.
+func Sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()
 	}
