@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/osdr/osdr/testenv/cloud/model"
+	"github.com/osdr/osdr/testenv/cloud/store"
 )
 
 // Cinder's fields.VolumeStatus.ALL and VolumeMigrationStatus.ALL, as the reset-status schema checks them.
@@ -109,7 +110,7 @@ func (c *Cloud) resetVolumeStatus(ctx context.Context, id string, arg any) error
 	if c.profile.Legacy() {
 		return c.resetLegacyVolumeStatus(ctx, id, req)
 	}
-	return inTx(ctx, c.cinder, func(tx *sql.Tx) error {
+	return store.InTx(ctx, c.cinder, func(tx *sql.Tx) error {
 		if _, err := getVolume(ctx, tx, volumeColumns, id, true); err != nil {
 			return err
 		}
@@ -130,7 +131,7 @@ func (c *Cloud) resetVolumeStatus(ctx context.Context, id string, arg any) error
 			}
 		}
 		set := []string{"updated_at = ?"}
-		args := []any{now()}
+		args := []any{store.Now()}
 		if req.status != nil {
 			set, args = append(set, "status = ?"), append(args, *req.status)
 		}
@@ -171,14 +172,14 @@ func (c *Cloud) resetVolumeStatus(ctx context.Context, id string, arg any) error
 // resetLegacyVolumeStatus is the reset of the nova-volume era: the requested columns and nothing else, so the
 // row keeps its instance_id and mountpoint (the attachment stops showing once attach_status is detached).
 func (c *Cloud) resetLegacyVolumeStatus(ctx context.Context, id string, req resetRequest) error {
-	return inTx(ctx, c.cinder, func(tx *sql.Tx) error {
+	return store.InTx(ctx, c.cinder, func(tx *sql.Tx) error {
 		if _, err := getVolume(ctx, tx, legacyVolumeColumns, id, true); err != nil {
 			return err
 		}
 		if req.status != nil && *req.status == "deleting" {
 			return badRequest("Cannot reset-state to %s", *req.status)
 		}
-		set, args := []string{"updated_at = ?"}, []any{now()}
+		set, args := []string{"updated_at = ?"}, []any{store.Now()}
 		if req.status != nil {
 			set, args = append(set, "status = ?"), append(args, *req.status)
 		}
@@ -200,7 +201,7 @@ func volumeDetached(ctx context.Context, tx *sql.Tx, volumeID, attachmentID stri
 	if err != nil {
 		return err
 	}
-	t := now()
+	t := store.Now()
 	if _, err := tx.ExecContext(ctx, `UPDATE volume_attachment SET deleted = 1, deleted_at = ?, updated_at = ?,
 		attach_status = 'detached', detach_time = ? WHERE id = ? AND deleted = 0`, t, t, t, attachmentID); err != nil {
 		return fmt.Errorf("delete attachment %s: %w", attachmentID, err)
@@ -231,7 +232,7 @@ func volumeDetached(ctx context.Context, tx *sql.Tx, volumeID, attachmentID stri
 // deleteAttachedMode is volume_admin_metadata_delete(..., 'attached_mode'): a soft delete keeping updated_at.
 func deleteAttachedMode(ctx context.Context, tx *sql.Tx, volumeID string) error {
 	if _, err := tx.ExecContext(ctx, "UPDATE volume_admin_metadata SET deleted = 1, deleted_at = ? "+
-		"WHERE volume_id = ? AND `key` = 'attached_mode' AND deleted = 0", now(), volumeID); err != nil {
+		"WHERE volume_id = ? AND `key` = 'attached_mode' AND deleted = 0", store.Now(), volumeID); err != nil {
 		return fmt.Errorf("delete the attached_mode of volume %s: %w", volumeID, err)
 	}
 	return nil
@@ -239,7 +240,7 @@ func deleteAttachedMode(ctx context.Context, tx *sql.Tx, volumeID string) error 
 
 // deleteAttachment is Cinder's attachment_delete as Nova calls it: finish_detach on the attachment's volume.
 func (c *Cloud) deleteAttachment(ctx context.Context, attachmentID string) error {
-	return inTx(ctx, c.cinder, func(tx *sql.Tx) error {
+	return store.InTx(ctx, c.cinder, func(tx *sql.Tx) error {
 		var volumeID string
 		err := tx.QueryRowContext(ctx, "SELECT volume_id FROM volume_attachment WHERE id = ? AND deleted = 0",
 			attachmentID).Scan(&volumeID)
@@ -318,7 +319,7 @@ func (c *Cloud) forceDetach(ctx context.Context, volumeID string, arg any) error
 	}
 	// No attachment at all: the volume is made available.
 	if _, err := c.cinder.ExecContext(ctx, "UPDATE volumes SET status = 'available', attach_status = 'detached', "+
-		"updated_at = ? WHERE id = ?", now(), volumeID); err != nil {
+		"updated_at = ? WHERE id = ?", store.Now(), volumeID); err != nil {
 		return fmt.Errorf("detach volume %s: %w", volumeID, err)
 	}
 	return nil

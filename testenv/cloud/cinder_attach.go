@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+
+	"github.com/osdr/osdr/testenv/cloud/store"
 )
 
 // Cinder's side of attaching and detaching: the calls Nova makes of the volume API. On the modern schema they
@@ -52,7 +54,7 @@ func attachmentNotFound(id string) *apiError {
 	return notFound("Volume attachment could not be found with filter: attachment_id = %s.", id)
 }
 
-func getAttachment(ctx context.Context, q querier, id string, forUpdate bool) (attachmentRow, error) {
+func getAttachment(ctx context.Context, q store.Querier, id string, forUpdate bool) (attachmentRow, error) {
 	query := "SELECT " + attachmentColumns + " FROM volume_attachment WHERE id = ? AND deleted = 0"
 	if forUpdate {
 		query += " FOR UPDATE"
@@ -73,7 +75,7 @@ func getAttachment(ctx context.Context, q querier, id string, forUpdate bool) (a
 func (c *Cloud) attachmentCreate(ctx context.Context, volumeID, instanceUUID string, connector map[string]any,
 	mode string) (attachmentRow, error) {
 	var a attachmentRow
-	err := inTx(ctx, c.cinder, func(tx *sql.Tx) error {
+	err := store.InTx(ctx, c.cinder, func(tx *sql.Tx) error {
 		v, err := getVolume(ctx, tx, c.volumeColumns(), volumeID, true)
 		if err != nil {
 			return err
@@ -89,7 +91,7 @@ func (c *Cloud) attachmentCreate(ctx context.Context, volumeID, instanceUUID str
 		}
 		if slices.Contains(expected, status) {
 			if _, err := tx.ExecContext(ctx, "UPDATE volumes SET status = 'reserved', updated_at = ? WHERE id = ?",
-				now(), v.id); err != nil {
+				store.Now(), v.id); err != nil {
 				return fmt.Errorf("reserve volume %s: %w", v.id, err)
 			}
 		} else {
@@ -103,9 +105,9 @@ func (c *Cloud) attachmentCreate(ctx context.Context, volumeID, instanceUUID str
 					v.id, strings.Join(expected, " or "), status)
 			}
 		}
-		a = attachmentRow{id: c.ids.uuid(), volumeID: v.id, instanceUUID: sqlString{String: instanceUUID, Valid: instanceUUID != ""},
+		a = attachmentRow{id: c.ids.UUID(), volumeID: v.id, instanceUUID: sqlString{String: instanceUUID, Valid: instanceUUID != ""},
 			attachMode: sqlString{String: mode, Valid: true}, attachStatus: sqlString{String: "reserved", Valid: true},
-			connectionInfo: sqlString{String: "{}", Valid: true}, createdAt: sqlTime{Time: now(), Valid: true}}
+			connectionInfo: sqlString{String: "{}", Valid: true}, createdAt: sqlTime{Time: store.Now(), Valid: true}}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO volume_attachment (created_at, deleted, id, volume_id, instance_uuid,
 			attach_mode, attach_status, connection_info) VALUES (?, 0, ?, ?, ?, ?, 'reserved', '{}')`,
 			a.createdAt.Time, a.id, v.id, a.instanceUUID, mode); err != nil {
@@ -133,7 +135,7 @@ func (c *Cloud) attachmentCreate(ctx context.Context, volumeID, instanceUUID str
 // the connection info as stored.
 func (c *Cloud) attachmentUpdate(ctx context.Context, attachmentID string, connector map[string]any) (string, error) {
 	var stored string
-	err := inTx(ctx, c.cinder, func(tx *sql.Tx) error {
+	err := store.InTx(ctx, c.cinder, func(tx *sql.Tx) error {
 		a, err := getAttachment(ctx, tx, attachmentID, true)
 		if err != nil {
 			return err
@@ -163,7 +165,7 @@ func (c *Cloud) attachmentUpdate(ctx context.Context, attachmentID string, conne
 			return err
 		}
 		stored = string(conn)
-		t := now()
+		t := store.Now()
 		if _, err := tx.ExecContext(ctx, `UPDATE volume_attachment SET attach_status = 'attaching', connector = ?,
 			mountpoint = ?, attached_host = ?, attach_time = ?, attach_mode = ?, connection_info = ?, updated_at = ?
 			WHERE id = ?`, string(rawConnector), orDefault(mountpoint, "na"), host, t, mode, stored, t, a.id); err != nil {
@@ -180,12 +182,12 @@ func (c *Cloud) attachmentUpdate(ctx context.Context, attachmentID string, conne
 
 // attachmentComplete is os-complete: the attachment is attached and the volume in-use.
 func (c *Cloud) attachmentComplete(ctx context.Context, attachmentID string) error {
-	return inTx(ctx, c.cinder, func(tx *sql.Tx) error {
+	return store.InTx(ctx, c.cinder, func(tx *sql.Tx) error {
 		a, err := getAttachment(ctx, tx, attachmentID, true)
 		if err != nil {
 			return err
 		}
-		t := now()
+		t := store.Now()
 		if _, err := tx.ExecContext(ctx, "UPDATE volume_attachment SET attach_status = 'attached', updated_at = ? WHERE id = ?",
 			t, a.id); err != nil {
 			return fmt.Errorf("complete attachment %s: %w", a.id, err)
@@ -227,7 +229,7 @@ func (c *Cloud) beginDetaching(ctx context.Context, volumeID string) error {
 	if !c.profile.Legacy() {
 		query += " AND (migration_status IS NULL OR migration_status IN ('deleting', 'error', 'success'))"
 	}
-	res, err := c.cinder.ExecContext(ctx, query, now(), volumeID)
+	res, err := c.cinder.ExecContext(ctx, query, store.Now(), volumeID)
 	if err != nil {
 		return fmt.Errorf("begin detaching volume %s: %w", volumeID, err)
 	}
@@ -243,7 +245,7 @@ func (c *Cloud) beginDetaching(ctx context.Context, volumeID string) error {
 // rollDetaching is os-roll_detaching: a detach that failed leaves the volume in-use again.
 func (c *Cloud) rollDetaching(ctx context.Context, volumeID string) error {
 	if _, err := c.cinder.ExecContext(ctx, "UPDATE volumes SET status = 'in-use', updated_at = ? WHERE id = ? AND status = 'detaching'",
-		now(), volumeID); err != nil {
+		store.Now(), volumeID); err != nil {
 		return fmt.Errorf("roll back detaching volume %s: %w", volumeID, err)
 	}
 	return nil
@@ -251,7 +253,7 @@ func (c *Cloud) rollDetaching(ctx context.Context, volumeID string) error {
 
 // legacyReserve is os-reserve on the nova-volume table: available becomes attaching.
 func (c *Cloud) legacyReserve(ctx context.Context, volumeID string) error {
-	return inTx(ctx, c.cinder, func(tx *sql.Tx) error {
+	return store.InTx(ctx, c.cinder, func(tx *sql.Tx) error {
 		v, err := getVolume(ctx, tx, c.volumeColumns(), volumeID, true)
 		if err != nil {
 			return err
@@ -259,7 +261,7 @@ func (c *Cloud) legacyReserve(ctx context.Context, volumeID string) error {
 		if v.status.String != "available" {
 			return badRequest("Invalid volume: Volume status must be available to reserve, but the status is %s.", v.status.String)
 		}
-		if _, err := tx.ExecContext(ctx, "UPDATE volumes SET status = 'attaching', updated_at = ? WHERE id = ?", now(), v.id); err != nil {
+		if _, err := tx.ExecContext(ctx, "UPDATE volumes SET status = 'attaching', updated_at = ? WHERE id = ?", store.Now(), v.id); err != nil {
 			return fmt.Errorf("reserve volume %s: %w", v.id, err)
 		}
 		return nil
@@ -269,7 +271,7 @@ func (c *Cloud) legacyReserve(ctx context.Context, volumeID string) error {
 // legacyUnreserve is os-unreserve: an attach that did not happen leaves the volume available.
 func (c *Cloud) legacyUnreserve(ctx context.Context, volumeID string) error {
 	if _, err := c.cinder.ExecContext(ctx, "UPDATE volumes SET status = 'available', updated_at = ? WHERE id = ? AND status = 'attaching'",
-		now(), volumeID); err != nil {
+		store.Now(), volumeID); err != nil {
 		return fmt.Errorf("unreserve volume %s: %w", volumeID, err)
 	}
 	return nil
@@ -278,7 +280,7 @@ func (c *Cloud) legacyUnreserve(ctx context.Context, volumeID string) error {
 // legacyAttached is os-attach on the nova-volume table: the attachment is the row's instance_id (Nova's
 // numeric instances.id, as when the table lived in Nova's database), mountpoint and attach_time.
 func (c *Cloud) legacyAttached(ctx context.Context, volumeID string, i instance, device string) error {
-	t := now()
+	t := store.Now()
 	if _, err := c.cinder.ExecContext(ctx, `UPDATE volumes SET status = 'in-use', attach_status = 'attached',
 		instance_id = ?, mountpoint = ?, attach_time = ?, updated_at = ? WHERE id = ?`,
 		i.id, device, t.Format(legacyAttachTime), t, volumeID); err != nil {
@@ -290,7 +292,7 @@ func (c *Cloud) legacyAttached(ctx context.Context, volumeID string, i instance,
 // legacyDetached is os-detach on the nova-volume table: the row forgets its instance.
 func (c *Cloud) legacyDetached(ctx context.Context, volumeID string) error {
 	if _, err := c.cinder.ExecContext(ctx, `UPDATE volumes SET status = 'available', attach_status = 'detached',
-		instance_id = NULL, mountpoint = NULL, attach_time = NULL, updated_at = ? WHERE id = ?`, now(), volumeID); err != nil {
+		instance_id = NULL, mountpoint = NULL, attach_time = NULL, updated_at = ? WHERE id = ?`, store.Now(), volumeID); err != nil {
 		return fmt.Errorf("detach volume %s: %w", volumeID, err)
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/osdr/osdr/testenv"
+	"github.com/osdr/osdr/testenv/cloud/store"
 )
 
 // ErrSchemaMismatch means the Cinder database is not loaded with the schema the profile plays.
@@ -109,7 +110,7 @@ func scanVolume(row interface{ Scan(...any) error }) (volume, error) {
 func volumeNotFound(id string) *apiError { return notFound("Volume %s could not be found.", id) }
 
 // getVolume loads a live volume with the given select list (volumeColumns or legacyVolumeColumns).
-func getVolume(ctx context.Context, q querier, columns, id string, forUpdate bool) (volume, error) {
+func getVolume(ctx context.Context, q store.Querier, columns, id string, forUpdate bool) (volume, error) {
 	query := "SELECT " + columns + " FROM volumes WHERE id = ? AND deleted = 0"
 	if forUpdate {
 		query += " FOR UPDATE"
@@ -129,7 +130,7 @@ type volumeFilter struct {
 	projectID, name, status string
 }
 
-func listVolumes(ctx context.Context, q querier, columns string, f volumeFilter) ([]volume, error) {
+func listVolumes(ctx context.Context, q store.Querier, columns string, f volumeFilter) ([]volume, error) {
 	where := []string{"deleted = 0"}
 	var args []any
 	for col, val := range map[string]string{"project_id": f.projectID, "display_name": f.name, "status": f.status} {
@@ -162,14 +163,14 @@ type attachment struct {
 	attachStatus                           sqlString
 }
 
-func liveAttachments(ctx context.Context, q querier, volumeIDs []string) (map[string][]attachment, error) {
+func liveAttachments(ctx context.Context, q store.Querier, volumeIDs []string) (map[string][]attachment, error) {
 	out := map[string][]attachment{}
 	if len(volumeIDs) == 0 {
 		return out, nil
 	}
 	rows, err := q.QueryContext(ctx, `SELECT id, volume_id, instance_uuid, attached_host, mountpoint, attach_time,
-		attach_status FROM volume_attachment WHERE deleted = 0 AND volume_id IN (`+placeholders(len(volumeIDs))+`)
-		ORDER BY attach_time, id`, anySlice(volumeIDs)...)
+		attach_status FROM volume_attachment WHERE deleted = 0 AND volume_id IN (`+store.Placeholders(len(volumeIDs))+`)
+		ORDER BY attach_time, id`, store.Args(volumeIDs)...)
 	if err != nil {
 		return nil, fmt.Errorf("list volume attachments: %w", err)
 	}
@@ -196,8 +197,8 @@ func (c *Cloud) volumeAttachments(ctx context.Context, volumeIDs []string) (map[
 		return out, nil
 	}
 	rows, err := c.cinder.QueryContext(ctx, `SELECT id, instance_id, mountpoint, attach_time, attach_status FROM volumes
-		WHERE deleted = 0 AND instance_id IS NOT NULL AND instance_id <> 0 AND id IN (`+placeholders(len(volumeIDs))+`)`,
-		anySlice(volumeIDs)...)
+		WHERE deleted = 0 AND instance_id IS NOT NULL AND instance_id <> 0 AND id IN (`+store.Placeholders(len(volumeIDs))+`)`,
+		store.Args(volumeIDs)...)
 	if err != nil {
 		return nil, fmt.Errorf("list legacy attachments: %w", err)
 	}
@@ -233,14 +234,14 @@ func (c *Cloud) volumeAttachments(ctx context.Context, volumeIDs []string) (map[
 
 // visibleAdminMetadata returns the admin metadata Cinder copies into a volume's metadata for every caller
 // (api_utils.add_visible_admin_metadata: readonly and attached_mode).
-func visibleAdminMetadata(ctx context.Context, q querier, volumeIDs []string) (map[string]map[string]any, error) {
+func visibleAdminMetadata(ctx context.Context, q store.Querier, volumeIDs []string) (map[string]map[string]any, error) {
 	out := map[string]map[string]any{}
 	if len(volumeIDs) == 0 {
 		return out, nil
 	}
 	rows, err := q.QueryContext(ctx, "SELECT volume_id, `key`, value FROM volume_admin_metadata WHERE deleted = 0 "+
-		"AND `key` IN ('readonly', 'attached_mode') AND volume_id IN ("+placeholders(len(volumeIDs))+") ORDER BY id",
-		anySlice(volumeIDs)...)
+		"AND `key` IN ('readonly', 'attached_mode') AND volume_id IN ("+store.Placeholders(len(volumeIDs))+") ORDER BY id",
+		store.Args(volumeIDs)...)
 	if err != nil {
 		return nil, fmt.Errorf("read volume admin metadata: %w", err)
 	}
@@ -261,7 +262,7 @@ func visibleAdminMetadata(ctx context.Context, q querier, volumeIDs []string) (m
 
 // volumeTypes is the volume_types table the schema does not carry: type ids and names.
 type volumeTypes struct {
-	ids  *idSource
+	ids  *store.IDs
 	mu   sync.Mutex
 	byID map[string]string
 }
@@ -269,7 +270,7 @@ type volumeTypes struct {
 // defaultVolumeType is the type Cinder creates at installation and gives volumes created without one.
 const defaultVolumeType = "__DEFAULT__"
 
-func newVolumeTypes(ids *idSource) *volumeTypes {
+func newVolumeTypes(ids *store.IDs) *volumeTypes {
 	t := &volumeTypes{ids: ids, byID: map[string]string{}}
 	t.ensure(defaultVolumeType)
 	return t
@@ -284,7 +285,7 @@ func (t *volumeTypes) ensure(name string) string {
 			return id
 		}
 	}
-	id := t.ids.uuid()
+	id := t.ids.UUID()
 	t.byID[id] = name
 	return id
 }
@@ -313,7 +314,7 @@ const (
 		"created_at, updated_at, NULL FROM services WHERE deleted = 0 AND `binary` = 'nova-volume'"
 )
 
-func listVolumeServices(ctx context.Context, q querier, query, host, binary string) ([]volumeService, error) {
+func listVolumeServices(ctx context.Context, q store.Querier, query, host, binary string) ([]volumeService, error) {
 	var args []any
 	if host != "" {
 		query, args = query+" AND host = ?", append(args, host)

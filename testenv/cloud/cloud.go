@@ -11,9 +11,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
-
 	"github.com/osdr/osdr/testenv/cloud/model"
+	"github.com/osdr/osdr/testenv/cloud/store"
 	"github.com/osdr/osdr/testenv/virt"
 )
 
@@ -63,7 +62,7 @@ type Cloud struct {
 	nova     *sql.DB
 	cinder   *sql.DB
 	driver   virt.Driver
-	ids      *idSource
+	ids      *store.IDs
 	identity *identity
 	audit    auditLog
 	compute  *computeManager
@@ -105,18 +104,18 @@ func New(ctx context.Context, cfg Config) (*Cloud, error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	ids := newIDSource(cfg.Seed)
+	ids := store.NewIDs(cfg.Seed)
 	admin := Credentials{
-		UserID: ids.hex32(), UserName: orDefault(cfg.AdminUser, "admin"),
-		Password:  orDefault(cfg.AdminPassword, ids.hex32()),
-		ProjectID: ids.hex32(), ProjectName: orDefault(cfg.AdminProject, "admin"),
+		UserID: ids.Hex32(), UserName: orDefault(cfg.AdminUser, "admin"),
+		Password:  orDefault(cfg.AdminPassword, ids.Hex32()),
+		ProjectID: ids.Hex32(), ProjectName: orDefault(cfg.AdminProject, "admin"),
 		DomainName: defaultDomainName,
 	}
-	nova, err := openDB(ctx, "nova", cfg.NovaDSN)
+	nova, err := store.Open(ctx, "nova", cfg.NovaDSN)
 	if err != nil {
 		return nil, err
 	}
-	cinder, err := openDB(ctx, "cinder", cfg.CinderDSN)
+	cinder, err := store.Open(ctx, "cinder", cfg.CinderDSN)
 	if err != nil {
 		nova.Close()
 		return nil, err
@@ -138,7 +137,7 @@ func New(ctx context.Context, cfg Config) (*Cloud, error) {
 		latency:  model.NewLatency(cfg.LatencyScale, cfg.Seed),
 		faults:   model.NewFaults(),
 		logf:     logf,
-		imageRef: ids.uuid(), cephSecret: ids.uuid(), createdAt: now(),
+		imageRef: ids.UUID(), cephSecret: ids.UUID(), createdAt: store.Now(),
 		closing: make(chan struct{}),
 	}
 	c.compute = newComputeManager(c)
@@ -150,33 +149,6 @@ func orDefault(v, def string) string {
 		return def
 	}
 	return v
-}
-
-// openDB opens a service database with the settings the code relies on: DATETIME columns read as UTC
-// time.Time, and a UTC session so SQL's UTC_TIMESTAMP() and the simulation agree.
-func openDB(ctx context.Context, name, dsn string) (*sql.DB, error) {
-	cfg, err := mysql.ParseDSN(dsn)
-	if err != nil {
-		return nil, fmt.Errorf("parse the %s DSN: %w", name, err)
-	}
-	cfg.ParseTime = true
-	// Compare-and-swap updates count the rows they matched, not only those whose values changed.
-	cfg.ClientFoundRows = true
-	cfg.Loc = time.UTC
-	if cfg.Params == nil {
-		cfg.Params = map[string]string{}
-	}
-	cfg.Params["time_zone"] = "'+00:00'"
-	connector, err := mysql.NewConnector(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("configure the %s database: %w", name, err)
-	}
-	db := sql.OpenDB(connector)
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("reach the %s database: %w", name, err)
-	}
-	return db, nil
 }
 
 // Profile is the release the cloud plays.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/osdr/osdr/testenv/cloud/model"
+	"github.com/osdr/osdr/testenv/cloud/store"
 	"github.com/osdr/osdr/testenv/virt"
 )
 
@@ -201,15 +202,15 @@ func (m *computeManager) runningHosts() []string {
 // heartbeat is every running service's report_state: report_count+1, which stamps last_seen_up (Nova) and
 // updated_at. Compute hosts beat only while their nova-compute runs.
 func (m *computeManager) heartbeat(ctx context.Context) error {
-	t := now()
+	t := store.Now()
 	hosts := m.runningHosts()
 	query := "UPDATE services SET report_count = report_count + 1, last_seen_up = ?, updated_at = ? " +
 		"WHERE deleted = 0 AND `binary` <> 'nova-compute'"
 	args := []any{t, t}
 	if len(hosts) > 0 {
 		query = "UPDATE services SET report_count = report_count + 1, last_seen_up = ?, updated_at = ? " +
-			"WHERE deleted = 0 AND (`binary` <> 'nova-compute' OR host IN (" + placeholders(len(hosts)) + "))"
-		args = append(args, anySlice(hosts)...)
+			"WHERE deleted = 0 AND (`binary` <> 'nova-compute' OR host IN (" + store.Placeholders(len(hosts)) + "))"
+		args = append(args, store.Args(hosts)...)
 	}
 	if _, err := m.c.nova.ExecContext(ctx, query, args...); err != nil {
 		return fmt.Errorf("nova services: %w", err)
@@ -492,8 +493,8 @@ func (m *computeManager) deleteDanglingBDMs(ctx context.Context, i instance) err
 }
 
 // softDeleteBDM is BlockDeviceMapping.destroy: Nova soft-deletes by setting deleted to the row id.
-func softDeleteBDM(ctx context.Context, q querier, id int64) error {
-	t := now()
+func softDeleteBDM(ctx context.Context, q store.Querier, id int64) error {
+	t := store.Now()
 	if _, err := q.ExecContext(ctx, `UPDATE block_device_mapping SET deleted = id, deleted_at = ?, updated_at = ?
 		WHERE id = ? AND deleted = 0`, t, t, id); err != nil {
 		return fmt.Errorf("delete block device mapping %d: %w", id, err)
@@ -501,7 +502,7 @@ func softDeleteBDM(ctx context.Context, q querier, id int64) error {
 	return nil
 }
 
-func instancesOnHost(ctx context.Context, q querier, host string) ([]string, error) {
+func instancesOnHost(ctx context.Context, q store.Querier, host string) ([]string, error) {
 	rows, err := q.QueryContext(ctx, "SELECT uuid FROM instances WHERE host = ? AND deleted = 0 ORDER BY id", host)
 	if err != nil {
 		return nil, fmt.Errorf("list instances on %s: %w", host, err)
@@ -646,7 +647,7 @@ func (c *Cloud) ComputeRestarted(ctx context.Context, host string, resumeGuests 
 	queued := c.compute.queued[host]
 	delete(c.compute.queued, host)
 	c.compute.mu.Unlock()
-	t := now()
+	t := store.Now()
 	if _, err := c.nova.ExecContext(ctx, `UPDATE services SET report_count = report_count + 1, last_seen_up = ?,
 		updated_at = ? WHERE host = ? AND `+"`binary`"+` = 'nova-compute' AND deleted = 0`, t, t, host); err != nil {
 		return fmt.Errorf("report nova-compute on %s up: %w", host, err)
@@ -779,7 +780,7 @@ func (m *computeManager) resumeGuest(ctx context.Context, uuid string) {
 }
 
 // liveAttachmentIDs lists the ids of Cinder's live volume_attachment rows matching cond.
-func liveAttachmentIDs(ctx context.Context, q querier, cond string, args ...any) ([]string, error) {
+func liveAttachmentIDs(ctx context.Context, q store.Querier, cond string, args ...any) ([]string, error) {
 	rows, err := q.QueryContext(ctx, "SELECT id FROM volume_attachment WHERE deleted = 0 AND "+cond+" ORDER BY attach_time, id", args...)
 	if err != nil {
 		return nil, fmt.Errorf("list volume attachments: %w", err)

@@ -11,6 +11,7 @@ import (
 	"slices"
 
 	"github.com/osdr/osdr/testenv/cloud/model"
+	"github.com/osdr/osdr/testenv/cloud/store"
 	"github.com/osdr/osdr/testenv/virt"
 )
 
@@ -71,11 +72,11 @@ func (m *computeManager) reserveBlockDeviceName(ctx context.Context, i instance,
 	if err != nil {
 		return bdm{}, err
 	}
-	b := bdm{uuid: m.c.ids.uuid(), instanceUUID: i.uuid, volumeID: sqlString{String: req.volumeID, Valid: true},
+	b := bdm{uuid: m.c.ids.UUID(), instanceUUID: i.uuid, volumeID: sqlString{String: req.volumeID, Valid: true},
 		deviceName: sqlString{String: device, Valid: true}, tag: sqlString{String: req.tag, Valid: req.tag != ""},
 		deleteOnTermination: sql.NullBool{Bool: req.deleteOnTermination, Valid: true},
 		destinationType:     sqlString{String: "volume", Valid: true}}
-	t := now()
+	t := store.Now()
 	res, err := m.c.nova.ExecContext(ctx, `INSERT INTO block_device_mapping (created_at, updated_at, device_name,
 		delete_on_termination, volume_id, instance_uuid, deleted, source_type, destination_type, boot_index, tag, uuid)
 		VALUES (?, ?, ?, ?, ?, ?, 0, 'volume', 'volume', NULL, ?, ?)`,
@@ -107,7 +108,7 @@ func (c *Cloud) attachThroughCompute(ctx context.Context, i instance, v volume, 
 	if attachmentID != "" {
 		b.attachmentID = sqlString{String: attachmentID, Valid: true}
 		if _, err := c.nova.ExecContext(ctx, "UPDATE block_device_mapping SET attachment_id = ?, updated_at = ? WHERE id = ?",
-			attachmentID, now(), b.id); err != nil {
+			attachmentID, store.Now(), b.id); err != nil {
 			return "", fmt.Errorf("record attachment %s: %w", attachmentID, err)
 		}
 	}
@@ -188,7 +189,7 @@ func (m *computeManager) connectAndPlug(ctx context.Context, i instance, b bdm) 
 		return err
 	}
 	if _, err := m.c.nova.ExecContext(ctx, `UPDATE block_device_mapping SET connection_info = ?, volume_size = ?,
-		updated_at = ? WHERE id = ?`, string(conn), v.size, now(), b.id); err != nil {
+		updated_at = ? WHERE id = ?`, string(conn), v.size, store.Now(), b.id); err != nil {
 		return fmt.Errorf("save mapping %d: %w", b.id, err)
 	}
 	return m.c.completeVolume(ctx, b, i)

@@ -1,11 +1,15 @@
 package cloud
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/osdr/osdr/testenv/cloud/store"
 )
 
 // Keystone's token lifetime default ([token] expiration = 3600).
@@ -53,18 +57,18 @@ type identity struct {
 	region  string
 	roles   []role
 	catalog []catalogService
-	ids     *idSource
+	ids     *store.IDs
 
 	mu     sync.Mutex
 	tokens map[string]*token
 }
 
-func newIdentity(ids *idSource, admin Credentials, region string) *identity {
+func newIdentity(ids *store.IDs, admin Credentials, region string) *identity {
 	return &identity{
 		admin:  admin,
 		region: region,
 		roles: []role{
-			{ids.hex32(), "member"}, {ids.hex32(), "admin"}, {ids.hex32(), "reader"},
+			{ids.Hex32(), "member"}, {ids.Hex32(), "admin"}, {ids.Hex32(), "reader"},
 		},
 		ids:    ids,
 		tokens: map[string]*token{},
@@ -75,9 +79,9 @@ func newIdentity(ids *idSource, admin Credentials, region string) *identity {
 // deployment registers them, so clients need no discovery round trip.
 func (id *identity) setCatalog(e Endpoints) {
 	service := func(name, kind, url string) catalogService {
-		s := catalogService{id: id.ids.hex32(), name: name, kind: kind}
+		s := catalogService{id: id.ids.Hex32(), name: name, kind: kind}
 		for _, iface := range []string{"public", "internal", "admin"} {
-			s.endpoints = append(s.endpoints, catalogEndpoint{id.ids.hex32(), iface, url})
+			s.endpoints = append(s.endpoints, catalogEndpoint{id.ids.Hex32(), iface, url})
 		}
 		return s
 	}
@@ -325,4 +329,19 @@ func (c *Cloud) revokeToken(w http.ResponseWriter, r *http.Request) {
 	}
 	c.identity.revoke(subject)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// newToken returns an opaque token shaped like a Fernet token, always from the system's secure source.
+func newToken() string {
+	b := make([]byte, 140)
+	_, _ = rand.Read(b)
+	return "gAAAAA" + base64.RawURLEncoding.EncodeToString(b)
+}
+
+// newAuditID is a token's audit id (16 random bytes, URL-safe base64 without padding); like the token it is
+// per request, so it does not come from the seeded ids.
+func newAuditID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
 }

@@ -2,6 +2,8 @@ package cloud
 
 import (
 	"net/http"
+
+	"github.com/osdr/osdr/testenv/cloud/store"
 )
 
 // novaHandler serves Nova's compute API: the version documents without a token, everything under /v2.1/
@@ -78,7 +80,7 @@ func (c *Cloud) listNovaServices(w http.ResponseWriter, r *apiRequest) error {
 		return err
 	}
 	q := r.URL.Query()
-	at := now()
+	at := store.Now()
 	out := []any{}
 	for _, s := range services {
 		if (q.Get("host") != "" && s.host.String != q.Get("host")) ||

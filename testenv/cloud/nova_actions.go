@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/osdr/osdr/testenv/cloud/store"
 )
 
 // The vm_states and task_states Nova's compute API accepts each action from (nova/compute/vm_states.py,
@@ -102,7 +104,7 @@ func checkHost(i instance) error {
 // concurrent requests see each other's task state as Nova's expected_task_state compare-and-swap does.
 func (c *Cloud) transition(ctx context.Context, uuid string, check func(instance) error, set map[string]any) (instance, error) {
 	var inst instance
-	err := inTx(ctx, c.nova, func(tx *sql.Tx) error {
+	err := store.InTx(ctx, c.nova, func(tx *sql.Tx) error {
 		i, err := getInstance(ctx, tx, uuid, true)
 		if err != nil {
 			return err
@@ -188,25 +190,9 @@ func (c *Cloud) beginStop(ctx context.Context, uuid string, force bool) (instanc
 	return i, requestID, err
 }
 
-// inTx runs fn in a transaction, committed when fn succeeds.
-func inTx(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin a transaction: %w", err)
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
-}
-
 // saveInstance is Instance.save: it writes the columns in set (and updated_at), and when expected is not nil
 // only if the task_state is still one of expected ("" for NULL). It reports whether the row was written.
-func saveInstance(ctx context.Context, q querier, uuid string, expected []string, set map[string]any) (bool, error) {
+func saveInstance(ctx context.Context, q store.Querier, uuid string, expected []string, set map[string]any) (bool, error) {
 	cols := make([]string, 0, len(set))
 	for k := range set {
 		cols = append(cols, k)
@@ -219,7 +205,7 @@ func saveInstance(ctx context.Context, q querier, uuid string, expected []string
 		args = append(args, set[col])
 	}
 	assignments = append(assignments, "updated_at = ?")
-	args = append(args, now(), uuid)
+	args = append(args, store.Now(), uuid)
 	query := "UPDATE instances SET " + strings.Join(assignments, ", ") + " WHERE uuid = ? AND deleted = 0"
 	if expected != nil {
 		var cond []string
@@ -232,8 +218,8 @@ func saveInstance(ctx context.Context, q querier, uuid string, expected []string
 			}
 		}
 		if len(named) > 0 {
-			cond = append(cond, "task_state IN ("+placeholders(len(named))+")")
-			args = append(args, anySlice(named)...)
+			cond = append(cond, "task_state IN ("+store.Placeholders(len(named))+")")
+			args = append(args, store.Args(named)...)
 		}
 		query += " AND (" + strings.Join(cond, " OR ") + ")"
 	}

@@ -7,27 +7,9 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/osdr/osdr/testenv/cloud/store"
 )
-
-// querier is what reads and writes need of a database or a transaction.
-type querier interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-// now is the services' clock: UTC, whole seconds, as DATETIME columns keep it.
-func now() time.Time { return time.Now().UTC().Truncate(time.Second) }
-
-func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?,", n), ",") }
-
-func anySlice[T any](xs []T) []any {
-	out := make([]any, len(xs))
-	for i, x := range xs {
-		out[i] = x
-	}
-	return out
-}
 
 // instance is an instances row, the columns the API renders and the compute manager decides on.
 type instance struct {
@@ -74,7 +56,7 @@ func (i instance) name() string { return fmt.Sprintf("instance-%08x", i.id) }
 func instanceNotFound(id string) *apiError { return notFound("Instance %s could not be found.", id) }
 
 // getInstance loads a live instance; forUpdate locks its row for the caller's transaction.
-func getInstance(ctx context.Context, q querier, uuid string, forUpdate bool) (instance, error) {
+func getInstance(ctx context.Context, q store.Querier, uuid string, forUpdate bool) (instance, error) {
 	query := "SELECT " + instanceColumns + " FROM instances WHERE uuid = ? AND deleted = 0"
 	if forUpdate {
 		query += " FOR UPDATE"
@@ -98,7 +80,7 @@ type instanceFilter struct {
 	taskStates  []string
 }
 
-func listInstances(ctx context.Context, q querier, f instanceFilter) ([]instance, error) {
+func listInstances(ctx context.Context, q store.Querier, f instanceFilter) ([]instance, error) {
 	var where []string
 	var args []any
 	where = append(where, "deleted = 0")
@@ -113,10 +95,10 @@ func listInstances(ctx context.Context, q querier, f instanceFilter) ([]instance
 		where, args = append(where, "display_name REGEXP ?"), append(args, f.namePattern)
 	}
 	if len(f.vmStates) > 0 {
-		where, args = append(where, "vm_state IN ("+placeholders(len(f.vmStates))+")"), append(args, anySlice(f.vmStates)...)
+		where, args = append(where, "vm_state IN ("+store.Placeholders(len(f.vmStates))+")"), append(args, store.Args(f.vmStates)...)
 	}
 	if len(f.taskStates) > 0 {
-		where, args = append(where, "task_state IN ("+placeholders(len(f.taskStates))+")"), append(args, anySlice(f.taskStates)...)
+		where, args = append(where, "task_state IN ("+store.Placeholders(len(f.taskStates))+")"), append(args, store.Args(f.taskStates)...)
 	}
 	rows, err := q.QueryContext(ctx, "SELECT "+instanceColumns+" FROM instances WHERE "+strings.Join(where, " AND ")+
 		" ORDER BY created_at DESC, id DESC", args...)
@@ -148,7 +130,7 @@ type bdm struct {
 }
 
 // queryBDMs returns the live mappings matching cond, in creation order.
-func queryBDMs(ctx context.Context, q querier, cond string, args ...any) ([]bdm, error) {
+func queryBDMs(ctx context.Context, q store.Querier, cond string, args ...any) ([]bdm, error) {
 	rows, err := q.QueryContext(ctx, `SELECT id, COALESCE(uuid, ''), instance_uuid, volume_id, device_name, tag,
 		attachment_id, connection_info, delete_on_termination, destination_type, boot_index
 		FROM block_device_mapping WHERE deleted = 0 AND `+cond+` ORDER BY id`, args...)
@@ -169,12 +151,12 @@ func queryBDMs(ctx context.Context, q querier, cond string, args ...any) ([]bdm,
 }
 
 // liveBDMs returns the instances' live mappings in creation order, keyed by instance uuid.
-func liveBDMs(ctx context.Context, q querier, uuids ...string) (map[string][]bdm, error) {
+func liveBDMs(ctx context.Context, q store.Querier, uuids ...string) (map[string][]bdm, error) {
 	out := map[string][]bdm{}
 	if len(uuids) == 0 {
 		return out, nil
 	}
-	all, err := queryBDMs(ctx, q, "instance_uuid IN ("+placeholders(len(uuids))+")", anySlice(uuids)...)
+	all, err := queryBDMs(ctx, q, "instance_uuid IN ("+store.Placeholders(len(uuids))+")", store.Args(uuids)...)
 	for _, b := range all {
 		out[b.instanceUUID] = append(out[b.instanceUUID], b)
 	}
@@ -182,7 +164,7 @@ func liveBDMs(ctx context.Context, q querier, uuids ...string) (map[string][]bdm
 }
 
 // volumeBDM is BlockDeviceMapping.get_by_volume_and_instance; found is false when there is none.
-func volumeBDM(ctx context.Context, q querier, instanceUUID, volumeID string) (b bdm, found bool, err error) {
+func volumeBDM(ctx context.Context, q store.Querier, instanceUUID, volumeID string) (b bdm, found bool, err error) {
 	list, err := queryBDMs(ctx, q, "instance_uuid = ? AND volume_id = ?", instanceUUID, volumeID)
 	if err != nil || len(list) == 0 {
 		return bdm{}, false, err
@@ -190,13 +172,13 @@ func volumeBDM(ctx context.Context, q querier, instanceUUID, volumeID string) (b
 	return list[0], true, nil
 }
 
-func networkInfos(ctx context.Context, q querier, uuids []string) (map[string]string, error) {
+func networkInfos(ctx context.Context, q store.Querier, uuids []string) (map[string]string, error) {
 	out := map[string]string{}
 	if len(uuids) == 0 {
 		return out, nil
 	}
 	rows, err := q.QueryContext(ctx, `SELECT instance_uuid, network_info FROM instance_info_caches
-		WHERE deleted = 0 AND instance_uuid IN (`+placeholders(len(uuids))+`)`, anySlice(uuids)...)
+		WHERE deleted = 0 AND instance_uuid IN (`+store.Placeholders(len(uuids))+`)`, store.Args(uuids)...)
 	if err != nil {
 		return nil, fmt.Errorf("read instance info caches: %w", err)
 	}
@@ -220,14 +202,14 @@ type fault struct {
 }
 
 // latestFaults returns each instance's newest fault, which Nova shows on ERROR servers.
-func latestFaults(ctx context.Context, q querier, uuids []string) (map[string]fault, error) {
+func latestFaults(ctx context.Context, q store.Querier, uuids []string) (map[string]fault, error) {
 	out := map[string]fault{}
 	if len(uuids) == 0 {
 		return out, nil
 	}
 	rows, err := q.QueryContext(ctx, `SELECT instance_uuid, code, message, details, created_at FROM instance_faults
-		WHERE deleted = 0 AND instance_uuid IN (`+placeholders(len(uuids))+`) ORDER BY created_at DESC, id DESC`,
-		anySlice(uuids)...)
+		WHERE deleted = 0 AND instance_uuid IN (`+store.Placeholders(len(uuids))+`) ORDER BY created_at DESC, id DESC`,
+		store.Args(uuids)...)
 	if err != nil {
 		return nil, fmt.Errorf("read instance faults: %w", err)
 	}
@@ -247,12 +229,12 @@ func latestFaults(ctx context.Context, q querier, uuids []string) (map[string]fa
 
 // addFault records an instance fault as compute_utils.add_instance_fault_from_exc does for an exception that
 // is not a NovaException: code 500, the message, the host.
-func addFault(ctx context.Context, q querier, uuid, host string, cause error) error {
+func addFault(ctx context.Context, q store.Querier, uuid, host string, cause error) error {
 	msg := cause.Error()
 	if len(msg) > 255 {
 		msg = msg[:255]
 	}
-	t := now()
+	t := store.Now()
 	_, err := q.ExecContext(ctx, `INSERT INTO instance_faults (created_at, instance_uuid, code, message, details, host,
 		deleted) VALUES (?, ?, 500, ?, ?, ?, 0)`, t, uuid, msg, cause.Error(), host)
 	if err != nil {
@@ -270,7 +252,7 @@ type computeService struct {
 	createdAt, updatedAt, seen sql.NullTime
 }
 
-func listComputeServices(ctx context.Context, q querier) ([]computeService, error) {
+func listComputeServices(ctx context.Context, q store.Querier) ([]computeService, error) {
 	rows, err := q.QueryContext(ctx, `SELECT id, uuid, host, `+"`binary`"+`, disabled, forced_down,
 		disabled_reason, created_at, updated_at, last_seen_up FROM services WHERE deleted = 0 ORDER BY id`)
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"net/http"
 
 	uuidpkg "github.com/google/uuid"
+
+	"github.com/osdr/osdr/testenv/cloud/store"
 )
 
 // caller is the request context Nova keeps on an instance action: who asked, and the request's id.
@@ -41,12 +43,12 @@ const (
 // recordActionStart is the compute API's _record_action_start: one row per request that changes an
 // instance, written before the cast, so it exists once the API has answered. It returns the request id the
 // action is filed under; a call from a periodic task (no API request) gets its own, as Nova's admin context does.
-func recordActionStart(ctx context.Context, q querier, uuid, action string) (string, error) {
+func recordActionStart(ctx context.Context, q store.Querier, uuid, action string) (string, error) {
 	who := callerOf(ctx)
 	if who.requestID == "" {
 		who.requestID = "req-" + uuidpkg.NewString()
 	}
-	t := now()
+	t := store.Now()
 	_, err := q.ExecContext(ctx, "INSERT INTO instance_actions (created_at, updated_at, action, instance_uuid, "+
 		"request_id, user_id, project_id, start_time, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
 		t, t, action, uuid, who.requestID, nullIfEmpty(who.userID), nullIfEmpty(who.projectID), t)
@@ -77,7 +79,7 @@ func (m *computeManager) startEvent(ctx context.Context, uuid, requestID, event,
 		m.c.logf("compute %s: action of request %s on %s: %v", host, requestID, uuid, err)
 		return actionEvent{m: m}
 	}
-	t := now()
+	t := store.Now()
 	res, err := m.c.nova.ExecContext(ctx, "INSERT INTO instance_actions_events (created_at, updated_at, event, action_id, "+
 		"start_time, host, deleted) VALUES (?, ?, ?, ?, ?, ?, 0)", t, t, event, actionID, t, host)
 	if err == nil {
@@ -102,7 +104,7 @@ func (e actionEvent) finish(ctx context.Context, failure error) {
 		result = eventError
 		traceback = sql.NullString{String: "Traceback (most recent call last):\n" + failure.Error() + "\n", Valid: true}
 	}
-	t := now()
+	t := store.Now()
 	// Finishing outlives a cancelled operation: nova-compute reports the event as the greenthread unwinds.
 	ctx = context.WithoutCancel(ctx)
 	_, err := e.m.c.nova.ExecContext(ctx, "UPDATE instance_actions_events SET finish_time = ?, result = ?, traceback = ?, "+

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+
+	"github.com/osdr/osdr/testenv/cloud/store"
 )
 
 // The vm_states the compute API attaches and detaches volumes in (attach_volume and detach_volume's
@@ -288,7 +290,7 @@ func (c *Cloud) requestAttach(r *apiRequest, req attachRequest) (string, error) 
 // checkVolumeAlreadyAttached is _check_volume_already_attached (Nova 23, Wallaby, and later): any live mapping
 // of a volume that is not multiattach refuses the attach, whichever instance it is on; a multiattach volume
 // only may not be mapped to the instance twice.
-func checkVolumeAlreadyAttached(ctx context.Context, q querier, i instance, v volume) error {
+func checkVolumeAlreadyAttached(ctx context.Context, q store.Querier, i instance, v volume) error {
 	bdms, err := queryBDMs(ctx, q, "volume_id = ?", v.id)
 	if err != nil || len(bdms) == 0 {
 		return err
@@ -315,8 +317,8 @@ func (c *Cloud) attachShelvedOffloaded(ctx context.Context, i instance, v volume
 	if v.multiattach.Bool {
 		return badRequest("Attaching multiattach volumes is not supported for shelved-offloaded instances.")
 	}
-	t := now()
-	b := bdm{uuid: c.ids.uuid(), instanceUUID: i.uuid, volumeID: sqlString{String: v.id, Valid: true}}
+	t := store.Now()
+	b := bdm{uuid: c.ids.UUID(), instanceUUID: i.uuid, volumeID: sqlString{String: v.id, Valid: true}}
 	res, err := c.nova.ExecContext(ctx, `INSERT INTO block_device_mapping (created_at, updated_at, delete_on_termination,
 		volume_id, instance_uuid, deleted, source_type, destination_type, boot_index, uuid) VALUES (?, ?, ?, ?, ?, 0,
 		'volume', 'volume', NULL, ?)`, t, t, req.deleteOnTermination, v.id, i.uuid, b.uuid)
@@ -430,7 +432,7 @@ func (c *Cloud) computeServiceUp(ctx context.Context, host string) (bool, error)
 	if err != nil {
 		return false, err
 	}
-	at := now()
+	at := store.Now()
 	for _, s := range services {
 		if s.host.String == host && s.binary.String == "nova-compute" {
 			return s.isUp(at), nil

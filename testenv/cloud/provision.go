@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/osdr/osdr/testenv/cloud/store"
 	"github.com/osdr/osdr/testenv/virt"
 )
 
@@ -102,17 +103,17 @@ func (c *Cloud) Provision(ctx context.Context, t Topology) (Topology, error) {
 	if err != nil {
 		return Topology{}, fmt.Errorf("provision: %w", err)
 	}
-	at := now()
+	at := store.Now()
 	// Nova first: the legacy volumes table records Nova's numeric instance ids.
 	dbIDs := map[string]int64{}
-	if err := inTx(ctx, c.nova, func(tx *sql.Tx) error { return c.writeNova(ctx, tx, t, at, dbIDs) }); err != nil {
+	if err := store.InTx(ctx, c.nova, func(tx *sql.Tx) error { return c.writeNova(ctx, tx, t, at, dbIDs) }); err != nil {
 		return Topology{}, fmt.Errorf("provision nova: %w", err)
 	}
 	write := c.writeCinder
 	if c.profile.Legacy() {
 		write = c.writeLegacyCinder
 	}
-	if err := inTx(ctx, c.cinder, func(tx *sql.Tx) error { return write(ctx, tx, t, at, dbIDs) }); err != nil {
+	if err := store.InTx(ctx, c.cinder, func(tx *sql.Tx) error { return write(ctx, tx, t, at, dbIDs) }); err != nil {
 		return Topology{}, fmt.Errorf("provision cinder: %w", err)
 	}
 	c.compute.setStorageIP(t.StorageIP)
@@ -159,7 +160,7 @@ func (c *Cloud) complete(t Topology) (Topology, error) {
 		if !hosts[inst.Host] {
 			return t, fmt.Errorf("instance %q is on unknown host %q", inst.Name, inst.Host)
 		}
-		inst.ID = orDefault(inst.ID, c.ids.uuid())
+		inst.ID = orDefault(inst.ID, c.ids.UUID())
 		inst.Name = orDefault(inst.Name, "vm"+fmt.Sprint(n+1))
 		if inst.State == "" {
 			inst.State = StateActive
@@ -183,7 +184,7 @@ func (c *Cloud) complete(t Topology) (Topology, error) {
 			}
 			if addr.MAC == "" {
 				if _, ok := macs[addr.Network]; !ok {
-					macs[addr.Network] = c.ids.mac()
+					macs[addr.Network] = c.ids.MAC()
 				}
 				addr.MAC = macs[addr.Network]
 			}
@@ -202,7 +203,7 @@ func (c *Cloud) completeVolumes(inst *Instance) error {
 	next := 'b'
 	for v := range inst.Volumes {
 		vol := &inst.Volumes[v]
-		vol.ID = orDefault(vol.ID, c.ids.uuid())
+		vol.ID = orDefault(vol.ID, c.ids.UUID())
 		vol.Name = orDefault(vol.Name, fmt.Sprintf("%s-vol%d", inst.Name, v+1))
 		if vol.SizeGB == 0 {
 			vol.SizeGB = 1
@@ -229,9 +230,9 @@ func (c *Cloud) completeVolumes(inst *Instance) error {
 		devices[vol.Device] = true
 		// The legacy volume service keeps no attachments, so Nova's mappings have no attachment id.
 		if !c.profile.Legacy() {
-			vol.AttachmentID = c.ids.uuid()
+			vol.AttachmentID = c.ids.UUID()
 		}
-		vol.BDMUUID = c.ids.uuid()
+		vol.BDMUUID = c.ids.UUID()
 	}
 	if boots > 1 {
 		return fmt.Errorf("instance %q: more than one boot volume", inst.Name)
@@ -259,7 +260,7 @@ func (c *Cloud) writeNova(ctx context.Context, tx *sql.Tx, t Topology, at time.T
 		}
 		if _, err := tx.ExecContext(ctx, "INSERT INTO services (created_at, updated_at, host, `binary`, topic, "+
 			"report_count, disabled, deleted, last_seen_up, forced_down, version, uuid) VALUES (?, ?, ?, ?, ?, 1, 0, 0, ?, 0, ?, ?)",
-			at, at, s[0], s[1], s[2], at, c.profile.ComputeServiceVersion, c.ids.uuid()); err != nil {
+			at, at, s[0], s[1], s[2], at, c.profile.ComputeServiceVersion, c.ids.UUID()); err != nil {
 			return fmt.Errorf("add service %s on %s: %w", s[1], s[0], err)
 		}
 	}
@@ -282,7 +283,7 @@ func (c *Cloud) writeNova(ctx context.Context, tx *sql.Tx, t Topology, at time.T
 			VALUES (?, ?, ?, ?, ?, '', '', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'nova', 0, ?, ?, ?, '/dev/vda', '', 0, 0, 0, 0, ?,
 			0, ?, 0, 0, 0)`,
 			at, at, admin.UserID, admin.ProjectID, imageRef, int(power), string(inst.State), f.memoryMB, f.vcpus,
-			hostnameOf(inst.Name), inst.Host, c.ids.reservationID(), at, inst.Name, inst.Host, f.id, inst.ID,
+			hostnameOf(inst.Name), inst.Host, c.ids.ReservationID(), at, inst.Name, inst.Host, f.id, inst.ID,
 			f.rootGB, inst.Host)
 		if err != nil {
 			return fmt.Errorf("add instance %s: %w", inst.Name, err)
@@ -302,7 +303,7 @@ func (c *Cloud) writeNova(ctx context.Context, tx *sql.Tx, t Topology, at time.T
 			if _, err := tx.ExecContext(ctx, `INSERT INTO block_device_mapping (created_at, updated_at, device_name,
 				delete_on_termination, instance_uuid, deleted, source_type, destination_type, device_type, disk_bus,
 				boot_index, image_id, uuid, `+"`encrypted`"+`) VALUES (?, ?, '/dev/vda', 1, ?, 0, 'image', 'local', 'disk',
-				'virtio', 0, ?, ?, 0)`, at, at, inst.ID, imageRef, c.ids.uuid()); err != nil {
+				'virtio', 0, ?, ?, 0)`, at, at, inst.ID, imageRef, c.ids.UUID()); err != nil {
 				return fmt.Errorf("add the root disk mapping of %s: %w", inst.Name, err)
 			}
 		}
@@ -358,7 +359,7 @@ func (c *Cloud) writeCinder(ctx context.Context, tx *sql.Tx, t Topology, at time
 		err := tx.QueryRowContext(ctx, "SELECT uuid FROM services WHERE host = ? AND `binary` = ? AND deleted = 0",
 			s.host, s.binary).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
-			id = c.ids.uuid()
+			id = c.ids.UUID()
 			_, err = tx.ExecContext(ctx, "INSERT INTO services (created_at, updated_at, deleted, host, `binary`, topic, "+
 				"report_count, disabled, availability_zone, rpc_current_version, object_current_version, frozen, uuid) "+
 				"VALUES (?, ?, 0, ?, ?, ?, 1, 0, 'nova', ?, '1.39', 0, ?)",
@@ -592,7 +593,7 @@ type (
 
 // networkInfo renders an instance's addresses as Nova's info cache keeps them: one VIF per network and MAC,
 // each fixed address in its subnet, floating ones on the network's first fixed address.
-func networkInfo(ids *idSource, projectID string, addrs []Address) (string, error) {
+func networkInfo(ids *store.IDs, projectID string, addrs []Address) (string, error) {
 	vifs := []*cachedVIF{}
 	find := func(network, mac string) *cachedVIF {
 		for _, v := range vifs {
@@ -600,9 +601,9 @@ func networkInfo(ids *idSource, projectID string, addrs []Address) (string, erro
 				return v
 			}
 		}
-		port := ids.uuid()
+		port := ids.UUID()
 		v := &cachedVIF{ID: port, Address: mac, Type: "ovs", Devname: "tap" + port[:11], Active: true}
-		v.Network.ID, v.Network.Bridge, v.Network.Label = ids.uuid(), "br-int", network
+		v.Network.ID, v.Network.Bridge, v.Network.Label = ids.UUID(), "br-int", network
 		v.Network.Meta = map[string]any{"injected": false, "tenant_id": projectID, "mtu": 1450, "tunneled": true}
 		vifs = append(vifs, v)
 		return v
