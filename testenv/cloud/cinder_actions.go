@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/osdr/osdr/testenv/cloud/model"
+	"github.com/osdr/osdr/testenv/cloud/osapi"
 	"github.com/osdr/osdr/testenv/cloud/store"
 )
 
@@ -23,18 +24,18 @@ var (
 )
 
 // volumeAction is POST /volumes/{id}/action for the actions the simulation carries out.
-func (c *Cloud) volumeAction(w http.ResponseWriter, r *apiRequest) error {
-	c.auditedAction(c.cinderService(), w, r, http.StatusAccepted, func(action string, body jsonObject) error {
+func (c *Cloud) volumeAction(w http.ResponseWriter, r *osapi.Request) error {
+	c.cinderAPI.AuditedAction(w, r, http.StatusAccepted, func(action string, body osapi.Object) error {
 		switch action {
 		case "os-reset_status":
-			return c.resetVolumeStatus(r.Context(), r.PathValue("id"), body.values[action])
+			return c.resetVolumeStatus(r.Context(), r.PathValue("id"), body.Values[action])
 		case "os-force_detach":
 			if !c.profile.Legacy() {
-				return c.forceDetach(r.Context(), r.PathValue("id"), body.values[action])
+				return c.forceDetach(r.Context(), r.PathValue("id"), body.Values[action])
 			}
 			fallthrough
 		default:
-			return badRequest("There is no such action: %s. Verify the request body and Content-Type header and try again.", action)
+			return osapi.BadRequest("There is no such action: %s. Verify the request body and Content-Type header and try again.", action)
 		}
 	})
 	return nil
@@ -49,12 +50,12 @@ type resetRequest struct {
 // schema has (the nova-volume era's reset had no migration_status).
 func parseReset(arg any, keys []string) (resetRequest, error) {
 	const field = "os-reset_status"
-	obj, ok := arg.(jsonObject)
+	obj, ok := arg.(osapi.Object)
 	if !ok {
-		return resetRequest{}, invalidInput(field, arg, pyRepr(arg)+" is not of type 'object'")
+		return resetRequest{}, osapi.InvalidInput(field, arg, osapi.PyRepr(arg)+" is not of type 'object'")
 	}
-	if !pyTruthy(obj.values["status"]) && !pyTruthy(obj.values["attach_status"]) && !pyTruthy(obj.values["migration_status"]) {
-		return resetRequest{}, invalidInput(field, arg, pyRepr(arg)+" is not a 'validate_volume_reset_body'")
+	if !osapi.PyTruthy(obj.Values["status"]) && !osapi.PyTruthy(obj.Values["attach_status"]) && !osapi.PyTruthy(obj.Values["migration_status"]) {
+		return resetRequest{}, osapi.InvalidInput(field, arg, osapi.PyRepr(arg)+" is not a 'validate_volume_reset_body'")
 	}
 	var req resetRequest
 	props := []struct {
@@ -70,24 +71,24 @@ func parseReset(arg any, keys []string) (resetRequest, error) {
 		if !slices.Contains(keys, p.key) {
 			continue
 		}
-		raw, present := obj.get(p.key)
+		raw, present := obj.Get(p.key)
 		if !present || raw == nil {
 			continue
 		}
 		s, ok := raw.(string)
 		if !ok {
-			return resetRequest{}, invalidInput(p.key, raw, pyRepr(raw)+" is not of type 'string', 'null'")
+			return resetRequest{}, osapi.InvalidInput(p.key, raw, osapi.PyRepr(raw)+" is not of type 'string', 'null'")
 		}
 		if s != "" && !slices.Contains(p.valid, strings.ToLower(s)) {
-			return resetRequest{}, invalidInput(p.key, raw, fmt.Sprintf("%s is not a '%s'", pyRepr(s), p.format))
+			return resetRequest{}, osapi.InvalidInput(p.key, raw, fmt.Sprintf("%s is not a '%s'", osapi.PyRepr(s), p.format))
 		}
 		if s != "" {
 			lower := strings.ToLower(s)
 			*p.dst = &lower
 		}
 	}
-	if msg := unexpectedKeys(obj, keys...); msg != "" {
-		return resetRequest{}, invalidInput(field, arg, msg)
+	if msg := osapi.UnexpectedKeys(obj, keys...); msg != "" {
+		return resetRequest{}, osapi.InvalidInput(field, arg, msg)
 	}
 	return req, nil
 }
@@ -118,7 +119,7 @@ func (c *Cloud) resetVolumeStatus(ctx context.Context, id string, arg any) error
 			// Cinder means to refuse ('deleting', 'error_deleting', 'detaching'), but a missing comma
 			// concatenates the last two, so only deleting is refused.
 			if *req.status == "deleting" {
-				return badRequest("Cannot reset-state to %s", *req.status)
+				return osapi.BadRequest("Cannot reset-state to %s", *req.status)
 			}
 			if *req.status == "in-use" {
 				live, err := liveAttachmentIDs(ctx, tx, "volume_id = ? AND attach_status <> 'detached'", id)
@@ -126,7 +127,7 @@ func (c *Cloud) resetVolumeStatus(ctx context.Context, id string, arg any) error
 					return err
 				}
 				if len(live) == 0 {
-					return badRequest("Cannot reset-state to in-use because volume does not have any attachments.")
+					return osapi.BadRequest("Cannot reset-state to in-use because volume does not have any attachments.")
 				}
 			}
 		}
@@ -177,7 +178,7 @@ func (c *Cloud) resetLegacyVolumeStatus(ctx context.Context, id string, req rese
 			return err
 		}
 		if req.status != nil && *req.status == "deleting" {
-			return badRequest("Cannot reset-state to %s", *req.status)
+			return osapi.BadRequest("Cannot reset-state to %s", *req.status)
 		}
 		set, args := []string{"updated_at = ?"}, []any{store.Now()}
 		if req.status != nil {
@@ -263,25 +264,25 @@ func (c *Cloud) deleteAttachment(ctx context.Context, attachmentID string) error
 // or one that does not exist.
 func (c *Cloud) forceDetach(ctx context.Context, volumeID string, arg any) error {
 	const field = "os-force_detach"
-	obj, ok := arg.(jsonObject)
+	obj, ok := arg.(osapi.Object)
 	if !ok {
-		return invalidInput(field, arg, pyRepr(arg)+" is not of type 'object'")
+		return osapi.InvalidInput(field, arg, osapi.PyRepr(arg)+" is not of type 'object'")
 	}
 	var attachmentID string
-	if raw, present := obj.get("attachment_id"); present && raw != nil {
+	if raw, present := obj.Get("attachment_id"); present && raw != nil {
 		if attachmentID, ok = raw.(string); !ok {
-			return invalidInput("attachment_id", raw, pyRepr(raw)+" is not of type 'string', 'null'")
+			return osapi.InvalidInput("attachment_id", raw, osapi.PyRepr(raw)+" is not of type 'string', 'null'")
 		}
 	}
-	if raw, present := obj.get("connector"); present && raw != nil {
+	if raw, present := obj.Get("connector"); present && raw != nil {
 		switch raw.(type) {
-		case string, jsonObject:
+		case string, osapi.Object:
 		default:
-			return invalidInput("connector", raw, pyRepr(raw)+" is not of type 'string', 'object', 'null'")
+			return osapi.InvalidInput("connector", raw, osapi.PyRepr(raw)+" is not of type 'string', 'object', 'null'")
 		}
 	}
-	if msg := unexpectedKeys(obj, "connector", "attachment_id"); msg != "" {
-		return invalidInput(field, arg, msg)
+	if msg := osapi.UnexpectedKeys(obj, "connector", "attachment_id"); msg != "" {
+		return osapi.InvalidInput(field, arg, msg)
 	}
 	if _, err := getVolume(ctx, c.cinder, volumeColumns, volumeID, false); err != nil {
 		return err
@@ -302,7 +303,7 @@ func (c *Cloud) forceDetach(ctx context.Context, volumeID string, arg any) error
 	// detach's check looks at the attachment named.
 	if attachmentID != "" {
 		a, err := getAttachment(ctx, c.cinder, attachmentID, false)
-		var ae *apiError
+		var ae *osapi.Error
 		if errors.As(err, &ae) {
 			return conflictNovaUsingAttachment("")
 		}
@@ -310,7 +311,7 @@ func (c *Cloud) forceDetach(ctx context.Context, volumeID string, arg any) error
 			return err
 		}
 		if a.volumeID != volumeID {
-			return badRequest("Invalid input received: Mismatched volume and attachment")
+			return osapi.BadRequest("Invalid input received: Mismatched volume and attachment")
 		}
 		return c.deleteAttachment(ctx, a.id)
 	}

@@ -1,6 +1,7 @@
 package cloud
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/osdr/osdr/testenv/cloud/osapi"
 	"github.com/osdr/osdr/testenv/cloud/store"
 )
 
@@ -27,8 +29,8 @@ const msgDetachState = "Invalid volume: Unable to detach volume. Volume status m
 
 // novaInvalidInput is how Nova reports a refusal Cinder answered with 400: its cinder client's exception text
 // (message, status, Cinder's request id) wrapped in InvalidInput.
-func novaInvalidInput(e *apiError) *apiError {
-	return badRequest("Invalid input received: %s (HTTP %d) (Request-ID: req-%s)", e.message, e.code, uuid.NewString())
+func novaInvalidInput(e *osapi.Error) *osapi.Error {
+	return osapi.BadRequest("Invalid input received: %s (HTTP %d) (Request-ID: req-%s)", e.Message, e.Code, uuid.NewString())
 }
 
 // attachmentRow is a volume_attachment row with the columns the attachments API shows.
@@ -50,8 +52,8 @@ func scanAttachment(row interface{ Scan(...any) error }) (attachmentRow, error) 
 	return a, err
 }
 
-func attachmentNotFound(id string) *apiError {
-	return notFound("Volume attachment could not be found with filter: attachment_id = %s.", id)
+func attachmentNotFound(id string) *osapi.Error {
+	return osapi.NotFound("Volume attachment could not be found with filter: attachment_id = %s.", id)
 }
 
 func getAttachment(ctx context.Context, q store.Querier, id string, forUpdate bool) (attachmentRow, error) {
@@ -82,7 +84,7 @@ func (c *Cloud) attachmentCreate(ctx context.Context, volumeID, instanceUUID str
 		}
 		status := v.status.String
 		if strings.Contains(status, "error") {
-			return badRequest("Invalid volume: Volume attachments can not be created if the volume is in an error "+
+			return osapi.BadRequest("Invalid volume: Volume attachments can not be created if the volume is in an error "+
 				"state. The Volume %s currently has a status of: %s ", v.id, status)
 		}
 		expected := []string{"available", "downloading"}
@@ -101,7 +103,7 @@ func (c *Cloud) attachmentCreate(ctx context.Context, volumeID, instanceUUID str
 				return err
 			}
 			if instanceUUID == "" || (status != "in-use" && status != "reserved") || len(same) == 0 {
-				return badRequest("Invalid volume: Volume %s status must be %s to reserve, but the current status is %s.",
+				return osapi.BadRequest("Invalid volume: Volume %s status must be %s to reserve, but the current status is %s.",
 					v.id, strings.Join(expected, " or "), status)
 			}
 		}
@@ -120,11 +122,11 @@ func (c *Cloud) attachmentCreate(ctx context.Context, volumeID, instanceUUID str
 	}
 	conn, err := c.attachmentUpdate(ctx, a.id, connector)
 	if err != nil {
-		var ae *apiError
+		var ae *osapi.Error
 		if errors.As(err, &ae) {
 			return a, err
 		}
-		return a, &apiError{http.StatusInternalServerError, "Unable to create attachment for volume."}
+		return a, &osapi.Error{Code: http.StatusInternalServerError, Message: "Unable to create attachment for volume."}
 	}
 	a.connectionInfo = sqlString{String: conn, Valid: true}
 	return a, nil
@@ -145,11 +147,11 @@ func (c *Cloud) attachmentUpdate(ctx context.Context, attachmentID string, conne
 			return err
 		}
 		if strings.Contains(v.status.String, "error") {
-			return conflict("Resource conflict: Volume attachments can not be updated if the volume is in an error "+
+			return osapi.Conflict("Resource conflict: Volume attachments can not be updated if the volume is in an error "+
 				"state. The Volume %s currently has a status of: %s ", v.id, v.status.String)
 		}
 		mode, _ := connector["mode"].(string)
-		mode = orDefault(mode, "rw")
+		mode = cmp.Or(mode, "rw")
 		if a.attachMode.String != "null" {
 			mode = a.attachMode.String
 		}
@@ -168,7 +170,7 @@ func (c *Cloud) attachmentUpdate(ctx context.Context, attachmentID string, conne
 		t := store.Now()
 		if _, err := tx.ExecContext(ctx, `UPDATE volume_attachment SET attach_status = 'attaching', connector = ?,
 			mountpoint = ?, attached_host = ?, attach_time = ?, attach_mode = ?, connection_info = ?, updated_at = ?
-			WHERE id = ?`, string(rawConnector), orDefault(mountpoint, "na"), host, t, mode, stored, t, a.id); err != nil {
+			WHERE id = ?`, string(rawConnector), cmp.Or(mountpoint, "na"), host, t, mode, stored, t, a.id); err != nil {
 			return fmt.Errorf("connect attachment %s: %w", a.id, err)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE volumes SET status = 'attaching', attach_status = 'attaching',
@@ -218,8 +220,8 @@ func (c *Cloud) attachmentDeletionAllowed(ctx context.Context, a attachmentRow) 
 	return conflictNovaUsingAttachment(a.instanceUUID.String)
 }
 
-func conflictNovaUsingAttachment(instanceUUID string) *apiError {
-	return conflict("Detach volume from instance %s using the Compute API", instanceUUID)
+func conflictNovaUsingAttachment(instanceUUID string) *osapi.Error {
+	return osapi.Conflict("Detach volume from instance %s using the Compute API", instanceUUID)
 }
 
 // beginDetaching is os-begin_detaching: only an attached, in-use volume (not migrating) may start detaching.
@@ -237,7 +239,7 @@ func (c *Cloud) beginDetaching(ctx context.Context, volumeID string) error {
 		if err != nil {
 			return fmt.Errorf("begin detaching volume %s: %w", volumeID, err)
 		}
-		return badRequest(msgDetachState)
+		return osapi.BadRequest(msgDetachState)
 	}
 	return nil
 }
@@ -259,7 +261,7 @@ func (c *Cloud) legacyReserve(ctx context.Context, volumeID string) error {
 			return err
 		}
 		if v.status.String != "available" {
-			return badRequest("Invalid volume: Volume status must be available to reserve, but the status is %s.", v.status.String)
+			return osapi.BadRequest("Invalid volume: Volume status must be available to reserve, but the status is %s.", v.status.String)
 		}
 		if _, err := tx.ExecContext(ctx, "UPDATE volumes SET status = 'attaching', updated_at = ? WHERE id = ?", store.Now(), v.id); err != nil {
 			return fmt.Errorf("reserve volume %s: %w", v.id, err)

@@ -1,6 +1,7 @@
 package cloud
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,13 +12,15 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+
+	"github.com/osdr/osdr/testenv/cloud/osapi"
 )
 
 // requireVolumeVersion is Cinder's api_version decorator: a method the request's microversion predates
 // answers a bare 404, as if it did not exist.
-func requireVolumeVersion(r *apiRequest, major, minor int) error {
-	if !r.version.AtLeast(major, minor) {
-		return notFound(msgResourceNotFound)
+func requireVolumeVersion(r *osapi.Request, major, minor int) error {
+	if !r.Version.AtLeast(major, minor) {
+		return osapi.NotFound(osapi.MsgResourceNotFound)
 	}
 	return nil
 }
@@ -25,7 +28,7 @@ func requireVolumeVersion(r *apiRequest, major, minor int) error {
 // attachmentView is the attachments ViewBuilder's summary, or with detail its detail.
 func attachmentView(a attachmentRow, detail bool) map[string]any {
 	d := map[string]any{
-		"id": a.id, "status": nullString(a.attachStatus), "instance": nullString(a.instanceUUID), "volume_id": a.volumeID,
+		"id": a.id, "status": osapi.NullString(a.attachStatus), "instance": osapi.NullString(a.instanceUUID), "volume_id": a.volumeID,
 	}
 	if !detail {
 		return d
@@ -34,7 +37,7 @@ func attachmentView(a attachmentRow, detail bool) map[string]any {
 		if !t.Valid {
 			return ""
 		}
-		return t.Time.Format(naiveTime)
+		return t.Time.Format(osapi.NaiveTime)
 	}
 	var conn any
 	if a.connectionInfo.Valid {
@@ -43,7 +46,7 @@ func attachmentView(a attachmentRow, detail bool) map[string]any {
 	}
 	d["attached_at"] = normalized(a.attachTime)
 	d["detached_at"] = normalized(a.detachTime)
-	d["attach_mode"] = nullString(a.attachMode)
+	d["attach_mode"] = osapi.NullString(a.attachMode)
 	d["connection_info"] = conn
 	return d
 }
@@ -55,7 +58,7 @@ var attachmentSortKeys = []string{"id", "volume_id", "instance_uuid", "attach_st
 // listedAttachments is AttachmentsController._items: the live attachments of the caller's project (of every
 // project with all_tenants), filtered by volume_id, instance_id and attach_status, sorted and paginated. A
 // filter on anything else (status included: the table has no such column) matches nothing, as in Cinder.
-func (c *Cloud) listedAttachments(r *apiRequest) ([]attachmentRow, error) {
+func (c *Cloud) listedAttachments(r *osapi.Request) ([]attachmentRow, error) {
 	if err := requireVolumeVersion(r, 3, 27); err != nil {
 		return nil, err
 	}
@@ -63,9 +66,9 @@ func (c *Cloud) listedAttachments(r *apiRequest) ([]attachmentRow, error) {
 	where := []string{"a.deleted = 0"}
 	var args []any
 	if _, all := q["all_tenants"]; !all {
-		where, args = append(where, "v.project_id = ?"), append(args, r.token.projectID)
+		where, args = append(where, "v.project_id = ?"), append(args, r.Token.ProjectID)
 	}
-	sortKey, sortDir := orDefault(q.Get("sort_key"), "created_at"), strings.ToLower(orDefault(q.Get("sort_dir"), "desc"))
+	sortKey, sortDir := cmp.Or(q.Get("sort_key"), "created_at"), strings.ToLower(cmp.Or(q.Get("sort_dir"), "desc"))
 	// sort=key:dir,... (3.0 on) wins over sort_key and sort_dir; the first key decides.
 	if sort := q.Get("sort"); sort != "" {
 		first, _, _ := strings.Cut(sort, ",")
@@ -76,14 +79,14 @@ func (c *Cloud) listedAttachments(r *apiRequest) ([]attachmentRow, error) {
 		}
 	}
 	if !slices.Contains(attachmentSortKeys, sortKey) || (sortDir != "asc" && sortDir != "desc") {
-		return nil, badRequest("Invalid input received: Invalid sort key %s or direction %s", sortKey, sortDir)
+		return nil, osapi.BadRequest("Invalid input received: Invalid sort key %s or direction %s", sortKey, sortDir)
 	}
 	limit, offset := volumeMaxLimit, 0
 	for name, dst := range map[string]*int{"limit": &limit, "offset": &offset} {
 		if raw := q.Get(name); raw != "" {
 			n, err := strconv.Atoi(raw)
 			if err != nil || n < 0 {
-				return nil, badRequest("Invalid input received: %s param must be an integer", name)
+				return nil, osapi.BadRequest("Invalid input received: %s param must be an integer", name)
 			}
 			*dst = n
 		}
@@ -121,7 +124,7 @@ func (c *Cloud) listedAttachments(r *apiRequest) ([]attachmentRow, error) {
 	if marker := q.Get("marker"); marker != "" {
 		at := slices.IndexFunc(out, func(a attachmentRow) bool { return a.id == marker })
 		if at < 0 {
-			return nil, notFound("Marker %s could not be found.", marker)
+			return nil, osapi.NotFound("Marker %s could not be found.", marker)
 		}
 		out = out[at+1:]
 	}
@@ -129,7 +132,7 @@ func (c *Cloud) listedAttachments(r *apiRequest) ([]attachmentRow, error) {
 	return out[:min(limit, len(out))], nil
 }
 
-func (c *Cloud) writeAttachmentList(w http.ResponseWriter, r *apiRequest, detail bool) error {
+func (c *Cloud) writeAttachmentList(w http.ResponseWriter, r *osapi.Request, detail bool) error {
 	list, err := c.listedAttachments(r)
 	if err != nil {
 		return err
@@ -138,22 +141,22 @@ func (c *Cloud) writeAttachmentList(w http.ResponseWriter, r *apiRequest, detail
 	for _, a := range list {
 		views = append(views, attachmentView(a, detail))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"attachments": views})
+	osapi.WriteJSON(w, http.StatusOK, map[string]any{"attachments": views})
 	return nil
 }
 
 // listAttachments is GET /attachments (3.27).
-func (c *Cloud) listAttachments(w http.ResponseWriter, r *apiRequest) error {
+func (c *Cloud) listAttachments(w http.ResponseWriter, r *osapi.Request) error {
 	return c.writeAttachmentList(w, r, false)
 }
 
 // listAttachmentsDetail is GET /attachments/detail (3.27).
-func (c *Cloud) listAttachmentsDetail(w http.ResponseWriter, r *apiRequest) error {
+func (c *Cloud) listAttachmentsDetail(w http.ResponseWriter, r *osapi.Request) error {
 	return c.writeAttachmentList(w, r, true)
 }
 
 // showAttachment is GET /attachments/{id} (3.27).
-func (c *Cloud) showAttachment(w http.ResponseWriter, r *apiRequest) error {
+func (c *Cloud) showAttachment(w http.ResponseWriter, r *osapi.Request) error {
 	if err := requireVolumeVersion(r, 3, 27); err != nil {
 		return err
 	}
@@ -161,65 +164,65 @@ func (c *Cloud) showAttachment(w http.ResponseWriter, r *apiRequest) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"attachment": attachmentView(a, true)})
+	osapi.WriteJSON(w, http.StatusOK, map[string]any{"attachment": attachmentView(a, true)})
 	return nil
 }
 
 // attachmentBody checks the {"attachment": {...}} envelope both create and update take and returns its content.
-func attachmentBody(body any, parseErr error, allowed ...string) (jsonObject, error) {
+func attachmentBody(body any, parseErr error, allowed ...string) (osapi.Object, error) {
 	if parseErr != nil {
-		return jsonObject{}, badRequest(msgMalformedBody)
+		return osapi.Object{}, osapi.BadRequest(osapi.MsgMalformedBody)
 	}
-	top, ok := body.(jsonObject)
+	top, ok := body.(osapi.Object)
 	if !ok {
-		return jsonObject{}, badRequest("%s is not of type 'object'", pyRepr(body))
+		return osapi.Object{}, osapi.BadRequest("%s is not of type 'object'", osapi.PyRepr(body))
 	}
-	raw, present := top.get("attachment")
+	raw, present := top.Get("attachment")
 	if !present {
-		return jsonObject{}, badRequest("'attachment' is a required property")
+		return osapi.Object{}, osapi.BadRequest("'attachment' is a required property")
 	}
-	if msg := unexpectedKeys(top, "attachment"); msg != "" {
-		return jsonObject{}, badRequest("%s", msg)
+	if msg := osapi.UnexpectedKeys(top, "attachment"); msg != "" {
+		return osapi.Object{}, osapi.BadRequest("%s", msg)
 	}
-	obj, ok := raw.(jsonObject)
+	obj, ok := raw.(osapi.Object)
 	if !ok {
-		return jsonObject{}, invalidInput("attachment", raw, pyRepr(raw)+" is not of type 'object'")
+		return osapi.Object{}, osapi.InvalidInput("attachment", raw, osapi.PyRepr(raw)+" is not of type 'object'")
 	}
-	if msg := unexpectedKeys(obj, allowed...); msg != "" {
-		return jsonObject{}, invalidInput("attachment", raw, msg)
+	if msg := osapi.UnexpectedKeys(obj, allowed...); msg != "" {
+		return osapi.Object{}, osapi.InvalidInput("attachment", raw, msg)
 	}
 	return obj, nil
 }
 
 // uuidField checks a property against the schema's uuid format; absent and (where allowed) null give "".
-func uuidField(obj jsonObject, key string) (string, error) {
-	raw, present := obj.get(key)
+func uuidField(obj osapi.Object, key string) (string, error) {
+	raw, present := obj.Get(key)
 	if !present {
 		return "", nil
 	}
 	s, ok := raw.(string)
 	if !ok {
-		return "", invalidInput(key, raw, pyRepr(raw)+" is not of type 'string'")
+		return "", osapi.InvalidInput(key, raw, osapi.PyRepr(raw)+" is not of type 'string'")
 	}
 	if _, err := uuid.Parse(s); err != nil {
-		return "", invalidInput(key, raw, pyRepr(raw)+" is not a 'uuid'")
+		return "", osapi.InvalidInput(key, raw, osapi.PyRepr(raw)+" is not a 'uuid'")
 	}
 	return s, nil
 }
 
 // connectorField reads a connector object into plain values for storing as JSON.
-func connectorField(obj jsonObject, nullable bool) (map[string]any, error) {
-	raw, present := obj.get("connector")
+func connectorField(obj osapi.Object, nullable bool) (map[string]any, error) {
+	raw, present := obj.Get("connector")
 	if !present || (raw == nil && nullable) {
 		return nil, nil
 	}
-	c, ok := raw.(jsonObject)
+	c, ok := raw.(osapi.Object)
 	if !ok {
 		kinds := "'object'"
 		if nullable {
 			kinds = "'object', 'null'"
 		}
-		return nil, invalidInput("connector", raw, pyRepr(raw)+" is not of type "+kinds)
+		return nil, osapi.InvalidInput("connector", raw, osapi.PyRepr(raw)+" is not of type "+kinds)
 	}
 	return plain(c).(map[string]any), nil
 }
@@ -227,9 +230,9 @@ func connectorField(obj jsonObject, nullable bool) (map[string]any, error) {
 // plain turns decoded JSON (jsonObject, json.Number) back into ordinary values.
 func plain(v any) any {
 	switch x := v.(type) {
-	case jsonObject:
-		m := make(map[string]any, len(x.keys))
-		for k, e := range x.values {
+	case osapi.Object:
+		m := make(map[string]any, len(x.Keys))
+		for k, e := range x.Values {
 			m[k] = plain(e)
 		}
 		return m
@@ -251,37 +254,37 @@ func plain(v any) any {
 
 // createAttachment is POST /attachments (3.27; mode from 3.54): reserve the volume for the instance, and
 // connect it too when a connector is given. It answers 200.
-func (c *Cloud) createAttachment(w http.ResponseWriter, r *apiRequest) error {
-	body, parseErr := decodeBody(r.Request)
+func (c *Cloud) createAttachment(w http.ResponseWriter, r *osapi.Request) error {
+	body, parseErr := osapi.DecodeBody(r.Request)
 	obj, verr := attachmentBody(body, parseErr, c.attachmentCreateKeys(r)...)
-	volumeID, _ := obj.values["volume_uuid"].(string)
-	c.audited(w, r, "volume", "attachment_create", "", volumeID, func(w http.ResponseWriter) {
+	volumeID, _ := obj.Values["volume_uuid"].(string)
+	c.cinderAPI.Audited(w, r, "attachment_create", "", volumeID, func(w http.ResponseWriter) {
 		a, err := c.doCreateAttachment(r, obj, verr)
 		if err != nil {
-			c.writeAPIError(c.cinderService(), w, r.Request, err)
+			c.cinderAPI.WriteError(w, r.Request, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"attachment": attachmentView(a, true)})
+		osapi.WriteJSON(w, http.StatusOK, map[string]any{"attachment": attachmentView(a, true)})
 	})
 	return nil
 }
 
-func (c *Cloud) attachmentCreateKeys(r *apiRequest) []string {
-	if r.version.AtLeast(3, 54) {
+func (c *Cloud) attachmentCreateKeys(r *osapi.Request) []string {
+	if r.Version.AtLeast(3, 54) {
 		return []string{"instance_uuid", "connector", "volume_uuid", "mode"}
 	}
 	return []string{"instance_uuid", "connector", "volume_uuid"}
 }
 
-func (c *Cloud) doCreateAttachment(r *apiRequest, obj jsonObject, verr error) (attachmentRow, error) {
+func (c *Cloud) doCreateAttachment(r *osapi.Request, obj osapi.Object, verr error) (attachmentRow, error) {
 	if err := requireVolumeVersion(r, 3, 27); err != nil {
 		return attachmentRow{}, err
 	}
 	if verr != nil {
 		return attachmentRow{}, verr
 	}
-	if _, present := obj.get("volume_uuid"); !present {
-		return attachmentRow{}, invalidInput("attachment", obj, "'volume_uuid' is a required property")
+	if _, present := obj.Get("volume_uuid"); !present {
+		return attachmentRow{}, osapi.InvalidInput("attachment", obj, "'volume_uuid' is a required property")
 	}
 	volumeID, err := uuidField(obj, "volume_uuid")
 	if err != nil {
@@ -296,9 +299,9 @@ func (c *Cloud) doCreateAttachment(r *apiRequest, obj jsonObject, verr error) (a
 		return attachmentRow{}, err
 	}
 	mode := "null"
-	if raw, present := obj.get("mode"); present {
+	if raw, present := obj.Get("mode"); present {
 		if s, ok := raw.(string); !ok || (s != "rw" && s != "ro") {
-			return attachmentRow{}, invalidInput("mode", raw, pyRepr(raw)+" is not one of ['rw', 'ro']")
+			return attachmentRow{}, osapi.InvalidInput("mode", raw, osapi.PyRepr(raw)+" is not one of ['rw', 'ro']")
 		}
 		mode = raw.(string)
 	}
@@ -306,20 +309,20 @@ func (c *Cloud) doCreateAttachment(r *apiRequest, obj jsonObject, verr error) (a
 }
 
 // updateAttachment is PUT /attachments/{id} (3.27): connect a reserved attachment to a host.
-func (c *Cloud) updateAttachment(w http.ResponseWriter, r *apiRequest) error {
-	body, parseErr := decodeBody(r.Request)
-	c.audited(w, r, "volume", "attachment_update", "", r.PathValue("id"), func(w http.ResponseWriter) {
+func (c *Cloud) updateAttachment(w http.ResponseWriter, r *osapi.Request) error {
+	body, parseErr := osapi.DecodeBody(r.Request)
+	c.cinderAPI.Audited(w, r, "attachment_update", "", r.PathValue("id"), func(w http.ResponseWriter) {
 		a, err := c.doUpdateAttachment(r, body, parseErr)
 		if err != nil {
-			c.writeAPIError(c.cinderService(), w, r.Request, err)
+			c.cinderAPI.WriteError(w, r.Request, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"attachment": attachmentView(a, true)})
+		osapi.WriteJSON(w, http.StatusOK, map[string]any{"attachment": attachmentView(a, true)})
 	})
 	return nil
 }
 
-func (c *Cloud) doUpdateAttachment(r *apiRequest, body any, parseErr error) (attachmentRow, error) {
+func (c *Cloud) doUpdateAttachment(r *osapi.Request, body any, parseErr error) (attachmentRow, error) {
 	if err := requireVolumeVersion(r, 3, 27); err != nil {
 		return attachmentRow{}, err
 	}
@@ -327,15 +330,15 @@ func (c *Cloud) doUpdateAttachment(r *apiRequest, body any, parseErr error) (att
 	if err != nil {
 		return attachmentRow{}, err
 	}
-	if _, present := obj.get("connector"); !present {
-		return attachmentRow{}, invalidInput("attachment", obj, "'connector' is a required property")
+	if _, present := obj.Get("connector"); !present {
+		return attachmentRow{}, osapi.InvalidInput("attachment", obj, "'connector' is a required property")
 	}
 	connector, err := connectorField(obj, false)
 	if err != nil {
 		return attachmentRow{}, err
 	}
 	if len(connector) == 0 {
-		return attachmentRow{}, invalidInput("connector", obj.values["connector"], "{} does not have enough properties")
+		return attachmentRow{}, osapi.InvalidInput("connector", obj.Values["connector"], "{} does not have enough properties")
 	}
 	// The answer is the attachment as loaded before the update, with the new connection info.
 	a, err := getAttachment(r.Context(), c.cinder, r.PathValue("id"), false)
@@ -344,11 +347,11 @@ func (c *Cloud) doUpdateAttachment(r *apiRequest, body any, parseErr error) (att
 	}
 	conn, err := c.attachmentUpdate(r.Context(), a.id, connector)
 	if err != nil {
-		var ae *apiError
+		var ae *osapi.Error
 		if errors.As(err, &ae) {
 			return attachmentRow{}, err
 		}
-		return attachmentRow{}, &apiError{http.StatusInternalServerError, "Unable to update the attachment."}
+		return attachmentRow{}, &osapi.Error{Code: http.StatusInternalServerError, Message: "Unable to update the attachment."}
 	}
 	a.connectionInfo = sqlString{String: conn, Valid: true}
 	return a, nil
@@ -356,23 +359,23 @@ func (c *Cloud) doUpdateAttachment(r *apiRequest, body any, parseErr error) (att
 
 // deleteAttachmentAPI is DELETE /attachments/{id} (3.27): refused with 409 while Nova uses the attachment,
 // else the attachment is detached; the answer lists the volume's remaining attachments.
-func (c *Cloud) deleteAttachmentAPI(w http.ResponseWriter, r *apiRequest) error {
-	c.audited(w, r, "volume", "attachment_delete", "", r.PathValue("id"), func(w http.ResponseWriter) {
+func (c *Cloud) deleteAttachmentAPI(w http.ResponseWriter, r *osapi.Request) error {
+	c.cinderAPI.Audited(w, r, "attachment_delete", "", r.PathValue("id"), func(w http.ResponseWriter) {
 		remaining, err := c.doDeleteAttachment(r)
 		if err != nil {
-			c.writeAPIError(c.cinderService(), w, r.Request, err)
+			c.cinderAPI.WriteError(w, r.Request, err)
 			return
 		}
 		views := []any{}
 		for _, a := range remaining {
 			views = append(views, attachmentView(a, false))
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"attachments": views})
+		osapi.WriteJSON(w, http.StatusOK, map[string]any{"attachments": views})
 	})
 	return nil
 }
 
-func (c *Cloud) doDeleteAttachment(r *apiRequest) ([]attachmentRow, error) {
+func (c *Cloud) doDeleteAttachment(r *osapi.Request) ([]attachmentRow, error) {
 	if err := requireVolumeVersion(r, 3, 27); err != nil {
 		return nil, err
 	}
@@ -408,10 +411,10 @@ func volumeAttachmentRows(ctx context.Context, c *Cloud, volumeID string) ([]att
 }
 
 // attachmentAction is POST /attachments/{id}/action, whose one action is os-complete (3.44), answered 204.
-func (c *Cloud) attachmentAction(w http.ResponseWriter, r *apiRequest) error {
-	c.auditedAction(c.cinderService(), w, r, http.StatusNoContent, func(action string, _ jsonObject) error {
+func (c *Cloud) attachmentAction(w http.ResponseWriter, r *osapi.Request) error {
+	c.cinderAPI.AuditedAction(w, r, http.StatusNoContent, func(action string, _ osapi.Object) error {
 		if action != "os-complete" {
-			return badRequest("There is no such action: %s. Verify the request body and Content-Type header and try again.", action)
+			return osapi.BadRequest("There is no such action: %s. Verify the request body and Content-Type header and try again.", action)
 		}
 		if err := requireVolumeVersion(r, 3, 44); err != nil {
 			return err

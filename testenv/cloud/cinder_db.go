@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/osdr/osdr/testenv"
+	"github.com/osdr/osdr/testenv/cloud/osapi"
 	"github.com/osdr/osdr/testenv/cloud/store"
 )
 
@@ -107,7 +108,9 @@ func scanVolume(row interface{ Scan(...any) error }) (volume, error) {
 	return v, err
 }
 
-func volumeNotFound(id string) *apiError { return notFound("Volume %s could not be found.", id) }
+func volumeNotFound(id string) *osapi.Error {
+	return osapi.NotFound("Volume %s could not be found.", id)
+}
 
 // getVolume loads a live volume with the given select list (volumeColumns or legacyVolumeColumns).
 func getVolume(ctx context.Context, q store.Querier, columns, id string, forUpdate bool) (volume, error) {
@@ -255,7 +258,7 @@ func visibleAdminMetadata(ctx context.Context, q store.Querier, volumeIDs []stri
 		if out[id] == nil {
 			out[id] = map[string]any{}
 		}
-		out[id][key] = nullString(value)
+		out[id][key] = osapi.NullString(value)
 	}
 	return out, rows.Err()
 }

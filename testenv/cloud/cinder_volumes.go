@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+
+	"github.com/osdr/osdr/testenv/cloud/osapi"
 )
 
 // The key Cinder stores for volumes encrypted with the fixed-key manager; it is never shown.
@@ -19,19 +21,19 @@ func volumeStatus(s sqlString) any {
 	case "error_managing_deleting":
 		return "deleting"
 	}
-	return nullString(s)
+	return osapi.NullString(s)
 }
 
-func (c *Cloud) volumeLinks(r *apiRequest, id string) []any {
-	base := baseURL(r.Request)
-	project := r.token.projectID
-	return []any{link("self", base+"/v3/"+project+"/volumes/"+id), link("bookmark", base+"/"+project+"/volumes/"+id)}
+func (c *Cloud) volumeLinks(r *osapi.Request, id string) []any {
+	base := osapi.BaseURL(r.Request)
+	project := r.Token.ProjectID
+	return []any{osapi.Link("self", base+"/v3/"+project+"/volumes/"+id), osapi.Link("bookmark", base+"/"+project+"/volumes/"+id)}
 }
 
 // volumeView is Cinder's v3 volumes ViewBuilder.detail plus the host, tenant and migration attribute
 // extensions, for an admin caller.
-func (c *Cloud) volumeView(r *apiRequest, v volume, attachments []attachment, adminMeta map[string]any) map[string]any {
-	ver := r.version
+func (c *Cloud) volumeView(r *osapi.Request, v volume, attachments []attachment, adminMeta map[string]any) map[string]any {
+	ver := r.Version
 	typeName, typeKnown := c.volumes.name(v.volumeTypeID)
 	var volumeType any = v.volumeTypeID
 	if typeKnown {
@@ -49,9 +51,9 @@ func (c *Cloud) volumeView(r *apiRequest, v volume, attachments []attachment, ad
 			continue
 		}
 		attached = append(attached, map[string]any{
-			"id": a.volumeID, "attachment_id": nullString(sqlString{String: a.id, Valid: a.id != ""}), "volume_id": a.volumeID,
-			"server_id": nullString(a.instanceUUID), "host_name": nullString(a.attachedHost),
-			"device": nullString(a.mountpoint), "attached_at": timeOrNil(a.attachTime, naiveTime),
+			"id": a.volumeID, "attachment_id": osapi.NullString(sqlString{String: a.id, Valid: a.id != ""}), "volume_id": a.volumeID,
+			"server_id": osapi.NullString(a.instanceUUID), "host_name": osapi.NullString(a.attachedHost),
+			"device": osapi.NullString(a.mountpoint), "attached_at": osapi.TimeOrNil(a.attachTime, osapi.NaiveTime),
 		})
 	}
 	metadata := map[string]any{}
@@ -59,26 +61,26 @@ func (c *Cloud) volumeView(r *apiRequest, v volume, attachments []attachment, ad
 		metadata[k] = val
 	}
 	d := map[string]any{
-		"id": v.id, "status": volumeStatus(v.status), "size": nullInt(v.size),
-		"availability_zone": nullString(v.availabilityZone),
-		"created_at":        timeOrNil(v.createdAt, naiveTime), "updated_at": timeOrNil(v.updatedAt, naiveTime),
-		"name": nullString(v.displayName), "description": nullString(v.displayDescription),
-		"volume_type": volumeType, "snapshot_id": nullString(v.snapshotID), "source_volid": nullString(v.sourceVolID),
-		"metadata": metadata, "links": c.volumeLinks(r, v.id), "user_id": nullString(v.userID),
+		"id": v.id, "status": volumeStatus(v.status), "size": osapi.NullInt(v.size),
+		"availability_zone": osapi.NullString(v.availabilityZone),
+		"created_at":        osapi.TimeOrNil(v.createdAt, osapi.NaiveTime), "updated_at": osapi.TimeOrNil(v.updatedAt, osapi.NaiveTime),
+		"name": osapi.NullString(v.displayName), "description": osapi.NullString(v.displayDescription),
+		"volume_type": volumeType, "snapshot_id": osapi.NullString(v.snapshotID), "source_volid": osapi.NullString(v.sourceVolID),
+		"metadata": metadata, "links": c.volumeLinks(r, v.id), "user_id": osapi.NullString(v.userID),
 		"bootable": bootable, "encrypted": v.encryptionKeyID.Valid,
-		"replication_status":  nullString(v.replicationStatus),
-		"consistencygroup_id": nullString(v.consistencyGroupID), "multiattach": v.multiattach.Bool,
-		"attachments": attached, "migration_status": nullString(v.migrationStatus),
-		"os-vol-host-attr:host":          nullString(v.host),
-		"os-vol-tenant-attr:tenant_id":   nullString(v.projectID),
-		"os-vol-mig-status-attr:migstat": nullString(v.migrationStatus),
-		"os-vol-mig-status-attr:name_id": nullString(v.nameID),
+		"replication_status":  osapi.NullString(v.replicationStatus),
+		"consistencygroup_id": osapi.NullString(v.consistencyGroupID), "multiattach": v.multiattach.Bool,
+		"attachments": attached, "migration_status": osapi.NullString(v.migrationStatus),
+		"os-vol-host-attr:host":          osapi.NullString(v.host),
+		"os-vol-tenant-attr:tenant_id":   osapi.NullString(v.projectID),
+		"os-vol-mig-status-attr:migstat": osapi.NullString(v.migrationStatus),
+		"os-vol-mig-status-attr:name_id": osapi.NullString(v.nameID),
 	}
 	if ver.AtLeast(3, 13) {
-		d["group_id"] = nullString(v.groupID)
+		d["group_id"] = osapi.NullString(v.groupID)
 	}
 	if ver.AtLeast(3, 21) {
-		d["provider_id"] = nullString(v.providerID)
+		d["provider_id"] = osapi.NullString(v.providerID)
 	}
 	if ver.AtLeast(3, 48) {
 		var shared any = v.sharedTargets.Bool
@@ -90,10 +92,10 @@ func (c *Cloud) volumeView(r *apiRequest, v volume, attachments []attachment, ad
 			}
 		}
 		d["shared_targets"] = shared
-		d["service_uuid"] = nullString(v.serviceUUID)
+		d["service_uuid"] = osapi.NullString(v.serviceUUID)
 	}
 	if ver.AtLeast(3, 61) {
-		d["cluster_name"] = nullString(v.clusterName)
+		d["cluster_name"] = osapi.NullString(v.clusterName)
 	}
 	if ver.AtLeast(3, 63) {
 		d["volume_type_id"] = v.volumeTypeID
@@ -107,7 +109,7 @@ func (c *Cloud) volumeView(r *apiRequest, v volume, attachments []attachment, ad
 	return d
 }
 
-func (c *Cloud) showVolume(w http.ResponseWriter, r *apiRequest) error {
+func (c *Cloud) showVolume(w http.ResponseWriter, r *osapi.Request) error {
 	v, err := getVolume(r.Context(), c.cinder, c.volumeColumns(), r.PathValue("id"), false)
 	if err != nil {
 		return err
@@ -116,11 +118,11 @@ func (c *Cloud) showVolume(w http.ResponseWriter, r *apiRequest) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"volume": views[0]})
+	osapi.WriteJSON(w, http.StatusOK, map[string]any{"volume": views[0]})
 	return nil
 }
 
-func (c *Cloud) volumeViews(r *apiRequest, volumes []volume) ([]any, error) {
+func (c *Cloud) volumeViews(r *osapi.Request, volumes []volume) ([]any, error) {
 	ids := make([]string, len(volumes))
 	for i, v := range volumes {
 		ids[i] = v.id
@@ -142,7 +144,7 @@ func (c *Cloud) volumeViews(r *apiRequest, volumes []volume) ([]any, error) {
 	return out, nil
 }
 
-func (c *Cloud) listVolumesDetail(w http.ResponseWriter, r *apiRequest) error {
+func (c *Cloud) listVolumesDetail(w http.ResponseWriter, r *osapi.Request) error {
 	volumes, err := c.filteredVolumes(r)
 	if err != nil {
 		return err
@@ -151,20 +153,20 @@ func (c *Cloud) listVolumesDetail(w http.ResponseWriter, r *apiRequest) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"volumes": views})
+	osapi.WriteJSON(w, http.StatusOK, map[string]any{"volumes": views})
 	return nil
 }
 
-func (c *Cloud) listVolumeSummaries(w http.ResponseWriter, r *apiRequest) error {
+func (c *Cloud) listVolumeSummaries(w http.ResponseWriter, r *osapi.Request) error {
 	volumes, err := c.filteredVolumes(r)
 	if err != nil {
 		return err
 	}
 	out := make([]any, len(volumes))
 	for i, v := range volumes {
-		out[i] = map[string]any{"id": v.id, "name": nullString(v.displayName), "links": c.volumeLinks(r, v.id)}
+		out[i] = map[string]any{"id": v.id, "name": osapi.NullString(v.displayName), "links": c.volumeLinks(r, v.id)}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"volumes": out})
+	osapi.WriteJSON(w, http.StatusOK, map[string]any{"volumes": out})
 	return nil
 }
 
@@ -172,13 +174,13 @@ func (c *Cloud) listVolumeSummaries(w http.ResponseWriter, r *apiRequest) error 
 const volumeMaxLimit = 1000
 
 // filteredVolumes applies all_tenants, project_id, name and status, then marker and limit.
-func (c *Cloud) filteredVolumes(r *apiRequest) ([]volume, error) {
+func (c *Cloud) filteredVolumes(r *osapi.Request) ([]volume, error) {
 	q := r.URL.Query()
-	f := volumeFilter{projectID: r.token.projectID, name: q.Get("name"), status: q.Get("status")}
+	f := volumeFilter{projectID: r.Token.ProjectID, name: q.Get("name"), status: q.Get("status")}
 	if raw, present := q["all_tenants"]; present {
-		all, ok := boolParam(raw[0])
+		all, ok := osapi.BoolParam(raw[0])
 		if !ok {
-			return nil, badRequest("Value '%s' for 'all_tenants' is not a boolean.", raw[0])
+			return nil, osapi.BadRequest("Value '%s' for 'all_tenants' is not a boolean.", raw[0])
 		}
 		if all {
 			f.projectID = q.Get("project_id")
@@ -191,7 +193,7 @@ func (c *Cloud) filteredVolumes(r *apiRequest) ([]volume, error) {
 	if marker := q.Get("marker"); marker != "" {
 		at := slices.IndexFunc(volumes, func(v volume) bool { return v.id == marker })
 		if at < 0 {
-			return nil, notFound("Marker %s could not be found.", marker)
+			return nil, osapi.NotFound("Marker %s could not be found.", marker)
 		}
 		volumes = volumes[at+1:]
 	}
@@ -199,7 +201,7 @@ func (c *Cloud) filteredVolumes(r *apiRequest) ([]volume, error) {
 	if raw := q.Get("limit"); raw != "" {
 		n, err := strconv.Atoi(raw)
 		if err != nil || n < 0 {
-			return nil, badRequest("Invalid input received: limit param must be an integer")
+			return nil, osapi.BadRequest("Invalid input received: limit param must be an integer")
 		}
 		limit = min(n, volumeMaxLimit)
 	}

@@ -1,17 +1,18 @@
 package cloud
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/osdr/osdr/testenv/cloud/model"
+	"github.com/osdr/osdr/testenv/cloud/osapi"
 	"github.com/osdr/osdr/testenv/cloud/store"
 	"github.com/osdr/osdr/testenv/virt"
 )
@@ -47,6 +48,9 @@ type Config struct {
 	Logf func(format string, args ...any)
 }
 
+// AuditEntry is one mutating call the cloud served, or one thing nova-compute did to a guest by itself.
+type AuditEntry = osapi.AuditEntry
+
 // Endpoints are the versioned URLs the catalog publishes.
 type Endpoints struct {
 	Identity string // http://127.0.0.1:P/v3
@@ -64,19 +68,21 @@ type Cloud struct {
 	driver   virt.Driver
 	ids      *store.IDs
 	identity *identity
-	audit    auditLog
-	compute  *computeManager
-	volumes  *volumeTypes
-	latency  *model.Latency
-	faults   *model.Faults
-	logf     func(format string, args ...any)
+	audit    *osapi.AuditLog
+	// pipeline is what the API services share; novaAPI and cinderAPI are their WSGI layers on it.
+	pipeline           *osapi.Pipeline
+	novaAPI, cinderAPI osapi.Service
+	compute            *computeManager
+	volumes            *volumeTypes
+	latency            *model.Latency
+	faults             *model.Faults
+	logf               func(format string, args ...any)
 	// imageRef is the Glance image every image-booted instance was built from; cephSecret the libvirt secret
 	// of the Ceph backend.
 	imageRef, cephSecret string
 	createdAt            time.Time
 
-	endpoints    Endpoints
-	identityRoot string // the identity listener without /v3, as keystonemiddleware advertises it
+	endpoints Endpoints
 
 	started bool
 	closing chan struct{} // closed when Close begins: held requests let go
@@ -106,9 +112,9 @@ func New(ctx context.Context, cfg Config) (*Cloud, error) {
 	}
 	ids := store.NewIDs(cfg.Seed)
 	admin := Credentials{
-		UserID: ids.Hex32(), UserName: orDefault(cfg.AdminUser, "admin"),
-		Password:  orDefault(cfg.AdminPassword, ids.Hex32()),
-		ProjectID: ids.Hex32(), ProjectName: orDefault(cfg.AdminProject, "admin"),
+		UserID: ids.Hex32(), UserName: cmp.Or(cfg.AdminUser, "admin"),
+		Password:  cmp.Or(cfg.AdminPassword, ids.Hex32()),
+		ProjectID: ids.Hex32(), ProjectName: cmp.Or(cfg.AdminProject, "admin"),
 		DomainName: defaultDomainName,
 	}
 	nova, err := store.Open(ctx, "nova", cfg.NovaDSN)
@@ -134,21 +140,17 @@ func New(ctx context.Context, cfg Config) (*Cloud, error) {
 		cfg: cfg, profile: profile, nova: nova, cinder: cinder, driver: cfg.Driver, ids: ids,
 		identity: newIdentity(ids, admin, cfg.Region),
 		volumes:  newVolumeTypes(ids),
+		audit:    &osapi.AuditLog{},
 		latency:  model.NewLatency(cfg.LatencyScale, cfg.Seed),
 		faults:   model.NewFaults(),
 		logf:     logf,
 		imageRef: ids.UUID(), cephSecret: ids.UUID(), createdAt: store.Now(),
 		closing: make(chan struct{}),
 	}
+	c.pipeline = &osapi.Pipeline{Tokens: c.identity, Faults: c.faults, Audit: c.audit, Closing: c.closing, Logf: logf}
+	c.novaAPI, c.cinderAPI = c.novaService(), c.cinderService()
 	c.compute = newComputeManager(c)
 	return c, nil
-}
-
-func orDefault(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
 }
 
 // Profile is the release the cloud plays.
@@ -172,10 +174,10 @@ func (c *Cloud) Start(ctx context.Context) error {
 	}
 	var lc net.ListenConfig
 	addrs := []string{
-		orDefault(c.cfg.IdentityAddr, "127.0.0.1:0"),
-		orDefault(c.cfg.ComputeAddr, "127.0.0.1:0"),
-		orDefault(c.cfg.VolumeAddr, "127.0.0.1:0"),
-		orDefault(c.cfg.ImageAddr, "127.0.0.1:0"),
+		cmp.Or(c.cfg.IdentityAddr, "127.0.0.1:0"),
+		cmp.Or(c.cfg.ComputeAddr, "127.0.0.1:0"),
+		cmp.Or(c.cfg.VolumeAddr, "127.0.0.1:0"),
+		cmp.Or(c.cfg.ImageAddr, "127.0.0.1:0"),
 	}
 	listeners := make([]net.Listener, 0, len(addrs))
 	for _, addr := range addrs {
@@ -189,9 +191,8 @@ func (c *Cloud) Start(ctx context.Context) error {
 		listeners = append(listeners, l)
 	}
 	root := func(l net.Listener) string { return "http://" + l.Addr().String() }
-	c.identityRoot = root(listeners[0])
 	c.endpoints = Endpoints{
-		Identity: c.identityRoot + "/v3",
+		Identity: root(listeners[0]) + "/v3",
 		Compute:  root(listeners[1]) + "/v2.1",
 		Volume:   root(listeners[2]) + "/v3/" + c.identity.admin.ProjectID,
 		Image:    root(listeners[3]),
@@ -253,16 +254,5 @@ func (c *Cloud) counted(h http.Handler) http.Handler {
 	})
 }
 
-// baseURL is the scheme and host a request came in on, which the services build their links from.
-func baseURL(r *http.Request) string { return "http://" + r.Host }
-
-// boolParam parses a query flag as oslo's strutils.bool_from_string(strict=True) does.
-func boolParam(v string) (bool, bool) {
-	switch strings.ToLower(strings.TrimSpace(v)) {
-	case "1", "t", "true", "on", "y", "yes":
-		return true, true
-	case "0", "f", "false", "off", "n", "no":
-		return false, true
-	}
-	return false, false
-}
+// AuditLog returns every entry recorded so far, oldest first.
+func (c *Cloud) AuditLog() []AuditEntry { return c.audit.Entries() }

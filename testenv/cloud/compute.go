@@ -1,6 +1,7 @@
 package cloud
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/osdr/osdr/testenv/cloud/model"
+	"github.com/osdr/osdr/testenv/cloud/osapi"
 	"github.com/osdr/osdr/testenv/cloud/store"
 	"github.com/osdr/osdr/testenv/virt"
 )
@@ -122,7 +124,7 @@ func (m *computeManager) addRunning(host, ip string) {
 func (m *computeManager) hostIP(host string) string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return orDefault(m.hostIPs[host], "127.0.0.1")
+	return cmp.Or(m.hostIPs[host], "127.0.0.1")
 }
 
 func (m *computeManager) setStorageIP(ip string) {
@@ -548,7 +550,7 @@ func (m *computeManager) syncInstance(ctx context.Context, host, uuid string) er
 	}
 	// The stop goes through the compute API as in Nova, and is carried out before the sync returns.
 	if err := m.c.requestStopNow(ctx, uuid, force); err != nil {
-		var ae *apiError
+		var ae *osapi.Error
 		if errors.As(err, &ae) {
 			m.c.logf("compute %s: stop ordered by the power-state sync refused: %v", host, err)
 			return nil
@@ -563,7 +565,7 @@ func (m *computeManager) syncDecision(ctx context.Context, host, uuid string) (s
 	defer unlock()
 	i, err := getInstance(ctx, m.c.nova, uuid, false)
 	if err != nil {
-		var ae *apiError
+		var ae *osapi.Error
 		if errors.As(err, &ae) {
 			return false, false, nil
 		}
@@ -694,7 +696,7 @@ func (m *computeManager) initState(ctx context.Context, host, uuid string, resum
 	defer unlock()
 	i, err := getInstance(ctx, m.c.nova, uuid, false)
 	if err != nil {
-		var ae *apiError
+		var ae *osapi.Error
 		if errors.As(err, &ae) {
 			return initDone, "", nil
 		}
@@ -795,4 +797,14 @@ func liveAttachmentIDs(ctx context.Context, q store.Querier, cond string, args .
 		out = append(out, id)
 	}
 	return out, rows.Err()
+}
+
+// auditCompute records what nova-compute did to a guest.
+func (c *Cloud) auditCompute(host, operation, detail, target string, err error) {
+	e := AuditEntry{Time: time.Now().UTC(), Caller: "nova-compute@" + host, Service: "compute",
+		Operation: operation, Detail: detail, Target: target}
+	if err != nil {
+		e.Error = err.Error()
+	}
+	c.audit.Add(e)
 }

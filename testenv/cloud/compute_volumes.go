@@ -11,6 +11,7 @@ import (
 	"slices"
 
 	"github.com/osdr/osdr/testenv/cloud/model"
+	"github.com/osdr/osdr/testenv/cloud/osapi"
 	"github.com/osdr/osdr/testenv/cloud/store"
 	"github.com/osdr/osdr/testenv/virt"
 )
@@ -45,7 +46,7 @@ func freeDevice(bdms []bdm, requested string) (string, error) {
 			return d, nil
 		}
 	}
-	return "", &apiError{http.StatusForbidden, "The maximum allowed number of disk devices (26) to attach to a single instance has been exceeded."}
+	return "", &osapi.Error{Code: http.StatusForbidden, Message: "The maximum allowed number of disk devices (26) to attach to a single instance has been exceeded."}
 }
 
 // reserveBlockDeviceName is ComputeManager.reserve_block_device_name, which the API calls on the instance's
@@ -66,7 +67,7 @@ func (m *computeManager) reserveBlockDeviceName(ctx context.Context, i instance,
 		return bdm{}, err
 	}
 	if slices.ContainsFunc(bdms[i.uuid], func(b bdm) bool { return b.volumeID.String == req.volumeID }) {
-		return bdm{}, badRequest("Invalid volume: volume %s already attached", req.volumeID)
+		return bdm{}, osapi.BadRequest("Invalid volume: volume %s already attached", req.volumeID)
 	}
 	device, err := freeDevice(bdms[i.uuid], req.device)
 	if err != nil {
@@ -124,11 +125,11 @@ func (c *Cloud) attachThroughCompute(ctx context.Context, i instance, v volume, 
 // Cinder reserves the volume; its refusals reach the client as Nova's InvalidInput.
 func (c *Cloud) reserveForMapping(ctx context.Context, i instance, v volume, req attachRequest) (string, error) {
 	if v.multiattach.Bool && !req.multiattachSupported {
-		return "", badRequest("Multiattach volumes are only supported starting with compute API version 2.60.")
+		return "", osapi.BadRequest("Multiattach volumes are only supported starting with compute API version 2.60.")
 	}
 	attachmentID, err := c.reserveVolume(ctx, v.id, i.uuid)
-	var ae *apiError
-	if errors.As(err, &ae) && ae.code == http.StatusBadRequest {
+	var ae *osapi.Error
+	if errors.As(err, &ae) && ae.Code == http.StatusBadRequest {
 		return "", novaInvalidInput(ae)
 	}
 	return attachmentID, err

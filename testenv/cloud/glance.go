@@ -3,6 +3,8 @@ package cloud
 import (
 	"net/http"
 	"time"
+
+	"github.com/osdr/osdr/testenv/cloud/osapi"
 )
 
 // glanceHandler serves the read side of Glance's image API v2 for the one image every image-booted instance
@@ -18,19 +20,19 @@ func (c *Cloud) glanceHandler() http.Handler {
 
 func (c *Cloud) authenticatedImage(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if _, ok := c.authenticate(w, r); ok {
+		if _, ok := c.pipeline.Authenticate(w, r); ok {
 			h(w, r)
 		}
 	}
 }
 
 func (c *Cloud) glanceVersions(w http.ResponseWriter, r *http.Request) {
-	self := []any{link("self", baseURL(r)+"/v2/")}
+	self := []any{osapi.Link("self", osapi.BaseURL(r)+"/v2/")}
 	versions := []any{map[string]any{"id": "v2.16", "status": "CURRENT", "links": self}}
 	for _, v := range []string{"v2.15", "v2.9", "v2.7", "v2.6", "v2.5", "v2.4", "v2.3", "v2.2", "v2.1", "v2.0"} {
 		versions = append(versions, map[string]any{"id": v, "status": "SUPPORTED", "links": self})
 	}
-	writeJSON(w, http.StatusMultipleChoices, map[string]any{"versions": versions})
+	osapi.WriteJSON(w, http.StatusMultipleChoices, map[string]any{"versions": versions})
 }
 
 func (c *Cloud) imageView() map[string]any {
@@ -47,7 +49,7 @@ func (c *Cloud) imageView() map[string]any {
 }
 
 func (c *Cloud) listImages(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{
+	osapi.WriteJSON(w, http.StatusOK, map[string]any{
 		"images": []any{c.imageView()}, "schema": "/v2/schemas/images", "first": "/v2/images",
 	})
 }
@@ -60,5 +62,5 @@ func (c *Cloud) showImage(w http.ResponseWriter, r *http.Request) {
 			"No image found with ID " + r.PathValue("id") + "<br /><br />\n\n\n\n </body>\n</html>"))
 		return
 	}
-	writeJSON(w, http.StatusOK, c.imageView())
+	osapi.WriteJSON(w, http.StatusOK, c.imageView())
 }

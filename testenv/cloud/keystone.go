@@ -3,12 +3,16 @@ package cloud
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/osdr/osdr/testenv/cloud/osapi"
 	"github.com/osdr/osdr/testenv/cloud/store"
 )
 
@@ -57,6 +61,8 @@ type identity struct {
 	region  string
 	roles   []role
 	catalog []catalogService
+	// authURI is the identity listener without /v3, where keystonemiddleware sends clients to authenticate.
+	authURI string
 	ids     *store.IDs
 
 	mu     sync.Mutex
@@ -78,6 +84,7 @@ func newIdentity(ids *store.IDs, admin Credentials, region string) *identity {
 // setCatalog fills the service catalog once the listeners' URLs are known: versioned URLs, as a real
 // deployment registers them, so clients need no discovery round trip.
 func (id *identity) setCatalog(e Endpoints) {
+	id.authURI = strings.TrimSuffix(e.Identity, "/v3")
 	service := func(name, kind, url string) catalogService {
 		s := catalogService{id: id.ids.Hex32(), name: name, kind: kind}
 		for _, iface := range []string{"public", "internal", "admin"} {
@@ -94,8 +101,20 @@ func (id *identity) setCatalog(e Endpoints) {
 	}
 }
 
-// validate returns the live token named by a request's X-Auth-Token.
-func (id *identity) validate(tokenID string) (*token, bool) {
+// Validate is keystonemiddleware's token validation: what the services learn of a live token.
+func (id *identity) Validate(tokenID string) (osapi.Token, bool) {
+	t, ok := id.lookup(tokenID)
+	if !ok {
+		return osapi.Token{}, false
+	}
+	return osapi.Token{UserID: t.userID, UserName: t.userName, ProjectID: t.projectID}, true
+}
+
+// AuthURI is where keystonemiddleware sends a client without a valid token.
+func (id *identity) AuthURI() string { return id.authURI }
+
+// lookup returns the live token tokenID names.
+func (id *identity) lookup(tokenID string) (*token, bool) {
 	if tokenID == "" {
 		return nil, false
 	}
@@ -110,7 +129,7 @@ func (id *identity) validate(tokenID string) (*token, bool) {
 
 // errUnauthorized is every credential or scope problem: Keystone answers all of them with the same 401 so a
 // caller learns nothing about which part was wrong.
-var errUnauthorized = errors.New(msgAuthRequired)
+var errUnauthorized = errors.New(osapi.MsgAuthRequired)
 
 // errUnsupportedMethod is an auth method Keystone does not know.
 var errUnsupportedMethod = errors.New("Attempted to authenticate with an unsupported method.")
@@ -167,7 +186,7 @@ func (id *identity) issue(req authRequest) (string, *token, error) {
 			return "", nil, errUnauthorized
 		}
 	case slices.Equal(ident.Methods, []string{"token"}) && ident.Token != nil:
-		if _, ok := id.validate(ident.Token.ID); !ok {
+		if _, ok := id.lookup(ident.Token.ID); !ok {
 			return "", nil, errUnauthorized
 		}
 	default:
@@ -263,13 +282,13 @@ func (c *Cloud) keystoneVersionDoc() map[string]any {
 
 func (c *Cloud) keystoneVersions(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Location", c.endpoints.Identity+"/")
-	writeJSON(w, http.StatusMultipleChoices, map[string]any{
+	osapi.WriteJSON(w, http.StatusMultipleChoices, map[string]any{
 		"versions": map[string]any{"values": []any{c.keystoneVersionDoc()}},
 	})
 }
 
 func (c *Cloud) keystoneVersion(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"version": c.keystoneVersionDoc()})
+	osapi.WriteJSON(w, http.StatusOK, map[string]any{"version": c.keystoneVersionDoc()})
 }
 
 func (c *Cloud) issueToken(w http.ResponseWriter, r *http.Request) {
@@ -278,53 +297,53 @@ func (c *Cloud) issueToken(w http.ResponseWriter, r *http.Request) {
 	_ = decodeInto(r, &req)
 	switch {
 	case req.Auth == nil || req.Auth.Identity == nil:
-		writeKeystoneError(w, http.StatusBadRequest, "'identity' is a required property")
+		osapi.WriteKeystoneError(w, http.StatusBadRequest, "'identity' is a required property")
 		return
 	case req.Auth.Identity.Methods == nil:
-		writeKeystoneError(w, http.StatusBadRequest, "Invalid input for field 'identity': 'methods' is a required property")
+		osapi.WriteKeystoneError(w, http.StatusBadRequest, "Invalid input for field 'identity': 'methods' is a required property")
 		return
 	}
 	tokenID, t, err := c.identity.issue(req)
 	switch {
 	case errors.Is(err, errUnsupportedMethod):
 		w.Header().Set("WWW-Authenticate", `Keystone uri="`+c.endpoints.Identity+`"`)
-		writeJSON(w, http.StatusUnauthorized, map[string]any{"error": map[string]any{
+		osapi.WriteJSON(w, http.StatusUnauthorized, map[string]any{"error": map[string]any{
 			"code": http.StatusUnauthorized, "title": "Unauthorized", "message": err.Error(),
 			"identity": map[string]any{"methods": []string{
 				"external", "password", "token", "oauth1", "mapped", "application_credential"}},
 		}})
 		return
 	case err != nil:
-		writeUnauthorized(w, c.endpoints.Identity)
+		osapi.WriteUnauthorized(w, c.endpoints.Identity)
 		return
 	}
 	w.Header().Set("X-Subject-Token", tokenID)
-	writeJSON(w, http.StatusCreated, c.identity.body(t))
+	osapi.WriteJSON(w, http.StatusCreated, c.identity.body(t))
 }
 
 func (c *Cloud) showToken(w http.ResponseWriter, r *http.Request) {
-	if _, ok := c.identity.validate(r.Header.Get("X-Auth-Token")); !ok {
-		writeUnauthorized(w, c.endpoints.Identity)
+	if _, ok := c.identity.lookup(r.Header.Get("X-Auth-Token")); !ok {
+		osapi.WriteUnauthorized(w, c.endpoints.Identity)
 		return
 	}
 	subject := r.Header.Get("X-Subject-Token")
-	t, ok := c.identity.validate(subject)
+	t, ok := c.identity.lookup(subject)
 	if !ok {
-		writeKeystoneError(w, http.StatusNotFound, "Could not find token: "+subject+".")
+		osapi.WriteKeystoneError(w, http.StatusNotFound, "Could not find token: "+subject+".")
 		return
 	}
 	w.Header().Set("X-Subject-Token", subject)
-	writeJSON(w, http.StatusOK, c.identity.body(t))
+	osapi.WriteJSON(w, http.StatusOK, c.identity.body(t))
 }
 
 func (c *Cloud) revokeToken(w http.ResponseWriter, r *http.Request) {
-	if _, ok := c.identity.validate(r.Header.Get("X-Auth-Token")); !ok {
-		writeUnauthorized(w, c.endpoints.Identity)
+	if _, ok := c.identity.lookup(r.Header.Get("X-Auth-Token")); !ok {
+		osapi.WriteUnauthorized(w, c.endpoints.Identity)
 		return
 	}
 	subject := r.Header.Get("X-Subject-Token")
-	if _, ok := c.identity.validate(subject); !ok {
-		writeKeystoneError(w, http.StatusNotFound, "Could not find token: "+subject+".")
+	if _, ok := c.identity.lookup(subject); !ok {
+		osapi.WriteKeystoneError(w, http.StatusNotFound, "Could not find token: "+subject+".")
 		return
 	}
 	c.identity.revoke(subject)
@@ -344,4 +363,12 @@ func newAuditID() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// decodeInto parses a JSON request body into a struct.
+func decodeInto(r *http.Request, v any) error {
+	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+		return fmt.Errorf("decode the request body: %w", err)
+	}
+	return nil
 }

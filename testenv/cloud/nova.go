@@ -3,6 +3,7 @@ package cloud
 import (
 	"net/http"
 
+	"github.com/osdr/osdr/testenv/cloud/osapi"
 	"github.com/osdr/osdr/testenv/cloud/store"
 )
 
@@ -10,31 +11,31 @@ import (
 // behind keystonemiddleware and microversion negotiation. Nova's router answers an unknown path, or a known
 // one with a method it lacks, with a plain 404.
 func (c *Cloud) novaHandler() http.Handler {
-	svc := c.novaService()
+	svc := c.novaAPI
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", c.novaVersions)
 	mux.HandleFunc("GET /v2.1", c.novaVersion)
 	mux.HandleFunc("GET /v2.1/{$}", c.novaVersion)
-	routes := map[string]endpoint{
-		"GET /v2.1/servers":                                        {"list_servers", c.listServers},
-		"GET /v2.1/servers/detail":                                 {"list_servers", c.listServersDetail},
-		"GET /v2.1/servers/{id}":                                   {"show_server", c.showServer},
-		"POST /v2.1/servers/{id}/action":                           {"", c.serverAction},
-		"GET /v2.1/servers/{id}/os-volume_attachments":             {"list_volume_attachments", c.listVolumeAttachments},
-		"POST /v2.1/servers/{id}/os-volume_attachments":            {"attach_volume", c.attachVolume},
-		"GET /v2.1/servers/{id}/os-volume_attachments/{volume}":    {"show_volume_attachment", c.showVolumeAttachment},
-		"DELETE /v2.1/servers/{id}/os-volume_attachments/{volume}": {"detach_volume", c.detachVolume},
-		"GET /v2.1/servers/{id}/os-instance-actions":               {"list_instance_actions", c.listInstanceActions},
-		"GET /v2.1/servers/{id}/os-instance-actions/{request_id}":  {"show_instance_action", c.showInstanceAction},
-		"GET /v2.1/os-services":                                    {"list_services", c.listNovaServices},
-		"GET /v2.1/flavors":                                        {"list_flavors", c.listFlavors},
-		"GET /v2.1/flavors/detail":                                 {"list_flavors", c.listFlavorsDetail},
-		"GET /v2.1/flavors/{id}":                                   {"show_flavor", c.showFlavor},
+	routes := map[string]osapi.Endpoint{
+		"GET /v2.1/servers":                                        {Op: "list_servers", Serve: c.listServers},
+		"GET /v2.1/servers/detail":                                 {Op: "list_servers", Serve: c.listServersDetail},
+		"GET /v2.1/servers/{id}":                                   {Op: "show_server", Serve: c.showServer},
+		"POST /v2.1/servers/{id}/action":                           {Serve: c.serverAction},
+		"GET /v2.1/servers/{id}/os-volume_attachments":             {Op: "list_volume_attachments", Serve: c.listVolumeAttachments},
+		"POST /v2.1/servers/{id}/os-volume_attachments":            {Op: "attach_volume", Serve: c.attachVolume},
+		"GET /v2.1/servers/{id}/os-volume_attachments/{volume}":    {Op: "show_volume_attachment", Serve: c.showVolumeAttachment},
+		"DELETE /v2.1/servers/{id}/os-volume_attachments/{volume}": {Op: "detach_volume", Serve: c.detachVolume},
+		"GET /v2.1/servers/{id}/os-instance-actions":               {Op: "list_instance_actions", Serve: c.listInstanceActions},
+		"GET /v2.1/servers/{id}/os-instance-actions/{request_id}":  {Op: "show_instance_action", Serve: c.showInstanceAction},
+		"GET /v2.1/os-services":                                    {Op: "list_services", Serve: c.listNovaServices},
+		"GET /v2.1/flavors":                                        {Op: "list_flavors", Serve: c.listFlavors},
+		"GET /v2.1/flavors/detail":                                 {Op: "list_flavors", Serve: c.listFlavorsDetail},
+		"GET /v2.1/flavors/{id}":                                   {Op: "show_flavor", Serve: c.showFlavor},
 	}
 	for pattern, e := range routes {
-		mux.Handle(pattern, c.route(svc, e))
+		mux.Handle(pattern, svc.Route(e))
 	}
-	mux.Handle("/", c.routeNotFound(svc))
+	mux.Handle("/", svc.RouteNotFound())
 	return mux
 }
 
@@ -47,13 +48,13 @@ func (c *Cloud) novaVersionDoc() map[string]any {
 
 // novaVersions is GET /: both API versions, each linking to itself.
 func (c *Cloud) novaVersions(w http.ResponseWriter, r *http.Request) {
-	base := baseURL(r)
+	base := osapi.BaseURL(r)
 	v21 := c.novaVersionDoc()
-	v21["links"] = []any{link("self", base+"/v2.1/")}
-	writeJSON(w, http.StatusOK, map[string]any{"versions": []any{
+	v21["links"] = []any{osapi.Link("self", base+"/v2.1/")}
+	osapi.WriteJSON(w, http.StatusOK, map[string]any{"versions": []any{
 		map[string]any{
 			"id": "v2.0", "status": "SUPPORTED", "version": "", "min_version": "", "updated": "2011-01-21T11:33:21Z",
-			"links": []any{link("self", base+"/v2/")},
+			"links": []any{osapi.Link("self", base+"/v2/")},
 		},
 		v21,
 	}})
@@ -61,20 +62,20 @@ func (c *Cloud) novaVersions(w http.ResponseWriter, r *http.Request) {
 
 // novaVersion is GET /v2.1: the current version with its media types.
 func (c *Cloud) novaVersion(w http.ResponseWriter, r *http.Request) {
-	base := baseURL(r)
+	base := osapi.BaseURL(r)
 	v := c.novaVersionDoc()
 	v["links"] = []any{
-		link("self", base+"/v2.1/"),
+		osapi.Link("self", base+"/v2.1/"),
 		map[string]any{"rel": "describedby", "type": "text/html", "href": "http://docs.openstack.org/"},
 	}
 	v["media-types"] = []any{map[string]any{
 		"base": "application/json", "type": "application/vnd.openstack.compute+json;version=2.1",
 	}}
-	writeJSON(w, http.StatusOK, map[string]any{"version": v})
+	osapi.WriteJSON(w, http.StatusOK, map[string]any{"version": v})
 }
 
 // listNovaServices is GET /os-services (the compute API hides its own API services).
-func (c *Cloud) listNovaServices(w http.ResponseWriter, r *apiRequest) error {
+func (c *Cloud) listNovaServices(w http.ResponseWriter, r *osapi.Request) error {
 	services, err := listComputeServices(r.Context(), c.nova)
 	if err != nil {
 		return err
@@ -99,17 +100,40 @@ func (c *Cloud) listNovaServices(w http.ResponseWriter, r *apiRequest) error {
 		}
 		d := map[string]any{
 			"binary": s.binary.String, "host": s.host.String, "zone": zone, "status": status, "state": state,
-			"updated_at": timeOrNil(s.updatedAt, naiveTime), "disabled_reason": nullString(s.disabledReason),
+			"updated_at": osapi.TimeOrNil(s.updatedAt, osapi.NaiveTime), "disabled_reason": osapi.NullString(s.disabledReason),
 			"id": s.id,
 		}
-		if r.version.AtLeast(2, 53) {
+		if r.Version.AtLeast(2, 53) {
 			d["id"] = s.uuid.String
 		}
-		if r.version.AtLeast(2, 11) {
+		if r.Version.AtLeast(2, 11) {
 			d["forced_down"] = s.forcedDown.Bool
 		}
 		out = append(out, d)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"services": out})
+	osapi.WriteJSON(w, http.StatusOK, map[string]any{"services": out})
 	return nil
+}
+func (c *Cloud) novaService() osapi.Service {
+	return osapi.Service{
+		Pipeline:   c.pipeline,
+		Name:       "compute",
+		PathPrefix: "/v2.1/",
+		Negotiate: func(h http.Header) (Microversion, *osapi.Error) {
+			return osapi.ComputeVersion(h, c.profile.ComputeMaxVersion)
+		},
+		VersionHeader: func(w http.ResponseWriter, v Microversion) {
+			w.Header().Set(osapi.HeaderAPIVersion, "compute "+v.String())
+			w.Header().Set(osapi.HeaderNovaLegacyVersion, v.String())
+			w.Header().Add("Vary", osapi.HeaderAPIVersion)
+			w.Header().Add("Vary", osapi.HeaderNovaLegacyVersion)
+		},
+		InternalError: novaUnexpected("oslo_db.exception.DBError").Message,
+	}
+}
+
+// novaUnexpected is Nova's answer to an exception it did not expect: a 500 naming the exception's class.
+func novaUnexpected(class string) *osapi.Error {
+	return &osapi.Error{Code: http.StatusInternalServerError, Message: "Unexpected API Error. Please report this at " +
+		"http://bugs.launchpad.net/nova/ and attach the Nova API log if possible.\n<class '" + class + "'>"}
 }

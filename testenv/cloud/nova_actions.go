@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/osdr/osdr/testenv/cloud/osapi"
 	"github.com/osdr/osdr/testenv/cloud/store"
 )
 
@@ -25,11 +26,11 @@ var (
 var rebootTypes = []string{"HARD", "Hard", "hard", "SOFT", "Soft", "soft"}
 
 // serverAction is POST /servers/{id}/action for the actions the simulation carries out.
-func (c *Cloud) serverAction(w http.ResponseWriter, r *apiRequest) error {
-	c.auditedAction(c.novaService(), w, r, http.StatusAccepted, func(action string, body jsonObject) error {
+func (c *Cloud) serverAction(w http.ResponseWriter, r *osapi.Request) error {
+	c.novaAPI.AuditedAction(w, r, http.StatusAccepted, func(action string, body osapi.Object) error {
 		switch action {
 		case "reboot":
-			kind, err := rebootType(body.values["reboot"])
+			kind, err := rebootType(body.Values["reboot"])
 			if err != nil {
 				return err
 			}
@@ -39,7 +40,7 @@ func (c *Cloud) serverAction(w http.ResponseWriter, r *apiRequest) error {
 		case "os-stop":
 			return c.requestStop(r.Context(), r.PathValue("id"))
 		default:
-			return badRequest("There is no such action: %s", action)
+			return osapi.BadRequest("There is no such action: %s", action)
 		}
 	})
 	return nil
@@ -47,24 +48,24 @@ func (c *Cloud) serverAction(w http.ResponseWriter, r *apiRequest) error {
 
 // rebootType validates the reboot body against Nova's schema and returns SOFT or HARD.
 func rebootType(arg any) (string, error) {
-	obj, ok := arg.(jsonObject)
+	obj, ok := arg.(osapi.Object)
 	if !ok {
-		return "", invalidInput("reboot", arg, pyRepr(arg)+" is not of type 'object'")
+		return "", osapi.InvalidInput("reboot", arg, osapi.PyRepr(arg)+" is not of type 'object'")
 	}
-	t, present := obj.get("type")
+	t, present := obj.Get("type")
 	if present {
 		s, ok := t.(string)
 		if !ok {
-			return "", invalidInput("type", t, pyRepr(t)+" is not of type 'string'")
+			return "", osapi.InvalidInput("type", t, osapi.PyRepr(t)+" is not of type 'string'")
 		}
 		if !slices.Contains(rebootTypes, s) {
-			return "", invalidInput("type", t, fmt.Sprintf("%s is not one of ['HARD', 'Hard', 'hard', 'SOFT', 'Soft', 'soft']", pyRepr(s)))
+			return "", osapi.InvalidInput("type", t, fmt.Sprintf("%s is not one of ['HARD', 'Hard', 'hard', 'SOFT', 'Soft', 'soft']", osapi.PyRepr(s)))
 		}
 	} else {
-		return "", invalidInput("reboot", arg, "'type' is a required property")
+		return "", osapi.InvalidInput("reboot", arg, "'type' is a required property")
 	}
-	if msg := unexpectedKeys(obj, "type"); msg != "" {
-		return "", invalidInput("reboot", arg, msg)
+	if msg := osapi.UnexpectedKeys(obj, "type"); msg != "" {
+		return "", osapi.InvalidInput("reboot", arg, msg)
 	}
 	return strings.ToUpper(t.(string)), nil
 }
@@ -81,13 +82,13 @@ func pyOptional(s sql.NullString) string {
 // turns its InstanceInvalidState into.
 func checkState(i instance, action string, vmStates, taskStates []string) error {
 	if vmStates != nil && !slices.Contains(vmStates, i.vmState.String) {
-		return conflict("Cannot '%s' instance %s while it is in vm_state %s", action, i.uuid, pyOptional(i.vmState))
+		return osapi.Conflict("Cannot '%s' instance %s while it is in vm_state %s", action, i.uuid, pyOptional(i.vmState))
 	}
 	if !slices.Contains(taskStates, i.taskState.String) {
-		return conflict("Cannot '%s' instance %s while it is in task_state %s", action, i.uuid, pyOptional(i.taskState))
+		return osapi.Conflict("Cannot '%s' instance %s while it is in task_state %s", action, i.uuid, pyOptional(i.taskState))
 	}
 	if !i.launchedAt.Valid {
-		return conflict("Cannot '%s' instance %s while it is in launched_at None", action, i.uuid)
+		return osapi.Conflict("Cannot '%s' instance %s while it is in launched_at None", action, i.uuid)
 	}
 	return nil
 }
@@ -95,7 +96,7 @@ func checkState(i instance, action string, vmStates, taskStates []string) error 
 // checkHost is check_instance_host: start and stop need the instance scheduled to a host.
 func checkHost(i instance) error {
 	if i.host.String == "" {
-		return conflict("Instance %s is not ready", i.uuid)
+		return osapi.Conflict("Instance %s is not ready", i.uuid)
 	}
 	return nil
 }
@@ -174,7 +175,7 @@ func (c *Cloud) beginStop(ctx context.Context, uuid string, force bool) (instanc
 	i, err := c.transition(ctx, uuid, func(i instance) error {
 		if force {
 			if i.taskState.Valid {
-				return conflict("Unexpected task state: expecting [None] but the actual state is %s", i.taskState.String)
+				return osapi.Conflict("Unexpected task state: expecting [None] but the actual state is %s", i.taskState.String)
 			}
 			return nil
 		}

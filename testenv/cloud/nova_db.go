@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/osdr/osdr/testenv/cloud/osapi"
 	"github.com/osdr/osdr/testenv/cloud/store"
 )
 
@@ -53,7 +54,9 @@ func scanInstance(row interface{ Scan(...any) error }) (instance, error) {
 // name is the libvirt domain name (instance_name_template instance-%08x of the row id).
 func (i instance) name() string { return fmt.Sprintf("instance-%08x", i.id) }
 
-func instanceNotFound(id string) *apiError { return notFound("Instance %s could not be found.", id) }
+func instanceNotFound(id string) *osapi.Error {
+	return osapi.NotFound("Instance %s could not be found.", id)
+}
 
 // getInstance loads a live instance; forUpdate locks its row for the caller's transaction.
 func getInstance(ctx context.Context, q store.Querier, uuid string, forUpdate bool) (instance, error) {

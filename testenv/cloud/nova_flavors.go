@@ -3,6 +3,8 @@ package cloud
 import (
 	"net/http"
 	"slices"
+
+	"github.com/osdr/osdr/testenv/cloud/osapi"
 )
 
 // flavor is a row of the API database's flavors table, which the cell schema does not carry: the simulation
@@ -42,60 +44,60 @@ func flavorByName(name string) (flavor, bool) {
 }
 
 func flavorLinks(base, flavorID string) []any {
-	return []any{link("self", base+"/v2.1/flavors/"+flavorID), link("bookmark", base+"/flavors/"+flavorID)}
+	return []any{osapi.Link("self", base+"/v2.1/flavors/"+flavorID), osapi.Link("bookmark", base+"/flavors/"+flavorID)}
 }
 
 // flavorDetail is the flavors ViewBuilder's show.
-func flavorDetail(r *apiRequest, f flavor) map[string]any {
+func flavorDetail(r *osapi.Request, f flavor) map[string]any {
 	d := map[string]any{
 		"id": f.flavorID, "name": f.name, "ram": f.memoryMB, "disk": f.rootGB, "swap": "",
 		"OS-FLV-EXT-DATA:ephemeral": 0, "OS-FLV-DISABLED:disabled": false, "vcpus": f.vcpus,
-		"os-flavor-access:is_public": true, "rxtx_factor": 1.0, "links": flavorLinks(baseURL(r.Request), f.flavorID),
+		"os-flavor-access:is_public": true, "rxtx_factor": 1.0, "links": flavorLinks(osapi.BaseURL(r.Request), f.flavorID),
 	}
-	if r.version.AtLeast(2, 55) {
+	if r.Version.AtLeast(2, 55) {
 		d["description"] = nil
 	}
-	if r.version.AtLeast(2, 61) {
+	if r.Version.AtLeast(2, 61) {
 		d["extra_specs"] = map[string]any{}
 	}
-	if r.version.AtLeast(2, 75) {
+	if r.Version.AtLeast(2, 75) {
 		d["swap"] = f.swapMB
 	}
-	if r.version.AtLeast(2, 102) {
+	if r.Version.AtLeast(2, 102) {
 		delete(d, "rxtx_factor")
 		delete(d, "OS-FLV-DISABLED:disabled")
 	}
 	return d
 }
 
-func (c *Cloud) listFlavors(w http.ResponseWriter, r *apiRequest) error {
+func (c *Cloud) listFlavors(w http.ResponseWriter, r *osapi.Request) error {
 	out := make([]any, len(flavorCatalog))
 	for i, f := range flavorCatalog {
-		b := map[string]any{"id": f.flavorID, "name": f.name, "links": flavorLinks(baseURL(r.Request), f.flavorID)}
-		if r.version.AtLeast(2, 55) {
+		b := map[string]any{"id": f.flavorID, "name": f.name, "links": flavorLinks(osapi.BaseURL(r.Request), f.flavorID)}
+		if r.Version.AtLeast(2, 55) {
 			b["description"] = nil
 		}
 		out[i] = b
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"flavors": out})
+	osapi.WriteJSON(w, http.StatusOK, map[string]any{"flavors": out})
 	return nil
 }
 
-func (c *Cloud) listFlavorsDetail(w http.ResponseWriter, r *apiRequest) error {
+func (c *Cloud) listFlavorsDetail(w http.ResponseWriter, r *osapi.Request) error {
 	out := make([]any, len(flavorCatalog))
 	for i, f := range flavorCatalog {
 		out[i] = flavorDetail(r, f)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"flavors": out})
+	osapi.WriteJSON(w, http.StatusOK, map[string]any{"flavors": out})
 	return nil
 }
 
-func (c *Cloud) showFlavor(w http.ResponseWriter, r *apiRequest) error {
+func (c *Cloud) showFlavor(w http.ResponseWriter, r *osapi.Request) error {
 	id := r.PathValue("id")
 	i := slices.IndexFunc(flavorCatalog, func(f flavor) bool { return f.flavorID == id })
 	if i < 0 {
-		return notFound("Flavor %s could not be found.", id)
+		return osapi.NotFound("Flavor %s could not be found.", id)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"flavor": flavorDetail(r, flavorCatalog[i])})
+	osapi.WriteJSON(w, http.StatusOK, map[string]any{"flavor": flavorDetail(r, flavorCatalog[i])})
 	return nil
 }

@@ -9,24 +9,9 @@ import (
 
 	uuidpkg "github.com/google/uuid"
 
+	"github.com/osdr/osdr/testenv/cloud/osapi"
 	"github.com/osdr/osdr/testenv/cloud/store"
 )
-
-// caller is the request context Nova keeps on an instance action: who asked, and the request's id.
-type caller struct {
-	requestID, userID, projectID string
-}
-
-type callerKey struct{}
-
-func withCaller(ctx context.Context, c caller) context.Context {
-	return context.WithValue(ctx, callerKey{}, c)
-}
-
-func callerOf(ctx context.Context) caller {
-	c, _ := ctx.Value(callerKey{}).(caller)
-	return c
-}
 
 // Nova's instance_actions names (nova/compute/instance_actions.py) and event results.
 const (
@@ -44,18 +29,18 @@ const (
 // instance, written before the cast, so it exists once the API has answered. It returns the request id the
 // action is filed under; a call from a periodic task (no API request) gets its own, as Nova's admin context does.
 func recordActionStart(ctx context.Context, q store.Querier, uuid, action string) (string, error) {
-	who := callerOf(ctx)
-	if who.requestID == "" {
-		who.requestID = "req-" + uuidpkg.NewString()
+	who := osapi.CallerOf(ctx)
+	if who.RequestID == "" {
+		who.RequestID = "req-" + uuidpkg.NewString()
 	}
 	t := store.Now()
 	_, err := q.ExecContext(ctx, "INSERT INTO instance_actions (created_at, updated_at, action, instance_uuid, "+
 		"request_id, user_id, project_id, start_time, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
-		t, t, action, uuid, who.requestID, nullIfEmpty(who.userID), nullIfEmpty(who.projectID), t)
+		t, t, action, uuid, who.RequestID, nullIfEmpty(who.UserID), nullIfEmpty(who.ProjectID), t)
 	if err != nil {
 		return "", fmt.Errorf("record action %s of instance %s: %w", action, uuid, err)
 	}
-	return who.requestID, nil
+	return who.RequestID, nil
 }
 
 func nullIfEmpty(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
@@ -137,13 +122,13 @@ func scanInstanceAction(scan func(...any) error) (instanceActionRow, error) {
 	return a, err
 }
 
-func (a instanceActionRow) view(r *apiRequest) map[string]any {
+func (a instanceActionRow) view(r *osapi.Request) map[string]any {
 	v := map[string]any{
-		"action": nullString(a.action), "instance_uuid": nullString(a.uuid), "request_id": nullString(a.requestID),
-		"user_id": nullString(a.userID), "project_id": nullString(a.projectID), "message": nullString(a.message),
+		"action": osapi.NullString(a.action), "instance_uuid": osapi.NullString(a.uuid), "request_id": osapi.NullString(a.requestID),
+		"user_id": osapi.NullString(a.userID), "project_id": osapi.NullString(a.projectID), "message": osapi.NullString(a.message),
 		"start_time": nullTime(a.startTime),
 	}
-	if r.version.AtLeast(2, 58) {
+	if r.Version.AtLeast(2, 58) {
 		v["updated_at"] = nullTime(a.updatedAt)
 	}
 	return v
@@ -153,11 +138,11 @@ func nullTime(t sql.NullTime) any {
 	if !t.Valid {
 		return nil
 	}
-	return t.Time.UTC().Format(naiveTime)
+	return t.Time.UTC().Format(osapi.NaiveTime)
 }
 
 // listInstanceActions is GET /servers/{id}/os-instance-actions: newest first.
-func (c *Cloud) listInstanceActions(w http.ResponseWriter, r *apiRequest) error {
+func (c *Cloud) listInstanceActions(w http.ResponseWriter, r *osapi.Request) error {
 	uuid := r.PathValue("id")
 	if _, err := getInstance(r.Context(), c.nova, uuid, false); err != nil {
 		return err
@@ -179,13 +164,13 @@ func (c *Cloud) listInstanceActions(w http.ResponseWriter, r *apiRequest) error 
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("list actions of %s: %w", uuid, err)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"instanceActions": actions})
+	osapi.WriteJSON(w, http.StatusOK, map[string]any{"instanceActions": actions})
 	return nil
 }
 
 // showInstanceAction is GET /servers/{id}/os-instance-actions/{request_id}: the action and its events, newest
 // first. The simulation's one user is admin, so events carry their traceback.
-func (c *Cloud) showInstanceAction(w http.ResponseWriter, r *apiRequest) error {
+func (c *Cloud) showInstanceAction(w http.ResponseWriter, r *osapi.Request) error {
 	uuid, requestID := r.PathValue("id"), r.PathValue("request_id")
 	if _, err := getInstance(r.Context(), c.nova, uuid, false); err != nil {
 		return err
@@ -194,7 +179,7 @@ func (c *Cloud) showInstanceAction(w http.ResponseWriter, r *apiRequest) error {
 		" FROM instance_actions WHERE instance_uuid = ? AND request_id = ? AND deleted = 0 ORDER BY id DESC LIMIT 1",
 		uuid, requestID).Scan)
 	if errors.Is(err, sql.ErrNoRows) {
-		return notFound("Action %s not found", requestID)
+		return osapi.NotFound("Action %s not found", requestID)
 	}
 	if err != nil {
 		return fmt.Errorf("show action %s of %s: %w", requestID, uuid, err)
@@ -213,15 +198,15 @@ func (c *Cloud) showInstanceAction(w http.ResponseWriter, r *apiRequest) error {
 			return fmt.Errorf("events of action %s: %w", requestID, err)
 		}
 		e := map[string]any{
-			"event": nullString(event), "start_time": nullTime(start), "finish_time": nullTime(finish),
-			"result": nullString(result), "traceback": nullString(traceback),
+			"event": osapi.NullString(event), "start_time": nullTime(start), "finish_time": nullTime(finish),
+			"result": osapi.NullString(result), "traceback": osapi.NullString(traceback),
 		}
-		if r.version.AtLeast(2, 62) {
-			e["host"] = nullString(host)
+		if r.Version.AtLeast(2, 62) {
+			e["host"] = osapi.NullString(host)
 			e["hostId"] = hostID(host.String, a.projectID.String)
 		}
-		if r.version.AtLeast(2, 84) {
-			e["details"] = nullString(details)
+		if r.Version.AtLeast(2, 84) {
+			e["details"] = osapi.NullString(details)
 		}
 		events = append(events, e)
 	}
@@ -230,6 +215,6 @@ func (c *Cloud) showInstanceAction(w http.ResponseWriter, r *apiRequest) error {
 	}
 	v := a.view(r)
 	v["events"] = events
-	writeJSON(w, http.StatusOK, map[string]any{"instanceAction": v})
+	osapi.WriteJSON(w, http.StatusOK, map[string]any{"instanceAction": v})
 	return nil
 }

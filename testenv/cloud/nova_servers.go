@@ -1,6 +1,7 @@
 package cloud
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -9,19 +10,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/osdr/osdr/testenv/cloud/osapi"
 )
 
-const (
-	isoTime   = "2006-01-02T15:04:05Z"       // nova.utils.isotime
-	naiveTime = "2006-01-02T15:04:05.000000" // a zone-less datetime as oslo serializes it
-)
-
-func timeOrNil(t sqlTime, layout string) any {
-	if !t.Valid {
-		return nil
-	}
-	return t.Time.Format(layout)
-}
+// isoTime is nova.utils.isotime's layout.
+const isoTime = "2006-01-02T15:04:05Z"
 
 // isotime is nova.utils.isotime, which renders a missing time as now.
 func isotime(t sqlTime) string {
@@ -115,16 +109,14 @@ type serverContext struct {
 	hostStatus  string
 }
 
-func link(rel, href string) map[string]any { return map[string]any{"rel": rel, "href": href} }
-
 // serverView is ViewBuilder.show of nova/api/openstack/compute/views/servers.py for an admin caller.
-func serverView(r *apiRequest, i instance, sc serverContext, single bool) map[string]any {
-	v := r.version
-	base := baseURL(r.Request)
+func serverView(r *osapi.Request, i instance, sc serverContext, single bool) map[string]any {
+	v := r.Version
+	base := osapi.BaseURL(r.Request)
 	status := statusFromState(i.vmState.String, i.taskState.String)
 	s := map[string]any{
 		"id":                i.uuid,
-		"name":              nullString(i.displayName),
+		"name":              osapi.NullString(i.displayName),
 		"status":            status,
 		"tenant_id":         i.projectID.String,
 		"user_id":           i.userID.String,
@@ -137,14 +129,14 @@ func serverView(r *apiRequest, i instance, sc serverContext, single bool) map[st
 		"addresses":         addressesView(i, sc.networkInfo),
 		"accessIPv4":        i.accessIPv4.String,
 		"accessIPv6":        i.accessIPv6.String,
-		"links":             []any{link("self", base+"/v2.1/servers/"+i.uuid), link("bookmark", base+"/servers/"+i.uuid)},
+		"links":             []any{osapi.Link("self", base+"/v2.1/servers/"+i.uuid), osapi.Link("bookmark", base+"/servers/"+i.uuid)},
 		"OS-DCF:diskConfig": "MANUAL",
 	}
 	if i.autoDiskConfig.Bool {
 		s["OS-DCF:diskConfig"] = "AUTO"
 	}
 	if (status == "ERROR" || status == "DELETED") && sc.fault != nil {
-		f := map[string]any{"code": sc.fault.code, "created": isotime(sc.fault.createdAt), "message": nullString(sc.fault.message)}
+		f := map[string]any{"code": sc.fault.code, "created": isotime(sc.fault.createdAt), "message": osapi.NullString(sc.fault.message)}
 		if sc.fault.details.String != "" {
 			// Details of a 500 are shown to admins only; every caller here is admin.
 			f["details"] = sc.fault.details.String
@@ -152,7 +144,7 @@ func serverView(r *apiRequest, i instance, sc serverContext, single bool) map[st
 		s["fault"] = f
 	}
 	if slices.Contains(progressStatuses, status) {
-		s["progress"] = nullInt(i.progress)
+		s["progress"] = osapi.NullInt(i.progress)
 	}
 	az := i.availabilityZone.String
 	if i.host.String != "" {
@@ -162,25 +154,25 @@ func serverView(r *apiRequest, i instance, sc serverContext, single bool) map[st
 	if v.AtLeast(2, 96) {
 		s["pinned_availability_zone"] = nil
 	}
-	s["config_drive"] = nullString(i.configDrive)
-	s["key_name"] = nullString(i.keyName)
-	s["OS-SRV-USG:launched_at"] = timeOrNil(i.launchedAt, naiveTime)
-	s["OS-SRV-USG:terminated_at"] = timeOrNil(i.terminated, naiveTime)
-	s["OS-EXT-SRV-ATTR:host"] = nullString(i.host)
+	s["config_drive"] = osapi.NullString(i.configDrive)
+	s["key_name"] = osapi.NullString(i.keyName)
+	s["OS-SRV-USG:launched_at"] = osapi.TimeOrNil(i.launchedAt, osapi.NaiveTime)
+	s["OS-SRV-USG:terminated_at"] = osapi.TimeOrNil(i.terminated, osapi.NaiveTime)
+	s["OS-EXT-SRV-ATTR:host"] = osapi.NullString(i.host)
 	s["OS-EXT-SRV-ATTR:instance_name"] = i.name()
-	s["OS-EXT-SRV-ATTR:hypervisor_hostname"] = nullString(i.node)
+	s["OS-EXT-SRV-ATTR:hypervisor_hostname"] = osapi.NullString(i.node)
 	if v.AtLeast(2, 3) {
-		s["OS-EXT-SRV-ATTR:reservation_id"] = nullString(i.reservationID)
-		s["OS-EXT-SRV-ATTR:launch_index"] = nullInt(i.launchIndex)
-		s["OS-EXT-SRV-ATTR:hostname"] = nullString(i.hostname)
-		s["OS-EXT-SRV-ATTR:kernel_id"] = nullString(i.kernelID)
-		s["OS-EXT-SRV-ATTR:ramdisk_id"] = nullString(i.ramdiskID)
-		s["OS-EXT-SRV-ATTR:root_device_name"] = nullString(i.rootDeviceName)
-		s["OS-EXT-SRV-ATTR:user_data"] = nullString(i.userData)
+		s["OS-EXT-SRV-ATTR:reservation_id"] = osapi.NullString(i.reservationID)
+		s["OS-EXT-SRV-ATTR:launch_index"] = osapi.NullInt(i.launchIndex)
+		s["OS-EXT-SRV-ATTR:hostname"] = osapi.NullString(i.hostname)
+		s["OS-EXT-SRV-ATTR:kernel_id"] = osapi.NullString(i.kernelID)
+		s["OS-EXT-SRV-ATTR:ramdisk_id"] = osapi.NullString(i.ramdiskID)
+		s["OS-EXT-SRV-ATTR:root_device_name"] = osapi.NullString(i.rootDeviceName)
+		s["OS-EXT-SRV-ATTR:user_data"] = osapi.NullString(i.userData)
 	}
-	s["OS-EXT-STS:task_state"] = nullString(i.taskState)
-	s["OS-EXT-STS:vm_state"] = nullString(i.vmState)
-	s["OS-EXT-STS:power_state"] = nullInt(i.powerState)
+	s["OS-EXT-STS:task_state"] = osapi.NullString(i.taskState)
+	s["OS-EXT-STS:vm_state"] = osapi.NullString(i.vmState)
+	s["OS-EXT-STS:power_state"] = osapi.NullInt(i.powerState)
 	attached := []map[string]any{}
 	for _, b := range sc.bdms {
 		if !b.volumeID.Valid {
@@ -203,7 +195,7 @@ func serverView(r *apiRequest, i instance, sc serverContext, single bool) map[st
 		s["locked_reason"] = nil
 	}
 	if v.AtLeast(2, 19) {
-		s["description"] = nullString(i.description)
+		s["description"] = osapi.NullString(i.description)
 	}
 	if v.AtLeast(2, 26) {
 		s["tags"] = []string{}
@@ -217,25 +209,11 @@ func serverView(r *apiRequest, i instance, sc serverContext, single bool) map[st
 	return s
 }
 
-func nullString(s sqlString) any {
-	if !s.Valid {
-		return nil
-	}
-	return s.String
-}
-
-func nullInt(n sqlInt) any {
-	if !n.Valid {
-		return nil
-	}
-	return n.Int64
-}
-
 func imageView(base, imageRef string) any {
 	if imageRef == "" {
 		return ""
 	}
-	return map[string]any{"id": imageRef, "links": []any{link("bookmark", base+"/images/"+imageRef)}}
+	return map[string]any{"id": imageRef, "links": []any{osapi.Link("bookmark", base+"/images/"+imageRef)}}
 }
 
 // flavorView renders the instance's flavor: a link up to 2.46, the embedded flavor from 2.47.
@@ -245,7 +223,7 @@ func flavorView(base string, i instance, v Microversion) any {
 		return map[string]any{}
 	}
 	if !v.AtLeast(2, 47) {
-		return map[string]any{"id": f.flavorID, "links": []any{link("bookmark", base+"/flavors/"+f.flavorID)}}
+		return map[string]any{"id": f.flavorID, "links": []any{osapi.Link("bookmark", base+"/flavors/"+f.flavorID)}}
 	}
 	return map[string]any{
 		"vcpus": i.vcpus.Int64, "ram": i.memoryMB.Int64, "disk": i.rootGB.Int64, "ephemeral": i.ephemeralGB.Int64,
@@ -304,7 +282,7 @@ func addressesView(i instance, networkInfo string) map[string]any {
 }
 
 // serverContexts loads what rendering the instances needs: live BDMs, info caches, faults, host statuses.
-func (c *Cloud) serverContexts(r *apiRequest, instances []instance) (map[string]serverContext, error) {
+func (c *Cloud) serverContexts(r *osapi.Request, instances []instance) (map[string]serverContext, error) {
 	ctx := r.Context()
 	uuids := make([]string, len(instances))
 	for n, i := range instances {
@@ -338,7 +316,7 @@ func (c *Cloud) serverContexts(r *apiRequest, instances []instance) (map[string]
 	return out, nil
 }
 
-func (c *Cloud) showServer(w http.ResponseWriter, r *apiRequest) error {
+func (c *Cloud) showServer(w http.ResponseWriter, r *osapi.Request) error {
 	i, err := getInstance(r.Context(), c.nova, r.PathValue("id"), false)
 	if err != nil {
 		return err
@@ -347,28 +325,28 @@ func (c *Cloud) showServer(w http.ResponseWriter, r *apiRequest) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"server": serverView(r, i, scs[i.uuid], true)})
+	osapi.WriteJSON(w, http.StatusOK, map[string]any{"server": serverView(r, i, scs[i.uuid], true)})
 	return nil
 }
 
-func (c *Cloud) listServers(w http.ResponseWriter, r *apiRequest) error {
+func (c *Cloud) listServers(w http.ResponseWriter, r *osapi.Request) error {
 	instances, err := c.filteredInstances(r)
 	if err != nil {
 		return err
 	}
-	base := baseURL(r.Request)
+	base := osapi.BaseURL(r.Request)
 	servers := make([]any, len(instances))
 	for n, i := range instances {
 		servers[n] = map[string]any{
-			"id": i.uuid, "name": nullString(i.displayName),
-			"links": []any{link("self", base+"/v2.1/servers/"+i.uuid), link("bookmark", base+"/servers/"+i.uuid)},
+			"id": i.uuid, "name": osapi.NullString(i.displayName),
+			"links": []any{osapi.Link("self", base+"/v2.1/servers/"+i.uuid), osapi.Link("bookmark", base+"/servers/"+i.uuid)},
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"servers": servers})
+	osapi.WriteJSON(w, http.StatusOK, map[string]any{"servers": servers})
 	return nil
 }
 
-func (c *Cloud) listServersDetail(w http.ResponseWriter, r *apiRequest) error {
+func (c *Cloud) listServersDetail(w http.ResponseWriter, r *osapi.Request) error {
 	instances, err := c.filteredInstances(r)
 	if err != nil {
 		return err
@@ -381,7 +359,7 @@ func (c *Cloud) listServersDetail(w http.ResponseWriter, r *apiRequest) error {
 	for n, i := range instances {
 		servers[n] = serverView(r, i, scs[i.uuid], false)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"servers": servers})
+	osapi.WriteJSON(w, http.StatusOK, map[string]any{"servers": servers})
 	return nil
 }
 
@@ -390,13 +368,13 @@ const maxLimit = 1000
 
 // filteredInstances applies the search options an admin may use (all_tenants, project_id/tenant_id, host,
 // name, status) and then marker and limit, as nova's servers controller does.
-func (c *Cloud) filteredInstances(r *apiRequest) ([]instance, error) {
+func (c *Cloud) filteredInstances(r *osapi.Request) ([]instance, error) {
 	q := r.URL.Query()
-	f := instanceFilter{projectID: r.token.projectID, host: q.Get("host"), namePattern: q.Get("name")}
+	f := instanceFilter{projectID: r.Token.ProjectID, host: q.Get("host"), namePattern: q.Get("name")}
 	if allTenants, err := allTenants(q); err != nil {
 		return nil, err
 	} else if allTenants {
-		f.projectID = orDefault(q.Get("project_id"), q.Get("tenant_id"))
+		f.projectID = cmp.Or(q.Get("project_id"), q.Get("tenant_id"))
 	}
 	if statuses := q["status"]; len(statuses) > 0 {
 		for _, s := range statuses {
@@ -405,8 +383,8 @@ func (c *Cloud) filteredInstances(r *apiRequest) ([]instance, error) {
 			f.taskStates = append(f.taskStates, tasks...)
 		}
 		if len(f.vmStates) == 0 {
-			if r.version.AtLeast(2, 38) {
-				return nil, badRequest("Invalid status value")
+			if r.Version.AtLeast(2, 38) {
+				return nil, osapi.BadRequest("Invalid status value")
 			}
 			return nil, nil
 		}
@@ -418,7 +396,7 @@ func (c *Cloud) filteredInstances(r *apiRequest) ([]instance, error) {
 	if marker := q.Get("marker"); marker != "" {
 		at := slices.IndexFunc(instances, func(i instance) bool { return i.uuid == marker })
 		if at < 0 {
-			return nil, badRequest("marker [%s] not found", marker)
+			return nil, osapi.BadRequest("marker [%s] not found", marker)
 		}
 		instances = instances[at+1:]
 	}
@@ -426,7 +404,7 @@ func (c *Cloud) filteredInstances(r *apiRequest) ([]instance, error) {
 	if raw := q.Get("limit"); raw != "" {
 		n, err := strconv.Atoi(raw)
 		if err != nil || n < 0 {
-			return nil, badRequest("limit param must be an integer")
+			return nil, osapi.BadRequest("limit param must be an integer")
 		}
 		limit = min(n, maxLimit)
 	}
@@ -445,9 +423,9 @@ func allTenants(q map[string][]string) (bool, error) {
 	if values[0] == "" {
 		return true, nil
 	}
-	b, ok := boolParam(values[0])
+	b, ok := osapi.BoolParam(values[0])
 	if !ok {
-		return false, badRequest("Invalid input received: Unrecognized value '%s', acceptable values are: "+
+		return false, osapi.BadRequest("Invalid input received: Unrecognized value '%s', acceptable values are: "+
 			"'0', '1', 'f', 'false', 'n', 'no', 'off', 'on', 't', 'true', 'y', 'yes'", values[0])
 	}
 	return b, nil

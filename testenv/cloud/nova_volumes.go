@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/osdr/osdr/testenv/cloud/osapi"
 	"github.com/osdr/osdr/testenv/cloud/store"
 )
 
@@ -45,31 +46,31 @@ type attachRequest struct {
 func parseAttachRequest(body any, parseErr error, v Microversion) (attachRequest, error) {
 	req := attachRequest{multiattachSupported: v.AtLeast(2, 60)}
 	if parseErr != nil {
-		return req, badRequest(msgMalformedBody)
+		return req, osapi.BadRequest(osapi.MsgMalformedBody)
 	}
-	top, ok := body.(jsonObject)
+	top, ok := body.(osapi.Object)
 	if !ok {
-		return req, badRequest("%s is not of type 'object'", pyRepr(body))
+		return req, osapi.BadRequest("%s is not of type 'object'", osapi.PyRepr(body))
 	}
-	raw, present := top.get("volumeAttachment")
+	raw, present := top.Get("volumeAttachment")
 	if present {
 		if err := parseAttachment(raw, v, &req); err != nil {
 			return req, err
 		}
 	} else {
-		return req, badRequest("'volumeAttachment' is a required property")
+		return req, osapi.BadRequest("'volumeAttachment' is a required property")
 	}
-	if msg := unexpectedKeys(top, "volumeAttachment"); msg != "" {
-		return req, badRequest("%s", msg)
+	if msg := osapi.UnexpectedKeys(top, "volumeAttachment"); msg != "" {
+		return req, osapi.BadRequest("%s", msg)
 	}
 	return req, nil
 }
 
 func parseAttachment(raw any, v Microversion, req *attachRequest) error {
 	const field = "volumeAttachment"
-	obj, ok := raw.(jsonObject)
+	obj, ok := raw.(osapi.Object)
 	if !ok {
-		return invalidInput(field, raw, pyRepr(raw)+" is not of type 'object'")
+		return osapi.InvalidInput(field, raw, osapi.PyRepr(raw)+" is not of type 'object'")
 	}
 	allowed := []string{"volumeId", "device"}
 	if v.AtLeast(2, 49) {
@@ -78,52 +79,52 @@ func parseAttachment(raw any, v Microversion, req *attachRequest) error {
 	if v.AtLeast(2, 79) {
 		allowed = append(allowed, "delete_on_termination")
 	}
-	if val, present := obj.get("volumeId"); present {
+	if val, present := obj.Get("volumeId"); present {
 		s, ok := val.(string)
 		if !ok {
-			return invalidInput("volumeId", val, pyRepr(val)+" is not of type 'string'")
+			return osapi.InvalidInput("volumeId", val, osapi.PyRepr(val)+" is not of type 'string'")
 		}
 		if _, err := uuid.Parse(s); err != nil {
-			return invalidInput("volumeId", val, pyRepr(val)+" is not a 'uuid'")
+			return osapi.InvalidInput("volumeId", val, osapi.PyRepr(val)+" is not a 'uuid'")
 		}
 		req.volumeID = s
 	}
-	if val, present := obj.get("device"); present && val != nil {
+	if val, present := obj.Get("device"); present && val != nil {
 		s, ok := val.(string)
 		if !ok {
-			return invalidInput("device", val, pyRepr(val)+" is not of type 'string', 'null'")
+			return osapi.InvalidInput("device", val, osapi.PyRepr(val)+" is not of type 'string', 'null'")
 		}
 		if !deviceName.MatchString(s) {
-			return invalidInput("device", val, pyRepr(val)+" does not match "+pyRepr(devicePattern))
+			return osapi.InvalidInput("device", val, osapi.PyRepr(val)+" does not match "+osapi.PyRepr(devicePattern))
 		}
 		req.device = s
 	}
-	if val, present := obj.get("tag"); present && slices.Contains(allowed, "tag") {
+	if val, present := obj.Get("tag"); present && slices.Contains(allowed, "tag") {
 		s, ok := val.(string)
 		switch {
 		case !ok:
-			return invalidInput("tag", val, pyRepr(val)+" is not of type 'string'")
+			return osapi.InvalidInput("tag", val, osapi.PyRepr(val)+" is not of type 'string'")
 		case s == "":
-			return invalidInput("tag", val, "'' is too short")
+			return osapi.InvalidInput("tag", val, "'' is too short")
 		case len([]rune(s)) > 60:
-			return invalidInput("tag", val, pyRepr(val)+" is too long")
+			return osapi.InvalidInput("tag", val, osapi.PyRepr(val)+" is too long")
 		case strings.ContainsAny(s, ",/"):
-			return invalidInput("tag", val, pyRepr(val)+" does not match "+pyRepr(tagPattern))
+			return osapi.InvalidInput("tag", val, osapi.PyRepr(val)+" does not match "+osapi.PyRepr(tagPattern))
 		}
 		req.tag = s
 	}
-	if val, present := obj.get("delete_on_termination"); present && slices.Contains(allowed, "delete_on_termination") {
+	if val, present := obj.Get("delete_on_termination"); present && slices.Contains(allowed, "delete_on_termination") {
 		b, err := novaBoolean("delete_on_termination", val)
 		if err != nil {
 			return err
 		}
 		req.deleteOnTermination = b
 	}
-	if _, present := obj.get("volumeId"); !present {
-		return invalidInput(field, raw, "'volumeId' is a required property")
+	if _, present := obj.Get("volumeId"); !present {
+		return osapi.InvalidInput(field, raw, "'volumeId' is a required property")
 	}
-	if msg := unexpectedKeys(obj, allowed...); msg != "" {
-		return invalidInput(field, raw, msg)
+	if msg := osapi.UnexpectedKeys(obj, allowed...); msg != "" {
+		return osapi.InvalidInput(field, raw, msg)
 	}
 	return nil
 }
@@ -137,14 +138,14 @@ func novaBoolean(field string, val any) (bool, error) {
 		if !slices.Contains(novaBooleans, val) {
 			parts := make([]string, len(novaBooleans))
 			for i, b := range novaBooleans {
-				parts[i] = pyRepr(b)
+				parts[i] = osapi.PyRepr(b)
 			}
-			return false, invalidInput(field, val, pyRepr(val)+" is not one of ["+strings.Join(parts, ", ")+"]")
+			return false, osapi.InvalidInput(field, val, osapi.PyRepr(val)+" is not one of ["+strings.Join(parts, ", ")+"]")
 		}
-		b, _ := boolParam(x)
+		b, _ := osapi.BoolParam(x)
 		return b, nil
 	}
-	return false, invalidInput(field, val, pyRepr(val)+" is not of type 'boolean', 'string'")
+	return false, osapi.InvalidInput(field, val, osapi.PyRepr(val)+" is not of type 'boolean', 'string'")
 }
 
 // volumeAttachmentView is _translate_attachment_detail_view at the request's microversion: tag from 2.70,
@@ -158,20 +159,20 @@ func volumeAttachmentView(b bdm, v Microversion) map[string]any {
 		a["device"] = b.deviceName.String
 	}
 	if v.AtLeast(2, 70) {
-		a["tag"] = nullString(b.tag)
+		a["tag"] = osapi.NullString(b.tag)
 	}
 	if v.AtLeast(2, 79) {
 		a["delete_on_termination"] = b.deleteOnTermination.Bool
 	}
 	if v.AtLeast(2, 89) {
-		a["attachment_id"] = nullString(b.attachmentID)
+		a["attachment_id"] = osapi.NullString(b.attachmentID)
 		a["bdm_uuid"] = b.uuid
 	}
 	return a
 }
 
 // listVolumeAttachments is GET /servers/{id}/os-volume_attachments: the instance's live volume mappings.
-func (c *Cloud) listVolumeAttachments(w http.ResponseWriter, r *apiRequest) error {
+func (c *Cloud) listVolumeAttachments(w http.ResponseWriter, r *osapi.Request) error {
 	i, err := getInstance(r.Context(), c.nova, r.PathValue("id"), false)
 	if err != nil {
 		return err
@@ -183,19 +184,19 @@ func (c *Cloud) listVolumeAttachments(w http.ResponseWriter, r *apiRequest) erro
 	out := []any{}
 	for _, b := range bdms[i.uuid] {
 		if b.volumeID.Valid {
-			out = append(out, volumeAttachmentView(b, r.version))
+			out = append(out, volumeAttachmentView(b, r.Version))
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"volumeAttachments": out})
+	osapi.WriteJSON(w, http.StatusOK, map[string]any{"volumeAttachments": out})
 	return nil
 }
 
-func notAttached(serverID, volumeID string) *apiError {
-	return notFound("Instance %s is not attached to volume %s", serverID, volumeID)
+func notAttached(serverID, volumeID string) *osapi.Error {
+	return osapi.NotFound("Instance %s is not attached to volume %s", serverID, volumeID)
 }
 
 // showVolumeAttachment is GET /servers/{id}/os-volume_attachments/{volume}.
-func (c *Cloud) showVolumeAttachment(w http.ResponseWriter, r *apiRequest) error {
+func (c *Cloud) showVolumeAttachment(w http.ResponseWriter, r *osapi.Request) error {
 	i, err := getInstance(r.Context(), c.nova, r.PathValue("id"), false)
 	if err != nil {
 		return err
@@ -207,31 +208,31 @@ func (c *Cloud) showVolumeAttachment(w http.ResponseWriter, r *apiRequest) error
 	if !found {
 		return notAttached(r.PathValue("id"), r.PathValue("volume"))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"volumeAttachment": volumeAttachmentView(b, r.version)})
+	osapi.WriteJSON(w, http.StatusOK, map[string]any{"volumeAttachment": volumeAttachmentView(b, r.Version)})
 	return nil
 }
 
 // attachVolume is POST /servers/{id}/os-volume_attachments. Before 2.101 the answer (200) waits for the device
 // name and Cinder's reservation, so their refusals reach the client; from 2.101 it is 202 with no body as soon
 // as the instance and volume pass the API's checks, and the rest happens afterwards.
-func (c *Cloud) attachVolume(w http.ResponseWriter, r *apiRequest) error {
-	body, parseErr := decodeBody(r.Request)
-	req, verr := parseAttachRequest(body, parseErr, r.version)
+func (c *Cloud) attachVolume(w http.ResponseWriter, r *osapi.Request) error {
+	body, parseErr := osapi.DecodeBody(r.Request)
+	req, verr := parseAttachRequest(body, parseErr, r.Version)
 	detail := "volume=" + req.volumeID
 	if req.device != "" {
 		detail += " device=" + req.device
 	}
-	c.audited(w, r, "compute", "attach_volume", detail, r.PathValue("id"), func(w http.ResponseWriter) {
+	c.novaAPI.Audited(w, r, "attach_volume", detail, r.PathValue("id"), func(w http.ResponseWriter) {
 		if verr != nil {
-			c.writeAPIError(c.novaService(), w, r.Request, verr)
+			c.novaAPI.WriteError(w, r.Request, verr)
 			return
 		}
 		device, err := c.requestAttach(r, req)
 		if err != nil {
-			c.writeAPIError(c.novaService(), w, r.Request, err)
+			c.novaAPI.WriteError(w, r.Request, err)
 			return
 		}
-		if r.version.AtLeast(2, 101) {
+		if r.Version.AtLeast(2, 101) {
 			w.WriteHeader(http.StatusAccepted)
 			return
 		}
@@ -239,20 +240,20 @@ func (c *Cloud) attachVolume(w http.ResponseWriter, r *apiRequest) error {
 		if device == "" {
 			a["device"] = nil
 		}
-		if r.version.AtLeast(2, 70) {
-			a["tag"] = nullString(sqlString{String: req.tag, Valid: req.tag != ""})
+		if r.Version.AtLeast(2, 70) {
+			a["tag"] = osapi.NullString(sqlString{String: req.tag, Valid: req.tag != ""})
 		}
-		if r.version.AtLeast(2, 79) {
+		if r.Version.AtLeast(2, 79) {
 			a["delete_on_termination"] = req.deleteOnTermination
 		}
 		// Nova never gave create the 2.89 shape.
-		writeJSON(w, http.StatusOK, map[string]any{"volumeAttachment": a})
+		osapi.WriteJSON(w, http.StatusOK, map[string]any{"volumeAttachment": a})
 	})
 	return nil
 }
 
 // requestAttach is the compute API's attach_volume; it returns the device name (none from 2.101).
-func (c *Cloud) requestAttach(r *apiRequest, req attachRequest) (string, error) {
+func (c *Cloud) requestAttach(r *osapi.Request, req attachRequest) (string, error) {
 	// nova-api finishes what it started when the client goes away.
 	ctx := context.WithoutCancel(r.Context())
 	serverID := r.PathValue("id")
@@ -260,8 +261,8 @@ func (c *Cloud) requestAttach(r *apiRequest, req attachRequest) (string, error) 
 	if err != nil {
 		return "", err
 	}
-	if slices.Contains(shelvedStates, i.vmState.String) && !r.version.AtLeast(2, 20) {
-		return "", conflict("Cannot 'attach_volume' instance %s while it is in vm_state %s", serverID, i.vmState.String)
+	if slices.Contains(shelvedStates, i.vmState.String) && !r.Version.AtLeast(2, 20) {
+		return "", osapi.Conflict("Cannot 'attach_volume' instance %s while it is in vm_state %s", serverID, i.vmState.String)
 	}
 	if err := checkState(i, "attach_volume", allowVolumeChange, noTask); err != nil {
 		return "", err
@@ -276,7 +277,7 @@ func (c *Cloud) requestAttach(r *apiRequest, req attachRequest) (string, error) 
 	if i.vmState.String == "shelved_offloaded" {
 		return "", c.attachShelvedOffloaded(ctx, i, v, req)
 	}
-	if r.version.AtLeast(2, 101) {
+	if r.Version.AtLeast(2, 101) {
 		c.compute.conduct(func(ctx context.Context) {
 			if _, err := c.attachThroughCompute(ctx, i, v, req); err != nil {
 				c.logf("conductor: attach %s to %s: %v", v.id, i.uuid, err)
@@ -300,10 +301,10 @@ func checkVolumeAlreadyAttached(ctx context.Context, q store.Querier, i instance
 		for n, b := range bdms {
 			uuids[n] = b.instanceUUID
 		}
-		return badRequest("Invalid volume: volume %s is already attached to instances: %s", v.id, strings.Join(uuids, " "))
+		return osapi.BadRequest("Invalid volume: volume %s is already attached to instances: %s", v.id, strings.Join(uuids, " "))
 	}
 	if slices.ContainsFunc(bdms, func(b bdm) bool { return b.instanceUUID == i.uuid }) {
-		return badRequest("Invalid volume: volume %s already attached", v.id)
+		return osapi.BadRequest("Invalid volume: volume %s already attached", v.id)
 	}
 	return nil
 }
@@ -312,10 +313,10 @@ func checkVolumeAlreadyAttached(ctx context.Context, q store.Querier, i instance
 // without a device and the attachment completed without a connector; unshelving would connect it.
 func (c *Cloud) attachShelvedOffloaded(ctx context.Context, i instance, v volume, req attachRequest) error {
 	if req.tag != "" {
-		return badRequest("Tagged volume attachment is not supported for shelved-offloaded instances.")
+		return osapi.BadRequest("Tagged volume attachment is not supported for shelved-offloaded instances.")
 	}
 	if v.multiattach.Bool {
-		return badRequest("Attaching multiattach volumes is not supported for shelved-offloaded instances.")
+		return osapi.BadRequest("Attaching multiattach volumes is not supported for shelved-offloaded instances.")
 	}
 	t := store.Now()
 	b := bdm{uuid: c.ids.UUID(), instanceUUID: i.uuid, volumeID: sqlString{String: v.id, Valid: true}}
@@ -347,10 +348,10 @@ func (c *Cloud) attachShelvedOffloaded(ctx context.Context, i instance, v volume
 
 // detachVolume is DELETE /servers/{id}/os-volume_attachments/{volume}: 202 once Cinder has the volume
 // detaching and the detach is cast to the compute host.
-func (c *Cloud) detachVolume(w http.ResponseWriter, r *apiRequest) error {
-	c.audited(w, r, "compute", "detach_volume", "volume="+r.PathValue("volume"), r.PathValue("id"), func(w http.ResponseWriter) {
+func (c *Cloud) detachVolume(w http.ResponseWriter, r *osapi.Request) error {
+	c.novaAPI.Audited(w, r, "detach_volume", "volume="+r.PathValue("volume"), r.PathValue("id"), func(w http.ResponseWriter) {
 		if err := c.requestDetach(r); err != nil {
-			c.writeAPIError(c.novaService(), w, r.Request, err)
+			c.novaAPI.WriteError(w, r.Request, err)
 			return
 		}
 		w.WriteHeader(http.StatusAccepted)
@@ -359,15 +360,15 @@ func (c *Cloud) detachVolume(w http.ResponseWriter, r *apiRequest) error {
 }
 
 // requestDetach is the volume attachments controller's delete with the compute API's detach_volume.
-func (c *Cloud) requestDetach(r *apiRequest) error {
+func (c *Cloud) requestDetach(r *osapi.Request) error {
 	ctx := context.WithoutCancel(r.Context())
 	serverID, volumeID := r.PathValue("id"), r.PathValue("volume")
 	i, err := getInstance(ctx, c.nova, serverID, false)
 	if err != nil {
 		return err
 	}
-	if slices.Contains(shelvedStates, i.vmState.String) && !r.version.AtLeast(2, 20) {
-		return conflict("Cannot 'detach_volume' instance %s while it is in vm_state %s", serverID, i.vmState.String)
+	if slices.Contains(shelvedStates, i.vmState.String) && !r.Version.AtLeast(2, 20) {
+		return osapi.Conflict("Cannot 'detach_volume' instance %s while it is in vm_state %s", serverID, i.vmState.String)
 	}
 	if _, err := getVolume(ctx, c.cinder, c.volumeColumns(), volumeID, false); err != nil {
 		return err
@@ -380,7 +381,7 @@ func (c *Cloud) requestDetach(r *apiRequest) error {
 		return notAttached(serverID, volumeID)
 	}
 	if b.bootIndex.Valid && b.bootIndex.Int64 == 0 {
-		return badRequest("Cannot detach a root device volume")
+		return osapi.BadRequest("Cannot detach a root device volume")
 	}
 	if err := checkState(i, "detach_volume", allowVolumeChange, noTask); err != nil {
 		return err
@@ -402,7 +403,7 @@ func (c *Cloud) requestDetach(r *apiRequest) error {
 		return err
 	}
 	if !up {
-		return conflict("Service is unavailable at this time.")
+		return osapi.Conflict("Service is unavailable at this time.")
 	}
 	if err := c.novaBeginDetaching(ctx, volumeID); err != nil {
 		return err
@@ -419,9 +420,9 @@ func (c *Cloud) requestDetach(r *apiRequest) error {
 // wrapped again in InvalidVolume.
 func (c *Cloud) novaBeginDetaching(ctx context.Context, volumeID string) error {
 	err := c.beginDetaching(ctx, volumeID)
-	var ae *apiError
-	if errors.As(err, &ae) && ae.code == http.StatusBadRequest {
-		return badRequest("Invalid volume: %s", novaInvalidInput(ae).message)
+	var ae *osapi.Error
+	if errors.As(err, &ae) && ae.Code == http.StatusBadRequest {
+		return osapi.BadRequest("Invalid volume: %s", novaInvalidInput(ae).Message)
 	}
 	return err
 }

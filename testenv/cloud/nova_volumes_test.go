@@ -14,6 +14,7 @@ import (
 
 	"github.com/osdr/osdr/testenv/cloud"
 	"github.com/osdr/osdr/testenv/cloud/cloudtest"
+	"github.com/osdr/osdr/testenv/cloud/osapi"
 	"github.com/osdr/osdr/testenv/virt"
 )
 
@@ -29,8 +30,8 @@ func legacyColumns(t *testing.T, f *cloudtest.Fixture, volumeID string) (instanc
 
 // mvAtLeast compares "MAJOR.MINOR" strings.
 func mvAtLeast(v, min string) bool {
-	a, _ := cloud.ParseMicroversion(v)
-	b, _ := cloud.ParseMicroversion(min)
+	a, _ := osapi.ParseMicroversion(v)
+	b, _ := osapi.ParseMicroversion(min)
 	return a.AtLeast(b.Major, b.Minor)
 }
 

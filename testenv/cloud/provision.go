@@ -1,6 +1,7 @@
 package cloud
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -118,7 +119,7 @@ func (c *Cloud) Provision(ctx context.Context, t Topology) (Topology, error) {
 	}
 	c.compute.setStorageIP(t.StorageIP)
 	for _, h := range t.Hosts {
-		c.compute.addRunning(h.Name, orDefault(h.IP, "127.0.0.1"))
+		c.compute.addRunning(h.Name, cmp.Or(h.IP, "127.0.0.1"))
 	}
 	for _, inst := range t.Instances {
 		d := virt.Domain{Host: inst.Host, Name: fmt.Sprintf("instance-%08x", dbIDs[inst.ID]), InstanceUUID: inst.ID}
@@ -140,9 +141,9 @@ func (c *Cloud) Provision(ctx context.Context, t Topology) (Topology, error) {
 
 // complete checks a topology and fills in its defaults and generated ids.
 func (c *Cloud) complete(t Topology) (Topology, error) {
-	t.Controller = orDefault(t.Controller, "controller")
-	t.StorageHost = orDefault(t.StorageHost, t.Controller)
-	t.StorageIP = orDefault(t.StorageIP, "127.0.0.1")
+	t.Controller = cmp.Or(t.Controller, "controller")
+	t.StorageHost = cmp.Or(t.StorageHost, t.Controller)
+	t.StorageIP = cmp.Or(t.StorageIP, "127.0.0.1")
 	if _, err := netip.ParseAddr(t.StorageIP); err != nil {
 		return t, fmt.Errorf("storage IP: %w", err)
 	}
@@ -160,15 +161,15 @@ func (c *Cloud) complete(t Topology) (Topology, error) {
 		if !hosts[inst.Host] {
 			return t, fmt.Errorf("instance %q is on unknown host %q", inst.Name, inst.Host)
 		}
-		inst.ID = orDefault(inst.ID, c.ids.UUID())
-		inst.Name = orDefault(inst.Name, "vm"+fmt.Sprint(n+1))
+		inst.ID = cmp.Or(inst.ID, c.ids.UUID())
+		inst.Name = cmp.Or(inst.Name, "vm"+fmt.Sprint(n+1))
 		if inst.State == "" {
 			inst.State = StateActive
 		}
 		if inst.State != StateActive && inst.State != StateStopped {
 			return t, fmt.Errorf("instance %q: unknown state %q", inst.Name, inst.State)
 		}
-		inst.Flavor = orDefault(inst.Flavor, "m1.tiny")
+		inst.Flavor = cmp.Or(inst.Flavor, "m1.tiny")
 		if _, ok := flavorByName(inst.Flavor); !ok {
 			return t, fmt.Errorf("instance %q: unknown flavor %q", inst.Name, inst.Flavor)
 		}
@@ -203,8 +204,8 @@ func (c *Cloud) completeVolumes(inst *Instance) error {
 	next := 'b'
 	for v := range inst.Volumes {
 		vol := &inst.Volumes[v]
-		vol.ID = orDefault(vol.ID, c.ids.UUID())
-		vol.Name = orDefault(vol.Name, fmt.Sprintf("%s-vol%d", inst.Name, v+1))
+		vol.ID = cmp.Or(vol.ID, c.ids.UUID())
+		vol.Name = cmp.Or(vol.Name, fmt.Sprintf("%s-vol%d", inst.Name, v+1))
 		if vol.SizeGB == 0 {
 			vol.SizeGB = 1
 		}
@@ -216,7 +217,7 @@ func (c *Cloud) completeVolumes(inst *Instance) error {
 		}
 		if vol.Boot {
 			boots++
-			vol.Device = orDefault(vol.Device, "/dev/vda")
+			vol.Device = cmp.Or(vol.Device, "/dev/vda")
 		}
 		for vol.Device == "" {
 			if candidate := "/dev/vd" + string(next); !slices.ContainsFunc(inst.Volumes, func(o Volume) bool { return o.Device == candidate }) {
@@ -375,7 +376,7 @@ func (c *Cloud) writeCinder(ctx context.Context, tx *sql.Tx, t Topology, at time
 	admin := c.identity.admin
 	hostIPs := map[string]string{}
 	for _, h := range t.Hosts {
-		hostIPs[h.Name] = orDefault(h.IP, "127.0.0.1")
+		hostIPs[h.Name] = cmp.Or(h.IP, "127.0.0.1")
 	}
 	for _, inst := range t.Instances {
 		for _, v := range inst.Volumes {

@@ -1,4 +1,4 @@
-package cloud
+package osapi
 
 import (
 	"fmt"
@@ -39,8 +39,8 @@ func (v Microversion) within(lo, hi Microversion) bool {
 }
 
 const (
-	headerAPIVersion        = "OpenStack-API-Version"
-	headerNovaLegacyVersion = "X-OpenStack-Nova-API-Version"
+	HeaderAPIVersion        = "OpenStack-API-Version"
+	HeaderNovaLegacyVersion = "X-OpenStack-Nova-API-Version"
 )
 
 var (
@@ -48,12 +48,12 @@ var (
 	volumeMinVersion  = Microversion{3, 0}
 )
 
-// computeVersion negotiates a Nova request's microversion as nova/api/openstack/wsgi.py does through
+// ComputeVersion negotiates a Nova request's microversion as nova/api/openstack/wsgi.py does through
 // microversion_parse: the standard header's "compute" entry, else the legacy header, else 2.1.
-func computeVersion(h http.Header, max Microversion) (Microversion, *apiError) {
+func ComputeVersion(h http.Header, max Microversion) (Microversion, *Error) {
 	requested, found := standardHeaderVersion(h, "compute")
 	if !found {
-		requested = strings.TrimSpace(h.Get(headerNovaLegacyVersion))
+		requested = strings.TrimSpace(h.Get(HeaderNovaLegacyVersion))
 		found = requested != ""
 	}
 	if !found {
@@ -62,13 +62,13 @@ func computeVersion(h http.Header, max Microversion) (Microversion, *apiError) {
 	return checkVersion(requested, computeMinVersion, max)
 }
 
-// volumeVersion negotiates a Cinder request's microversion as cinder/api/openstack/wsgi.py does: the first
+// VolumeVersion negotiates a Cinder request's microversion as cinder/api/openstack/wsgi.py does: the first
 // entry of the standard header mentioning "volume", else 3.0.
-func volumeVersion(h http.Header, max Microversion) (Microversion, *apiError) {
-	if len(h.Values(headerAPIVersion)) == 0 {
+func VolumeVersion(h http.Header, max Microversion) (Microversion, *Error) {
+	if len(h.Values(HeaderAPIVersion)) == 0 {
 		return volumeMinVersion, nil
 	}
-	for _, entry := range strings.Split(strings.Join(h.Values(headerAPIVersion), ","), ",") {
+	for _, entry := range strings.Split(strings.Join(h.Values(HeaderAPIVersion), ","), ",") {
 		if !strings.Contains(entry, "volume") {
 			continue
 		}
@@ -79,13 +79,13 @@ func volumeVersion(h http.Header, max Microversion) (Microversion, *apiError) {
 		return checkVersion(fields[1], volumeMinVersion, max)
 	}
 	// Cinder raises VersionNotFoundForAPIMethod here, which its fault middleware turns into a bare 400.
-	return Microversion{}, &apiError{http.StatusBadRequest,
+	return Microversion{}, &Error{http.StatusBadRequest,
 		"The server could not comply with the request since it is either malformed or otherwise incorrect."}
 }
 
 // standardHeaderVersion finds "<service> <version>" in OpenStack-API-Version (comma-separated, any case).
 func standardHeaderVersion(h http.Header, service string) (string, bool) {
-	for _, entry := range strings.Split(strings.Join(h.Values(headerAPIVersion), ","), ",") {
+	for _, entry := range strings.Split(strings.Join(h.Values(HeaderAPIVersion), ","), ",") {
 		fields := strings.Fields(entry)
 		if len(fields) == 2 && strings.EqualFold(fields[0], service) {
 			return fields[1], true
@@ -94,17 +94,17 @@ func standardHeaderVersion(h http.Header, service string) (string, bool) {
 	return "", false
 }
 
-func checkVersion(requested string, min, max Microversion) (Microversion, *apiError) {
+func checkVersion(requested string, min, max Microversion) (Microversion, *Error) {
 	if strings.EqualFold(requested, "latest") {
 		return max, nil
 	}
 	v, err := ParseMicroversion(requested)
 	if err != nil {
-		return Microversion{}, &apiError{http.StatusBadRequest, fmt.Sprintf(
+		return Microversion{}, &Error{http.StatusBadRequest, fmt.Sprintf(
 			"API Version String %s is of invalid format. Must be of format MajorNum.MinorNum.", requested)}
 	}
 	if !v.within(min, max) {
-		return Microversion{}, &apiError{http.StatusNotAcceptable, fmt.Sprintf(
+		return Microversion{}, &Error{http.StatusNotAcceptable, fmt.Sprintf(
 			"Version %s is not supported by the API. Minimum is %s and maximum is %s.", v, min, max)}
 	}
 	return v, nil

@@ -1,4 +1,4 @@
-package cloud_test
+package osapi_test
 
 import (
 	"fmt"
@@ -8,23 +8,24 @@ import (
 
 	"github.com/osdr/osdr/testenv/cloud"
 	"github.com/osdr/osdr/testenv/cloud/cloudtest"
+	"github.com/osdr/osdr/testenv/cloud/osapi"
 )
 
 func TestParseMicroversion(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
-		want cloud.Microversion
+		want osapi.Microversion
 		ok   bool
 	}{
-		{"2.1", cloud.Microversion{2, 1}, true},
-		{"2.96", cloud.Microversion{2, 96}, true},
-		{"3.0", cloud.Microversion{3, 0}, true},
-		{"2.01", cloud.Microversion{}, false},
-		{"2", cloud.Microversion{}, false},
-		{"v2.1", cloud.Microversion{}, false},
-		{"0.1", cloud.Microversion{}, false},
+		{"2.1", osapi.Microversion{Major: 2, Minor: 1}, true},
+		{"2.96", osapi.Microversion{Major: 2, Minor: 96}, true},
+		{"3.0", osapi.Microversion{Major: 3, Minor: 0}, true},
+		{"2.01", osapi.Microversion{}, false},
+		{"2", osapi.Microversion{}, false},
+		{"v2.1", osapi.Microversion{}, false},
+		{"0.1", osapi.Microversion{}, false},
 	} {
-		got, err := cloud.ParseMicroversion(tc.in)
+		got, err := osapi.ParseMicroversion(tc.in)
 		if (err == nil) != tc.ok || got != tc.want {
 			t.Errorf("ParseMicroversion(%q) = %v, %v", tc.in, got, err)
 		}
@@ -41,7 +42,9 @@ func TestMicroversionNegotiation(t *testing.T) {
 			e := f.Cloud.Endpoints()
 			token := f.Token(t)
 			nova, cinder := p.ComputeMaxVersion.String(), p.VolumeMaxVersion.String()
-			tooNew := func(v cloud.Microversion) string { return cloud.Microversion{v.Major, v.Minor + 1}.String() }
+			tooNew := func(v osapi.Microversion) string {
+				return osapi.Microversion{Major: v.Major, Minor: v.Minor + 1}.String()
+			}
 			for _, tc := range []struct {
 				name    string
 				url     string

@@ -1,4 +1,4 @@
-package cloud
+package osapi
 
 import (
 	"net/http"
@@ -27,26 +27,25 @@ type AuditEntry struct {
 	Fault string `json:"fault,omitempty"`
 }
 
-// auditLog keeps every entry in order; it is safe for concurrent use.
-type auditLog struct {
+// AuditLog keeps every entry in order; it is safe for concurrent use.
+type AuditLog struct {
 	mu      sync.Mutex
 	entries []AuditEntry
 }
 
-func (l *auditLog) add(e AuditEntry) {
+// Add records e.
+func (l *AuditLog) Add(e AuditEntry) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.entries = append(l.entries, e)
 }
 
-func (l *auditLog) snapshot() []AuditEntry {
+// Entries returns every entry recorded so far, oldest first.
+func (l *AuditLog) Entries() []AuditEntry {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]AuditEntry(nil), l.entries...)
 }
-
-// AuditLog returns every entry recorded so far, oldest first.
-func (c *Cloud) AuditLog() []AuditEntry { return c.audit.snapshot() }
 
 // statusRecorder remembers the status a handler answered with, for the audit entry.
 type statusRecorder struct {
@@ -68,22 +67,12 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 	return r.ResponseWriter.Write(b)
 }
 
-// audited runs one mutating API call and records who asked for what and how it was answered. Every mutating
+// Audited runs one mutating API call and records who asked for what and how it was answered. Every mutating
 // route goes through here.
-func (c *Cloud) audited(w http.ResponseWriter, r *apiRequest, service, operation, detail, target string,
+func (svc Service) Audited(w http.ResponseWriter, r *Request, operation, detail, target string,
 	serve func(w http.ResponseWriter)) {
 	rec := &statusRecorder{ResponseWriter: w}
 	serve(rec)
-	c.audit.add(AuditEntry{Time: time.Now().UTC(), Caller: r.token.userName, Service: service, Operation: operation,
+	svc.Audit.Add(AuditEntry{Time: time.Now().UTC(), Caller: r.Token.UserName, Service: svc.Name, Operation: operation,
 		Detail: detail, Target: target, Status: rec.status, Fault: faultOf(r.Context()).String()})
-}
-
-// auditCompute records what nova-compute did to a guest.
-func (c *Cloud) auditCompute(host, operation, detail, target string, err error) {
-	e := AuditEntry{Time: time.Now().UTC(), Caller: "nova-compute@" + host, Service: "compute",
-		Operation: operation, Detail: detail, Target: target}
-	if err != nil {
-		e.Error = err.Error()
-	}
-	c.audit.add(e)
 }
