@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/osdr/osdr/testenv/cloud/keystone"
 	"github.com/osdr/osdr/testenv/cloud/model"
 	"github.com/osdr/osdr/testenv/cloud/osapi"
 	"github.com/osdr/osdr/testenv/cloud/store"
@@ -51,14 +52,6 @@ type Config struct {
 // AuditEntry is one mutating call the cloud served, or one thing nova-compute did to a guest by itself.
 type AuditEntry = osapi.AuditEntry
 
-// Endpoints are the versioned URLs the catalog publishes.
-type Endpoints struct {
-	Identity string // http://127.0.0.1:P/v3
-	Compute  string // http://127.0.0.1:P/v2.1
-	Volume   string // http://127.0.0.1:P/v3/<project id>
-	Image    string // http://127.0.0.1:P (Glance, read-only: the image instances boot from)
-}
-
 // Cloud is a running simulated control plane.
 type Cloud struct {
 	cfg      Config
@@ -67,7 +60,7 @@ type Cloud struct {
 	cinder   *sql.DB
 	driver   virt.Driver
 	ids      *store.IDs
-	identity *identity
+	keystone *keystone.Service
 	audit    *osapi.AuditLog
 	// pipeline is what the API services share; novaAPI and cinderAPI are their WSGI layers on it.
 	pipeline           *osapi.Pipeline
@@ -111,12 +104,6 @@ func New(ctx context.Context, cfg Config) (*Cloud, error) {
 		logf = func(string, ...any) {}
 	}
 	ids := store.NewIDs(cfg.Seed)
-	admin := Credentials{
-		UserID: ids.Hex32(), UserName: cmp.Or(cfg.AdminUser, "admin"),
-		Password:  cmp.Or(cfg.AdminPassword, ids.Hex32()),
-		ProjectID: ids.Hex32(), ProjectName: cmp.Or(cfg.AdminProject, "admin"),
-		DomainName: defaultDomainName,
-	}
 	nova, err := store.Open(ctx, "nova", cfg.NovaDSN)
 	if err != nil {
 		return nil, err
@@ -138,7 +125,7 @@ func New(ctx context.Context, cfg Config) (*Cloud, error) {
 	}
 	c := &Cloud{
 		cfg: cfg, profile: profile, nova: nova, cinder: cinder, driver: cfg.Driver, ids: ids,
-		identity: newIdentity(ids, admin, cfg.Region),
+		keystone: keystone.New(ids, cfg.AdminUser, cfg.AdminPassword, cfg.AdminProject, cfg.Region),
 		volumes:  newVolumeTypes(ids),
 		audit:    &osapi.AuditLog{},
 		latency:  model.NewLatency(cfg.LatencyScale, cfg.Seed),
@@ -147,7 +134,7 @@ func New(ctx context.Context, cfg Config) (*Cloud, error) {
 		imageRef: ids.UUID(), cephSecret: ids.UUID(), createdAt: store.Now(),
 		closing: make(chan struct{}),
 	}
-	c.pipeline = &osapi.Pipeline{Tokens: c.identity, Faults: c.faults, Audit: c.audit, Closing: c.closing, Logf: logf}
+	c.pipeline = &osapi.Pipeline{Tokens: c.keystone, Faults: c.faults, Audit: c.audit, Closing: c.closing, Logf: logf}
 	c.novaAPI, c.cinderAPI = c.novaService(), c.cinderService()
 	c.compute = newComputeManager(c)
 	return c, nil
@@ -157,7 +144,13 @@ func New(ctx context.Context, cfg Config) (*Cloud, error) {
 func (c *Cloud) Profile() Profile { return c.profile }
 
 // Admin returns the admin account's credentials.
-func (c *Cloud) Admin() Credentials { return c.identity.admin }
+func (c *Cloud) Admin() Credentials { return c.keystone.Admin() }
+
+// Credentials name the cloud's admin account, as clouds.yaml or an openrc would carry them.
+type Credentials = keystone.Credentials
+
+// Endpoints are the versioned URLs the catalog publishes.
+type Endpoints = keystone.Endpoints
 
 // Endpoints returns the services' URLs; they are known once Start has returned.
 func (c *Cloud) Endpoints() Endpoints { return c.endpoints }
@@ -194,15 +187,15 @@ func (c *Cloud) Start(ctx context.Context) error {
 	c.endpoints = Endpoints{
 		Identity: root(listeners[0]) + "/v3",
 		Compute:  root(listeners[1]) + "/v2.1",
-		Volume:   root(listeners[2]) + "/v3/" + c.identity.admin.ProjectID,
+		Volume:   root(listeners[2]) + "/v3/" + c.keystone.Admin().ProjectID,
 		Image:    root(listeners[3]),
 	}
-	c.identity.setCatalog(c.endpoints)
+	c.keystone.Publish(c.endpoints)
 
 	bgCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	c.stop = stop
 	c.compute.setContext(bgCtx)
-	for i, h := range []http.Handler{c.keystoneHandler(), c.novaHandler(), c.cinderHandler(), c.glanceHandler()} {
+	for i, h := range []http.Handler{c.keystone.Handler(), c.novaHandler(), c.cinderHandler(), c.glanceHandler()} {
 		srv := &http.Server{
 			Handler:           c.counted(h),
 			ReadHeaderTimeout: 30 * time.Second,

@@ -39,7 +39,7 @@ func (c *Cloud) imageView() map[string]any {
 	created := c.createdAt.Format(time.RFC3339)
 	return map[string]any{
 		"id": c.imageRef, "name": "cirros-0.6.2-x86_64-disk", "status": "active", "visibility": "public",
-		"protected": false, "os_hidden": false, "owner": c.identity.admin.ProjectID, "size": 21430272,
+		"protected": false, "os_hidden": false, "owner": c.keystone.Admin().ProjectID, "size": 21430272,
 		"virtual_size": 117440512, "min_ram": 0, "min_disk": 0, "disk_format": "qcow2", "container_format": "bare",
 		"checksum": "c8fc807773e5354afe61636071771906", "os_hash_algo": "sha512",
 		"os_hash_value": "1103b92ce8ad966e41235a4de260deb791ff571670c0342666c8582fbb9caefe6af07ebb11d34f44f8414b609b29c1bdf1d72ffa6faa39c88e8721d09847952b",

@@ -265,7 +265,7 @@ func (c *Cloud) writeNova(ctx context.Context, tx *sql.Tx, t Topology, at time.T
 			return fmt.Errorf("add service %s on %s: %w", s[1], s[0], err)
 		}
 	}
-	admin := c.identity.admin
+	admin := c.keystone.Admin()
 	for _, inst := range t.Instances {
 		f, _ := flavorByName(inst.Flavor)
 		imageRef := c.imageRef
@@ -373,7 +373,7 @@ func (c *Cloud) writeCinder(ctx context.Context, tx *sql.Tx, t Topology, at time
 			serviceUUIDs[s.backend] = id
 		}
 	}
-	admin := c.identity.admin
+	admin := c.keystone.Admin()
 	hostIPs := map[string]string{}
 	for _, h := range t.Hosts {
 		hostIPs[h.Name] = cmp.Or(h.IP, "127.0.0.1")
@@ -420,7 +420,7 @@ func (c *Cloud) writeCinder(ctx context.Context, tx *sql.Tx, t Topology, at time
 // instance (Nova's numeric instances.id), mountpoint and attach time; there are no attachment, service or
 // volume type rows.
 func (c *Cloud) writeLegacyCinder(ctx context.Context, tx *sql.Tx, t Topology, at time.Time, dbIDs map[string]int64) error {
-	admin := c.identity.admin
+	admin := c.keystone.Admin()
 	for _, inst := range t.Instances {
 		for _, v := range inst.Volumes {
 			spec := backends[v.Backend]

@@ -1,4 +1,4 @@
-package cloud_test
+package keystone_test
 
 import (
 	"fmt"
