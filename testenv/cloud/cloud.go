@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/osdr/osdr/testenv/cloud/glance"
 	"github.com/osdr/osdr/testenv/cloud/keystone"
 	"github.com/osdr/osdr/testenv/cloud/model"
 	"github.com/osdr/osdr/testenv/cloud/osapi"
@@ -73,7 +74,7 @@ type Cloud struct {
 	// imageRef is the Glance image every image-booted instance was built from; cephSecret the libvirt secret
 	// of the Ceph backend.
 	imageRef, cephSecret string
-	createdAt            time.Time
+	glance               *glance.Service
 
 	endpoints Endpoints
 
@@ -131,11 +132,12 @@ func New(ctx context.Context, cfg Config) (*Cloud, error) {
 		latency:  model.NewLatency(cfg.LatencyScale, cfg.Seed),
 		faults:   model.NewFaults(),
 		logf:     logf,
-		imageRef: ids.UUID(), cephSecret: ids.UUID(), createdAt: store.Now(),
+		imageRef: ids.UUID(), cephSecret: ids.UUID(),
 		closing: make(chan struct{}),
 	}
 	c.pipeline = &osapi.Pipeline{Tokens: c.keystone, Faults: c.faults, Audit: c.audit, Closing: c.closing, Logf: logf}
 	c.novaAPI, c.cinderAPI = c.novaService(), c.cinderService()
+	c.glance = glance.New(c.pipeline, c.imageRef, c.keystone.Admin().ProjectID, store.Now())
 	c.compute = newComputeManager(c)
 	return c, nil
 }
@@ -195,7 +197,7 @@ func (c *Cloud) Start(ctx context.Context) error {
 	bgCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	c.stop = stop
 	c.compute.setContext(bgCtx)
-	for i, h := range []http.Handler{c.keystone.Handler(), c.novaHandler(), c.cinderHandler(), c.glanceHandler()} {
+	for i, h := range []http.Handler{c.keystone.Handler(), c.novaHandler(), c.cinderHandler(), c.glance.Handler()} {
 		srv := &http.Server{
 			Handler:           c.counted(h),
 			ReadHeaderTimeout: 30 * time.Second,
