@@ -36,10 +36,10 @@ func novaInvalidInput(e *osapi.Error) *osapi.Error {
 // attachmentRow is a volume_attachment row with the columns the attachments API shows.
 type attachmentRow struct {
 	id, volumeID                         string
-	instanceUUID, attachedHost           sqlString
-	mountpoint, attachMode, attachStatus sqlString
-	connectionInfo, connector            sqlString
-	attachTime, detachTime, createdAt    sqlTime
+	instanceUUID, attachedHost           sql.NullString
+	mountpoint, attachMode, attachStatus sql.NullString
+	connectionInfo, connector            sql.NullString
+	attachTime, detachTime, createdAt    sql.NullTime
 }
 
 const attachmentColumns = `id, volume_id, instance_uuid, attached_host, mountpoint, attach_mode, attach_status,
@@ -107,9 +107,9 @@ func (c *Cloud) attachmentCreate(ctx context.Context, volumeID, instanceUUID str
 					v.id, strings.Join(expected, " or "), status)
 			}
 		}
-		a = attachmentRow{id: c.ids.UUID(), volumeID: v.id, instanceUUID: sqlString{String: instanceUUID, Valid: instanceUUID != ""},
-			attachMode: sqlString{String: mode, Valid: true}, attachStatus: sqlString{String: "reserved", Valid: true},
-			connectionInfo: sqlString{String: "{}", Valid: true}, createdAt: sqlTime{Time: store.Now(), Valid: true}}
+		a = attachmentRow{id: c.ids.UUID(), volumeID: v.id, instanceUUID: sql.NullString{String: instanceUUID, Valid: instanceUUID != ""},
+			attachMode: sql.NullString{String: mode, Valid: true}, attachStatus: sql.NullString{String: "reserved", Valid: true},
+			connectionInfo: sql.NullString{String: "{}", Valid: true}, createdAt: sql.NullTime{Time: store.Now(), Valid: true}}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO volume_attachment (created_at, deleted, id, volume_id, instance_uuid,
 			attach_mode, attach_status, connection_info) VALUES (?, 0, ?, ?, ?, ?, 'reserved', '{}')`,
 			a.createdAt.Time, a.id, v.id, a.instanceUUID, mode); err != nil {
@@ -128,7 +128,7 @@ func (c *Cloud) attachmentCreate(ctx context.Context, volumeID, instanceUUID str
 		}
 		return a, &osapi.Error{Code: http.StatusInternalServerError, Message: "Unable to create attachment for volume."}
 	}
-	a.connectionInfo = sqlString{String: conn, Valid: true}
+	a.connectionInfo = sql.NullString{String: conn, Valid: true}
 	return a, nil
 }
 

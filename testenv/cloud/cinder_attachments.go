@@ -3,6 +3,7 @@ package cloud
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,7 +34,7 @@ func attachmentView(a attachmentRow, detail bool) map[string]any {
 	if !detail {
 		return d
 	}
-	normalized := func(t sqlTime) any {
+	normalized := func(t sql.NullTime) any {
 		if !t.Valid {
 			return ""
 		}
@@ -353,7 +354,7 @@ func (c *Cloud) doUpdateAttachment(r *osapi.Request, body any, parseErr error) (
 		}
 		return attachmentRow{}, &osapi.Error{Code: http.StatusInternalServerError, Message: "Unable to update the attachment."}
 	}
-	a.connectionInfo = sqlString{String: conn, Valid: true}
+	a.connectionInfo = sql.NullString{String: conn, Valid: true}
 	return a, nil
 }
 

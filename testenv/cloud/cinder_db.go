@@ -62,20 +62,20 @@ func checkCinderSchema(ctx context.Context, db *sql.DB, p Profile) error {
 // volume is a volumes row, the columns Cinder's API renders and the attach flows decide on.
 type volume struct {
 	id                                       string
-	createdAt, updatedAt                     sqlTime
-	userID, projectID, host                  sqlString
-	size                                     sqlInt
-	availabilityZone, status, attachStatus   sqlString
-	displayName, displayDescription          sqlString
-	snapshotID                               sqlString
+	createdAt, updatedAt                     sql.NullTime
+	userID, projectID, host                  sql.NullString
+	size                                     sql.NullInt64
+	availabilityZone, status, attachStatus   sql.NullString
+	displayName, displayDescription          sql.NullString
+	snapshotID                               sql.NullString
 	volumeTypeID                             string
-	sourceVolID                              sqlString
+	sourceVolID                              sql.NullString
 	bootable                                 sql.NullBool
-	nameID, encryptionKeyID, migrationStatus sqlString
-	replicationStatus, consistencyGroupID    sqlString
-	providerID, providerLocation             sqlString
+	nameID, encryptionKeyID, migrationStatus sql.NullString
+	replicationStatus, consistencyGroupID    sql.NullString
+	providerID, providerLocation             sql.NullString
 	multiattach                              sql.NullBool
-	clusterName, groupID, serviceUUID        sqlString
+	clusterName, groupID, serviceUUID        sql.NullString
 	sharedTargets, useQuota                  sql.NullBool
 }
 
@@ -161,9 +161,9 @@ func listVolumes(ctx context.Context, q store.Querier, columns string, f volumeF
 // attachment is a live volume_attachment row.
 type attachment struct {
 	id, volumeID                           string
-	instanceUUID, attachedHost, mountpoint sqlString
-	attachTime                             sqlTime
-	attachStatus                           sqlString
+	instanceUUID, attachedHost, mountpoint sql.NullString
+	attachTime                             sql.NullTime
+	attachStatus                           sql.NullString
 }
 
 func liveAttachments(ctx context.Context, q store.Querier, volumeIDs []string) (map[string][]attachment, error) {
@@ -209,7 +209,7 @@ func (c *Cloud) volumeAttachments(ctx context.Context, volumeIDs []string) (map[
 	type legacyRow struct {
 		a          attachment
 		instanceID int64
-		attachTime sqlString
+		attachTime sql.NullString
 	}
 	var found []legacyRow
 	for rows.Next() {
@@ -218,7 +218,7 @@ func (c *Cloud) volumeAttachments(ctx context.Context, volumeIDs []string) (map[
 			return nil, fmt.Errorf("read a legacy attachment: %w", err)
 		}
 		if t, err := time.Parse(legacyAttachTime, l.attachTime.String); err == nil {
-			l.a.attachTime = sqlTime{Time: t, Valid: true}
+			l.a.attachTime = sql.NullTime{Time: t, Valid: true}
 		}
 		found = append(found, l)
 	}
@@ -251,7 +251,7 @@ func visibleAdminMetadata(ctx context.Context, q store.Querier, volumeIDs []stri
 	defer rows.Close()
 	for rows.Next() {
 		var id, key string
-		var value sqlString
+		var value sql.NullString
 		if err := rows.Scan(&id, &key, &value); err != nil {
 			return nil, fmt.Errorf("read volume admin metadata: %w", err)
 		}
@@ -302,10 +302,10 @@ func (t *volumeTypes) name(id string) (string, bool) {
 
 // volumeService is a Cinder services row.
 type volumeService struct {
-	host, binary, zone, disabledReason, clusterName sqlString
-	replicationStatus, activeBackendID              sqlString
+	host, binary, zone, disabledReason, clusterName sql.NullString
+	replicationStatus, activeBackendID              sql.NullString
 	disabled, frozen                                sql.NullBool
-	createdAt, updatedAt, modifiedAt                sqlTime
+	createdAt, updatedAt, modifiedAt                sql.NullTime
 }
 
 // The select lists of the volume services: Cinder's services table, and for the legacy profile the

@@ -1,6 +1,7 @@
 package cloud
 
 import (
+	"database/sql"
 	"net/http"
 	"slices"
 	"strconv"
@@ -12,7 +13,7 @@ import (
 const fixedKeyID = "00000000-0000-0000-0000-000000000000"
 
 // volumeStatus hides the internal managing states behind the ones the API has always shown.
-func volumeStatus(s sqlString) any {
+func volumeStatus(s sql.NullString) any {
 	switch s.String {
 	case "managing":
 		return "creating"
@@ -51,7 +52,7 @@ func (c *Cloud) volumeView(r *osapi.Request, v volume, attachments []attachment,
 			continue
 		}
 		attached = append(attached, map[string]any{
-			"id": a.volumeID, "attachment_id": osapi.NullString(sqlString{String: a.id, Valid: a.id != ""}), "volume_id": a.volumeID,
+			"id": a.volumeID, "attachment_id": osapi.NullString(sql.NullString{String: a.id, Valid: a.id != ""}), "volume_id": a.volumeID,
 			"server_id": osapi.NullString(a.instanceUUID), "host_name": osapi.NullString(a.attachedHost),
 			"device": osapi.NullString(a.mountpoint), "attached_at": osapi.TimeOrNil(a.attachTime, osapi.NaiveTime),
 		})

@@ -73,10 +73,10 @@ func (m *computeManager) reserveBlockDeviceName(ctx context.Context, i instance,
 	if err != nil {
 		return bdm{}, err
 	}
-	b := bdm{uuid: m.c.ids.UUID(), instanceUUID: i.uuid, volumeID: sqlString{String: req.volumeID, Valid: true},
-		deviceName: sqlString{String: device, Valid: true}, tag: sqlString{String: req.tag, Valid: req.tag != ""},
+	b := bdm{uuid: m.c.ids.UUID(), instanceUUID: i.uuid, volumeID: sql.NullString{String: req.volumeID, Valid: true},
+		deviceName: sql.NullString{String: device, Valid: true}, tag: sql.NullString{String: req.tag, Valid: req.tag != ""},
 		deleteOnTermination: sql.NullBool{Bool: req.deleteOnTermination, Valid: true},
-		destinationType:     sqlString{String: "volume", Valid: true}}
+		destinationType:     sql.NullString{String: "volume", Valid: true}}
 	t := store.Now()
 	res, err := m.c.nova.ExecContext(ctx, `INSERT INTO block_device_mapping (created_at, updated_at, device_name,
 		delete_on_termination, volume_id, instance_uuid, deleted, source_type, destination_type, boot_index, tag, uuid)
@@ -107,7 +107,7 @@ func (c *Cloud) attachThroughCompute(ctx context.Context, i instance, v volume, 
 		return "", err
 	}
 	if attachmentID != "" {
-		b.attachmentID = sqlString{String: attachmentID, Valid: true}
+		b.attachmentID = sql.NullString{String: attachmentID, Valid: true}
 		if _, err := c.nova.ExecContext(ctx, "UPDATE block_device_mapping SET attachment_id = ?, updated_at = ? WHERE id = ?",
 			attachmentID, store.Now(), b.id); err != nil {
 			return "", fmt.Errorf("record attachment %s: %w", attachmentID, err)
@@ -181,7 +181,7 @@ func (m *computeManager) connectAndPlug(ctx context.Context, i instance, b bdm) 
 	if err != nil {
 		return err
 	}
-	b.connectionInfo = sqlString{String: string(conn), Valid: true}
+	b.connectionInfo = sql.NullString{String: string(conn), Valid: true}
 	vc, err := connectionOf(b)
 	if err != nil {
 		return err

@@ -313,10 +313,3 @@ func hostStatus(services []computeService, host string, at time.Time) string {
 	}
 	return ""
 }
-
-// Shorter names for the nullable column types the views take.
-type (
-	sqlTime   = sql.NullTime
-	sqlString = sql.NullString
-	sqlInt    = sql.NullInt64
-)

@@ -3,6 +3,7 @@ package cloud
 import (
 	"cmp"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
@@ -18,7 +19,7 @@ import (
 const isoTime = "2006-01-02T15:04:05Z"
 
 // isotime is nova.utils.isotime, which renders a missing time as now.
-func isotime(t sqlTime) string {
+func isotime(t sql.NullTime) string {
 	if !t.Valid {
 		return time.Now().UTC().Format(isoTime)
 	}

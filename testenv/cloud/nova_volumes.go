@@ -2,6 +2,7 @@ package cloud
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net/http"
@@ -241,7 +242,7 @@ func (c *Cloud) attachVolume(w http.ResponseWriter, r *osapi.Request) error {
 			a["device"] = nil
 		}
 		if r.Version.AtLeast(2, 70) {
-			a["tag"] = osapi.NullString(sqlString{String: req.tag, Valid: req.tag != ""})
+			a["tag"] = osapi.NullString(sql.NullString{String: req.tag, Valid: req.tag != ""})
 		}
 		if r.Version.AtLeast(2, 79) {
 			a["delete_on_termination"] = req.deleteOnTermination
@@ -319,7 +320,7 @@ func (c *Cloud) attachShelvedOffloaded(ctx context.Context, i instance, v volume
 		return osapi.BadRequest("Attaching multiattach volumes is not supported for shelved-offloaded instances.")
 	}
 	t := store.Now()
-	b := bdm{uuid: c.ids.UUID(), instanceUUID: i.uuid, volumeID: sqlString{String: v.id, Valid: true}}
+	b := bdm{uuid: c.ids.UUID(), instanceUUID: i.uuid, volumeID: sql.NullString{String: v.id, Valid: true}}
 	res, err := c.nova.ExecContext(ctx, `INSERT INTO block_device_mapping (created_at, updated_at, delete_on_termination,
 		volume_id, instance_uuid, deleted, source_type, destination_type, boot_index, uuid) VALUES (?, ?, ?, ?, ?, 0,
 		'volume', 'volume', NULL, ?)`, t, t, req.deleteOnTermination, v.id, i.uuid, b.uuid)
@@ -331,7 +332,7 @@ func (c *Cloud) attachShelvedOffloaded(ctx context.Context, i instance, v volume
 	}
 	attachmentID, err := c.reserveForMapping(ctx, i, v, req)
 	if err == nil && attachmentID != "" {
-		b.attachmentID = sqlString{String: attachmentID, Valid: true}
+		b.attachmentID = sql.NullString{String: attachmentID, Valid: true}
 		if _, err = c.nova.ExecContext(ctx, "UPDATE block_device_mapping SET attachment_id = ? WHERE id = ?",
 			attachmentID, b.id); err != nil {
 			err = fmt.Errorf("record attachment %s: %w", attachmentID, err)
