@@ -11,9 +11,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/osdr/osdr/testenv/cloud/cinder"
 	"github.com/osdr/osdr/testenv/cloud/glance"
 	"github.com/osdr/osdr/testenv/cloud/keystone"
 	"github.com/osdr/osdr/testenv/cloud/model"
+	"github.com/osdr/osdr/testenv/cloud/nova/volume"
 	"github.com/osdr/osdr/testenv/cloud/osapi"
 	"github.com/osdr/osdr/testenv/cloud/store"
 	"github.com/osdr/osdr/testenv/virt"
@@ -58,23 +60,24 @@ type Cloud struct {
 	cfg      Config
 	profile  Profile
 	nova     *sql.DB
-	cinder   *sql.DB
+	cinderDB *sql.DB
 	driver   virt.Driver
 	ids      *store.IDs
 	keystone *keystone.Service
 	audit    *osapi.AuditLog
-	// pipeline is what the API services share; novaAPI and cinderAPI are their WSGI layers on it.
-	pipeline           *osapi.Pipeline
-	novaAPI, cinderAPI osapi.Service
-	compute            *computeManager
-	volumes            *volumeTypes
-	latency            *model.Latency
-	faults             *model.Faults
-	logf               func(format string, args ...any)
-	// imageRef is the Glance image every image-booted instance was built from; cephSecret the libvirt secret
-	// of the Ceph backend.
-	imageRef, cephSecret string
-	glance               *glance.Service
+	// pipeline is what the API services share; novaAPI is Nova's WSGI layer on it.
+	pipeline *osapi.Pipeline
+	novaAPI  osapi.Service
+	compute  *computeManager
+	cinder   *cinder.Service
+	// volumeAPI is Cinder as Nova reaches it.
+	volumeAPI volume.API
+	latency   *model.Latency
+	faults    *model.Faults
+	logf      func(format string, args ...any)
+	// imageRef is the Glance image every image-booted instance was built from.
+	imageRef string
+	glance   *glance.Service
 
 	endpoints Endpoints
 
@@ -109,35 +112,48 @@ func New(ctx context.Context, cfg Config) (*Cloud, error) {
 	if err != nil {
 		return nil, err
 	}
-	cinder, err := store.Open(ctx, "cinder", cfg.CinderDSN)
+	cinderDB, err := store.Open(ctx, "cinder", cfg.CinderDSN)
 	if err != nil {
 		nova.Close()
 		return nil, err
 	}
-	if err := checkCinderSchema(ctx, cinder, profile); err != nil {
+	if err := checkCinderSchema(ctx, cinderDB, profile); err != nil {
 		nova.Close()
-		cinder.Close()
+		cinderDB.Close()
 		return nil, err
 	}
 	if cfg.LatencyScale < 0 {
 		nova.Close()
-		cinder.Close()
+		cinderDB.Close()
 		return nil, fmt.Errorf("latency scale %v is negative", cfg.LatencyScale)
 	}
+	// The services draw their ids in this order, so that one seed keeps naming the same things.
+	identity := keystone.New(ids, cfg.AdminUser, cfg.AdminPassword, cfg.AdminProject, cfg.Region)
+	defaultVolumeType, imageRef, cephSecret := ids.UUID(), ids.UUID(), ids.UUID()
 	c := &Cloud{
-		cfg: cfg, profile: profile, nova: nova, cinder: cinder, driver: cfg.Driver, ids: ids,
-		keystone: keystone.New(ids, cfg.AdminUser, cfg.AdminPassword, cfg.AdminProject, cfg.Region),
-		volumes:  newVolumeTypes(ids),
+		cfg: cfg, profile: profile, nova: nova, cinderDB: cinderDB, driver: cfg.Driver, ids: ids,
+		keystone: identity,
 		audit:    &osapi.AuditLog{},
 		latency:  model.NewLatency(cfg.LatencyScale, cfg.Seed),
 		faults:   model.NewFaults(),
 		logf:     logf,
-		imageRef: ids.UUID(), cephSecret: ids.UUID(),
-		closing: make(chan struct{}),
+		imageRef: imageRef,
+		closing:  make(chan struct{}),
 	}
 	c.pipeline = &osapi.Pipeline{Tokens: c.keystone, Faults: c.faults, Audit: c.audit, Closing: c.closing, Logf: logf}
-	c.novaAPI, c.cinderAPI = c.novaService(), c.cinderService()
-	c.glance = glance.New(c.pipeline, c.imageRef, c.keystone.Admin().ProjectID, store.Now())
+	c.novaAPI = c.novaService()
+	admin := c.keystone.Admin()
+	c.cinder = cinder.New(cinder.Config{
+		Release: cinder.Release{
+			MaxVersion: profile.VolumeMaxVersion, VersionUpdated: profile.VolumeVersionUpdated, Legacy: profile.Legacy(),
+			ResetStatusWorkerType: profile.ResetStatusWorkerType, RPCVersion: profile.VolumeRPCVersion,
+		},
+		DB: cinderDB, Pipeline: c.pipeline, Nova: novaForCinder{nova}, IDs: ids, Latency: c.latency,
+		UserID: admin.UserID, ProjectID: admin.ProjectID, DefaultTypeID: defaultVolumeType, CephSecret: cephSecret,
+		Logf: logf,
+	})
+	c.volumeAPI = c.cinder
+	c.glance = glance.New(c.pipeline, c.imageRef, admin.ProjectID, store.Now())
 	c.compute = newComputeManager(c)
 	return c, nil
 }
@@ -197,7 +213,7 @@ func (c *Cloud) Start(ctx context.Context) error {
 	bgCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	c.stop = stop
 	c.compute.setContext(bgCtx)
-	for i, h := range []http.Handler{c.keystone.Handler(), c.novaHandler(), c.cinderHandler(), c.glance.Handler()} {
+	for i, h := range []http.Handler{c.keystone.Handler(), c.novaHandler(), c.cinder.Handler(), c.glance.Handler()} {
 		srv := &http.Server{
 			Handler:           c.counted(h),
 			ReadHeaderTimeout: 30 * time.Second,
@@ -212,6 +228,7 @@ func (c *Cloud) Start(ctx context.Context) error {
 		})
 	}
 	c.bg.Go(func() { c.compute.run(bgCtx) })
+	c.bg.Go(func() { c.cinder.Run(bgCtx) })
 	c.started = true
 	return nil
 }
@@ -232,7 +249,7 @@ func (c *Cloud) Close(ctx context.Context) error {
 		c.bg.Wait()
 		c.compute.shutdown()
 	}
-	for name, db := range map[string]*sql.DB{"nova": c.nova, "cinder": c.cinder} {
+	for name, db := range map[string]*sql.DB{"nova": c.nova, "cinder": c.cinderDB} {
 		if err := db.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close the %s database: %w", name, err))
 		}
@@ -251,3 +268,19 @@ func (c *Cloud) counted(h http.Handler) http.Handler {
 
 // AuditLog returns every entry recorded so far, oldest first.
 func (c *Cloud) AuditLog() []AuditEntry { return c.audit.Entries() }
+
+// checkCinderSchema refuses a Cinder database the profile cannot play.
+// ErrSchemaMismatch means the Cinder database is not loaded with the schema the profile plays.
+var ErrSchemaMismatch = cinder.ErrSchemaMismatch
+
+// checkCinderSchema refuses a Cinder database the profile cannot play.
+func checkCinderSchema(ctx context.Context, db *sql.DB, p Profile) error {
+	found, err := cinder.DetectSchema(ctx, db)
+	if err != nil {
+		return err
+	}
+	if found != p.CinderSchema {
+		return fmt.Errorf("%w: profile %s needs %s, the database has %s", ErrSchemaMismatch, p.Name, p.CinderSchema, found)
+	}
+	return nil
+}

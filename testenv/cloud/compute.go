@@ -47,7 +47,6 @@ type computeManager struct {
 	locks   map[string]*sync.Mutex
 	hosts   map[string]serviceState // hosts the simulation runs nova-compute on
 	hostIPs map[string]string       // the address each host's connector reports
-	storage string                  // where the storage backends answer (Topology.StorageIP)
 	queued  map[string][]func(context.Context)
 	casts   sync.WaitGroup
 	// closed: the cloud is shutting down; a cast from a request still in flight is lost, as an RPC cast to a
@@ -67,7 +66,7 @@ const (
 func newComputeManager(c *Cloud) *computeManager {
 	return &computeManager{
 		c: c, ctx: context.Background(), locks: map[string]*sync.Mutex{}, hosts: map[string]serviceState{},
-		hostIPs: map[string]string{}, storage: "127.0.0.1", queued: map[string][]func(context.Context){},
+		hostIPs: map[string]string{}, queued: map[string][]func(context.Context){},
 	}
 }
 
@@ -125,18 +124,6 @@ func (m *computeManager) hostIP(host string) string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return cmp.Or(m.hostIPs[host], "127.0.0.1")
-}
-
-func (m *computeManager) setStorageIP(ip string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.storage = ip
-}
-
-func (m *computeManager) storageIP() string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.storage
 }
 
 func (m *computeManager) isStopped(host string) bool {
@@ -201,8 +188,9 @@ func (m *computeManager) runningHosts() []string {
 	return hosts
 }
 
-// heartbeat is every running service's report_state: report_count+1, which stamps last_seen_up (Nova) and
-// updated_at. Compute hosts beat only while their nova-compute runs.
+// heartbeat is every running Nova service's report_state: report_count+1, which stamps last_seen_up and
+// updated_at. Compute hosts beat only while their nova-compute runs; nova-volume, the legacy profile's volume
+// service, is a Nova service.
 func (m *computeManager) heartbeat(ctx context.Context) error {
 	t := store.Now()
 	hosts := m.runningHosts()
@@ -216,14 +204,6 @@ func (m *computeManager) heartbeat(ctx context.Context) error {
 	}
 	if _, err := m.c.nova.ExecContext(ctx, query, args...); err != nil {
 		return fmt.Errorf("nova services: %w", err)
-	}
-	// nova-volume's row is Nova's, beaten above; the legacy Cinder database has no services table.
-	if m.c.profile.Legacy() {
-		return nil
-	}
-	if _, err := m.c.cinder.ExecContext(ctx,
-		"UPDATE services SET report_count = report_count + 1, updated_at = ? WHERE deleted = 0", t); err != nil {
-		return fmt.Errorf("cinder services: %w", err)
 	}
 	return nil
 }
@@ -460,7 +440,7 @@ func (m *computeManager) save(ctx context.Context, i instance, expected []string
 // deleteDanglingBDMs is ComputeManager._delete_dangling_bdms (Nova 28 and later): a volume BDM whose Cinder
 // attachment no longer exists is destroyed; Cinder attachments of the instance Nova does not know are deleted.
 func (m *computeManager) deleteDanglingBDMs(ctx context.Context, i instance) error {
-	cinderAttachments, err := liveAttachmentIDs(ctx, m.c.cinder, "instance_uuid = ?", i.uuid)
+	cinderAttachments, err := m.c.volumeAPI.AttachmentIDs(ctx, i.uuid)
 	if err != nil {
 		return err
 	}
@@ -487,7 +467,7 @@ func (m *computeManager) deleteDanglingBDMs(ctx context.Context, i instance) err
 		if slices.Contains(known, a) {
 			continue
 		}
-		if err := m.c.deleteAttachment(ctx, a); err != nil {
+		if err := m.c.volumeAPI.AttachmentDelete(ctx, a); err != nil {
 			return err
 		}
 	}
@@ -779,24 +759,6 @@ func (m *computeManager) resumeGuest(ctx context.Context, uuid string) {
 		}
 		return err
 	})
-}
-
-// liveAttachmentIDs lists the ids of Cinder's live volume_attachment rows matching cond.
-func liveAttachmentIDs(ctx context.Context, q store.Querier, cond string, args ...any) ([]string, error) {
-	rows, err := q.QueryContext(ctx, "SELECT id FROM volume_attachment WHERE deleted = 0 AND "+cond+" ORDER BY attach_time, id", args...)
-	if err != nil {
-		return nil, fmt.Errorf("list volume attachments: %w", err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("list volume attachments: %w", err)
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
 }
 
 // auditCompute records what nova-compute did to a guest.

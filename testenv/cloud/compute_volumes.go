@@ -11,6 +11,7 @@ import (
 	"slices"
 
 	"github.com/osdr/osdr/testenv/cloud/model"
+	"github.com/osdr/osdr/testenv/cloud/nova/volume"
 	"github.com/osdr/osdr/testenv/cloud/osapi"
 	"github.com/osdr/osdr/testenv/cloud/store"
 	"github.com/osdr/osdr/testenv/virt"
@@ -94,7 +95,7 @@ func (m *computeManager) reserveBlockDeviceName(ctx context.Context, i instance,
 // attachThroughCompute is the compute API's (from 2.101 the conductor's) _attach_volume for an instance on a
 // host: the device name reserved, the volume reserved at Cinder (the mapping destroyed again if Cinder
 // refuses), the attach cast to the host. It returns the device name.
-func (c *Cloud) attachThroughCompute(ctx context.Context, i instance, v volume, req attachRequest) (string, error) {
+func (c *Cloud) attachThroughCompute(ctx context.Context, i instance, v volume.Volume, req attachRequest) (string, error) {
 	b, err := c.compute.reserveBlockDeviceName(ctx, i, req)
 	if err != nil {
 		return "", err
@@ -123,11 +124,11 @@ func (c *Cloud) attachThroughCompute(ctx context.Context, i instance, v volume, 
 
 // reserveForMapping is check_attach_and_reserve_volume: a multiattach volume needs microversion 2.60, then
 // Cinder reserves the volume; its refusals reach the client as Nova's InvalidInput.
-func (c *Cloud) reserveForMapping(ctx context.Context, i instance, v volume, req attachRequest) (string, error) {
-	if v.multiattach.Bool && !req.multiattachSupported {
+func (c *Cloud) reserveForMapping(ctx context.Context, i instance, v volume.Volume, req attachRequest) (string, error) {
+	if v.Multiattach && !req.multiattachSupported {
 		return "", osapi.BadRequest("Multiattach volumes are only supported starting with compute API version 2.60.")
 	}
-	attachmentID, err := c.reserveVolume(ctx, v.id, i.uuid)
+	attachmentID, err := volume.Reserve(ctx, c.volumeAPI, v.ID, i.uuid)
 	var ae *osapi.Error
 	if errors.As(err, &ae) && ae.Code == http.StatusBadRequest {
 		return "", novaInvalidInput(ae)
@@ -156,7 +157,7 @@ func (m *computeManager) attachVolume(ctx context.Context, uuid string, bdmID in
 		}
 		m.c.logf("compute %s: failed to attach %s at %s to %s: %v", i.host.String, b.volumeID.String, b.deviceName.String, uuid, err)
 		m.recordFault(ctx, i, err)
-		if rerr := m.c.releaseVolume(ctx, b); rerr != nil {
+		if rerr := volume.Release(ctx, m.c.volumeAPI, b.attachmentID.String, b.volumeID.String); rerr != nil {
 			m.c.logf("compute %s: give back volume %s: %v", i.host.String, b.volumeID.String, rerr)
 		}
 		if derr := softDeleteBDM(ctx, m.c.nova, b.id); derr != nil {
@@ -169,15 +170,17 @@ func (m *computeManager) attachVolume(ctx context.Context, uuid string, bdmID in
 // connectAndPlug is DriverVolumeBlockDevice.attach: attachment_update with the host's connector, the driver's
 // attach_volume, the connection info and size saved on the mapping, then attachment_complete.
 func (m *computeManager) connectAndPlug(ctx context.Context, i instance, b bdm) error {
-	v, err := getVolume(ctx, m.c.cinder, m.c.volumeColumns(), b.volumeID.String, false)
+	v, err := m.c.volumeAPI.Get(ctx, b.volumeID.String)
 	if err != nil {
 		return err
 	}
 	host := i.host.String
-	if err := m.c.connectVolume(ctx, b, m.c.connector(host, m.hostIP(host), b.deviceName.String)); err != nil {
+	info, err := volume.Connect(ctx, m.c.volumeAPI, b.attachmentID.String, b.volumeID.String,
+		connector(host, m.hostIP(host), b.deviceName.String))
+	if err != nil {
 		return err
 	}
-	conn, err := json.Marshal(m.c.bdmConnectionInfo(m.c.volumeTarget(v, b.attachmentID.String), i.uuid))
+	conn, err := json.Marshal(volume.BDMConnectionInfo(info, i.uuid, v.ID, v.Multiattach))
 	if err != nil {
 		return err
 	}
@@ -190,10 +193,10 @@ func (m *computeManager) connectAndPlug(ctx context.Context, i instance, b bdm) 
 		return err
 	}
 	if _, err := m.c.nova.ExecContext(ctx, `UPDATE block_device_mapping SET connection_info = ?, volume_size = ?,
-		updated_at = ? WHERE id = ?`, string(conn), v.size, store.Now(), b.id); err != nil {
+		updated_at = ? WHERE id = ?`, string(conn), v.Size, store.Now(), b.id); err != nil {
 		return fmt.Errorf("save mapping %d: %w", b.id, err)
 	}
-	return m.c.completeVolume(ctx, b, i)
+	return volume.Complete(ctx, m.c.volumeAPI, b.attachmentID.String, b.volumeID.String, i.id, b.deviceName.String)
 }
 
 // detachVolume is ComputeManager.detach_volume on the instance's host: under the instance's lock, unplug the
@@ -217,7 +220,7 @@ func (m *computeManager) detachVolume(ctx context.Context, uuid, volumeID, reque
 			err = nil
 		}
 		if err == nil {
-			err = m.c.disconnectVolume(ctx, b)
+			err = volume.Disconnect(ctx, m.c.volumeAPI, b.attachmentID.String, b.volumeID.String)
 		}
 		if err == nil {
 			err = softDeleteBDM(ctx, m.c.nova, b.id)
@@ -228,7 +231,7 @@ func (m *computeManager) detachVolume(ctx context.Context, uuid, volumeID, reque
 		}
 		m.c.logf("compute %s: failed to detach %s from %s: %v", host, volumeID, uuid, err)
 		m.recordFault(ctx, i, err)
-		if rerr := m.c.rollDetaching(ctx, volumeID); rerr != nil {
+		if rerr := m.c.volumeAPI.RollDetaching(ctx, volumeID); rerr != nil {
 			m.c.logf("compute %s: %v", host, rerr)
 		}
 		return err

@@ -9,11 +9,7 @@ func FlavorCount() int { return len(flavorCatalog) }
 func (c *Cloud) Complete(t Topology) (Topology, error) { return c.complete(t) }
 
 // DefineVolumeType names a volume type id, as the volume_types table the schema lacks would.
-func (c *Cloud) DefineVolumeType(id, name string) {
-	c.volumes.mu.Lock()
-	defer c.volumes.mu.Unlock()
-	c.volumes.byID[id] = name
-}
+func (c *Cloud) DefineVolumeType(id, name string) { c.cinder.DefineVolumeType(id, name) }
 
 // RunCompute counts nova-compute on host as running, as Provision does for the topology's hosts.
 func (c *Cloud) RunCompute(host, ip string) { c.compute.addRunning(host, ip) }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/osdr/osdr/testenv/cloud/nova/volume"
 	"github.com/osdr/osdr/testenv/cloud/osapi"
 	"github.com/osdr/osdr/testenv/cloud/store"
 )
@@ -268,7 +269,7 @@ func (c *Cloud) requestAttach(r *osapi.Request, req attachRequest) (string, erro
 	if err := checkState(i, "attach_volume", allowVolumeChange, noTask); err != nil {
 		return "", err
 	}
-	v, err := getVolume(ctx, c.cinder, c.volumeColumns(), req.volumeID, false)
+	v, err := c.volumeAPI.Get(ctx, req.volumeID)
 	if err != nil {
 		return "", err
 	}
@@ -281,7 +282,7 @@ func (c *Cloud) requestAttach(r *osapi.Request, req attachRequest) (string, erro
 	if r.Version.AtLeast(2, 101) {
 		c.compute.conduct(func(ctx context.Context) {
 			if _, err := c.attachThroughCompute(ctx, i, v, req); err != nil {
-				c.logf("conductor: attach %s to %s: %v", v.id, i.uuid, err)
+				c.logf("conductor: attach %s to %s: %v", v.ID, i.uuid, err)
 			}
 		})
 		return "", nil
@@ -292,43 +293,43 @@ func (c *Cloud) requestAttach(r *osapi.Request, req attachRequest) (string, erro
 // checkVolumeAlreadyAttached is _check_volume_already_attached (Nova 23, Wallaby, and later): any live mapping
 // of a volume that is not multiattach refuses the attach, whichever instance it is on; a multiattach volume
 // only may not be mapped to the instance twice.
-func checkVolumeAlreadyAttached(ctx context.Context, q store.Querier, i instance, v volume) error {
-	bdms, err := queryBDMs(ctx, q, "volume_id = ?", v.id)
+func checkVolumeAlreadyAttached(ctx context.Context, q store.Querier, i instance, v volume.Volume) error {
+	bdms, err := queryBDMs(ctx, q, "volume_id = ?", v.ID)
 	if err != nil || len(bdms) == 0 {
 		return err
 	}
-	if !v.multiattach.Bool {
+	if !v.Multiattach {
 		uuids := make([]string, len(bdms))
 		for n, b := range bdms {
 			uuids[n] = b.instanceUUID
 		}
-		return osapi.BadRequest("Invalid volume: volume %s is already attached to instances: %s", v.id, strings.Join(uuids, " "))
+		return osapi.BadRequest("Invalid volume: volume %s is already attached to instances: %s", v.ID, strings.Join(uuids, " "))
 	}
 	if slices.ContainsFunc(bdms, func(b bdm) bool { return b.instanceUUID == i.uuid }) {
-		return osapi.BadRequest("Invalid volume: volume %s already attached", v.id)
+		return osapi.BadRequest("Invalid volume: volume %s already attached", v.ID)
 	}
 	return nil
 }
 
 // attachShelvedOffloaded is _attach_volume_shelved_offloaded: with no host to plug into, the mapping is made
 // without a device and the attachment completed without a connector; unshelving would connect it.
-func (c *Cloud) attachShelvedOffloaded(ctx context.Context, i instance, v volume, req attachRequest) error {
+func (c *Cloud) attachShelvedOffloaded(ctx context.Context, i instance, v volume.Volume, req attachRequest) error {
 	if req.tag != "" {
 		return osapi.BadRequest("Tagged volume attachment is not supported for shelved-offloaded instances.")
 	}
-	if v.multiattach.Bool {
+	if v.Multiattach {
 		return osapi.BadRequest("Attaching multiattach volumes is not supported for shelved-offloaded instances.")
 	}
 	t := store.Now()
-	b := bdm{uuid: c.ids.UUID(), instanceUUID: i.uuid, volumeID: sql.NullString{String: v.id, Valid: true}}
+	b := bdm{uuid: c.ids.UUID(), instanceUUID: i.uuid, volumeID: sql.NullString{String: v.ID, Valid: true}}
 	res, err := c.nova.ExecContext(ctx, `INSERT INTO block_device_mapping (created_at, updated_at, delete_on_termination,
 		volume_id, instance_uuid, deleted, source_type, destination_type, boot_index, uuid) VALUES (?, ?, ?, ?, ?, 0,
-		'volume', 'volume', NULL, ?)`, t, t, req.deleteOnTermination, v.id, i.uuid, b.uuid)
+		'volume', 'volume', NULL, ?)`, t, t, req.deleteOnTermination, v.ID, i.uuid, b.uuid)
 	if err != nil {
-		return fmt.Errorf("map volume %s to %s: %w", v.id, i.uuid, err)
+		return fmt.Errorf("map volume %s to %s: %w", v.ID, i.uuid, err)
 	}
 	if b.id, err = res.LastInsertId(); err != nil {
-		return fmt.Errorf("map volume %s to %s: %w", v.id, i.uuid, err)
+		return fmt.Errorf("map volume %s to %s: %w", v.ID, i.uuid, err)
 	}
 	attachmentID, err := c.reserveForMapping(ctx, i, v, req)
 	if err == nil && attachmentID != "" {
@@ -339,7 +340,7 @@ func (c *Cloud) attachShelvedOffloaded(ctx context.Context, i instance, v volume
 		}
 	}
 	if err == nil {
-		err = c.completeVolume(ctx, b, i)
+		err = volume.Complete(ctx, c.volumeAPI, b.attachmentID.String, b.volumeID.String, i.id, b.deviceName.String)
 	}
 	if err != nil {
 		return errors.Join(err, softDeleteBDM(ctx, c.nova, b.id))
@@ -371,7 +372,7 @@ func (c *Cloud) requestDetach(r *osapi.Request) error {
 	if slices.Contains(shelvedStates, i.vmState.String) && !r.Version.AtLeast(2, 20) {
 		return osapi.Conflict("Cannot 'detach_volume' instance %s while it is in vm_state %s", serverID, i.vmState.String)
 	}
-	if _, err := getVolume(ctx, c.cinder, c.volumeColumns(), volumeID, false); err != nil {
+	if _, err := c.volumeAPI.Get(ctx, volumeID); err != nil {
 		return err
 	}
 	b, found, err := volumeBDM(ctx, c.nova, i.uuid, volumeID)
@@ -389,12 +390,12 @@ func (c *Cloud) requestDetach(r *osapi.Request) error {
 	}
 	if i.vmState.String == "shelved_offloaded" {
 		// The old flow needs the volume detaching first; an attachment is simply deleted.
-		if c.profile.Legacy() {
+		if !c.volumeAPI.AttachmentsSupported() {
 			if err := c.novaBeginDetaching(ctx, volumeID); err != nil {
 				return err
 			}
 		}
-		if err := c.disconnectVolume(ctx, b); err != nil {
+		if err := volume.Disconnect(ctx, c.volumeAPI, b.attachmentID.String, b.volumeID.String); err != nil {
 			return err
 		}
 		return softDeleteBDM(ctx, c.nova, b.id)
@@ -420,7 +421,7 @@ func (c *Cloud) requestDetach(r *osapi.Request) error {
 // novaBeginDetaching is begin_detaching as the compute API reports its refusal: Cinder's 400 as InvalidInput,
 // wrapped again in InvalidVolume.
 func (c *Cloud) novaBeginDetaching(ctx context.Context, volumeID string) error {
-	err := c.beginDetaching(ctx, volumeID)
+	err := c.volumeAPI.BeginDetaching(ctx, volumeID)
 	var ae *osapi.Error
 	if errors.As(err, &ae) && ae.Code == http.StatusBadRequest {
 		return osapi.BadRequest("Invalid volume: %s", novaInvalidInput(ae).Message)

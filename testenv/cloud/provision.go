@@ -5,7 +5,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/netip"
 	"regexp"
@@ -13,7 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/osdr/osdr/testenv/cloud/cinder"
 	"github.com/osdr/osdr/testenv/cloud/inventory"
+	"github.com/osdr/osdr/testenv/cloud/nova/volume"
 	"github.com/osdr/osdr/testenv/cloud/store"
 	"github.com/osdr/osdr/testenv/virt"
 )
@@ -37,18 +38,6 @@ const (
 	StateStopped = inventory.StateStopped
 )
 
-// backendSpec is how one backend names its volumes and describes their connections.
-type backendSpec struct {
-	name       string // the cinder.conf backend section, also the pool
-	volumeType string
-}
-
-var backends = map[Backend]backendSpec{
-	BackendISCSI: {"lvm", defaultVolumeType},
-	BackendRBD:   {"ceph", "ceph"},
-	BackendNFS:   {"nfs", "nfs"},
-}
-
 // Provision writes a topology into the databases the way Nova and Cinder themselves do when they boot servers
 // and attach volumes (the services rows, instances with their info caches and block device mappings, volumes
 // with their attachments), then powers every active instance on through the driver (a stopped one is left
@@ -64,14 +53,9 @@ func (c *Cloud) Provision(ctx context.Context, t Topology) (Topology, error) {
 	if err := store.InTx(ctx, c.nova, func(tx *sql.Tx) error { return c.writeNova(ctx, tx, t, at, dbIDs) }); err != nil {
 		return Topology{}, fmt.Errorf("provision nova: %w", err)
 	}
-	write := c.writeCinder
-	if c.profile.Legacy() {
-		write = c.writeLegacyCinder
-	}
-	if err := store.InTx(ctx, c.cinder, func(tx *sql.Tx) error { return write(ctx, tx, t, at, dbIDs) }); err != nil {
+	if err := c.cinder.Provision(ctx, t, at, dbIDs, connector); err != nil {
 		return Topology{}, fmt.Errorf("provision cinder: %w", err)
 	}
-	c.compute.setStorageIP(t.StorageIP)
 	for _, h := range t.Hosts {
 		c.compute.addRunning(h.Name, cmp.Or(h.IP, "127.0.0.1"))
 	}
@@ -166,7 +150,7 @@ func (c *Cloud) completeVolumes(inst *Instance) error {
 		if vol.Backend == "" {
 			vol.Backend = BackendISCSI
 		}
-		if _, ok := backends[vol.Backend]; !ok {
+		if !cinder.KnownBackend(vol.Backend) {
 			return fmt.Errorf("volume %q: unknown backend %q", vol.Name, vol.Backend)
 		}
 		if vol.Boot {
@@ -267,7 +251,7 @@ func (c *Cloud) writeNova(ctx context.Context, tx *sql.Tx, t Topology, at time.T
 			if v.Boot {
 				bootIndex = 0
 			}
-			conn, err := json.Marshal(c.bdmConnectionInfo(targetOf(t, v), inst.ID))
+			conn, err := json.Marshal(volume.BDMConnectionInfo(c.cinder.ConnectionInfo(t, v), inst.ID, v.ID, v.Multiattach))
 			if err != nil {
 				return err
 			}
@@ -292,223 +276,8 @@ func hostnameOf(name string) string {
 	return strings.Trim(h, ".-")
 }
 
-func (c *Cloud) writeCinder(ctx context.Context, tx *sql.Tx, t Topology, at time.Time, _ map[string]int64) error {
-	serviceUUIDs := map[Backend]string{}
-	services := []struct {
-		host, binary string
-		backend      Backend
-	}{{t.Controller, "cinder-scheduler", ""}}
-	for _, inst := range t.Instances {
-		for _, v := range inst.Volumes {
-			if _, seen := serviceUUIDs[v.Backend]; !seen {
-				serviceUUIDs[v.Backend] = ""
-				services = append(services, struct {
-					host, binary string
-					backend      Backend
-				}{t.StorageHost + "@" + backends[v.Backend].name, "cinder-volume", v.Backend})
-			}
-		}
-	}
-	for _, s := range services {
-		var id string
-		err := tx.QueryRowContext(ctx, "SELECT uuid FROM services WHERE host = ? AND `binary` = ? AND deleted = 0",
-			s.host, s.binary).Scan(&id)
-		if errors.Is(err, sql.ErrNoRows) {
-			id = c.ids.UUID()
-			_, err = tx.ExecContext(ctx, "INSERT INTO services (created_at, updated_at, deleted, host, `binary`, topic, "+
-				"report_count, disabled, availability_zone, rpc_current_version, object_current_version, frozen, uuid) "+
-				"VALUES (?, ?, 0, ?, ?, ?, 1, 0, 'nova', ?, '1.39', 0, ?)",
-				at, at, s.host, s.binary, s.binary, c.profile.VolumeRPCVersion, id)
-		}
-		if err != nil {
-			return fmt.Errorf("add service %s on %s: %w", s.binary, s.host, err)
-		}
-		if s.backend != "" {
-			serviceUUIDs[s.backend] = id
-		}
-	}
-	admin := c.keystone.Admin()
-	hostIPs := map[string]string{}
-	for _, h := range t.Hosts {
-		hostIPs[h.Name] = cmp.Or(h.IP, "127.0.0.1")
-	}
-	for _, inst := range t.Instances {
-		for _, v := range inst.Volumes {
-			spec := backends[v.Backend]
-			var location, auth any
-			if v.Backend == BackendISCSI {
-				location, auth = iscsiProvider(t.StorageIP, v.ID)
-			}
-			if v.Backend == BackendNFS {
-				location = t.StorageIP + ":/srv/cinder/nfs"
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO volumes (created_at, updated_at, deleted, id, user_id,
-				project_id, host, size, availability_zone, status, attach_status, launched_at, display_name,
-				provider_location, provider_auth, volume_type_id, bootable, multiattach, service_uuid, shared_targets,
-				use_quota) VALUES (?, ?, 0, ?, ?, ?, ?, ?, 'nova', 'in-use', 'attached', ?, ?, ?, ?, ?, ?, ?, ?, 0, 1)`,
-				at, at, v.ID, admin.UserID, admin.ProjectID, t.StorageHost+"@"+spec.name+"#"+spec.name, v.SizeGB, at,
-				v.Name, location, auth, c.volumes.ensure(spec.volumeType), v.Boot, v.Multiattach,
-				serviceUUIDs[v.Backend]); err != nil {
-				return fmt.Errorf("add volume %s: %w", v.Name, err)
-			}
-			conn, err := json.Marshal(c.attachmentConnectionInfo(targetOf(t, v)))
-			if err != nil {
-				return err
-			}
-			connector, err := json.Marshal(c.connector(inst.Host, hostIPs[inst.Host], v.Device))
-			if err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO volume_attachment (created_at, updated_at, deleted, id,
-				volume_id, attached_host, instance_uuid, mountpoint, attach_time, attach_mode, attach_status,
-				connection_info, connector) VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?, 'rw', 'attached', ?, ?)`,
-				at, at, v.AttachmentID, v.ID, inst.Host, inst.ID, v.Device, at, string(conn), string(connector)); err != nil {
-				return fmt.Errorf("add the attachment of volume %s: %w", v.Name, err)
-			}
-		}
-	}
-	return nil
-}
-
-// writeLegacyCinder writes the volumes as nova-volume kept them: each attached volume's row holds its
-// instance (Nova's numeric instances.id), mountpoint and attach time; there are no attachment, service or
-// volume type rows.
-func (c *Cloud) writeLegacyCinder(ctx context.Context, tx *sql.Tx, t Topology, at time.Time, dbIDs map[string]int64) error {
-	admin := c.keystone.Admin()
-	for _, inst := range t.Instances {
-		for _, v := range inst.Volumes {
-			spec := backends[v.Backend]
-			var location, auth any
-			if v.Backend == BackendISCSI {
-				location, auth = iscsiProvider(t.StorageIP, v.ID)
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO volumes (created_at, updated_at, deleted, id, user_id,
-				project_id, host, size, availability_zone, instance_id, mountpoint, attach_time, status, attach_status,
-				launched_at, display_name, provider_location, provider_auth) VALUES (?, ?, 0, ?, ?, ?, ?, ?, 'nova', ?,
-				?, ?, 'in-use', 'attached', ?, ?, ?, ?)`,
-				at, at, v.ID, admin.UserID, admin.ProjectID, t.StorageHost+"@"+spec.name+"#"+spec.name, v.SizeGB,
-				dbIDs[inst.ID], v.Device, at.Format(legacyAttachTime), at, v.Name, location, auth); err != nil {
-				return fmt.Errorf("add volume %s: %w", v.Name, err)
-			}
-		}
-	}
-	return nil
-}
-
-// iqn is the target Cinder's LVM driver exports a volume as.
-func iqn(volumeID string) string { return "iqn.2010-10.org.openstack:volume-" + volumeID }
-
-// iscsiProvider is an iSCSI volume's provider_location and provider_auth as the LVM driver stores them.
-func iscsiProvider(storageIP, volumeID string) (location, auth string) {
-	user, secret := chapCredentials(volumeID)
-	return fmt.Sprintf("%s:3260,1 %s 1", storageIP, iqn(volumeID)), "CHAP " + user + " " + secret
-}
-
-// chapCredentials are the volume's CHAP user and secret, derived from its id so both services agree.
-func chapCredentials(volumeID string) (string, string) {
-	compact := strings.ReplaceAll(volumeID, "-", "")
-	return compact[:20], compact[12:]
-}
-
-// volumeTarget is what a volume driver describes a volume's connection from.
-type volumeTarget struct {
-	volumeID, attachmentID string
-	backend                Backend
-	storageIP              string
-	multiattach            bool
-}
-
-func targetOf(t Topology, v Volume) volumeTarget {
-	return volumeTarget{volumeID: v.ID, attachmentID: v.AttachmentID, backend: v.Backend, storageIP: t.StorageIP,
-		multiattach: v.Multiattach}
-}
-
-// volumeTarget reads a volume row's target: the backend from the pool of its host (host@backend#pool), the
-// storage address from its provider_location, else where Provision put the storage backends.
-func (c *Cloud) volumeTarget(v volume, attachmentID string) volumeTarget {
-	t := volumeTarget{volumeID: v.id, attachmentID: attachmentID, backend: BackendISCSI,
-		storageIP: c.compute.storageIP(), multiattach: v.multiattach.Bool}
-	if _, pool, ok := strings.Cut(v.host.String, "#"); ok {
-		for b, spec := range backends {
-			if spec.name == pool {
-				t.backend = b
-			}
-		}
-	}
-	if fields := strings.Fields(v.providerLocation.String); len(fields) > 0 {
-		if host, _, ok := strings.Cut(fields[0], ":"); ok {
-			if _, err := netip.ParseAddr(host); err == nil {
-				t.storageIP = host
-			}
-		}
-	}
-	return t
-}
-
-// driverData is what the volume driver's initialize_connection answers for the volume.
-func (c *Cloud) driverData(t volumeTarget) (string, map[string]any) {
-	common := map[string]any{
-		"volume_id": t.volumeID, "encrypted": false, "qos_specs": nil, "access_mode": "rw", "cacheable": false,
-	}
-	switch t.backend {
-	case BackendRBD:
-		common["name"] = "volumes/volume-" + t.volumeID
-		common["hosts"] = []string{t.storageIP}
-		common["ports"] = []string{"6789"}
-		common["cluster_name"] = "ceph"
-		common["auth_enabled"] = true
-		common["auth_username"] = "cinder"
-		common["secret_type"] = "ceph"
-		common["secret_uuid"] = c.cephSecret
-		common["discard"] = true
-		common["keyring"] = nil
-		return "rbd", common
-	case BackendNFS:
-		common["export"] = t.storageIP + ":/srv/cinder/nfs"
-		common["name"] = "volume-" + t.volumeID
-		common["options"] = nil
-		common["format"] = "raw"
-		return "nfs", common
-	default:
-		user, secret := chapCredentials(t.volumeID)
-		common["target_discovered"] = false
-		common["target_portal"] = t.storageIP + ":3260"
-		common["target_iqn"] = iqn(t.volumeID)
-		common["target_lun"] = 1
-		common["auth_method"] = "CHAP"
-		common["auth_username"] = user
-		common["auth_password"] = secret
-		return "iscsi", common
-	}
-}
-
-// attachmentConnectionInfo is what Cinder keeps in volume_attachment.connection_info: the driver's data
-// flattened, with the driver type and the attachment id (volume manager _connection_create); without an
-// attachment (the legacy volume service's os-initialize_connection) there is no attachment id.
-func (c *Cloud) attachmentConnectionInfo(t volumeTarget) map[string]any {
-	kind, data := c.driverData(t)
-	data["driver_volume_type"] = kind
-	if t.attachmentID != "" {
-		data["attachment_id"] = t.attachmentID
-	}
-	return data
-}
-
-// bdmConnectionInfo is what Nova keeps in block_device_mapping.connection_info: Cinder's answer turned back
-// into the nested form (nova.volume.cinder._translate_attachment_ref), the serial, and os-brick's device path.
-func (c *Cloud) bdmConnectionInfo(t volumeTarget, instanceUUID string) map[string]any {
-	kind, data := c.driverData(t)
-	if kind == "iscsi" {
-		data["device_path"] = fmt.Sprintf("/dev/disk/by-path/ip-%s:3260-iscsi-%s-lun-1", t.storageIP, iqn(t.volumeID))
-	}
-	return map[string]any{
-		"driver_volume_type": kind, "data": data, "status": "reserved", "instance": instanceUUID, "attach_mode": "rw",
-		"attached_at": "", "detached_at": "", "volume_id": t.volumeID, "serial": t.volumeID, "multiattach": t.multiattach,
-	}
-}
-
 // connector is os-brick's connector properties of a compute host, as Nova sends them with an attachment.
-func (c *Cloud) connector(host, ip, device string) map[string]any {
+func connector(host, ip, device string) map[string]any {
 	return map[string]any{
 		"platform": "x86_64", "os_type": "linux", "ip": ip, "host": host, "multipath": false,
 		"initiator": "iqn.2004-10.com.ubuntu:01:" + hostnameOf(host), "do_local_attach": false,

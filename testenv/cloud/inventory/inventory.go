@@ -65,4 +65,3 @@ type Volume struct {
 	AttachmentID string
 	BDMUUID      string
 }
-

@@ -1,4 +1,4 @@
-package cloud
+package cinder
 
 import (
 	"cmp"
@@ -10,8 +10,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-
-	"github.com/google/uuid"
 
 	"github.com/osdr/osdr/testenv/cloud/osapi"
 	"github.com/osdr/osdr/testenv/cloud/store"
@@ -26,12 +24,6 @@ import (
 // msgDetachState is what begin_detaching answers for a volume that is not attached.
 const msgDetachState = "Invalid volume: Unable to detach volume. Volume status must be 'in-use' and attach_status " +
 	"must be 'attached' to detach."
-
-// novaInvalidInput is how Nova reports a refusal Cinder answered with 400: its cinder client's exception text
-// (message, status, Cinder's request id) wrapped in InvalidInput.
-func novaInvalidInput(e *osapi.Error) *osapi.Error {
-	return osapi.BadRequest("Invalid input received: %s (HTTP %d) (Request-ID: req-%s)", e.Message, e.Code, uuid.NewString())
-}
 
 // attachmentRow is a volume_attachment row with the columns the attachments API shows.
 type attachmentRow struct {
@@ -74,10 +66,10 @@ func getAttachment(ctx context.Context, q store.Querier, id string, forUpdate bo
 // attachmentCreate is Cinder's attachment_create: _attachment_reserve claims the volume for the instance (status
 // reserved, a reserved attachment), and with a connector attachment_update connects it at once. It returns the
 // attachment as the API shows it: the reservation, with the connection info when connected.
-func (c *Cloud) attachmentCreate(ctx context.Context, volumeID, instanceUUID string, connector map[string]any,
+func (c *Service) attachmentCreate(ctx context.Context, volumeID, instanceUUID string, connector map[string]any,
 	mode string) (attachmentRow, error) {
 	var a attachmentRow
-	err := store.InTx(ctx, c.cinder, func(tx *sql.Tx) error {
+	err := store.InTx(ctx, c.db, func(tx *sql.Tx) error {
 		v, err := getVolume(ctx, tx, c.volumeColumns(), volumeID, true)
 		if err != nil {
 			return err
@@ -135,9 +127,9 @@ func (c *Cloud) attachmentCreate(ctx context.Context, volumeID, instanceUUID str
 // attachmentUpdate is attachment_update: the backend exports the volume to the connector's host (the driver's
 // connection info, kept flattened on the attachment) and the volume and attachment go to attaching. It returns
 // the connection info as stored.
-func (c *Cloud) attachmentUpdate(ctx context.Context, attachmentID string, connector map[string]any) (string, error) {
+func (c *Service) attachmentUpdate(ctx context.Context, attachmentID string, connector map[string]any) (string, error) {
 	var stored string
-	err := store.InTx(ctx, c.cinder, func(tx *sql.Tx) error {
+	err := store.InTx(ctx, c.db, func(tx *sql.Tx) error {
 		a, err := getAttachment(ctx, tx, attachmentID, true)
 		if err != nil {
 			return err
@@ -182,9 +174,9 @@ func (c *Cloud) attachmentUpdate(ctx context.Context, attachmentID string, conne
 	return stored, err
 }
 
-// attachmentComplete is os-complete: the attachment is attached and the volume in-use.
-func (c *Cloud) attachmentComplete(ctx context.Context, attachmentID string) error {
-	return store.InTx(ctx, c.cinder, func(tx *sql.Tx) error {
+// AttachmentComplete is os-complete: the attachment is attached and the volume in-use.
+func (c *Service) AttachmentComplete(ctx context.Context, attachmentID string) error {
+	return store.InTx(ctx, c.db, func(tx *sql.Tx) error {
 		a, err := getAttachment(ctx, tx, attachmentID, true)
 		if err != nil {
 			return err
@@ -205,16 +197,15 @@ func (c *Cloud) attachmentComplete(ctx context.Context, attachmentID string) err
 // attachmentDeletionAllowed is Cinder's check against detaching under Nova's feet (bug #2004555, CVE-2023-2088,
 // backported to Zed by the distributions): a caller other than Nova may not delete an attachment that is
 // connected to an instance while Nova still maps the volume to that instance through this very attachment.
-func (c *Cloud) attachmentDeletionAllowed(ctx context.Context, a attachmentRow) error {
+func (c *Service) attachmentDeletionAllowed(ctx context.Context, a attachmentRow) error {
 	if a.instanceUUID.String == "" || a.connectionInfo.String == "" || a.connectionInfo.String == "{}" {
 		return nil
 	}
-	var held int
-	if err := c.nova.QueryRowContext(ctx, `SELECT COUNT(*) FROM block_device_mapping WHERE deleted = 0
-		AND instance_uuid = ? AND volume_id = ? AND attachment_id = ?`, a.instanceUUID.String, a.volumeID, a.id).Scan(&held); err != nil {
+	held, err := c.nova.ServerUsesAttachment(ctx, a.instanceUUID.String, a.volumeID, a.id)
+	if err != nil {
 		return fmt.Errorf("ask Nova about attachment %s: %w", a.id, err)
 	}
-	if held == 0 {
+	if !held {
 		return nil
 	}
 	return conflictNovaUsingAttachment(a.instanceUUID.String)
@@ -224,14 +215,14 @@ func conflictNovaUsingAttachment(instanceUUID string) *osapi.Error {
 	return osapi.Conflict("Detach volume from instance %s using the Compute API", instanceUUID)
 }
 
-// beginDetaching is os-begin_detaching: only an attached, in-use volume (not migrating) may start detaching.
-func (c *Cloud) beginDetaching(ctx context.Context, volumeID string) error {
+// BeginDetaching is os-begin_detaching: only an attached, in-use volume (not migrating) may start detaching.
+func (c *Service) BeginDetaching(ctx context.Context, volumeID string) error {
 	query := `UPDATE volumes SET status = 'detaching', updated_at = ? WHERE id = ? AND deleted = 0 AND status = 'in-use'
 		AND attach_status = 'attached'`
-	if !c.profile.Legacy() {
+	if !c.rel.Legacy {
 		query += " AND (migration_status IS NULL OR migration_status IN ('deleting', 'error', 'success'))"
 	}
-	res, err := c.cinder.ExecContext(ctx, query, store.Now(), volumeID)
+	res, err := c.db.ExecContext(ctx, query, store.Now(), volumeID)
 	if err != nil {
 		return fmt.Errorf("begin detaching volume %s: %w", volumeID, err)
 	}
@@ -244,18 +235,18 @@ func (c *Cloud) beginDetaching(ctx context.Context, volumeID string) error {
 	return nil
 }
 
-// rollDetaching is os-roll_detaching: a detach that failed leaves the volume in-use again.
-func (c *Cloud) rollDetaching(ctx context.Context, volumeID string) error {
-	if _, err := c.cinder.ExecContext(ctx, "UPDATE volumes SET status = 'in-use', updated_at = ? WHERE id = ? AND status = 'detaching'",
+// RollDetaching is os-roll_detaching: a detach that failed leaves the volume in-use again.
+func (c *Service) RollDetaching(ctx context.Context, volumeID string) error {
+	if _, err := c.db.ExecContext(ctx, "UPDATE volumes SET status = 'in-use', updated_at = ? WHERE id = ? AND status = 'detaching'",
 		store.Now(), volumeID); err != nil {
 		return fmt.Errorf("roll back detaching volume %s: %w", volumeID, err)
 	}
 	return nil
 }
 
-// legacyReserve is os-reserve on the nova-volume table: available becomes attaching.
-func (c *Cloud) legacyReserve(ctx context.Context, volumeID string) error {
-	return store.InTx(ctx, c.cinder, func(tx *sql.Tx) error {
+// Reserve is os-reserve on the nova-volume table: available becomes attaching.
+func (c *Service) Reserve(ctx context.Context, volumeID string) error {
+	return store.InTx(ctx, c.db, func(tx *sql.Tx) error {
 		v, err := getVolume(ctx, tx, c.volumeColumns(), volumeID, true)
 		if err != nil {
 			return err
@@ -270,30 +261,30 @@ func (c *Cloud) legacyReserve(ctx context.Context, volumeID string) error {
 	})
 }
 
-// legacyUnreserve is os-unreserve: an attach that did not happen leaves the volume available.
-func (c *Cloud) legacyUnreserve(ctx context.Context, volumeID string) error {
-	if _, err := c.cinder.ExecContext(ctx, "UPDATE volumes SET status = 'available', updated_at = ? WHERE id = ? AND status = 'attaching'",
+// Unreserve is os-unreserve: an attach that did not happen leaves the volume available.
+func (c *Service) Unreserve(ctx context.Context, volumeID string) error {
+	if _, err := c.db.ExecContext(ctx, "UPDATE volumes SET status = 'available', updated_at = ? WHERE id = ? AND status = 'attaching'",
 		store.Now(), volumeID); err != nil {
 		return fmt.Errorf("unreserve volume %s: %w", volumeID, err)
 	}
 	return nil
 }
 
-// legacyAttached is os-attach on the nova-volume table: the attachment is the row's instance_id (Nova's
+// Attach is os-attach on the nova-volume table: the attachment is the row's instance_id (Nova's
 // numeric instances.id, as when the table lived in Nova's database), mountpoint and attach_time.
-func (c *Cloud) legacyAttached(ctx context.Context, volumeID string, i instance, device string) error {
+func (c *Service) Attach(ctx context.Context, volumeID string, instanceID int64, mountpoint string) error {
 	t := store.Now()
-	if _, err := c.cinder.ExecContext(ctx, `UPDATE volumes SET status = 'in-use', attach_status = 'attached',
+	if _, err := c.db.ExecContext(ctx, `UPDATE volumes SET status = 'in-use', attach_status = 'attached',
 		instance_id = ?, mountpoint = ?, attach_time = ?, updated_at = ? WHERE id = ?`,
-		i.id, device, t.Format(legacyAttachTime), t, volumeID); err != nil {
+		instanceID, mountpoint, t.Format(legacyAttachTime), t, volumeID); err != nil {
 		return fmt.Errorf("attach volume %s: %w", volumeID, err)
 	}
 	return nil
 }
 
-// legacyDetached is os-detach on the nova-volume table: the row forgets its instance.
-func (c *Cloud) legacyDetached(ctx context.Context, volumeID string) error {
-	if _, err := c.cinder.ExecContext(ctx, `UPDATE volumes SET status = 'available', attach_status = 'detached',
+// Detach is os-detach on the nova-volume table: the row forgets its instance.
+func (c *Service) Detach(ctx context.Context, volumeID string) error {
+	if _, err := c.db.ExecContext(ctx, `UPDATE volumes SET status = 'available', attach_status = 'detached',
 		instance_id = NULL, mountpoint = NULL, attach_time = NULL, updated_at = ? WHERE id = ?`, store.Now(), volumeID); err != nil {
 		return fmt.Errorf("detach volume %s: %w", volumeID, err)
 	}
@@ -303,51 +294,20 @@ func (c *Cloud) legacyDetached(ctx context.Context, volumeID string) error {
 // legacyAttachTime is how nova-volume's string attach_time column kept a datetime (Python's str()).
 const legacyAttachTime = "2006-01-02 15:04:05.000000"
 
-// reserveVolume is Nova's check_attach_and_reserve_volume against Cinder: attachment_create, or os-reserve on
-// the legacy volume service. It returns the attachment id, "" where the schema has none.
-func (c *Cloud) reserveVolume(ctx context.Context, volumeID, instanceUUID string) (string, error) {
-	if c.profile.Legacy() {
-		return "", c.legacyReserve(ctx, volumeID)
+// liveAttachmentIDs lists the ids of Cinder's live volume_attachment rows matching cond.
+func liveAttachmentIDs(ctx context.Context, q store.Querier, cond string, args ...any) ([]string, error) {
+	rows, err := q.QueryContext(ctx, "SELECT id FROM volume_attachment WHERE deleted = 0 AND "+cond+" ORDER BY attach_time, id", args...)
+	if err != nil {
+		return nil, fmt.Errorf("list volume attachments: %w", err)
 	}
-	// Nova asks at 3.44, before attachments took a mode.
-	a, err := c.attachmentCreate(ctx, volumeID, instanceUUID, nil, "null")
-	return a.id, err
-}
-
-// connectVolume is attachment_update with the compute host's connector (or, without attachments, the
-// legacy volume service's os-initialize_connection, which changes nothing); the connection info it answers is
-// what bdmConnectionInfo describes.
-func (c *Cloud) connectVolume(ctx context.Context, b bdm, connector map[string]any) error {
-	if c.profile.Legacy() {
-		_, err := getVolume(ctx, c.cinder, c.volumeColumns(), b.volumeID.String, false)
-		return err
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("list volume attachments: %w", err)
+		}
+		out = append(out, id)
 	}
-	_, err := c.attachmentUpdate(ctx, b.attachmentID.String, connector)
-	return err
-}
-
-// completeVolume is attachment_complete, or os-attach without an attachment.
-func (c *Cloud) completeVolume(ctx context.Context, b bdm, i instance) error {
-	if c.profile.Legacy() {
-		return c.legacyAttached(ctx, b.volumeID.String, i, b.deviceName.String)
-	}
-	return c.attachmentComplete(ctx, b.attachmentID.String)
-}
-
-// releaseVolume undoes a reservation whose attach failed: attachment_delete, or os-unreserve.
-func (c *Cloud) releaseVolume(ctx context.Context, b bdm) error {
-	if c.profile.Legacy() {
-		return c.legacyUnreserve(ctx, b.volumeID.String)
-	}
-	return c.deleteAttachment(ctx, b.attachmentID.String)
-}
-
-// disconnectVolume is the Cinder half of a detach: attachment_delete (Nova calls it with a service token, so
-// the deletion check does not apply; an attachment already gone is ignored), or os-terminate_connection and
-// os-detach.
-func (c *Cloud) disconnectVolume(ctx context.Context, b bdm) error {
-	if c.profile.Legacy() {
-		return c.legacyDetached(ctx, b.volumeID.String)
-	}
-	return c.deleteAttachment(ctx, b.attachmentID.String)
+	return out, rows.Err()
 }

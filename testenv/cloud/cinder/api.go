@@ -1,4 +1,4 @@
-package cloud
+package cinder
 
 import (
 	"net/http"
@@ -7,11 +7,11 @@ import (
 	"github.com/osdr/osdr/testenv/cloud/osapi"
 )
 
-// cinderHandler serves Cinder's block-storage API: the version list at / without a token, everything under
+// Handler serves Cinder's block-storage API: the version list at / without a token, everything under
 // /v3/ behind keystonemiddleware and microversion negotiation. As in Nova, an unknown path or method is a
 // plain 404.
-func (c *Cloud) cinderHandler() http.Handler {
-	svc := c.cinderAPI
+func (c *Service) Handler() http.Handler {
+	svc := c.api
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		osapi.WriteJSON(w, http.StatusMultipleChoices, c.cinderVersions(r))
@@ -44,11 +44,11 @@ func (c *Cloud) cinderHandler() http.Handler {
 }
 
 // cinderVersions is the versions document (only v3 since Cinder dropped v2).
-func (c *Cloud) cinderVersions(r *http.Request) map[string]any {
+func (c *Service) cinderVersions(r *http.Request) map[string]any {
 	base := osapi.BaseURL(r)
 	return map[string]any{"versions": []any{map[string]any{
-		"id": "v3.0", "status": "CURRENT", "version": c.profile.VolumeMaxVersion.String(), "min_version": "3.0",
-		"updated": c.profile.VolumeVersionUpdated,
+		"id": "v3.0", "status": "CURRENT", "version": c.rel.MaxVersion.String(), "min_version": "3.0",
+		"updated": c.rel.VersionUpdated,
 		"links": []any{
 			map[string]any{"href": "https://docs.openstack.org/", "rel": "describedby", "type": "text/html"},
 			osapi.Link("self", base+"/v3/"),
@@ -60,13 +60,9 @@ func (c *Cloud) cinderVersions(r *http.Request) map[string]any {
 }
 
 // listCinderServices is GET /os-services with the extended fields an admin sees.
-func (c *Cloud) listCinderServices(w http.ResponseWriter, r *osapi.Request) error {
+func (c *Service) listCinderServices(w http.ResponseWriter, r *osapi.Request) error {
 	q := r.URL.Query()
-	db, query := c.cinder, volumeServicesQuery
-	if c.profile.Legacy() {
-		db, query = c.nova, legacyVolumeServicesQuery
-	}
-	services, err := listVolumeServices(r.Context(), db, query, q.Get("host"), q.Get("binary"))
+	services, err := c.volumeServices(r.Context(), q.Get("host"), q.Get("binary"))
 	if err != nil {
 		return err
 	}
@@ -114,24 +110,12 @@ func (c *Cloud) listCinderServices(w http.ResponseWriter, r *osapi.Request) erro
 	return nil
 }
 
+// cinder.conf service_down_time: a heartbeat older than this means down.
+const serviceDownTime = 60 * time.Second
+
 func absDuration(d time.Duration) time.Duration {
 	if d < 0 {
 		return -d
 	}
 	return d
-}
-func (c *Cloud) cinderService() osapi.Service {
-	return osapi.Service{
-		Pipeline:   c.pipeline,
-		Name:       "volume",
-		PathPrefix: "/v3/",
-		Negotiate: func(h http.Header) (Microversion, *osapi.Error) {
-			return osapi.VolumeVersion(h, c.profile.VolumeMaxVersion)
-		},
-		VersionHeader: func(w http.ResponseWriter, v Microversion) {
-			w.Header().Set(osapi.HeaderAPIVersion, "volume "+v.String())
-			w.Header().Add("Vary", osapi.HeaderAPIVersion)
-		},
-		InternalError: "The server has either erred or is incapable of performing the requested operation.",
-	}
 }

@@ -1,4 +1,4 @@
-package cloud_test
+package cinder_test
 
 import (
 	"database/sql"

@@ -1,4 +1,4 @@
-package cloud
+package cinder
 
 import (
 	"context"
@@ -17,9 +17,9 @@ import (
 // ErrSchemaMismatch means the Cinder database is not loaded with the schema the profile plays.
 var ErrSchemaMismatch = errors.New("the Cinder database does not have the profile's schema")
 
-// detectCinderSchema tells the Cinder database's schema from INFORMATION_SCHEMA: a volume_attachment table
+// DetectSchema tells the Cinder database's schema from INFORMATION_SCHEMA: a volume_attachment table
 // is the modern schema, a volumes table with instance_id and mountpoint the nova-volume-era one.
-func detectCinderSchema(ctx context.Context, db *sql.DB) (testenv.Schema, error) {
+func DetectSchema(ctx context.Context, db *sql.DB) (testenv.Schema, error) {
 	rows, err := db.QueryContext(ctx, `SELECT LOWER(table_name), LOWER(column_name) FROM information_schema.columns
 		WHERE table_schema = DATABASE() AND LOWER(table_name) IN ('volumes', 'volume_attachment')`)
 	if err != nil {
@@ -47,20 +47,8 @@ func detectCinderSchema(ctx context.Context, db *sql.DB) (testenv.Schema, error)
 		ErrSchemaMismatch)
 }
 
-// checkCinderSchema refuses a Cinder database the profile cannot play.
-func checkCinderSchema(ctx context.Context, db *sql.DB, p Profile) error {
-	found, err := detectCinderSchema(ctx, db)
-	if err != nil {
-		return err
-	}
-	if found != p.CinderSchema {
-		return fmt.Errorf("%w: profile %s needs %s, the database has %s", ErrSchemaMismatch, p.Name, p.CinderSchema, found)
-	}
-	return nil
-}
-
-// volume is a volumes row, the columns Cinder's API renders and the attach flows decide on.
-type volume struct {
+// volumeRow is a volumes row, the columns Cinder's API renders and the attach flows decide on.
+type volumeRow struct {
 	id                                       string
 	createdAt, updatedAt                     sql.NullTime
 	userID, projectID, host                  sql.NullString
@@ -91,15 +79,15 @@ const legacyVolumeColumns = `id, created_at, updated_at, user_id, project_id, ho
 	NULL, NULL, NULL, NULL, NULL, NULL, NULL, provider_location, NULL, NULL, NULL, NULL, NULL, NULL`
 
 // volumeColumns is the select list of the profile's volumes table.
-func (c *Cloud) volumeColumns() string {
-	if c.profile.Legacy() {
+func (c *Service) volumeColumns() string {
+	if c.rel.Legacy {
 		return legacyVolumeColumns
 	}
 	return volumeColumns
 }
 
-func scanVolume(row interface{ Scan(...any) error }) (volume, error) {
-	var v volume
+func scanVolume(row interface{ Scan(...any) error }) (volumeRow, error) {
+	var v volumeRow
 	err := row.Scan(&v.id, &v.createdAt, &v.updatedAt, &v.userID, &v.projectID, &v.host, &v.size,
 		&v.availabilityZone, &v.status, &v.attachStatus, &v.displayName, &v.displayDescription, &v.snapshotID,
 		&v.volumeTypeID, &v.sourceVolID, &v.bootable, &v.nameID, &v.encryptionKeyID, &v.migrationStatus,
@@ -113,17 +101,17 @@ func volumeNotFound(id string) *osapi.Error {
 }
 
 // getVolume loads a live volume with the given select list (volumeColumns or legacyVolumeColumns).
-func getVolume(ctx context.Context, q store.Querier, columns, id string, forUpdate bool) (volume, error) {
+func getVolume(ctx context.Context, q store.Querier, columns, id string, forUpdate bool) (volumeRow, error) {
 	query := "SELECT " + columns + " FROM volumes WHERE id = ? AND deleted = 0"
 	if forUpdate {
 		query += " FOR UPDATE"
 	}
 	v, err := scanVolume(q.QueryRowContext(ctx, query, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return volume{}, volumeNotFound(id)
+		return volumeRow{}, volumeNotFound(id)
 	}
 	if err != nil {
-		return volume{}, fmt.Errorf("load volume %s: %w", id, err)
+		return volumeRow{}, fmt.Errorf("load volume %s: %w", id, err)
 	}
 	return v, nil
 }
@@ -133,7 +121,7 @@ type volumeFilter struct {
 	projectID, name, status string
 }
 
-func listVolumes(ctx context.Context, q store.Querier, columns string, f volumeFilter) ([]volume, error) {
+func listVolumes(ctx context.Context, q store.Querier, columns string, f volumeFilter) ([]volumeRow, error) {
 	where := []string{"deleted = 0"}
 	var args []any
 	for col, val := range map[string]string{"project_id": f.projectID, "display_name": f.name, "status": f.status} {
@@ -147,7 +135,7 @@ func listVolumes(ctx context.Context, q store.Querier, columns string, f volumeF
 		return nil, fmt.Errorf("list volumes: %w", err)
 	}
 	defer rows.Close()
-	var out []volume
+	var out []volumeRow
 	for rows.Next() {
 		v, err := scanVolume(rows)
 		if err != nil {
@@ -191,15 +179,15 @@ func liveAttachments(ctx context.Context, q store.Querier, volumeIDs []string) (
 
 // volumeAttachments returns the volumes' live attachments: volume_attachment rows, or on the legacy profile
 // the one each attached row describes, its instance_id resolved against Nova's instances.id.
-func (c *Cloud) volumeAttachments(ctx context.Context, volumeIDs []string) (map[string][]attachment, error) {
-	if !c.profile.Legacy() {
-		return liveAttachments(ctx, c.cinder, volumeIDs)
+func (c *Service) volumeAttachments(ctx context.Context, volumeIDs []string) (map[string][]attachment, error) {
+	if !c.rel.Legacy {
+		return liveAttachments(ctx, c.db, volumeIDs)
 	}
 	out := map[string][]attachment{}
 	if len(volumeIDs) == 0 {
 		return out, nil
 	}
-	rows, err := c.cinder.QueryContext(ctx, `SELECT id, instance_id, mountpoint, attach_time, attach_status FROM volumes
+	rows, err := c.db.QueryContext(ctx, `SELECT id, instance_id, mountpoint, attach_time, attach_status FROM volumes
 		WHERE deleted = 0 AND instance_id IS NOT NULL AND instance_id <> 0 AND id IN (`+store.Placeholders(len(volumeIDs))+`)`,
 		store.Args(volumeIDs)...)
 	if err != nil {
@@ -226,8 +214,7 @@ func (c *Cloud) volumeAttachments(ctx context.Context, volumeIDs []string) (map[
 		return nil, fmt.Errorf("list legacy attachments: %w", err)
 	}
 	for _, l := range found {
-		if err := c.nova.QueryRowContext(ctx, "SELECT uuid, host FROM instances WHERE id = ?", l.instanceID).Scan(
-			&l.a.instanceUUID, &l.a.attachedHost); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		if l.a.instanceUUID, l.a.attachedHost, err = c.nova.LegacyInstance(ctx, l.instanceID); err != nil {
 			return nil, fmt.Errorf("resolve instance id %d: %w", l.instanceID, err)
 		}
 		out[l.a.volumeID] = append(out[l.a.volumeID], l.a)
@@ -273,10 +260,9 @@ type volumeTypes struct {
 // defaultVolumeType is the type Cinder creates at installation and gives volumes created without one.
 const defaultVolumeType = "__DEFAULT__"
 
-func newVolumeTypes(ids *store.IDs) *volumeTypes {
-	t := &volumeTypes{ids: ids, byID: map[string]string{}}
-	t.ensure(defaultVolumeType)
-	return t
+// newVolumeTypes holds the type Cinder creates at installation, with the given id.
+func newVolumeTypes(ids *store.IDs, defaultID string) *volumeTypes {
+	return &volumeTypes{ids: ids, byID: map[string]string{defaultID: defaultVolumeType}}
 }
 
 // ensure returns the id of the named type, creating it.
@@ -308,16 +294,27 @@ type volumeService struct {
 	createdAt, updatedAt, modifiedAt                sql.NullTime
 }
 
-// The select lists of the volume services: Cinder's services table, and for the legacy profile the
-// nova-volume rows of Nova's, in the shape of Cinder's.
-const (
-	volumeServicesQuery = "SELECT host, `binary`, availability_zone, disabled_reason, cluster_name, replication_status, " +
-		"active_backend_id, disabled, frozen, created_at, updated_at, modified_at FROM services WHERE deleted = 0"
-	legacyVolumeServicesQuery = "SELECT host, `binary`, 'nova', disabled_reason, NULL, NULL, NULL, disabled, NULL, " +
-		"created_at, updated_at, NULL FROM services WHERE deleted = 0 AND `binary` = 'nova-volume'"
-)
+// volumeServices lists the volume services: Cinder's services rows, or on the legacy profile nova-volume's rows
+// of Nova's services table.
+func (c *Service) volumeServices(ctx context.Context, host, binary string) ([]volumeService, error) {
+	if !c.rel.Legacy {
+		return listVolumeServices(ctx, c.db, host, binary)
+	}
+	rows, err := c.nova.VolumeServices(ctx, host, binary)
+	if err != nil {
+		return nil, fmt.Errorf("list the nova-volume services: %w", err)
+	}
+	out := make([]volumeService, len(rows))
+	for i, r := range rows {
+		out[i] = volumeService{host: r.Host, binary: r.Binary, zone: sql.NullString{String: "nova", Valid: true},
+			disabledReason: r.DisabledReason, disabled: r.Disabled, createdAt: r.CreatedAt, updatedAt: r.UpdatedAt}
+	}
+	return out, nil
+}
 
-func listVolumeServices(ctx context.Context, q store.Querier, query, host, binary string) ([]volumeService, error) {
+func listVolumeServices(ctx context.Context, q store.Querier, host, binary string) ([]volumeService, error) {
+	query := "SELECT host, `binary`, availability_zone, disabled_reason, cluster_name, replication_status, " +
+		"active_backend_id, disabled, frozen, created_at, updated_at, modified_at FROM services WHERE deleted = 0"
 	var args []any
 	if host != "" {
 		query, args = query+" AND host = ?", append(args, host)

@@ -1,4 +1,4 @@
-package cloud
+package cinder
 
 import (
 	"context"
@@ -24,13 +24,13 @@ var (
 )
 
 // volumeAction is POST /volumes/{id}/action for the actions the simulation carries out.
-func (c *Cloud) volumeAction(w http.ResponseWriter, r *osapi.Request) error {
-	c.cinderAPI.AuditedAction(w, r, http.StatusAccepted, func(action string, body osapi.Object) error {
+func (c *Service) volumeAction(w http.ResponseWriter, r *osapi.Request) error {
+	c.api.AuditedAction(w, r, http.StatusAccepted, func(action string, body osapi.Object) error {
 		switch action {
 		case "os-reset_status":
 			return c.resetVolumeStatus(r.Context(), r.PathValue("id"), body.Values[action])
 		case "os-force_detach":
-			if !c.profile.Legacy() {
+			if !c.rel.Legacy {
 				return c.forceDetach(r.Context(), r.PathValue("id"), body.Values[action])
 			}
 			fallthrough
@@ -96,9 +96,9 @@ func parseReset(arg any, keys []string) (resetRequest, error) {
 // resetVolumeStatus is VolumeAdminController._reset_status: set the requested states, remove the volume's
 // cleanup worker, and on attach_status detached soft-delete every live attachment (recomputing the volume's
 // status from what remains) and the attached_mode admin metadata. No backend and no Nova mapping is touched.
-func (c *Cloud) resetVolumeStatus(ctx context.Context, id string, arg any) error {
+func (c *Service) resetVolumeStatus(ctx context.Context, id string, arg any) error {
 	keys := []string{"status", "attach_status", "migration_status"}
-	if c.profile.Legacy() {
+	if c.rel.Legacy {
 		keys = keys[:2]
 	}
 	req, err := parseReset(arg, keys)
@@ -108,10 +108,10 @@ func (c *Cloud) resetVolumeStatus(ctx context.Context, id string, arg any) error
 	if err := c.latency.Spend(ctx, model.OpReset); err != nil {
 		return err
 	}
-	if c.profile.Legacy() {
+	if c.rel.Legacy {
 		return c.resetLegacyVolumeStatus(ctx, id, req)
 	}
-	return store.InTx(ctx, c.cinder, func(tx *sql.Tx) error {
+	return store.InTx(ctx, c.db, func(tx *sql.Tx) error {
 		if _, err := getVolume(ctx, tx, volumeColumns, id, true); err != nil {
 			return err
 		}
@@ -151,7 +151,7 @@ func (c *Cloud) resetVolumeStatus(ctx context.Context, id string, arg any) error
 			return fmt.Errorf("update volume %s: %w", id, err)
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM workers WHERE deleted = 0 AND resource_type <> 'SENTINEL'
-			AND resource_type = ? AND resource_id = ?`, c.profile.ResetStatusWorkerType, id); err != nil {
+			AND resource_type = ? AND resource_id = ?`, c.rel.ResetStatusWorkerType, id); err != nil {
 			return fmt.Errorf("remove the cleanup worker of volume %s: %w", id, err)
 		}
 		if req.attachStatus == nil || *req.attachStatus != "detached" {
@@ -172,8 +172,8 @@ func (c *Cloud) resetVolumeStatus(ctx context.Context, id string, arg any) error
 
 // resetLegacyVolumeStatus is the reset of the nova-volume era: the requested columns and nothing else, so the
 // row keeps its instance_id and mountpoint (the attachment stops showing once attach_status is detached).
-func (c *Cloud) resetLegacyVolumeStatus(ctx context.Context, id string, req resetRequest) error {
-	return store.InTx(ctx, c.cinder, func(tx *sql.Tx) error {
+func (c *Service) resetLegacyVolumeStatus(ctx context.Context, id string, req resetRequest) error {
+	return store.InTx(ctx, c.db, func(tx *sql.Tx) error {
 		if _, err := getVolume(ctx, tx, legacyVolumeColumns, id, true); err != nil {
 			return err
 		}
@@ -239,9 +239,9 @@ func deleteAttachedMode(ctx context.Context, tx *sql.Tx, volumeID string) error 
 	return nil
 }
 
-// deleteAttachment is Cinder's attachment_delete as Nova calls it: finish_detach on the attachment's volume.
-func (c *Cloud) deleteAttachment(ctx context.Context, attachmentID string) error {
-	return store.InTx(ctx, c.cinder, func(tx *sql.Tx) error {
+// AttachmentDelete is Cinder's attachment_delete as Nova calls it: finish_detach on the attachment's volume.
+func (c *Service) AttachmentDelete(ctx context.Context, attachmentID string) error {
+	return store.InTx(ctx, c.db, func(tx *sql.Tx) error {
 		var volumeID string
 		err := tx.QueryRowContext(ctx, "SELECT volume_id FROM volume_attachment WHERE id = ? AND deleted = 0",
 			attachmentID).Scan(&volumeID)
@@ -262,7 +262,7 @@ func (c *Cloud) deleteAttachment(ctx context.Context, attachmentID string) error
 // volume's only one). Each step first asks attachment_deletion_allowed, so a caller other than Nova is refused
 // with 409 while Nova still uses the attachment, and also when it names no attachment on a volume with several,
 // or one that does not exist.
-func (c *Cloud) forceDetach(ctx context.Context, volumeID string, arg any) error {
+func (c *Service) forceDetach(ctx context.Context, volumeID string, arg any) error {
 	const field = "os-force_detach"
 	obj, ok := arg.(osapi.Object)
 	if !ok {
@@ -284,10 +284,10 @@ func (c *Cloud) forceDetach(ctx context.Context, volumeID string, arg any) error
 	if msg := osapi.UnexpectedKeys(obj, "connector", "attachment_id"); msg != "" {
 		return osapi.InvalidInput(field, arg, msg)
 	}
-	if _, err := getVolume(ctx, c.cinder, volumeColumns, volumeID, false); err != nil {
+	if _, err := getVolume(ctx, c.db, volumeColumns, volumeID, false); err != nil {
 		return err
 	}
-	live, err := liveAttachmentIDs(ctx, c.cinder, "volume_id = ?", volumeID)
+	live, err := liveAttachmentIDs(ctx, c.db, "volume_id = ?", volumeID)
 	if err != nil {
 		return err
 	}
@@ -302,7 +302,7 @@ func (c *Cloud) forceDetach(ctx context.Context, volumeID string, arg any) error
 	}
 	// detach's check looks at the attachment named.
 	if attachmentID != "" {
-		a, err := getAttachment(ctx, c.cinder, attachmentID, false)
+		a, err := getAttachment(ctx, c.db, attachmentID, false)
 		var ae *osapi.Error
 		if errors.As(err, &ae) {
 			return conflictNovaUsingAttachment("")
@@ -313,13 +313,13 @@ func (c *Cloud) forceDetach(ctx context.Context, volumeID string, arg any) error
 		if a.volumeID != volumeID {
 			return osapi.BadRequest("Invalid input received: Mismatched volume and attachment")
 		}
-		return c.deleteAttachment(ctx, a.id)
+		return c.AttachmentDelete(ctx, a.id)
 	}
 	if len(live) == 1 {
-		return c.deleteAttachment(ctx, live[0])
+		return c.AttachmentDelete(ctx, live[0])
 	}
 	// No attachment at all: the volume is made available.
-	if _, err := c.cinder.ExecContext(ctx, "UPDATE volumes SET status = 'available', attach_status = 'detached', "+
+	if _, err := c.db.ExecContext(ctx, "UPDATE volumes SET status = 'available', attach_status = 'detached', "+
 		"updated_at = ? WHERE id = ?", store.Now(), volumeID); err != nil {
 		return fmt.Errorf("detach volume %s: %w", volumeID, err)
 	}
@@ -327,8 +327,8 @@ func (c *Cloud) forceDetach(ctx context.Context, volumeID string, arg any) error
 }
 
 // checkAttachmentDeletion runs attachmentDeletionAllowed on the attachment with that id.
-func (c *Cloud) checkAttachmentDeletion(ctx context.Context, id string) error {
-	a, err := getAttachment(ctx, c.cinder, id, false)
+func (c *Service) checkAttachmentDeletion(ctx context.Context, id string) error {
+	a, err := getAttachment(ctx, c.db, id, false)
 	if err != nil {
 		return err
 	}

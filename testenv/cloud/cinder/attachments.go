@@ -1,4 +1,4 @@
-package cloud
+package cinder
 
 import (
 	"cmp"
@@ -59,7 +59,7 @@ var attachmentSortKeys = []string{"id", "volume_id", "instance_uuid", "attach_st
 // listedAttachments is AttachmentsController._items: the live attachments of the caller's project (of every
 // project with all_tenants), filtered by volume_id, instance_id and attach_status, sorted and paginated. A
 // filter on anything else (status included: the table has no such column) matches nothing, as in Cinder.
-func (c *Cloud) listedAttachments(r *osapi.Request) ([]attachmentRow, error) {
+func (c *Service) listedAttachments(r *osapi.Request) ([]attachmentRow, error) {
 	if err := requireVolumeVersion(r, 3, 27); err != nil {
 		return nil, err
 	}
@@ -104,7 +104,7 @@ func (c *Cloud) listedAttachments(r *osapi.Request) ([]attachmentRow, error) {
 			return nil, nil
 		}
 	}
-	rows, err := c.cinder.QueryContext(r.Context(), "SELECT a."+strings.ReplaceAll(attachmentColumns, ", ", ", a.")+
+	rows, err := c.db.QueryContext(r.Context(), "SELECT a."+strings.ReplaceAll(attachmentColumns, ", ", ", a.")+
 		" FROM volume_attachment a JOIN volumes v ON v.id = a.volume_id WHERE "+strings.Join(where, " AND ")+
 		" ORDER BY a."+sortKey+" "+sortDir+", a.id "+sortDir, args...)
 	if err != nil {
@@ -133,7 +133,7 @@ func (c *Cloud) listedAttachments(r *osapi.Request) ([]attachmentRow, error) {
 	return out[:min(limit, len(out))], nil
 }
 
-func (c *Cloud) writeAttachmentList(w http.ResponseWriter, r *osapi.Request, detail bool) error {
+func (c *Service) writeAttachmentList(w http.ResponseWriter, r *osapi.Request, detail bool) error {
 	list, err := c.listedAttachments(r)
 	if err != nil {
 		return err
@@ -147,21 +147,21 @@ func (c *Cloud) writeAttachmentList(w http.ResponseWriter, r *osapi.Request, det
 }
 
 // listAttachments is GET /attachments (3.27).
-func (c *Cloud) listAttachments(w http.ResponseWriter, r *osapi.Request) error {
+func (c *Service) listAttachments(w http.ResponseWriter, r *osapi.Request) error {
 	return c.writeAttachmentList(w, r, false)
 }
 
 // listAttachmentsDetail is GET /attachments/detail (3.27).
-func (c *Cloud) listAttachmentsDetail(w http.ResponseWriter, r *osapi.Request) error {
+func (c *Service) listAttachmentsDetail(w http.ResponseWriter, r *osapi.Request) error {
 	return c.writeAttachmentList(w, r, true)
 }
 
 // showAttachment is GET /attachments/{id} (3.27).
-func (c *Cloud) showAttachment(w http.ResponseWriter, r *osapi.Request) error {
+func (c *Service) showAttachment(w http.ResponseWriter, r *osapi.Request) error {
 	if err := requireVolumeVersion(r, 3, 27); err != nil {
 		return err
 	}
-	a, err := getAttachment(r.Context(), c.cinder, r.PathValue("id"), false)
+	a, err := getAttachment(r.Context(), c.db, r.PathValue("id"), false)
 	if err != nil {
 		return err
 	}
@@ -255,14 +255,14 @@ func plain(v any) any {
 
 // createAttachment is POST /attachments (3.27; mode from 3.54): reserve the volume for the instance, and
 // connect it too when a connector is given. It answers 200.
-func (c *Cloud) createAttachment(w http.ResponseWriter, r *osapi.Request) error {
+func (c *Service) createAttachment(w http.ResponseWriter, r *osapi.Request) error {
 	body, parseErr := osapi.DecodeBody(r.Request)
 	obj, verr := attachmentBody(body, parseErr, c.attachmentCreateKeys(r)...)
 	volumeID, _ := obj.Values["volume_uuid"].(string)
-	c.cinderAPI.Audited(w, r, "attachment_create", "", volumeID, func(w http.ResponseWriter) {
+	c.api.Audited(w, r, "attachment_create", "", volumeID, func(w http.ResponseWriter) {
 		a, err := c.doCreateAttachment(r, obj, verr)
 		if err != nil {
-			c.cinderAPI.WriteError(w, r.Request, err)
+			c.api.WriteError(w, r.Request, err)
 			return
 		}
 		osapi.WriteJSON(w, http.StatusOK, map[string]any{"attachment": attachmentView(a, true)})
@@ -270,14 +270,14 @@ func (c *Cloud) createAttachment(w http.ResponseWriter, r *osapi.Request) error 
 	return nil
 }
 
-func (c *Cloud) attachmentCreateKeys(r *osapi.Request) []string {
+func (c *Service) attachmentCreateKeys(r *osapi.Request) []string {
 	if r.Version.AtLeast(3, 54) {
 		return []string{"instance_uuid", "connector", "volume_uuid", "mode"}
 	}
 	return []string{"instance_uuid", "connector", "volume_uuid"}
 }
 
-func (c *Cloud) doCreateAttachment(r *osapi.Request, obj osapi.Object, verr error) (attachmentRow, error) {
+func (c *Service) doCreateAttachment(r *osapi.Request, obj osapi.Object, verr error) (attachmentRow, error) {
 	if err := requireVolumeVersion(r, 3, 27); err != nil {
 		return attachmentRow{}, err
 	}
@@ -310,12 +310,12 @@ func (c *Cloud) doCreateAttachment(r *osapi.Request, obj osapi.Object, verr erro
 }
 
 // updateAttachment is PUT /attachments/{id} (3.27): connect a reserved attachment to a host.
-func (c *Cloud) updateAttachment(w http.ResponseWriter, r *osapi.Request) error {
+func (c *Service) updateAttachment(w http.ResponseWriter, r *osapi.Request) error {
 	body, parseErr := osapi.DecodeBody(r.Request)
-	c.cinderAPI.Audited(w, r, "attachment_update", "", r.PathValue("id"), func(w http.ResponseWriter) {
+	c.api.Audited(w, r, "attachment_update", "", r.PathValue("id"), func(w http.ResponseWriter) {
 		a, err := c.doUpdateAttachment(r, body, parseErr)
 		if err != nil {
-			c.cinderAPI.WriteError(w, r.Request, err)
+			c.api.WriteError(w, r.Request, err)
 			return
 		}
 		osapi.WriteJSON(w, http.StatusOK, map[string]any{"attachment": attachmentView(a, true)})
@@ -323,7 +323,7 @@ func (c *Cloud) updateAttachment(w http.ResponseWriter, r *osapi.Request) error 
 	return nil
 }
 
-func (c *Cloud) doUpdateAttachment(r *osapi.Request, body any, parseErr error) (attachmentRow, error) {
+func (c *Service) doUpdateAttachment(r *osapi.Request, body any, parseErr error) (attachmentRow, error) {
 	if err := requireVolumeVersion(r, 3, 27); err != nil {
 		return attachmentRow{}, err
 	}
@@ -342,7 +342,7 @@ func (c *Cloud) doUpdateAttachment(r *osapi.Request, body any, parseErr error) (
 		return attachmentRow{}, osapi.InvalidInput("connector", obj.Values["connector"], "{} does not have enough properties")
 	}
 	// The answer is the attachment as loaded before the update, with the new connection info.
-	a, err := getAttachment(r.Context(), c.cinder, r.PathValue("id"), false)
+	a, err := getAttachment(r.Context(), c.db, r.PathValue("id"), false)
 	if err != nil {
 		return attachmentRow{}, err
 	}
@@ -360,11 +360,11 @@ func (c *Cloud) doUpdateAttachment(r *osapi.Request, body any, parseErr error) (
 
 // deleteAttachmentAPI is DELETE /attachments/{id} (3.27): refused with 409 while Nova uses the attachment,
 // else the attachment is detached; the answer lists the volume's remaining attachments.
-func (c *Cloud) deleteAttachmentAPI(w http.ResponseWriter, r *osapi.Request) error {
-	c.cinderAPI.Audited(w, r, "attachment_delete", "", r.PathValue("id"), func(w http.ResponseWriter) {
+func (c *Service) deleteAttachmentAPI(w http.ResponseWriter, r *osapi.Request) error {
+	c.api.Audited(w, r, "attachment_delete", "", r.PathValue("id"), func(w http.ResponseWriter) {
 		remaining, err := c.doDeleteAttachment(r)
 		if err != nil {
-			c.cinderAPI.WriteError(w, r.Request, err)
+			c.api.WriteError(w, r.Request, err)
 			return
 		}
 		views := []any{}
@@ -376,33 +376,33 @@ func (c *Cloud) deleteAttachmentAPI(w http.ResponseWriter, r *osapi.Request) err
 	return nil
 }
 
-func (c *Cloud) doDeleteAttachment(r *osapi.Request) ([]attachmentRow, error) {
+func (c *Service) doDeleteAttachment(r *osapi.Request) ([]attachmentRow, error) {
 	if err := requireVolumeVersion(r, 3, 27); err != nil {
 		return nil, err
 	}
 	ctx := r.Context()
-	a, err := getAttachment(ctx, c.cinder, r.PathValue("id"), false)
+	a, err := getAttachment(ctx, c.db, r.PathValue("id"), false)
 	if err != nil {
 		return nil, err
 	}
 	if err := c.attachmentDeletionAllowed(ctx, a); err != nil {
 		return nil, err
 	}
-	if err := c.deleteAttachment(ctx, a.id); err != nil {
+	if err := c.AttachmentDelete(ctx, a.id); err != nil {
 		return nil, err
 	}
 	return volumeAttachmentRows(ctx, c, a.volumeID)
 }
 
 // volumeAttachmentRows lists a volume's live attachments.
-func volumeAttachmentRows(ctx context.Context, c *Cloud, volumeID string) ([]attachmentRow, error) {
-	ids, err := liveAttachmentIDs(ctx, c.cinder, "volume_id = ?", volumeID)
+func volumeAttachmentRows(ctx context.Context, c *Service, volumeID string) ([]attachmentRow, error) {
+	ids, err := liveAttachmentIDs(ctx, c.db, "volume_id = ?", volumeID)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]attachmentRow, 0, len(ids))
 	for _, id := range ids {
-		a, err := getAttachment(ctx, c.cinder, id, false)
+		a, err := getAttachment(ctx, c.db, id, false)
 		if err != nil {
 			return nil, err
 		}
@@ -412,15 +412,15 @@ func volumeAttachmentRows(ctx context.Context, c *Cloud, volumeID string) ([]att
 }
 
 // attachmentAction is POST /attachments/{id}/action, whose one action is os-complete (3.44), answered 204.
-func (c *Cloud) attachmentAction(w http.ResponseWriter, r *osapi.Request) error {
-	c.cinderAPI.AuditedAction(w, r, http.StatusNoContent, func(action string, _ osapi.Object) error {
+func (c *Service) attachmentAction(w http.ResponseWriter, r *osapi.Request) error {
+	c.api.AuditedAction(w, r, http.StatusNoContent, func(action string, _ osapi.Object) error {
 		if action != "os-complete" {
 			return osapi.BadRequest("There is no such action: %s. Verify the request body and Content-Type header and try again.", action)
 		}
 		if err := requireVolumeVersion(r, 3, 44); err != nil {
 			return err
 		}
-		return c.attachmentComplete(r.Context(), r.PathValue("id"))
+		return c.AttachmentComplete(r.Context(), r.PathValue("id"))
 	})
 	return nil
 }

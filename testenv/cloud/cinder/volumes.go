@@ -1,4 +1,4 @@
-package cloud
+package cinder
 
 import (
 	"database/sql"
@@ -25,7 +25,7 @@ func volumeStatus(s sql.NullString) any {
 	return osapi.NullString(s)
 }
 
-func (c *Cloud) volumeLinks(r *osapi.Request, id string) []any {
+func (c *Service) volumeLinks(r *osapi.Request, id string) []any {
 	base := osapi.BaseURL(r.Request)
 	project := r.Token.ProjectID
 	return []any{osapi.Link("self", base+"/v3/"+project+"/volumes/"+id), osapi.Link("bookmark", base+"/"+project+"/volumes/"+id)}
@@ -33,9 +33,9 @@ func (c *Cloud) volumeLinks(r *osapi.Request, id string) []any {
 
 // volumeView is Cinder's v3 volumes ViewBuilder.detail plus the host, tenant and migration attribute
 // extensions, for an admin caller.
-func (c *Cloud) volumeView(r *osapi.Request, v volume, attachments []attachment, adminMeta map[string]any) map[string]any {
+func (c *Service) volumeView(r *osapi.Request, v volumeRow, attachments []attachment, adminMeta map[string]any) map[string]any {
 	ver := r.Version
-	typeName, typeKnown := c.volumes.name(v.volumeTypeID)
+	typeName, typeKnown := c.types.name(v.volumeTypeID)
 	var volumeType any = v.volumeTypeID
 	if typeKnown {
 		volumeType = typeName
@@ -110,12 +110,12 @@ func (c *Cloud) volumeView(r *osapi.Request, v volume, attachments []attachment,
 	return d
 }
 
-func (c *Cloud) showVolume(w http.ResponseWriter, r *osapi.Request) error {
-	v, err := getVolume(r.Context(), c.cinder, c.volumeColumns(), r.PathValue("id"), false)
+func (c *Service) showVolume(w http.ResponseWriter, r *osapi.Request) error {
+	v, err := getVolume(r.Context(), c.db, c.volumeColumns(), r.PathValue("id"), false)
 	if err != nil {
 		return err
 	}
-	views, err := c.volumeViews(r, []volume{v})
+	views, err := c.volumeViews(r, []volumeRow{v})
 	if err != nil {
 		return err
 	}
@@ -123,7 +123,7 @@ func (c *Cloud) showVolume(w http.ResponseWriter, r *osapi.Request) error {
 	return nil
 }
 
-func (c *Cloud) volumeViews(r *osapi.Request, volumes []volume) ([]any, error) {
+func (c *Service) volumeViews(r *osapi.Request, volumes []volumeRow) ([]any, error) {
 	ids := make([]string, len(volumes))
 	for i, v := range volumes {
 		ids[i] = v.id
@@ -133,8 +133,8 @@ func (c *Cloud) volumeViews(r *osapi.Request, volumes []volume) ([]any, error) {
 		return nil, err
 	}
 	meta := map[string]map[string]any{}
-	if !c.profile.Legacy() {
-		if meta, err = visibleAdminMetadata(r.Context(), c.cinder, ids); err != nil {
+	if !c.rel.Legacy {
+		if meta, err = visibleAdminMetadata(r.Context(), c.db, ids); err != nil {
 			return nil, err
 		}
 	}
@@ -145,7 +145,7 @@ func (c *Cloud) volumeViews(r *osapi.Request, volumes []volume) ([]any, error) {
 	return out, nil
 }
 
-func (c *Cloud) listVolumesDetail(w http.ResponseWriter, r *osapi.Request) error {
+func (c *Service) listVolumesDetail(w http.ResponseWriter, r *osapi.Request) error {
 	volumes, err := c.filteredVolumes(r)
 	if err != nil {
 		return err
@@ -158,7 +158,7 @@ func (c *Cloud) listVolumesDetail(w http.ResponseWriter, r *osapi.Request) error
 	return nil
 }
 
-func (c *Cloud) listVolumeSummaries(w http.ResponseWriter, r *osapi.Request) error {
+func (c *Service) listVolumeSummaries(w http.ResponseWriter, r *osapi.Request) error {
 	volumes, err := c.filteredVolumes(r)
 	if err != nil {
 		return err
@@ -175,7 +175,7 @@ func (c *Cloud) listVolumeSummaries(w http.ResponseWriter, r *osapi.Request) err
 const volumeMaxLimit = 1000
 
 // filteredVolumes applies all_tenants, project_id, name and status, then marker and limit.
-func (c *Cloud) filteredVolumes(r *osapi.Request) ([]volume, error) {
+func (c *Service) filteredVolumes(r *osapi.Request) ([]volumeRow, error) {
 	q := r.URL.Query()
 	f := volumeFilter{projectID: r.Token.ProjectID, name: q.Get("name"), status: q.Get("status")}
 	if raw, present := q["all_tenants"]; present {
@@ -187,12 +187,12 @@ func (c *Cloud) filteredVolumes(r *osapi.Request) ([]volume, error) {
 			f.projectID = q.Get("project_id")
 		}
 	}
-	volumes, err := listVolumes(r.Context(), c.cinder, c.volumeColumns(), f)
+	volumes, err := listVolumes(r.Context(), c.db, c.volumeColumns(), f)
 	if err != nil {
 		return nil, err
 	}
 	if marker := q.Get("marker"); marker != "" {
-		at := slices.IndexFunc(volumes, func(v volume) bool { return v.id == marker })
+		at := slices.IndexFunc(volumes, func(v volumeRow) bool { return v.id == marker })
 		if at < 0 {
 			return nil, osapi.NotFound("Marker %s could not be found.", marker)
 		}
