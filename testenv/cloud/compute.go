@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/osdr/osdr/testenv/cloud/model"
+	"github.com/osdr/osdr/testenv/cloud/nova/novadb"
 	"github.com/osdr/osdr/testenv/cloud/osapi"
 	"github.com/osdr/osdr/testenv/cloud/store"
 	"github.com/osdr/osdr/testenv/virt"
@@ -208,15 +209,15 @@ func (m *computeManager) heartbeat(ctx context.Context) error {
 	return nil
 }
 
-func domainOf(i instance) virt.Domain {
-	return virt.Domain{Host: i.host.String, Name: i.name(), InstanceUUID: i.uuid}
+func domainOf(i novadb.Instance) virt.Domain {
+	return virt.Domain{Host: i.Host.String, Name: i.Name(), InstanceUUID: i.UUID}
 }
 
 // powerState is _get_power_state: what the driver reports, NOSTATE when it cannot tell.
-func (m *computeManager) powerState(ctx context.Context, i instance) virt.PowerState {
+func (m *computeManager) powerState(ctx context.Context, i novadb.Instance) virt.PowerState {
 	p, err := m.c.driver.PowerState(ctx, domainOf(i))
 	if err != nil {
-		m.c.logf("compute %s: power state of %s: %v", i.host.String, i.uuid, err)
+		m.c.logf("compute %s: power state of %s: %v", i.Host.String, i.UUID, err)
 		return virt.NoState
 	}
 	return p
@@ -234,13 +235,13 @@ type connectionInfo struct {
 
 // volumeConnections is block_device_info: each live volume BDM's stored connection info.
 func (m *computeManager) volumeConnections(ctx context.Context, uuid string) ([]virt.VolumeConnection, error) {
-	bdms, err := liveBDMs(ctx, m.c.nova, uuid)
+	bdms, err := novadb.LiveBDMs(ctx, m.c.nova, uuid)
 	if err != nil {
 		return nil, err
 	}
 	var out []virt.VolumeConnection
 	for _, b := range bdms[uuid] {
-		if !b.volumeID.Valid || b.destinationType.String != "volume" || !b.connectionInfo.Valid {
+		if !b.VolumeID.Valid || b.DestinationType.String != "volume" || !b.ConnectionInfo.Valid {
 			continue
 		}
 		vc, err := connectionOf(b)
@@ -253,10 +254,10 @@ func (m *computeManager) volumeConnections(ctx context.Context, uuid string) ([]
 }
 
 // connectionOf is what the hypervisor connects a BDM's volume from: its stored connection info.
-func connectionOf(b bdm) (virt.VolumeConnection, error) {
+func connectionOf(b novadb.BDM) (virt.VolumeConnection, error) {
 	var ci connectionInfo
-	if err := json.Unmarshal([]byte(b.connectionInfo.String), &ci); err != nil {
-		return virt.VolumeConnection{}, fmt.Errorf("connection_info of BDM %d: %w", b.id, err)
+	if err := json.Unmarshal([]byte(b.ConnectionInfo.String), &ci); err != nil {
+		return virt.VolumeConnection{}, fmt.Errorf("connection_info of BDM %d: %w", b.ID, err)
 	}
 	var lun int
 	// target_lun is a number in Cinder's answers; a string one is taken as written.
@@ -267,18 +268,18 @@ func connectionOf(b bdm) (virt.VolumeConnection, error) {
 		}
 	}
 	return virt.VolumeConnection{
-		VolumeID: b.volumeID.String, Device: b.deviceName.String,
+		VolumeID: b.VolumeID.String, Device: b.DeviceName.String,
 		IQN: ci.Data.TargetIQN, Portal: ci.Data.TargetPortal, LUN: lun,
 	}, nil
 }
 
 // hardReboot is the libvirt driver's _hard_reboot: destroy the domain if it exists, then reconnect every
 // volume from its stored connection info and boot.
-func (m *computeManager) hardReboot(ctx context.Context, i instance) error {
+func (m *computeManager) hardReboot(ctx context.Context, i novadb.Instance) error {
 	if err := m.c.driver.PowerOff(ctx, domainOf(i)); err != nil && !errors.Is(err, virt.ErrNoDomain) {
 		return err
 	}
-	volumes, err := m.volumeConnections(ctx, i.uuid)
+	volumes, err := m.volumeConnections(ctx, i.UUID)
 	if err != nil {
 		return err
 	}
@@ -289,26 +290,26 @@ func (m *computeManager) hardReboot(ctx context.Context, i instance) error {
 // (utils.synchronized on its uuid), on the instance as stored, and reported as the event on the request's
 // action (wrap_instance_event), which op's error finishes as Error. Work of nova-compute's own (no request)
 // reports nothing; event then only names it in the log.
-func (m *computeManager) operation(ctx context.Context, uuid, requestID, event string, op func(instance) error) {
+func (m *computeManager) operation(ctx context.Context, uuid, requestID, event string, op func(novadb.Instance) error) {
 	unlock := m.lock(uuid)
 	defer unlock()
-	i, err := getInstance(ctx, m.c.nova, uuid, false)
+	i, err := novadb.GetInstance(ctx, m.c.nova, uuid, false)
 	if err != nil {
 		m.c.logf("compute: %s on %s: %v", event, uuid, err)
 		return
 	}
-	report := m.startEvent(ctx, uuid, requestID, event, i.host.String)
+	report := m.startEvent(ctx, uuid, requestID, event, i.Host.String)
 	report.finish(ctx, op(i))
 }
 
 // rebootInstance is ComputeManager.reboot_instance; its compute_reboot_instance event, on the action of the
 // request that cast it, ends in Error whenever the reboot was not carried out.
 func (m *computeManager) rebootInstance(ctx context.Context, uuid, kind, requestID string) {
-	m.operation(ctx, uuid, requestID, "compute_reboot_instance", func(i instance) error { return m.reboot(ctx, i, kind) })
+	m.operation(ctx, uuid, requestID, "compute_reboot_instance", func(i novadb.Instance) error { return m.reboot(ctx, i, kind) })
 }
 
-func (m *computeManager) reboot(ctx context.Context, i instance, kind string) error {
-	host, uuid := i.host.String, i.uuid
+func (m *computeManager) reboot(ctx context.Context, i novadb.Instance, kind string) error {
+	host, uuid := i.Host.String, i.UUID
 	expected, pending, started := softRebootTasks, "reboot_pending", "reboot_started"
 	if kind == "HARD" {
 		expected, pending, started = hardRebootTasks, "reboot_pending_hard", "reboot_started_hard"
@@ -337,7 +338,7 @@ func (m *computeManager) reboot(ctx context.Context, i instance, kind string) er
 	}
 	m.c.auditCompute(host, "reboot", kind, uuid, rebootErr)
 	vmState := "active"
-	if i.vmState.String == "rescued" {
+	if i.VMState.String == "rescued" {
 		vmState = "rescued"
 	}
 	if rebootErr != nil {
@@ -357,21 +358,21 @@ func (m *computeManager) reboot(ctx context.Context, i instance, kind string) er
 
 // softReboot is a guest reboot. A domain the hypervisor does not know cannot be soft-rebooted (InstanceNotFound
 // in both the libvirt and the fake driver); a shut-off one is booted (libvirt falls back to a hard reboot).
-func (m *computeManager) softReboot(ctx context.Context, i instance) error {
+func (m *computeManager) softReboot(ctx context.Context, i novadb.Instance) error {
 	if m.powerState(ctx, i) == virt.NoState {
-		return fmt.Errorf("Instance %s could not be found.", i.uuid)
+		return fmt.Errorf("Instance %s could not be found.", i.UUID)
 	}
 	return m.hardReboot(ctx, i)
 }
 
 // startInstance is ComputeManager.start_instance: the driver's power_on (libvirt's is a hard reboot).
 func (m *computeManager) startInstance(ctx context.Context, uuid, requestID string) {
-	m.operation(ctx, uuid, requestID, "compute_start_instance", func(i instance) error {
+	m.operation(ctx, uuid, requestID, "compute_start_instance", func(i novadb.Instance) error {
 		if err := m.c.latency.Spend(ctx, model.OpBoot); err != nil {
 			return err
 		}
 		err := m.hardReboot(ctx, i)
-		m.c.auditCompute(i.host.String, "start", "", uuid, err)
+		m.c.auditCompute(i.Host.String, "start", "", uuid, err)
 		if err != nil {
 			m.failed(ctx, i, err)
 			return err
@@ -385,14 +386,14 @@ func (m *computeManager) startInstance(ctx context.Context, uuid, requestID stri
 // stopInstance is ComputeManager.stop_instance. A domain the hypervisor does not know fails to power off and the stop
 // is reverted (the fake driver's InstanceNotFound), as a real Zed cloud did with its domains gone.
 func (m *computeManager) stopInstance(ctx context.Context, uuid, requestID string) {
-	m.operation(ctx, uuid, requestID, "compute_stop_instance", func(i instance) error {
+	m.operation(ctx, uuid, requestID, "compute_stop_instance", func(i novadb.Instance) error {
 		expected := []string{"powering-off"}
 		switch m.powerState(ctx, i) {
 		case virt.NoState, virt.Shutdown, virt.Crashed:
 			expected = append(expected, "")
 		}
 		err := m.c.driver.PowerOff(ctx, domainOf(i))
-		m.c.auditCompute(i.host.String, "stop", "", uuid, err)
+		m.c.auditCompute(i.Host.String, "stop", "", uuid, err)
 		if err != nil {
 			m.failed(ctx, i, err)
 			return err
@@ -405,32 +406,32 @@ func (m *computeManager) stopInstance(ctx context.Context, uuid, requestID strin
 
 // failed is what reverts_task_state and wrap_instance_fault do when an operation raises: the task state goes
 // back to None and the fault is recorded, unless the instance was not found.
-func (m *computeManager) failed(ctx context.Context, i instance, err error) {
-	m.c.logf("compute %s: %s: %v", i.host.String, i.uuid, err)
+func (m *computeManager) failed(ctx context.Context, i novadb.Instance, err error) {
+	m.c.logf("compute %s: %s: %v", i.Host.String, i.UUID, err)
 	if !errors.Is(err, virt.ErrNoDomain) {
 		m.recordFault(ctx, i, err)
 	}
 	m.save(ctx, i, nil, map[string]any{"task_state": nil})
 }
 
-func (m *computeManager) recordFault(ctx context.Context, i instance, cause error) {
-	if err := addFault(ctx, m.c.nova, i.uuid, i.host.String, cause); err != nil {
-		m.c.logf("compute %s: %v", i.host.String, err)
+func (m *computeManager) recordFault(ctx context.Context, i novadb.Instance, cause error) {
+	if err := addFault(ctx, m.c.nova, i.UUID, i.Host.String, cause); err != nil {
+		m.c.logf("compute %s: %v", i.Host.String, err)
 	}
 }
 
 // save writes an instance; the error says why it did not. A task state that moved on
 // (UnexpectedTaskStateError) ends the operation as in Nova: logged, recorded as a fault, the state left to
 // whoever moved it.
-func (m *computeManager) save(ctx context.Context, i instance, expected []string, set map[string]any) error {
-	ok, err := saveInstance(ctx, m.c.nova, i.uuid, expected, set)
+func (m *computeManager) save(ctx context.Context, i novadb.Instance, expected []string, set map[string]any) error {
+	ok, err := novadb.SaveInstance(ctx, m.c.nova, i.UUID, expected, set)
 	if err != nil {
-		m.c.logf("compute %s: %v", i.host.String, err)
+		m.c.logf("compute %s: %v", i.Host.String, err)
 		return err
 	}
 	if !ok {
 		cause := fmt.Errorf("Unexpected task state: expecting %v but the actual state differs", expected)
-		m.c.logf("compute %s: %s: %v", i.host.String, i.uuid, cause)
+		m.c.logf("compute %s: %s: %v", i.Host.String, i.UUID, cause)
 		m.recordFault(ctx, i, cause)
 		return cause
 	}
@@ -439,27 +440,27 @@ func (m *computeManager) save(ctx context.Context, i instance, expected []string
 
 // deleteDanglingBDMs is ComputeManager._delete_dangling_bdms (Nova 28 and later): a volume BDM whose Cinder
 // attachment no longer exists is destroyed; Cinder attachments of the instance Nova does not know are deleted.
-func (m *computeManager) deleteDanglingBDMs(ctx context.Context, i instance) error {
-	cinderAttachments, err := m.c.volumeAPI.AttachmentIDs(ctx, i.uuid)
+func (m *computeManager) deleteDanglingBDMs(ctx context.Context, i novadb.Instance) error {
+	cinderAttachments, err := m.c.volumeAPI.AttachmentIDs(ctx, i.UUID)
 	if err != nil {
 		return err
 	}
-	bdms, err := liveBDMs(ctx, m.c.nova, i.uuid)
+	bdms, err := novadb.LiveBDMs(ctx, m.c.nova, i.UUID)
 	if err != nil {
 		return err
 	}
 	var known []string
-	for _, b := range bdms[i.uuid] {
-		if !b.volumeID.Valid || !b.attachmentID.Valid {
+	for _, b := range bdms[i.UUID] {
+		if !b.VolumeID.Valid || !b.AttachmentID.Valid {
 			continue
 		}
-		if slices.Contains(cinderAttachments, b.attachmentID.String) {
-			known = append(known, b.attachmentID.String)
+		if slices.Contains(cinderAttachments, b.AttachmentID.String) {
+			known = append(known, b.AttachmentID.String)
 			continue
 		}
 		m.c.logf("compute %s: removing stale volume attachment %s from instance %s for volume %s",
-			i.host.String, b.attachmentID.String, i.uuid, b.volumeID.String)
-		if err := softDeleteBDM(ctx, m.c.nova, b.id); err != nil {
+			i.Host.String, b.AttachmentID.String, i.UUID, b.VolumeID.String)
+		if err := novadb.SoftDeleteBDM(ctx, m.c.nova, b.ID); err != nil {
 			return err
 		}
 	}
@@ -470,16 +471,6 @@ func (m *computeManager) deleteDanglingBDMs(ctx context.Context, i instance) err
 		if err := m.c.volumeAPI.AttachmentDelete(ctx, a); err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// softDeleteBDM is BlockDeviceMapping.destroy: Nova soft-deletes by setting deleted to the row id.
-func softDeleteBDM(ctx context.Context, q store.Querier, id int64) error {
-	t := store.Now()
-	if _, err := q.ExecContext(ctx, `UPDATE block_device_mapping SET deleted = id, deleted_at = ?, updated_at = ?
-		WHERE id = ? AND deleted = 0`, t, t, id); err != nil {
-		return fmt.Errorf("delete block device mapping %d: %w", id, err)
 	}
 	return nil
 }
@@ -543,7 +534,7 @@ func (m *computeManager) syncInstance(ctx context.Context, host, uuid string) er
 func (m *computeManager) syncDecision(ctx context.Context, host, uuid string) (stop, force bool, err error) {
 	unlock := m.lock(uuid)
 	defer unlock()
-	i, err := getInstance(ctx, m.c.nova, uuid, false)
+	i, err := novadb.GetInstance(ctx, m.c.nova, uuid, false)
 	if err != nil {
 		var ae *osapi.Error
 		if errors.As(err, &ae) {
@@ -551,8 +542,8 @@ func (m *computeManager) syncDecision(ctx context.Context, host, uuid string) (s
 		}
 		return false, false, err
 	}
-	if i.taskState.Valid {
-		m.c.logf("compute %s: during sync_power_state %s has a pending task (%s); skip", host, uuid, i.taskState.String)
+	if i.TaskState.Valid {
+		m.c.logf("compute %s: during sync_power_state %s has a pending task (%s); skip", host, uuid, i.TaskState.String)
 		return false, false, nil
 	}
 	vmPower, perr := m.c.driver.PowerState(ctx, domainOf(i))
@@ -561,20 +552,20 @@ func (m *computeManager) syncDecision(ctx context.Context, host, uuid string) (s
 		return false, false, nil
 	}
 	// Re-read to narrow the race with other operations, as Nova refreshes the instance.
-	if i, err = getInstance(ctx, m.c.nova, uuid, false); err != nil {
+	if i, err = novadb.GetInstance(ctx, m.c.nova, uuid, false); err != nil {
 		return false, false, nil
 	}
-	if i.host.String != host || i.taskState.Valid {
+	if i.Host.String != host || i.TaskState.Valid {
 		return false, false, nil
 	}
-	if int64(vmPower) != i.powerState.Int64 || !i.powerState.Valid {
+	if int64(vmPower) != i.PowerState.Int64 || !i.PowerState.Valid {
 		m.c.logf("compute %s: during _sync_instance_power_state the DB power_state (%d) does not match the "+
-			"vm_power_state from the hypervisor (%d) for %s; updating", host, i.powerState.Int64, vmPower, uuid)
-		if _, err := saveInstance(ctx, m.c.nova, uuid, nil, map[string]any{"power_state": int(vmPower)}); err != nil {
+			"vm_power_state from the hypervisor (%d) for %s; updating", host, i.PowerState.Int64, vmPower, uuid)
+		if _, err := novadb.SaveInstance(ctx, m.c.nova, uuid, nil, map[string]any{"power_state": int(vmPower)}); err != nil {
 			return false, false, err
 		}
 	}
-	switch i.vmState.String {
+	switch i.VMState.String {
 	case "active":
 		switch vmPower {
 		case virt.Shutdown, virt.Crashed, powerSuspended:
@@ -674,7 +665,7 @@ func (m *computeManager) initInstance(ctx context.Context, host, uuid string, re
 func (m *computeManager) initState(ctx context.Context, host, uuid string, resumeGuests bool) (initFollowUp, string, error) {
 	unlock := m.lock(uuid)
 	defer unlock()
-	i, err := getInstance(ctx, m.c.nova, uuid, false)
+	i, err := novadb.GetInstance(ctx, m.c.nova, uuid, false)
 	if err != nil {
 		var ae *osapi.Error
 		if errors.As(err, &ae) {
@@ -682,13 +673,13 @@ func (m *computeManager) initState(ctx context.Context, host, uuid string, resum
 		}
 		return initDone, "", err
 	}
-	vm, task := i.vmState.String, i.taskState.String
+	vm, task := i.VMState.String, i.TaskState.String
 	set := func(values map[string]any) error {
-		_, err := saveInstance(ctx, m.c.nova, uuid, nil, values)
+		_, err := novadb.SaveInstance(ctx, m.c.nova, uuid, nil, values)
 		return err
 	}
 	switch {
-	case i.host.String != host, vm == "soft-delete", vm == "deleted",
+	case i.Host.String != host, vm == "soft-delete", vm == "deleted",
 		vm == "error" && task != "resize_migrating" && task != "deleting":
 		return initDone, "", nil
 	case vm == "building" || slices.Contains([]string{"scheduling", "block_device_mapping", "networking", "spawning"}, task),
@@ -727,7 +718,7 @@ func (m *computeManager) initState(ctx context.Context, host, uuid string, resum
 	case task == "powering-on":
 		return initStart, "", nil
 	}
-	expectRunning := i.powerState.Int64 == int64(virt.Running) && power != virt.Running
+	expectRunning := i.PowerState.Int64 == int64(virt.Running) && power != virt.Running
 	if expectRunning && resumeGuests {
 		return initResume, "", nil
 	}
@@ -740,8 +731,8 @@ func retryReboot(vm, task string, power virt.PowerState) (bool, string) {
 	if (task == "reboot_started" || task == "reboot_pending") && power == virt.Running {
 		kind = "SOFT"
 	}
-	pendingSoft := task == "reboot_pending" && slices.Contains(allowSoftReboot, vm)
-	pendingHard := task == "reboot_pending_hard" && slices.Contains(allowHardReboot, vm)
+	pendingSoft := task == "reboot_pending" && slices.Contains(novadb.AllowSoftReboot, vm)
+	pendingHard := task == "reboot_pending_hard" && slices.Contains(novadb.AllowHardReboot, vm)
 	startedNotRunning := (task == "reboot_started" || task == "reboot_started_hard") && power != virt.Running
 	return pendingSoft || pendingHard || startedNotRunning, kind
 }
@@ -749,12 +740,12 @@ func retryReboot(vm, task string, power virt.PowerState) (bool, string) {
 // resumeGuest is _resume_guests_state: the driver's resume_state_on_host_boot (libvirt: a hard reboot from the
 // stored block device info) with no task state and no database change, ERROR if it fails.
 func (m *computeManager) resumeGuest(ctx context.Context, uuid string) {
-	m.operation(ctx, uuid, "", "resume_guest", func(i instance) error {
-		m.c.logf("compute %s: rebooting instance %s after nova-compute restart", i.host.String, uuid)
+	m.operation(ctx, uuid, "", "resume_guest", func(i novadb.Instance) error {
+		m.c.logf("compute %s: rebooting instance %s after nova-compute restart", i.Host.String, uuid)
 		err := m.hardReboot(ctx, i)
-		m.c.auditCompute(i.host.String, "resume_guest", "resume_guests_state_on_host_boot", uuid, err)
+		m.c.auditCompute(i.Host.String, "resume_guest", "resume_guests_state_on_host_boot", uuid, err)
 		if err != nil {
-			m.c.logf("compute %s: failed to resume instance %s: %v", i.host.String, uuid, err)
+			m.c.logf("compute %s: failed to resume instance %s: %v", i.Host.String, uuid, err)
 			m.save(ctx, i, nil, map[string]any{"vm_state": "error"})
 		}
 		return err

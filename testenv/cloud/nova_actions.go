@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/osdr/osdr/testenv/cloud/nova/novadb"
 	"github.com/osdr/osdr/testenv/cloud/osapi"
 	"github.com/osdr/osdr/testenv/cloud/store"
 )
@@ -15,8 +16,6 @@ import (
 // The vm_states and task_states Nova's compute API accepts each action from (nova/compute/vm_states.py,
 // task_states.py); "" stands for a NULL task_state.
 var (
-	allowSoftReboot = []string{"active"}
-	allowHardReboot = []string{"active", "stopped", "paused", "suspended", "error"}
 	// task_states.ALLOW_REBOOT: a HARD reboot may overtake these.
 	allowRebootTasks = []string{"", "rebooting", "reboot_pending", "reboot_started", "resuming", "rebooting_hard",
 		"unpausing", "pausing", "suspending"}
@@ -80,33 +79,33 @@ func pyOptional(s sql.NullString) string {
 
 // checkState is compute API check_instance_state, with the message raise_http_conflict_for_instance_invalid_state
 // turns its InstanceInvalidState into.
-func checkState(i instance, action string, vmStates, taskStates []string) error {
-	if vmStates != nil && !slices.Contains(vmStates, i.vmState.String) {
-		return osapi.Conflict("Cannot '%s' instance %s while it is in vm_state %s", action, i.uuid, pyOptional(i.vmState))
+func checkState(i novadb.Instance, action string, vmStates, taskStates []string) error {
+	if vmStates != nil && !slices.Contains(vmStates, i.VMState.String) {
+		return osapi.Conflict("Cannot '%s' instance %s while it is in vm_state %s", action, i.UUID, pyOptional(i.VMState))
 	}
-	if !slices.Contains(taskStates, i.taskState.String) {
-		return osapi.Conflict("Cannot '%s' instance %s while it is in task_state %s", action, i.uuid, pyOptional(i.taskState))
+	if !slices.Contains(taskStates, i.TaskState.String) {
+		return osapi.Conflict("Cannot '%s' instance %s while it is in task_state %s", action, i.UUID, pyOptional(i.TaskState))
 	}
-	if !i.launchedAt.Valid {
-		return osapi.Conflict("Cannot '%s' instance %s while it is in launched_at None", action, i.uuid)
+	if !i.LaunchedAt.Valid {
+		return osapi.Conflict("Cannot '%s' instance %s while it is in launched_at None", action, i.UUID)
 	}
 	return nil
 }
 
 // checkHost is check_instance_host: start and stop need the instance scheduled to a host.
-func checkHost(i instance) error {
-	if i.host.String == "" {
-		return osapi.Conflict("Instance %s is not ready", i.uuid)
+func checkHost(i novadb.Instance) error {
+	if i.Host.String == "" {
+		return osapi.Conflict("Instance %s is not ready", i.UUID)
 	}
 	return nil
 }
 
 // transition checks an instance's state and moves it to a new task state in one transaction, the row locked so
 // concurrent requests see each other's task state as Nova's expected_task_state compare-and-swap does.
-func (c *Cloud) transition(ctx context.Context, uuid string, check func(instance) error, set map[string]any) (instance, error) {
-	var inst instance
+func (c *Cloud) transition(ctx context.Context, uuid string, check func(novadb.Instance) error, set map[string]any) (novadb.Instance, error) {
+	var inst novadb.Instance
 	err := store.InTx(ctx, c.nova, func(tx *sql.Tx) error {
-		i, err := getInstance(ctx, tx, uuid, true)
+		i, err := novadb.GetInstance(ctx, tx, uuid, true)
 		if err != nil {
 			return err
 		}
@@ -114,7 +113,7 @@ func (c *Cloud) transition(ctx context.Context, uuid string, check func(instance
 			return err
 		}
 		inst = i
-		_, err = saveInstance(ctx, tx, uuid, nil, set)
+		_, err = novadb.SaveInstance(ctx, tx, uuid, nil, set)
 		return err
 	})
 	return inst, err
@@ -123,11 +122,11 @@ func (c *Cloud) transition(ctx context.Context, uuid string, check func(instance
 // requestReboot is compute API reboot: SOFT from active with no task, HARD from more states and over a
 // pending reboot; then the cast to the instance's compute host.
 func (c *Cloud) requestReboot(ctx context.Context, uuid, kind string) error {
-	vmStates, tasks, task := allowSoftReboot, noTask, "rebooting"
+	vmStates, tasks, task := novadb.AllowSoftReboot, noTask, "rebooting"
 	if kind == "HARD" {
-		vmStates, tasks, task = allowHardReboot, allowRebootTasks, "rebooting_hard"
+		vmStates, tasks, task = novadb.AllowHardReboot, allowRebootTasks, "rebooting_hard"
 	}
-	i, err := c.transition(ctx, uuid, func(i instance) error { return checkState(i, "reboot", vmStates, tasks) },
+	i, err := c.transition(ctx, uuid, func(i novadb.Instance) error { return checkState(i, "reboot", vmStates, tasks) },
 		map[string]any{"task_state": task})
 	if err != nil {
 		return err
@@ -136,13 +135,13 @@ func (c *Cloud) requestReboot(ctx context.Context, uuid, kind string) error {
 	if err != nil {
 		return err
 	}
-	c.compute.cast(i.host.String, func(ctx context.Context) { c.compute.rebootInstance(ctx, uuid, kind, requestID) })
+	c.compute.cast(i.Host.String, func(ctx context.Context) { c.compute.rebootInstance(ctx, uuid, kind, requestID) })
 	return nil
 }
 
 // requestStart is compute API start: a stopped instance with a host and no task.
 func (c *Cloud) requestStart(ctx context.Context, uuid string) error {
-	i, err := c.transition(ctx, uuid, func(i instance) error {
+	i, err := c.transition(ctx, uuid, func(i novadb.Instance) error {
 		if err := checkHost(i); err != nil {
 			return err
 		}
@@ -155,7 +154,7 @@ func (c *Cloud) requestStart(ctx context.Context, uuid string) error {
 	if err != nil {
 		return err
 	}
-	c.compute.cast(i.host.String, func(ctx context.Context) { c.compute.startInstance(ctx, uuid, requestID) })
+	c.compute.cast(i.Host.String, func(ctx context.Context) { c.compute.startInstance(ctx, uuid, requestID) })
 	return nil
 }
 
@@ -165,17 +164,17 @@ func (c *Cloud) requestStop(ctx context.Context, uuid string) error {
 	if err != nil {
 		return err
 	}
-	c.compute.cast(i.host.String, func(ctx context.Context) { c.compute.stopInstance(ctx, uuid, requestID) })
+	c.compute.cast(i.Host.String, func(ctx context.Context) { c.compute.stopInstance(ctx, uuid, requestID) })
 	return nil
 }
 
 // beginStop moves an instance to powering-off: stop's checks, or with force (force_stop, which the power-state
 // sync uses) only that no task is running. It returns the request id its stop action was recorded under.
-func (c *Cloud) beginStop(ctx context.Context, uuid string, force bool) (instance, string, error) {
-	i, err := c.transition(ctx, uuid, func(i instance) error {
+func (c *Cloud) beginStop(ctx context.Context, uuid string, force bool) (novadb.Instance, string, error) {
+	i, err := c.transition(ctx, uuid, func(i novadb.Instance) error {
 		if force {
-			if i.taskState.Valid {
-				return osapi.Conflict("Unexpected task state: expecting [None] but the actual state is %s", i.taskState.String)
+			if i.TaskState.Valid {
+				return osapi.Conflict("Unexpected task state: expecting [None] but the actual state is %s", i.TaskState.String)
 			}
 			return nil
 		}
@@ -185,52 +184,8 @@ func (c *Cloud) beginStop(ctx context.Context, uuid string, force bool) (instanc
 		return checkState(i, "stop", []string{"active", "error"}, noTask)
 	}, map[string]any{"task_state": "powering-off", "progress": 0})
 	if err != nil {
-		return instance{}, "", err
+		return novadb.Instance{}, "", err
 	}
 	requestID, err := recordActionStart(ctx, c.nova, uuid, actionStop)
 	return i, requestID, err
-}
-
-// saveInstance is Instance.save: it writes the columns in set (and updated_at), and when expected is not nil
-// only if the task_state is still one of expected ("" for NULL). It reports whether the row was written.
-func saveInstance(ctx context.Context, q store.Querier, uuid string, expected []string, set map[string]any) (bool, error) {
-	cols := make([]string, 0, len(set))
-	for k := range set {
-		cols = append(cols, k)
-	}
-	slices.Sort(cols)
-	assignments := make([]string, 0, len(cols)+1)
-	args := make([]any, 0, len(cols)+4)
-	for _, col := range cols {
-		assignments = append(assignments, col+" = ?")
-		args = append(args, set[col])
-	}
-	assignments = append(assignments, "updated_at = ?")
-	args = append(args, store.Now(), uuid)
-	query := "UPDATE instances SET " + strings.Join(assignments, ", ") + " WHERE uuid = ? AND deleted = 0"
-	if expected != nil {
-		var cond []string
-		var named []string
-		for _, e := range expected {
-			if e == "" {
-				cond = append(cond, "task_state IS NULL")
-			} else {
-				named = append(named, e)
-			}
-		}
-		if len(named) > 0 {
-			cond = append(cond, "task_state IN ("+store.Placeholders(len(named))+")")
-			args = append(args, store.Args(named)...)
-		}
-		query += " AND (" + strings.Join(cond, " OR ") + ")"
-	}
-	res, err := q.ExecContext(ctx, query, args...)
-	if err != nil {
-		return false, fmt.Errorf("save instance %s: %w", uuid, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("save instance %s: %w", uuid, err)
-	}
-	return n > 0, nil
 }

@@ -9,6 +9,7 @@ import (
 
 	uuidpkg "github.com/google/uuid"
 
+	"github.com/osdr/osdr/testenv/cloud/nova/novadb"
 	"github.com/osdr/osdr/testenv/cloud/osapi"
 	"github.com/osdr/osdr/testenv/cloud/store"
 )
@@ -144,7 +145,7 @@ func nullTime(t sql.NullTime) any {
 // listInstanceActions is GET /servers/{id}/os-instance-actions: newest first.
 func (c *Cloud) listInstanceActions(w http.ResponseWriter, r *osapi.Request) error {
 	uuid := r.PathValue("id")
-	if _, err := getInstance(r.Context(), c.nova, uuid, false); err != nil {
+	if _, err := novadb.GetInstance(r.Context(), c.nova, uuid, false); err != nil {
 		return err
 	}
 	rows, err := c.nova.QueryContext(r.Context(), "SELECT "+instanceActionColumns+" FROM instance_actions "+
@@ -172,7 +173,7 @@ func (c *Cloud) listInstanceActions(w http.ResponseWriter, r *osapi.Request) err
 // first. The simulation's one user is admin, so events carry their traceback.
 func (c *Cloud) showInstanceAction(w http.ResponseWriter, r *osapi.Request) error {
 	uuid, requestID := r.PathValue("id"), r.PathValue("request_id")
-	if _, err := getInstance(r.Context(), c.nova, uuid, false); err != nil {
+	if _, err := novadb.GetInstance(r.Context(), c.nova, uuid, false); err != nil {
 		return err
 	}
 	a, err := scanInstanceAction(c.nova.QueryRowContext(r.Context(), "SELECT "+instanceActionColumns+

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/osdr/osdr/testenv/cloud/nova/novadb"
 	"github.com/osdr/osdr/testenv/cloud/osapi"
 )
 
@@ -104,36 +105,36 @@ func hostID(host, project string) string {
 
 // serverContext is what rendering a server needs beyond its row.
 type serverContext struct {
-	bdms        []bdm
+	bdms        []novadb.BDM
 	networkInfo string
 	fault       *fault
 	hostStatus  string
 }
 
 // serverView is ViewBuilder.show of nova/api/openstack/compute/views/servers.py for an admin caller.
-func serverView(r *osapi.Request, i instance, sc serverContext, single bool) map[string]any {
+func serverView(r *osapi.Request, i novadb.Instance, sc serverContext, single bool) map[string]any {
 	v := r.Version
 	base := osapi.BaseURL(r.Request)
-	status := statusFromState(i.vmState.String, i.taskState.String)
+	status := statusFromState(i.VMState.String, i.TaskState.String)
 	s := map[string]any{
-		"id":                i.uuid,
-		"name":              osapi.NullString(i.displayName),
+		"id":                i.UUID,
+		"name":              osapi.NullString(i.DisplayName),
 		"status":            status,
-		"tenant_id":         i.projectID.String,
-		"user_id":           i.userID.String,
+		"tenant_id":         i.ProjectID.String,
+		"user_id":           i.UserID.String,
 		"metadata":          map[string]any{},
-		"hostId":            hostID(i.host.String, i.projectID.String),
-		"image":             imageView(base, i.imageRef.String),
+		"hostId":            hostID(i.Host.String, i.ProjectID.String),
+		"image":             imageView(base, i.ImageRef.String),
 		"flavor":            flavorView(base, i, v),
-		"created":           isotime(i.createdAt),
-		"updated":           isotime(i.updatedAt),
+		"created":           isotime(i.CreatedAt),
+		"updated":           isotime(i.UpdatedAt),
 		"addresses":         addressesView(i, sc.networkInfo),
-		"accessIPv4":        i.accessIPv4.String,
-		"accessIPv6":        i.accessIPv6.String,
-		"links":             []any{osapi.Link("self", base+"/v2.1/servers/"+i.uuid), osapi.Link("bookmark", base+"/servers/"+i.uuid)},
+		"accessIPv4":        i.AccessIPv4.String,
+		"accessIPv6":        i.AccessIPv6.String,
+		"links":             []any{osapi.Link("self", base+"/v2.1/servers/"+i.UUID), osapi.Link("bookmark", base+"/servers/"+i.UUID)},
 		"OS-DCF:diskConfig": "MANUAL",
 	}
-	if i.autoDiskConfig.Bool {
+	if i.AutoDiskConfig.Bool {
 		s["OS-DCF:diskConfig"] = "AUTO"
 	}
 	if (status == "ERROR" || status == "DELETED") && sc.fault != nil {
@@ -145,43 +146,43 @@ func serverView(r *osapi.Request, i instance, sc serverContext, single bool) map
 		s["fault"] = f
 	}
 	if slices.Contains(progressStatuses, status) {
-		s["progress"] = osapi.NullInt(i.progress)
+		s["progress"] = osapi.NullInt(i.Progress)
 	}
-	az := i.availabilityZone.String
-	if i.host.String != "" {
+	az := i.AvailabilityZone.String
+	if i.Host.String != "" {
 		az = "nova"
 	}
 	s["OS-EXT-AZ:availability_zone"] = az
 	if v.AtLeast(2, 96) {
 		s["pinned_availability_zone"] = nil
 	}
-	s["config_drive"] = osapi.NullString(i.configDrive)
-	s["key_name"] = osapi.NullString(i.keyName)
-	s["OS-SRV-USG:launched_at"] = osapi.TimeOrNil(i.launchedAt, osapi.NaiveTime)
-	s["OS-SRV-USG:terminated_at"] = osapi.TimeOrNil(i.terminated, osapi.NaiveTime)
-	s["OS-EXT-SRV-ATTR:host"] = osapi.NullString(i.host)
-	s["OS-EXT-SRV-ATTR:instance_name"] = i.name()
-	s["OS-EXT-SRV-ATTR:hypervisor_hostname"] = osapi.NullString(i.node)
+	s["config_drive"] = osapi.NullString(i.ConfigDrive)
+	s["key_name"] = osapi.NullString(i.KeyName)
+	s["OS-SRV-USG:launched_at"] = osapi.TimeOrNil(i.LaunchedAt, osapi.NaiveTime)
+	s["OS-SRV-USG:terminated_at"] = osapi.TimeOrNil(i.TerminatedAt, osapi.NaiveTime)
+	s["OS-EXT-SRV-ATTR:host"] = osapi.NullString(i.Host)
+	s["OS-EXT-SRV-ATTR:instance_name"] = i.Name()
+	s["OS-EXT-SRV-ATTR:hypervisor_hostname"] = osapi.NullString(i.Node)
 	if v.AtLeast(2, 3) {
-		s["OS-EXT-SRV-ATTR:reservation_id"] = osapi.NullString(i.reservationID)
-		s["OS-EXT-SRV-ATTR:launch_index"] = osapi.NullInt(i.launchIndex)
-		s["OS-EXT-SRV-ATTR:hostname"] = osapi.NullString(i.hostname)
-		s["OS-EXT-SRV-ATTR:kernel_id"] = osapi.NullString(i.kernelID)
-		s["OS-EXT-SRV-ATTR:ramdisk_id"] = osapi.NullString(i.ramdiskID)
-		s["OS-EXT-SRV-ATTR:root_device_name"] = osapi.NullString(i.rootDeviceName)
-		s["OS-EXT-SRV-ATTR:user_data"] = osapi.NullString(i.userData)
+		s["OS-EXT-SRV-ATTR:reservation_id"] = osapi.NullString(i.ReservationID)
+		s["OS-EXT-SRV-ATTR:launch_index"] = osapi.NullInt(i.LaunchIndex)
+		s["OS-EXT-SRV-ATTR:hostname"] = osapi.NullString(i.Hostname)
+		s["OS-EXT-SRV-ATTR:kernel_id"] = osapi.NullString(i.KernelID)
+		s["OS-EXT-SRV-ATTR:ramdisk_id"] = osapi.NullString(i.RamdiskID)
+		s["OS-EXT-SRV-ATTR:root_device_name"] = osapi.NullString(i.RootDeviceName)
+		s["OS-EXT-SRV-ATTR:user_data"] = osapi.NullString(i.UserData)
 	}
-	s["OS-EXT-STS:task_state"] = osapi.NullString(i.taskState)
-	s["OS-EXT-STS:vm_state"] = osapi.NullString(i.vmState)
-	s["OS-EXT-STS:power_state"] = osapi.NullInt(i.powerState)
+	s["OS-EXT-STS:task_state"] = osapi.NullString(i.TaskState)
+	s["OS-EXT-STS:vm_state"] = osapi.NullString(i.VMState)
+	s["OS-EXT-STS:power_state"] = osapi.NullInt(i.PowerState)
 	attached := []map[string]any{}
 	for _, b := range sc.bdms {
-		if !b.volumeID.Valid {
+		if !b.VolumeID.Valid {
 			continue
 		}
-		a := map[string]any{"id": b.volumeID.String}
+		a := map[string]any{"id": b.VolumeID.String}
 		if v.AtLeast(2, 3) {
-			a["delete_on_termination"] = b.deleteOnTermination.Bool
+			a["delete_on_termination"] = b.DeleteOnTermination.Bool
 		}
 		attached = append(attached, a)
 	}
@@ -190,13 +191,13 @@ func serverView(r *osapi.Request, i instance, sc serverContext, single bool) map
 		s["host_status"] = sc.hostStatus
 	}
 	if v.AtLeast(2, 9) {
-		s["locked"] = i.lockedBy.Valid
+		s["locked"] = i.LockedBy.Valid
 	}
 	if v.AtLeast(2, 73) {
 		s["locked_reason"] = nil
 	}
 	if v.AtLeast(2, 19) {
-		s["description"] = osapi.NullString(i.description)
+		s["description"] = osapi.NullString(i.Description)
 	}
 	if v.AtLeast(2, 26) {
 		s["tags"] = []string{}
@@ -218,8 +219,8 @@ func imageView(base, imageRef string) any {
 }
 
 // flavorView renders the instance's flavor: a link up to 2.46, the embedded flavor from 2.47.
-func flavorView(base string, i instance, v Microversion) any {
-	f, ok := flavorByID(i.instanceTypeID.Int64)
+func flavorView(base string, i novadb.Instance, v Microversion) any {
+	f, ok := flavorByID(i.InstanceTypeID.Int64)
 	if !ok {
 		return map[string]any{}
 	}
@@ -227,7 +228,7 @@ func flavorView(base string, i instance, v Microversion) any {
 		return map[string]any{"id": f.flavorID, "links": []any{osapi.Link("bookmark", base+"/flavors/"+f.flavorID)}}
 	}
 	return map[string]any{
-		"vcpus": i.vcpus.Int64, "ram": i.memoryMB.Int64, "disk": i.rootGB.Int64, "ephemeral": i.ephemeralGB.Int64,
+		"vcpus": i.VCPUs.Int64, "ram": i.MemoryMB.Int64, "disk": i.RootGB.Int64, "ephemeral": i.EphemeralGB.Int64,
 		"swap": f.swapMB, "original_name": f.name, "extra_specs": map[string]any{},
 	}
 }
@@ -254,9 +255,9 @@ type vif struct {
 
 // addressesView is the addresses ViewBuilder over the info cache: per network label the fixed then the
 // floating addresses, each with its type and the port's MAC. A building server shows none.
-func addressesView(i instance, networkInfo string) map[string]any {
+func addressesView(i novadb.Instance, networkInfo string) map[string]any {
 	out := map[string]any{}
-	if i.vmState.String == "building" || networkInfo == "" {
+	if i.VMState.String == "building" || networkInfo == "" {
 		return out
 	}
 	var vifs []vif
@@ -283,13 +284,13 @@ func addressesView(i instance, networkInfo string) map[string]any {
 }
 
 // serverContexts loads what rendering the instances needs: live BDMs, info caches, faults, host statuses.
-func (c *Cloud) serverContexts(r *osapi.Request, instances []instance) (map[string]serverContext, error) {
+func (c *Cloud) serverContexts(r *osapi.Request, instances []novadb.Instance) (map[string]serverContext, error) {
 	ctx := r.Context()
 	uuids := make([]string, len(instances))
 	for n, i := range instances {
-		uuids[n] = i.uuid
+		uuids[n] = i.UUID
 	}
-	bdms, err := liveBDMs(ctx, c.nova, uuids...)
+	bdms, err := novadb.LiveBDMs(ctx, c.nova, uuids...)
 	if err != nil {
 		return nil, err
 	}
@@ -308,25 +309,25 @@ func (c *Cloud) serverContexts(r *osapi.Request, instances []instance) (map[stri
 	at := time.Now().UTC()
 	out := make(map[string]serverContext, len(instances))
 	for _, i := range instances {
-		sc := serverContext{bdms: bdms[i.uuid], networkInfo: infos[i.uuid], hostStatus: hostStatus(services, i.host.String, at)}
-		if f, ok := faults[i.uuid]; ok {
+		sc := serverContext{bdms: bdms[i.UUID], networkInfo: infos[i.UUID], hostStatus: hostStatus(services, i.Host.String, at)}
+		if f, ok := faults[i.UUID]; ok {
 			sc.fault = &f
 		}
-		out[i.uuid] = sc
+		out[i.UUID] = sc
 	}
 	return out, nil
 }
 
 func (c *Cloud) showServer(w http.ResponseWriter, r *osapi.Request) error {
-	i, err := getInstance(r.Context(), c.nova, r.PathValue("id"), false)
+	i, err := novadb.GetInstance(r.Context(), c.nova, r.PathValue("id"), false)
 	if err != nil {
 		return err
 	}
-	scs, err := c.serverContexts(r, []instance{i})
+	scs, err := c.serverContexts(r, []novadb.Instance{i})
 	if err != nil {
 		return err
 	}
-	osapi.WriteJSON(w, http.StatusOK, map[string]any{"server": serverView(r, i, scs[i.uuid], true)})
+	osapi.WriteJSON(w, http.StatusOK, map[string]any{"server": serverView(r, i, scs[i.UUID], true)})
 	return nil
 }
 
@@ -339,8 +340,8 @@ func (c *Cloud) listServers(w http.ResponseWriter, r *osapi.Request) error {
 	servers := make([]any, len(instances))
 	for n, i := range instances {
 		servers[n] = map[string]any{
-			"id": i.uuid, "name": osapi.NullString(i.displayName),
-			"links": []any{osapi.Link("self", base+"/v2.1/servers/"+i.uuid), osapi.Link("bookmark", base+"/servers/"+i.uuid)},
+			"id": i.UUID, "name": osapi.NullString(i.DisplayName),
+			"links": []any{osapi.Link("self", base+"/v2.1/servers/"+i.UUID), osapi.Link("bookmark", base+"/servers/"+i.UUID)},
 		}
 	}
 	osapi.WriteJSON(w, http.StatusOK, map[string]any{"servers": servers})
@@ -358,7 +359,7 @@ func (c *Cloud) listServersDetail(w http.ResponseWriter, r *osapi.Request) error
 	}
 	servers := make([]any, len(instances))
 	for n, i := range instances {
-		servers[n] = serverView(r, i, scs[i.uuid], false)
+		servers[n] = serverView(r, i, scs[i.UUID], false)
 	}
 	osapi.WriteJSON(w, http.StatusOK, map[string]any{"servers": servers})
 	return nil
@@ -369,33 +370,33 @@ const maxLimit = 1000
 
 // filteredInstances applies the search options an admin may use (all_tenants, project_id/tenant_id, host,
 // name, status) and then marker and limit, as nova's servers controller does.
-func (c *Cloud) filteredInstances(r *osapi.Request) ([]instance, error) {
+func (c *Cloud) filteredInstances(r *osapi.Request) ([]novadb.Instance, error) {
 	q := r.URL.Query()
-	f := instanceFilter{projectID: r.Token.ProjectID, host: q.Get("host"), namePattern: q.Get("name")}
+	f := novadb.InstanceFilter{ProjectID: r.Token.ProjectID, Host: q.Get("host"), NamePattern: q.Get("name")}
 	if allTenants, err := allTenants(q); err != nil {
 		return nil, err
 	} else if allTenants {
-		f.projectID = cmp.Or(q.Get("project_id"), q.Get("tenant_id"))
+		f.ProjectID = cmp.Or(q.Get("project_id"), q.Get("tenant_id"))
 	}
 	if statuses := q["status"]; len(statuses) > 0 {
 		for _, s := range statuses {
 			vms, tasks := statesFromStatus(s)
-			f.vmStates = append(f.vmStates, vms...)
-			f.taskStates = append(f.taskStates, tasks...)
+			f.VMStates = append(f.VMStates, vms...)
+			f.TaskStates = append(f.TaskStates, tasks...)
 		}
-		if len(f.vmStates) == 0 {
+		if len(f.VMStates) == 0 {
 			if r.Version.AtLeast(2, 38) {
 				return nil, osapi.BadRequest("Invalid status value")
 			}
 			return nil, nil
 		}
 	}
-	instances, err := listInstances(r.Context(), c.nova, f)
+	instances, err := novadb.ListInstances(r.Context(), c.nova, f)
 	if err != nil {
 		return nil, err
 	}
 	if marker := q.Get("marker"); marker != "" {
-		at := slices.IndexFunc(instances, func(i instance) bool { return i.uuid == marker })
+		at := slices.IndexFunc(instances, func(i novadb.Instance) bool { return i.UUID == marker })
 		if at < 0 {
 			return nil, osapi.BadRequest("marker [%s] not found", marker)
 		}

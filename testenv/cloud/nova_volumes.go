@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/osdr/osdr/testenv/cloud/nova/novadb"
 	"github.com/osdr/osdr/testenv/cloud/nova/volume"
 	"github.com/osdr/osdr/testenv/cloud/osapi"
 	"github.com/osdr/osdr/testenv/cloud/store"
@@ -152,40 +153,40 @@ func novaBoolean(field string, val any) (bool, error) {
 
 // volumeAttachmentView is _translate_attachment_detail_view at the request's microversion: tag from 2.70,
 // delete_on_termination from 2.79, attachment_id and bdm_uuid instead of id from 2.89.
-func volumeAttachmentView(b bdm, v Microversion) map[string]any {
-	a := map[string]any{"volumeId": b.volumeID.String, "serverId": b.instanceUUID}
+func volumeAttachmentView(b novadb.BDM, v Microversion) map[string]any {
+	a := map[string]any{"volumeId": b.VolumeID.String, "serverId": b.InstanceUUID}
 	if !v.AtLeast(2, 89) {
-		a["id"] = b.volumeID.String
+		a["id"] = b.VolumeID.String
 	}
-	if b.deviceName.String != "" {
-		a["device"] = b.deviceName.String
+	if b.DeviceName.String != "" {
+		a["device"] = b.DeviceName.String
 	}
 	if v.AtLeast(2, 70) {
-		a["tag"] = osapi.NullString(b.tag)
+		a["tag"] = osapi.NullString(b.Tag)
 	}
 	if v.AtLeast(2, 79) {
-		a["delete_on_termination"] = b.deleteOnTermination.Bool
+		a["delete_on_termination"] = b.DeleteOnTermination.Bool
 	}
 	if v.AtLeast(2, 89) {
-		a["attachment_id"] = osapi.NullString(b.attachmentID)
-		a["bdm_uuid"] = b.uuid
+		a["attachment_id"] = osapi.NullString(b.AttachmentID)
+		a["bdm_uuid"] = b.UUID
 	}
 	return a
 }
 
 // listVolumeAttachments is GET /servers/{id}/os-volume_attachments: the instance's live volume mappings.
 func (c *Cloud) listVolumeAttachments(w http.ResponseWriter, r *osapi.Request) error {
-	i, err := getInstance(r.Context(), c.nova, r.PathValue("id"), false)
+	i, err := novadb.GetInstance(r.Context(), c.nova, r.PathValue("id"), false)
 	if err != nil {
 		return err
 	}
-	bdms, err := liveBDMs(r.Context(), c.nova, i.uuid)
+	bdms, err := novadb.LiveBDMs(r.Context(), c.nova, i.UUID)
 	if err != nil {
 		return err
 	}
 	out := []any{}
-	for _, b := range bdms[i.uuid] {
-		if b.volumeID.Valid {
+	for _, b := range bdms[i.UUID] {
+		if b.VolumeID.Valid {
 			out = append(out, volumeAttachmentView(b, r.Version))
 		}
 	}
@@ -199,11 +200,11 @@ func notAttached(serverID, volumeID string) *osapi.Error {
 
 // showVolumeAttachment is GET /servers/{id}/os-volume_attachments/{volume}.
 func (c *Cloud) showVolumeAttachment(w http.ResponseWriter, r *osapi.Request) error {
-	i, err := getInstance(r.Context(), c.nova, r.PathValue("id"), false)
+	i, err := novadb.GetInstance(r.Context(), c.nova, r.PathValue("id"), false)
 	if err != nil {
 		return err
 	}
-	b, found, err := volumeBDM(r.Context(), c.nova, i.uuid, r.PathValue("volume"))
+	b, found, err := novadb.VolumeBDM(r.Context(), c.nova, i.UUID, r.PathValue("volume"))
 	if err != nil {
 		return err
 	}
@@ -259,12 +260,12 @@ func (c *Cloud) requestAttach(r *osapi.Request, req attachRequest) (string, erro
 	// nova-api finishes what it started when the client goes away.
 	ctx := context.WithoutCancel(r.Context())
 	serverID := r.PathValue("id")
-	i, err := getInstance(ctx, c.nova, serverID, false)
+	i, err := novadb.GetInstance(ctx, c.nova, serverID, false)
 	if err != nil {
 		return "", err
 	}
-	if slices.Contains(shelvedStates, i.vmState.String) && !r.Version.AtLeast(2, 20) {
-		return "", osapi.Conflict("Cannot 'attach_volume' instance %s while it is in vm_state %s", serverID, i.vmState.String)
+	if slices.Contains(shelvedStates, i.VMState.String) && !r.Version.AtLeast(2, 20) {
+		return "", osapi.Conflict("Cannot 'attach_volume' instance %s while it is in vm_state %s", serverID, i.VMState.String)
 	}
 	if err := checkState(i, "attach_volume", allowVolumeChange, noTask); err != nil {
 		return "", err
@@ -276,13 +277,13 @@ func (c *Cloud) requestAttach(r *osapi.Request, req attachRequest) (string, erro
 	if err := checkVolumeAlreadyAttached(ctx, c.nova, i, v); err != nil {
 		return "", err
 	}
-	if i.vmState.String == "shelved_offloaded" {
+	if i.VMState.String == "shelved_offloaded" {
 		return "", c.attachShelvedOffloaded(ctx, i, v, req)
 	}
 	if r.Version.AtLeast(2, 101) {
 		c.compute.conduct(func(ctx context.Context) {
 			if _, err := c.attachThroughCompute(ctx, i, v, req); err != nil {
-				c.logf("conductor: attach %s to %s: %v", v.ID, i.uuid, err)
+				c.logf("conductor: attach %s to %s: %v", v.ID, i.UUID, err)
 			}
 		})
 		return "", nil
@@ -293,19 +294,19 @@ func (c *Cloud) requestAttach(r *osapi.Request, req attachRequest) (string, erro
 // checkVolumeAlreadyAttached is _check_volume_already_attached (Nova 23, Wallaby, and later): any live mapping
 // of a volume that is not multiattach refuses the attach, whichever instance it is on; a multiattach volume
 // only may not be mapped to the instance twice.
-func checkVolumeAlreadyAttached(ctx context.Context, q store.Querier, i instance, v volume.Volume) error {
-	bdms, err := queryBDMs(ctx, q, "volume_id = ?", v.ID)
+func checkVolumeAlreadyAttached(ctx context.Context, q store.Querier, i novadb.Instance, v volume.Volume) error {
+	bdms, err := novadb.QueryBDMs(ctx, q, "volume_id = ?", v.ID)
 	if err != nil || len(bdms) == 0 {
 		return err
 	}
 	if !v.Multiattach {
 		uuids := make([]string, len(bdms))
 		for n, b := range bdms {
-			uuids[n] = b.instanceUUID
+			uuids[n] = b.InstanceUUID
 		}
 		return osapi.BadRequest("Invalid volume: volume %s is already attached to instances: %s", v.ID, strings.Join(uuids, " "))
 	}
-	if slices.ContainsFunc(bdms, func(b bdm) bool { return b.instanceUUID == i.uuid }) {
+	if slices.ContainsFunc(bdms, func(b novadb.BDM) bool { return b.InstanceUUID == i.UUID }) {
 		return osapi.BadRequest("Invalid volume: volume %s already attached", v.ID)
 	}
 	return nil
@@ -313,7 +314,7 @@ func checkVolumeAlreadyAttached(ctx context.Context, q store.Querier, i instance
 
 // attachShelvedOffloaded is _attach_volume_shelved_offloaded: with no host to plug into, the mapping is made
 // without a device and the attachment completed without a connector; unshelving would connect it.
-func (c *Cloud) attachShelvedOffloaded(ctx context.Context, i instance, v volume.Volume, req attachRequest) error {
+func (c *Cloud) attachShelvedOffloaded(ctx context.Context, i novadb.Instance, v volume.Volume, req attachRequest) error {
 	if req.tag != "" {
 		return osapi.BadRequest("Tagged volume attachment is not supported for shelved-offloaded instances.")
 	}
@@ -321,29 +322,29 @@ func (c *Cloud) attachShelvedOffloaded(ctx context.Context, i instance, v volume
 		return osapi.BadRequest("Attaching multiattach volumes is not supported for shelved-offloaded instances.")
 	}
 	t := store.Now()
-	b := bdm{uuid: c.ids.UUID(), instanceUUID: i.uuid, volumeID: sql.NullString{String: v.ID, Valid: true}}
+	b := novadb.BDM{UUID: c.ids.UUID(), InstanceUUID: i.UUID, VolumeID: sql.NullString{String: v.ID, Valid: true}}
 	res, err := c.nova.ExecContext(ctx, `INSERT INTO block_device_mapping (created_at, updated_at, delete_on_termination,
 		volume_id, instance_uuid, deleted, source_type, destination_type, boot_index, uuid) VALUES (?, ?, ?, ?, ?, 0,
-		'volume', 'volume', NULL, ?)`, t, t, req.deleteOnTermination, v.ID, i.uuid, b.uuid)
+		'volume', 'volume', NULL, ?)`, t, t, req.deleteOnTermination, v.ID, i.UUID, b.UUID)
 	if err != nil {
-		return fmt.Errorf("map volume %s to %s: %w", v.ID, i.uuid, err)
+		return fmt.Errorf("map volume %s to %s: %w", v.ID, i.UUID, err)
 	}
-	if b.id, err = res.LastInsertId(); err != nil {
-		return fmt.Errorf("map volume %s to %s: %w", v.ID, i.uuid, err)
+	if b.ID, err = res.LastInsertId(); err != nil {
+		return fmt.Errorf("map volume %s to %s: %w", v.ID, i.UUID, err)
 	}
 	attachmentID, err := c.reserveForMapping(ctx, i, v, req)
 	if err == nil && attachmentID != "" {
-		b.attachmentID = sql.NullString{String: attachmentID, Valid: true}
+		b.AttachmentID = sql.NullString{String: attachmentID, Valid: true}
 		if _, err = c.nova.ExecContext(ctx, "UPDATE block_device_mapping SET attachment_id = ? WHERE id = ?",
-			attachmentID, b.id); err != nil {
+			attachmentID, b.ID); err != nil {
 			err = fmt.Errorf("record attachment %s: %w", attachmentID, err)
 		}
 	}
 	if err == nil {
-		err = volume.Complete(ctx, c.volumeAPI, b.attachmentID.String, b.volumeID.String, i.id, b.deviceName.String)
+		err = volume.Complete(ctx, c.volumeAPI, b.AttachmentID.String, b.VolumeID.String, i.ID, b.DeviceName.String)
 	}
 	if err != nil {
-		return errors.Join(err, softDeleteBDM(ctx, c.nova, b.id))
+		return errors.Join(err, novadb.SoftDeleteBDM(ctx, c.nova, b.ID))
 	}
 	return nil
 }
@@ -365,42 +366,42 @@ func (c *Cloud) detachVolume(w http.ResponseWriter, r *osapi.Request) error {
 func (c *Cloud) requestDetach(r *osapi.Request) error {
 	ctx := context.WithoutCancel(r.Context())
 	serverID, volumeID := r.PathValue("id"), r.PathValue("volume")
-	i, err := getInstance(ctx, c.nova, serverID, false)
+	i, err := novadb.GetInstance(ctx, c.nova, serverID, false)
 	if err != nil {
 		return err
 	}
-	if slices.Contains(shelvedStates, i.vmState.String) && !r.Version.AtLeast(2, 20) {
-		return osapi.Conflict("Cannot 'detach_volume' instance %s while it is in vm_state %s", serverID, i.vmState.String)
+	if slices.Contains(shelvedStates, i.VMState.String) && !r.Version.AtLeast(2, 20) {
+		return osapi.Conflict("Cannot 'detach_volume' instance %s while it is in vm_state %s", serverID, i.VMState.String)
 	}
 	if _, err := c.volumeAPI.Get(ctx, volumeID); err != nil {
 		return err
 	}
-	b, found, err := volumeBDM(ctx, c.nova, i.uuid, volumeID)
+	b, found, err := novadb.VolumeBDM(ctx, c.nova, i.UUID, volumeID)
 	if err != nil {
 		return err
 	}
 	if !found {
 		return notAttached(serverID, volumeID)
 	}
-	if b.bootIndex.Valid && b.bootIndex.Int64 == 0 {
+	if b.BootIndex.Valid && b.BootIndex.Int64 == 0 {
 		return osapi.BadRequest("Cannot detach a root device volume")
 	}
 	if err := checkState(i, "detach_volume", allowVolumeChange, noTask); err != nil {
 		return err
 	}
-	if i.vmState.String == "shelved_offloaded" {
+	if i.VMState.String == "shelved_offloaded" {
 		// The old flow needs the volume detaching first; an attachment is simply deleted.
 		if !c.volumeAPI.AttachmentsSupported() {
 			if err := c.novaBeginDetaching(ctx, volumeID); err != nil {
 				return err
 			}
 		}
-		if err := volume.Disconnect(ctx, c.volumeAPI, b.attachmentID.String, b.volumeID.String); err != nil {
+		if err := volume.Disconnect(ctx, c.volumeAPI, b.AttachmentID.String, b.VolumeID.String); err != nil {
 			return err
 		}
-		return softDeleteBDM(ctx, c.nova, b.id)
+		return novadb.SoftDeleteBDM(ctx, c.nova, b.ID)
 	}
-	up, err := c.computeServiceUp(ctx, i.host.String)
+	up, err := c.computeServiceUp(ctx, i.Host.String)
 	if err != nil {
 		return err
 	}
@@ -410,11 +411,11 @@ func (c *Cloud) requestDetach(r *osapi.Request) error {
 	if err := c.novaBeginDetaching(ctx, volumeID); err != nil {
 		return err
 	}
-	requestID, err := recordActionStart(ctx, c.nova, i.uuid, actionDetachVolume)
+	requestID, err := recordActionStart(ctx, c.nova, i.UUID, actionDetachVolume)
 	if err != nil {
 		return err
 	}
-	c.compute.cast(i.host.String, func(ctx context.Context) { c.compute.detachVolume(ctx, i.uuid, volumeID, requestID) })
+	c.compute.cast(i.Host.String, func(ctx context.Context) { c.compute.detachVolume(ctx, i.UUID, volumeID, requestID) })
 	return nil
 }
 

@@ -7,13 +7,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
-	"regexp"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/osdr/osdr/testenv/cloud/cinder"
 	"github.com/osdr/osdr/testenv/cloud/inventory"
+	"github.com/osdr/osdr/testenv/cloud/nova/novadb"
 	"github.com/osdr/osdr/testenv/cloud/nova/volume"
 	"github.com/osdr/osdr/testenv/cloud/store"
 	"github.com/osdr/osdr/testenv/virt"
@@ -222,7 +221,7 @@ func (c *Cloud) writeNova(ctx context.Context, tx *sql.Tx, t Topology, at time.T
 			VALUES (?, ?, ?, ?, ?, '', '', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'nova', 0, ?, ?, ?, '/dev/vda', '', 0, 0, 0, 0, ?,
 			0, ?, 0, 0, 0)`,
 			at, at, admin.UserID, admin.ProjectID, imageRef, int(power), string(inst.State), f.memoryMB, f.vcpus,
-			hostnameOf(inst.Name), inst.Host, c.ids.ReservationID(), at, inst.Name, inst.Host, f.id, inst.ID,
+			novadb.SanitizeHostname(inst.Name), inst.Host, c.ids.ReservationID(), at, inst.Name, inst.Host, f.id, inst.ID,
 			f.rootGB, inst.Host)
 		if err != nil {
 			return fmt.Errorf("add instance %s: %w", inst.Name, err)
@@ -268,19 +267,11 @@ func (c *Cloud) writeNova(ctx context.Context, tx *sql.Tx, t Topology, at time.T
 	return nil
 }
 
-var hostnameUnsafe = regexp.MustCompile(`[^a-z0-9.-]+`)
-
-// hostnameOf is Nova's sanitize_hostname of a display name.
-func hostnameOf(name string) string {
-	h := hostnameUnsafe.ReplaceAllString(strings.ReplaceAll(strings.ToLower(name), "_", "-"), "-")
-	return strings.Trim(h, ".-")
-}
-
 // connector is os-brick's connector properties of a compute host, as Nova sends them with an attachment.
 func connector(host, ip, device string) map[string]any {
 	return map[string]any{
 		"platform": "x86_64", "os_type": "linux", "ip": ip, "host": host, "multipath": false,
-		"initiator": "iqn.2004-10.com.ubuntu:01:" + hostnameOf(host), "do_local_attach": false,
+		"initiator": "iqn.2004-10.com.ubuntu:01:" + novadb.SanitizeHostname(host), "do_local_attach": false,
 		"mountpoint": device, "mode": "rw",
 	}
 }
