@@ -15,7 +15,8 @@ import (
 	"github.com/osdr/osdr/testenv/cloud/glance"
 	"github.com/osdr/osdr/testenv/cloud/keystone"
 	"github.com/osdr/osdr/testenv/cloud/model"
-	"github.com/osdr/osdr/testenv/cloud/nova/volume"
+	"github.com/osdr/osdr/testenv/cloud/nova"
+	"github.com/osdr/osdr/testenv/cloud/nova/compute"
 	"github.com/osdr/osdr/testenv/cloud/osapi"
 	"github.com/osdr/osdr/testenv/cloud/store"
 	"github.com/osdr/osdr/testenv/virt"
@@ -57,26 +58,17 @@ type AuditEntry = osapi.AuditEntry
 
 // Cloud is a running simulated control plane.
 type Cloud struct {
-	cfg      Config
-	profile  Profile
-	nova     *sql.DB
-	cinderDB *sql.DB
-	driver   virt.Driver
-	ids      *store.IDs
+	cfg              Config
+	profile          Profile
+	novaDB, cinderDB *sql.DB
+	ids              *store.IDs
+	audit            *osapi.AuditLog
+	faults           *model.Faults
+	logf             func(format string, args ...any)
+
 	keystone *keystone.Service
-	audit    *osapi.AuditLog
-	// pipeline is what the API services share; novaAPI is Nova's WSGI layer on it.
-	pipeline *osapi.Pipeline
-	novaAPI  osapi.Service
-	compute  *computeManager
+	nova     *nova.Service
 	cinder   *cinder.Service
-	// volumeAPI is Cinder as Nova reaches it.
-	volumeAPI volume.API
-	latency   *model.Latency
-	faults    *model.Faults
-	logf      func(format string, args ...any)
-	// imageRef is the Glance image every image-booted instance was built from.
-	imageRef string
 	glance   *glance.Service
 
 	endpoints Endpoints
@@ -108,22 +100,22 @@ func New(ctx context.Context, cfg Config) (*Cloud, error) {
 		logf = func(string, ...any) {}
 	}
 	ids := store.NewIDs(cfg.Seed)
-	nova, err := store.Open(ctx, "nova", cfg.NovaDSN)
+	novaDB, err := store.Open(ctx, "nova", cfg.NovaDSN)
 	if err != nil {
 		return nil, err
 	}
 	cinderDB, err := store.Open(ctx, "cinder", cfg.CinderDSN)
 	if err != nil {
-		nova.Close()
+		novaDB.Close()
 		return nil, err
 	}
 	if err := checkCinderSchema(ctx, cinderDB, profile); err != nil {
-		nova.Close()
+		novaDB.Close()
 		cinderDB.Close()
 		return nil, err
 	}
 	if cfg.LatencyScale < 0 {
-		nova.Close()
+		novaDB.Close()
 		cinderDB.Close()
 		return nil, fmt.Errorf("latency scale %v is negative", cfg.LatencyScale)
 	}
@@ -131,30 +123,35 @@ func New(ctx context.Context, cfg Config) (*Cloud, error) {
 	identity := keystone.New(ids, cfg.AdminUser, cfg.AdminPassword, cfg.AdminProject, cfg.Region)
 	defaultVolumeType, imageRef, cephSecret := ids.UUID(), ids.UUID(), ids.UUID()
 	c := &Cloud{
-		cfg: cfg, profile: profile, nova: nova, cinderDB: cinderDB, driver: cfg.Driver, ids: ids,
-		keystone: identity,
+		cfg: cfg, profile: profile, novaDB: novaDB, cinderDB: cinderDB, ids: ids,
 		audit:    &osapi.AuditLog{},
-		latency:  model.NewLatency(cfg.LatencyScale, cfg.Seed),
 		faults:   model.NewFaults(),
 		logf:     logf,
-		imageRef: imageRef,
+		keystone: identity,
 		closing:  make(chan struct{}),
 	}
-	c.pipeline = &osapi.Pipeline{Tokens: c.keystone, Faults: c.faults, Audit: c.audit, Closing: c.closing, Logf: logf}
-	c.novaAPI = c.novaService()
-	admin := c.keystone.Admin()
+	pipeline := &osapi.Pipeline{Tokens: identity, Faults: c.faults, Audit: c.audit, Closing: c.closing, Logf: logf}
+	latency := model.NewLatency(cfg.LatencyScale, cfg.Seed)
+	admin := identity.Admin()
 	c.cinder = cinder.New(cinder.Config{
 		Release: cinder.Release{
 			MaxVersion: profile.VolumeMaxVersion, VersionUpdated: profile.VolumeVersionUpdated, Legacy: profile.Legacy(),
 			ResetStatusWorkerType: profile.ResetStatusWorkerType, RPCVersion: profile.VolumeRPCVersion,
 		},
-		DB: cinderDB, Pipeline: c.pipeline, Nova: novaForCinder{nova}, IDs: ids, Latency: c.latency,
+		DB: cinderDB, Pipeline: pipeline, Nova: nova.CinderQueries{DB: novaDB}, IDs: ids, Latency: latency,
 		UserID: admin.UserID, ProjectID: admin.ProjectID, DefaultTypeID: defaultVolumeType, CephSecret: cephSecret,
 		Logf: logf,
 	})
-	c.volumeAPI = c.cinder
-	c.glance = glance.New(c.pipeline, c.imageRef, admin.ProjectID, store.Now())
-	c.compute = newComputeManager(c)
+	c.nova = nova.New(nova.Config{
+		Release: nova.Release{
+			MaxVersion: profile.ComputeMaxVersion, DeletesDanglingBDMsOnReboot: profile.DeletesDanglingBDMsOnReboot,
+			ServiceVersion: profile.ComputeServiceVersion, NovaVolume: profile.Legacy(),
+		},
+		DB: novaDB, Pipeline: pipeline, Volumes: c.cinder, Driver: cfg.Driver, IDs: ids, Latency: latency,
+		Audit: c.audit, PowerSyncInterval: cfg.PowerSyncInterval, ImageRef: imageRef, UserID: admin.UserID,
+		ProjectID: admin.ProjectID, Logf: logf,
+	})
+	c.glance = glance.New(pipeline, imageRef, admin.ProjectID, store.Now())
 	return c, nil
 }
 
@@ -173,9 +170,31 @@ type Endpoints = keystone.Endpoints
 // Endpoints returns the services' URLs; they are known once Start has returned.
 func (c *Cloud) Endpoints() Endpoints { return c.endpoints }
 
+// ErrComputeStopped means the host's nova-compute is not running (StopCompute), so it cannot act.
+var ErrComputeStopped = compute.ErrStopped
+
+// StopCompute stops nova-compute on host: it stops heartbeating (so after service_down_time the API reports
+// the service down and its servers' host_status UNKNOWN) and casts to it wait until ComputeRestarted.
+func (c *Cloud) StopCompute(host string) { c.nova.Compute().Stop(host) }
+
+// ComputeRestarted models nova-compute starting on host after it was stopped or the host rebooted: init_host
+// walks the host's instances (finishing interrupted reboots, stops and starts, and with resumeGuests, Nova's
+// resume_guests_state_on_host_boot, hard-rebooting every guest the database says was running but the
+// hypervisor does not run), then the service heartbeats again, the casts that waited for it run, and the
+// power-state sync runs once, as it does at service start.
+func (c *Cloud) ComputeRestarted(ctx context.Context, host string, resumeGuests bool) error {
+	return c.nova.Compute().Restarted(ctx, host, resumeGuests)
+}
+
+// SyncPowerStates runs Nova's _sync_power_states on host once and returns when it is done, including the stops
+// it orders (see compute.Manager.SyncPowerStates).
+func (c *Cloud) SyncPowerStates(ctx context.Context, host string) error {
+	return c.nova.Compute().SyncPowerStates(ctx, host)
+}
+
 // Settle waits until nova-conductor and nova-compute have carried out everything the API handed them; casts
 // waiting for a stopped nova-compute are not waited for.
-func (c *Cloud) Settle() { c.compute.wait() }
+func (c *Cloud) Settle() { c.nova.Settle() }
 
 // Start listens on the service addresses and serves until Close; it returns once all of them accept
 // connections.
@@ -212,8 +231,8 @@ func (c *Cloud) Start(ctx context.Context) error {
 
 	bgCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	c.stop = stop
-	c.compute.setContext(bgCtx)
-	for i, h := range []http.Handler{c.keystone.Handler(), c.novaHandler(), c.cinder.Handler(), c.glance.Handler()} {
+	c.nova.SetContext(bgCtx)
+	for i, h := range []http.Handler{c.keystone.Handler(), c.nova.Handler(), c.cinder.Handler(), c.glance.Handler()} {
 		srv := &http.Server{
 			Handler:           c.counted(h),
 			ReadHeaderTimeout: 30 * time.Second,
@@ -227,7 +246,7 @@ func (c *Cloud) Start(ctx context.Context) error {
 			}
 		})
 	}
-	c.bg.Go(func() { c.compute.run(bgCtx) })
+	c.bg.Go(func() { c.nova.Compute().Run(bgCtx) })
 	c.bg.Go(func() { c.cinder.Run(bgCtx) })
 	c.started = true
 	return nil
@@ -247,9 +266,9 @@ func (c *Cloud) Close(ctx context.Context) error {
 		c.stop()
 		c.requests.Wait()
 		c.bg.Wait()
-		c.compute.shutdown()
+		c.nova.Shutdown()
 	}
-	for name, db := range map[string]*sql.DB{"nova": c.nova, "cinder": c.cinderDB} {
+	for name, db := range map[string]*sql.DB{"nova": c.novaDB, "cinder": c.cinderDB} {
 		if err := db.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close the %s database: %w", name, err))
 		}

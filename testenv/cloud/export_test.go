@@ -2,9 +2,6 @@ package cloud
 
 // What the external tests need of the package's internals.
 
-// FlavorCount is how many flavors Nova serves.
-func FlavorCount() int { return len(flavorCatalog) }
-
 // Complete fills in a topology's defaults and generated ids as Provision does, without writing it.
 func (c *Cloud) Complete(t Topology) (Topology, error) { return c.complete(t) }
 
@@ -12,4 +9,4 @@ func (c *Cloud) Complete(t Topology) (Topology, error) { return c.complete(t) }
 func (c *Cloud) DefineVolumeType(id, name string) { c.cinder.DefineVolumeType(id, name) }
 
 // RunCompute counts nova-compute on host as running, as Provision does for the topology's hosts.
-func (c *Cloud) RunCompute(host, ip string) { c.compute.addRunning(host, ip) }
+func (c *Cloud) RunCompute(host, ip string) { c.nova.Compute().AddHost(host, ip) }

@@ -1,4 +1,4 @@
-package cloud
+package nova
 
 import (
 	"context"
@@ -17,13 +17,15 @@ func novaInvalidInput(e *osapi.Error) *osapi.Error {
 	return osapi.BadRequest("Invalid input received: %s (HTTP %d) (Request-ID: req-%s)", e.Message, e.Code, uuid.NewString())
 }
 
-// novaForCinder answers what Cinder asks of Nova, from Nova's database.
-type novaForCinder struct{ db *sql.DB }
+// CinderQueries answers what Cinder asks of Nova (cinder.Nova), from Nova's database.
+type CinderQueries struct{ DB *sql.DB }
+
+var _ cinder.Nova = CinderQueries{}
 
 // ServerUsesAttachment is get_server_volume's answer as attachment_deletion_allowed reads it.
-func (n novaForCinder) ServerUsesAttachment(ctx context.Context, serverID, volumeID, attachmentID string) (bool, error) {
+func (n CinderQueries) ServerUsesAttachment(ctx context.Context, serverID, volumeID, attachmentID string) (bool, error) {
 	var held int
-	if err := n.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM block_device_mapping WHERE deleted = 0
+	if err := n.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM block_device_mapping WHERE deleted = 0
 		AND instance_uuid = ? AND volume_id = ? AND attachment_id = ?`, serverID, volumeID, attachmentID).Scan(&held); err != nil {
 		return false, err
 	}
@@ -31,8 +33,8 @@ func (n novaForCinder) ServerUsesAttachment(ctx context.Context, serverID, volum
 }
 
 // LegacyInstance reads the instances row the nova-volume table's instance_id names, deleted or not.
-func (n novaForCinder) LegacyInstance(ctx context.Context, id int64) (uuid, host sql.NullString, err error) {
-	err = n.db.QueryRowContext(ctx, "SELECT uuid, host FROM instances WHERE id = ?", id).Scan(&uuid, &host)
+func (n CinderQueries) LegacyInstance(ctx context.Context, id int64) (uuid, host sql.NullString, err error) {
+	err = n.DB.QueryRowContext(ctx, "SELECT uuid, host FROM instances WHERE id = ?", id).Scan(&uuid, &host)
 	if errors.Is(err, sql.ErrNoRows) {
 		return sql.NullString{}, sql.NullString{}, nil
 	}
@@ -40,7 +42,7 @@ func (n novaForCinder) LegacyInstance(ctx context.Context, id int64) (uuid, host
 }
 
 // VolumeServices lists nova-volume's rows of the services table.
-func (n novaForCinder) VolumeServices(ctx context.Context, host, binary string) ([]cinder.NovaService, error) {
+func (n CinderQueries) VolumeServices(ctx context.Context, host, binary string) ([]cinder.NovaService, error) {
 	query := "SELECT host, `binary`, disabled_reason, disabled, created_at, updated_at FROM services " +
 		"WHERE deleted = 0 AND `binary` = 'nova-volume'"
 	var args []any
@@ -50,7 +52,7 @@ func (n novaForCinder) VolumeServices(ctx context.Context, host, binary string) 
 	if binary != "" {
 		query, args = query+" AND `binary` = ?", append(args, binary)
 	}
-	rows, err := n.db.QueryContext(ctx, query+" ORDER BY id", args...)
+	rows, err := n.DB.QueryContext(ctx, query+" ORDER BY id", args...)
 	if err != nil {
 		return nil, err
 	}

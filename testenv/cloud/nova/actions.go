@@ -1,4 +1,4 @@
-package cloud
+package nova
 
 import (
 	"context"
@@ -25,8 +25,8 @@ var (
 var rebootTypes = []string{"HARD", "Hard", "hard", "SOFT", "Soft", "soft"}
 
 // serverAction is POST /servers/{id}/action for the actions the simulation carries out.
-func (c *Cloud) serverAction(w http.ResponseWriter, r *osapi.Request) error {
-	c.novaAPI.AuditedAction(w, r, http.StatusAccepted, func(action string, body osapi.Object) error {
+func (c *Service) serverAction(w http.ResponseWriter, r *osapi.Request) error {
+	c.api.AuditedAction(w, r, http.StatusAccepted, func(action string, body osapi.Object) error {
 		switch action {
 		case "reboot":
 			kind, err := rebootType(body.Values["reboot"])
@@ -102,9 +102,9 @@ func checkHost(i novadb.Instance) error {
 
 // transition checks an instance's state and moves it to a new task state in one transaction, the row locked so
 // concurrent requests see each other's task state as Nova's expected_task_state compare-and-swap does.
-func (c *Cloud) transition(ctx context.Context, uuid string, check func(novadb.Instance) error, set map[string]any) (novadb.Instance, error) {
+func (c *Service) transition(ctx context.Context, uuid string, check func(novadb.Instance) error, set map[string]any) (novadb.Instance, error) {
 	var inst novadb.Instance
-	err := store.InTx(ctx, c.nova, func(tx *sql.Tx) error {
+	err := store.InTx(ctx, c.db, func(tx *sql.Tx) error {
 		i, err := novadb.GetInstance(ctx, tx, uuid, true)
 		if err != nil {
 			return err
@@ -121,7 +121,7 @@ func (c *Cloud) transition(ctx context.Context, uuid string, check func(novadb.I
 
 // requestReboot is compute API reboot: SOFT from active with no task, HARD from more states and over a
 // pending reboot; then the cast to the instance's compute host.
-func (c *Cloud) requestReboot(ctx context.Context, uuid, kind string) error {
+func (c *Service) requestReboot(ctx context.Context, uuid, kind string) error {
 	vmStates, tasks, task := novadb.AllowSoftReboot, noTask, "rebooting"
 	if kind == "HARD" {
 		vmStates, tasks, task = novadb.AllowHardReboot, allowRebootTasks, "rebooting_hard"
@@ -131,16 +131,16 @@ func (c *Cloud) requestReboot(ctx context.Context, uuid, kind string) error {
 	if err != nil {
 		return err
 	}
-	requestID, err := recordActionStart(ctx, c.nova, uuid, actionReboot)
+	requestID, err := recordActionStart(ctx, c.db, uuid, actionReboot)
 	if err != nil {
 		return err
 	}
-	c.compute.cast(i.Host.String, func(ctx context.Context) { c.compute.rebootInstance(ctx, uuid, kind, requestID) })
+	c.rpc.RebootInstance(i.Host.String, uuid, kind, requestID)
 	return nil
 }
 
 // requestStart is compute API start: a stopped instance with a host and no task.
-func (c *Cloud) requestStart(ctx context.Context, uuid string) error {
+func (c *Service) requestStart(ctx context.Context, uuid string) error {
 	i, err := c.transition(ctx, uuid, func(i novadb.Instance) error {
 		if err := checkHost(i); err != nil {
 			return err
@@ -150,27 +150,33 @@ func (c *Cloud) requestStart(ctx context.Context, uuid string) error {
 	if err != nil {
 		return err
 	}
-	requestID, err := recordActionStart(ctx, c.nova, uuid, actionStart)
+	requestID, err := recordActionStart(ctx, c.db, uuid, actionStart)
 	if err != nil {
 		return err
 	}
-	c.compute.cast(i.Host.String, func(ctx context.Context) { c.compute.startInstance(ctx, uuid, requestID) })
+	c.rpc.StartInstance(i.Host.String, uuid, requestID)
 	return nil
 }
 
 // requestStop is compute API stop: an active or errored instance with a host and no task.
-func (c *Cloud) requestStop(ctx context.Context, uuid string) error {
+func (c *Service) requestStop(ctx context.Context, uuid string) error {
 	i, requestID, err := c.beginStop(ctx, uuid, false)
 	if err != nil {
 		return err
 	}
-	c.compute.cast(i.Host.String, func(ctx context.Context) { c.compute.stopInstance(ctx, uuid, requestID) })
+	c.rpc.StopInstance(i.Host.String, uuid, requestID)
 	return nil
+}
+
+// BeginStop is the compute API's stop, or with force its force_stop, up to the cast (compute.API).
+func (c *Service) BeginStop(ctx context.Context, uuid string, force bool) (string, error) {
+	_, requestID, err := c.beginStop(ctx, uuid, force)
+	return requestID, err
 }
 
 // beginStop moves an instance to powering-off: stop's checks, or with force (force_stop, which the power-state
 // sync uses) only that no task is running. It returns the request id its stop action was recorded under.
-func (c *Cloud) beginStop(ctx context.Context, uuid string, force bool) (novadb.Instance, string, error) {
+func (c *Service) beginStop(ctx context.Context, uuid string, force bool) (novadb.Instance, string, error) {
 	i, err := c.transition(ctx, uuid, func(i novadb.Instance) error {
 		if force {
 			if i.TaskState.Valid {
@@ -186,6 +192,6 @@ func (c *Cloud) beginStop(ctx context.Context, uuid string, force bool) (novadb.
 	if err != nil {
 		return novadb.Instance{}, "", err
 	}
-	requestID, err := recordActionStart(ctx, c.nova, uuid, actionStop)
+	requestID, err := recordActionStart(ctx, c.db, uuid, actionStop)
 	return i, requestID, err
 }

@@ -1,4 +1,4 @@
-package cloud_test
+package compute_test
 
 import (
 	"context"

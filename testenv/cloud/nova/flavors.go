@@ -1,4 +1,4 @@
-package cloud
+package nova
 
 import (
 	"net/http"
@@ -33,6 +33,12 @@ func flavorByID(id int64) (flavor, bool) {
 		return flavor{}, false
 	}
 	return flavorCatalog[i], true
+}
+
+// KnownFlavor reports whether Nova serves a flavor of that name.
+func KnownFlavor(name string) bool {
+	_, ok := flavorByName(name)
+	return ok
 }
 
 func flavorByName(name string) (flavor, bool) {
@@ -70,7 +76,7 @@ func flavorDetail(r *osapi.Request, f flavor) map[string]any {
 	return d
 }
 
-func (c *Cloud) listFlavors(w http.ResponseWriter, r *osapi.Request) error {
+func (c *Service) listFlavors(w http.ResponseWriter, r *osapi.Request) error {
 	out := make([]any, len(flavorCatalog))
 	for i, f := range flavorCatalog {
 		b := map[string]any{"id": f.flavorID, "name": f.name, "links": flavorLinks(osapi.BaseURL(r.Request), f.flavorID)}
@@ -83,7 +89,7 @@ func (c *Cloud) listFlavors(w http.ResponseWriter, r *osapi.Request) error {
 	return nil
 }
 
-func (c *Cloud) listFlavorsDetail(w http.ResponseWriter, r *osapi.Request) error {
+func (c *Service) listFlavorsDetail(w http.ResponseWriter, r *osapi.Request) error {
 	out := make([]any, len(flavorCatalog))
 	for i, f := range flavorCatalog {
 		out[i] = flavorDetail(r, f)
@@ -92,7 +98,7 @@ func (c *Cloud) listFlavorsDetail(w http.ResponseWriter, r *osapi.Request) error
 	return nil
 }
 
-func (c *Cloud) showFlavor(w http.ResponseWriter, r *osapi.Request) error {
+func (c *Service) showFlavor(w http.ResponseWriter, r *osapi.Request) error {
 	id := r.PathValue("id")
 	i := slices.IndexFunc(flavorCatalog, func(f flavor) bool { return f.flavorID == id })
 	if i < 0 {

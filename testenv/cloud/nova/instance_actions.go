@@ -1,4 +1,4 @@
-package cloud
+package nova
 
 import (
 	"context"
@@ -14,16 +14,13 @@ import (
 	"github.com/osdr/osdr/testenv/cloud/store"
 )
 
-// Nova's instance_actions names (nova/compute/instance_actions.py) and event results.
+// Nova's instance_actions names (nova/compute/instance_actions.py).
 const (
 	actionReboot       = "reboot"
 	actionStart        = "start"
 	actionStop         = "stop"
 	actionAttachVolume = "attach_volume"
 	actionDetachVolume = "detach_volume"
-
-	eventSuccess = "Success"
-	eventError   = "Error"
 )
 
 // recordActionStart is the compute API's _record_action_start: one row per request that changes an
@@ -45,67 +42,6 @@ func recordActionStart(ctx context.Context, q store.Querier, uuid, action string
 }
 
 func nullIfEmpty(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
-
-// actionEvent is one event nova-compute's wrap_instance_event reports on the action of the request that cast
-// the operation: started when the operation begins, finished with its result when it ends.
-type actionEvent struct {
-	m  *computeManager
-	id int64 // 0: the action was not found, so nothing is recorded (Nova logs and carries on)
-}
-
-// startEvent is InstanceActionEvent.event_start.
-func (m *computeManager) startEvent(ctx context.Context, uuid, requestID, event, host string) actionEvent {
-	if requestID == "" {
-		return actionEvent{m: m}
-	}
-	var actionID int64
-	err := m.c.nova.QueryRowContext(ctx, "SELECT id FROM instance_actions WHERE instance_uuid = ? AND request_id = ? "+
-		"ORDER BY id DESC LIMIT 1", uuid, requestID).Scan(&actionID)
-	if err != nil {
-		m.c.logf("compute %s: action of request %s on %s: %v", host, requestID, uuid, err)
-		return actionEvent{m: m}
-	}
-	t := store.Now()
-	res, err := m.c.nova.ExecContext(ctx, "INSERT INTO instance_actions_events (created_at, updated_at, event, action_id, "+
-		"start_time, host, deleted) VALUES (?, ?, ?, ?, ?, ?, 0)", t, t, event, actionID, t, host)
-	if err == nil {
-		_, err = m.c.nova.ExecContext(ctx, "UPDATE instance_actions SET updated_at = ? WHERE id = ?", t, actionID)
-	}
-	if err != nil {
-		m.c.logf("compute %s: start event %s of %s: %v", host, event, uuid, err)
-		return actionEvent{m: m}
-	}
-	id, _ := res.LastInsertId()
-	return actionEvent{m: m, id: id}
-}
-
-// finish is event_finish_with_failure: the result, a failure's traceback, and the action's message set to
-// Error when an event fails, as Nova's action_event_finish does.
-func (e actionEvent) finish(ctx context.Context, failure error) {
-	if e.id == 0 {
-		return
-	}
-	result, traceback := eventSuccess, sql.NullString{}
-	if failure != nil {
-		result = eventError
-		traceback = sql.NullString{String: "Traceback (most recent call last):\n" + failure.Error() + "\n", Valid: true}
-	}
-	t := store.Now()
-	// Finishing outlives a cancelled operation: nova-compute reports the event as the greenthread unwinds.
-	ctx = context.WithoutCancel(ctx)
-	_, err := e.m.c.nova.ExecContext(ctx, "UPDATE instance_actions_events SET finish_time = ?, result = ?, traceback = ?, "+
-		"updated_at = ? WHERE id = ?", t, result, traceback, t, e.id)
-	if err == nil {
-		query := "UPDATE instance_actions SET updated_at = ? WHERE id = (SELECT action_id FROM instance_actions_events WHERE id = ?)"
-		if failure != nil {
-			query = "UPDATE instance_actions SET updated_at = ?, message = 'Error' WHERE id = (SELECT action_id FROM instance_actions_events WHERE id = ?)"
-		}
-		_, err = e.m.c.nova.ExecContext(ctx, query, t, e.id)
-	}
-	if err != nil {
-		e.m.c.logf("compute: finish event %d: %v", e.id, err)
-	}
-}
 
 // instanceActionRow is an instance_actions row as the API shows it.
 type instanceActionRow struct {
@@ -143,12 +79,12 @@ func nullTime(t sql.NullTime) any {
 }
 
 // listInstanceActions is GET /servers/{id}/os-instance-actions: newest first.
-func (c *Cloud) listInstanceActions(w http.ResponseWriter, r *osapi.Request) error {
+func (c *Service) listInstanceActions(w http.ResponseWriter, r *osapi.Request) error {
 	uuid := r.PathValue("id")
-	if _, err := novadb.GetInstance(r.Context(), c.nova, uuid, false); err != nil {
+	if _, err := novadb.GetInstance(r.Context(), c.db, uuid, false); err != nil {
 		return err
 	}
-	rows, err := c.nova.QueryContext(r.Context(), "SELECT "+instanceActionColumns+" FROM instance_actions "+
+	rows, err := c.db.QueryContext(r.Context(), "SELECT "+instanceActionColumns+" FROM instance_actions "+
 		"WHERE instance_uuid = ? AND deleted = 0 ORDER BY created_at DESC, id DESC", uuid)
 	if err != nil {
 		return fmt.Errorf("list actions of %s: %w", uuid, err)
@@ -171,12 +107,12 @@ func (c *Cloud) listInstanceActions(w http.ResponseWriter, r *osapi.Request) err
 
 // showInstanceAction is GET /servers/{id}/os-instance-actions/{request_id}: the action and its events, newest
 // first. The simulation's one user is admin, so events carry their traceback.
-func (c *Cloud) showInstanceAction(w http.ResponseWriter, r *osapi.Request) error {
+func (c *Service) showInstanceAction(w http.ResponseWriter, r *osapi.Request) error {
 	uuid, requestID := r.PathValue("id"), r.PathValue("request_id")
-	if _, err := novadb.GetInstance(r.Context(), c.nova, uuid, false); err != nil {
+	if _, err := novadb.GetInstance(r.Context(), c.db, uuid, false); err != nil {
 		return err
 	}
-	a, err := scanInstanceAction(c.nova.QueryRowContext(r.Context(), "SELECT "+instanceActionColumns+
+	a, err := scanInstanceAction(c.db.QueryRowContext(r.Context(), "SELECT "+instanceActionColumns+
 		" FROM instance_actions WHERE instance_uuid = ? AND request_id = ? AND deleted = 0 ORDER BY id DESC LIMIT 1",
 		uuid, requestID).Scan)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -185,7 +121,7 @@ func (c *Cloud) showInstanceAction(w http.ResponseWriter, r *osapi.Request) erro
 	if err != nil {
 		return fmt.Errorf("show action %s of %s: %w", requestID, uuid, err)
 	}
-	rows, err := c.nova.QueryContext(r.Context(), "SELECT event, start_time, finish_time, result, traceback, host, details "+
+	rows, err := c.db.QueryContext(r.Context(), "SELECT event, start_time, finish_time, result, traceback, host, details "+
 		"FROM instance_actions_events WHERE action_id = ? AND deleted = 0 ORDER BY created_at DESC, id DESC", a.id)
 	if err != nil {
 		return fmt.Errorf("events of action %s: %w", requestID, err)

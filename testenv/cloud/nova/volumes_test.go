@@ -1,4 +1,4 @@
-package cloud_test
+package nova_test
 
 import (
 	"fmt"

@@ -1,4 +1,4 @@
-package cloud_test
+package nova_test
 
 import (
 	"fmt"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/osdr/osdr/testenv/cloud"
 	"github.com/osdr/osdr/testenv/cloud/cloudtest"
+	"github.com/osdr/osdr/testenv/cloud/nova"
 )
 
 func serverNames(t *testing.T, f *cloudtest.Fixture, opts servers.ListOpts) []string {
@@ -327,7 +328,7 @@ func TestFlavors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(all) != cloud.FlavorCount() || all[0].Name != "m1.tiny" || all[1].RAM != 2048 {
+	if len(all) != nova.FlavorCount() || all[0].Name != "m1.tiny" || all[1].RAM != 2048 {
 		t.Errorf("flavors %+v", all)
 	}
 	if fl, err := flavors.Get(t.Context(), c, "3").Extract(); err != nil || fl.Name != "m1.medium" || fl.VCPUs != 2 {

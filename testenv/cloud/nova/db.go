@@ -1,4 +1,4 @@
-package cloud
+package nova
 
 import (
 	"context"
@@ -62,22 +62,6 @@ func latestFaults(ctx context.Context, q store.Querier, uuids []string) (map[str
 		}
 	}
 	return out, rows.Err()
-}
-
-// addFault records an instance fault as compute_utils.add_instance_fault_from_exc does for an exception that
-// is not a NovaException: code 500, the message, the host.
-func addFault(ctx context.Context, q store.Querier, uuid, host string, cause error) error {
-	msg := cause.Error()
-	if len(msg) > 255 {
-		msg = msg[:255]
-	}
-	t := store.Now()
-	_, err := q.ExecContext(ctx, `INSERT INTO instance_faults (created_at, instance_uuid, code, message, details, host,
-		deleted) VALUES (?, ?, 500, ?, ?, ?, 0)`, t, uuid, msg, cause.Error(), host)
-	if err != nil {
-		return fmt.Errorf("record a fault for instance %s: %w", uuid, err)
-	}
-	return nil
 }
 
 // computeService is a services row of the cell database.

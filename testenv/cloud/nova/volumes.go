@@ -1,4 +1,4 @@
-package cloud
+package nova
 
 import (
 	"context"
@@ -46,7 +46,7 @@ type attachRequest struct {
 
 // parseAttachRequest validates the body against the create schema of the microversion (tag from 2.49,
 // delete_on_termination from 2.79), reporting the first error in the order jsonschema finds them.
-func parseAttachRequest(body any, parseErr error, v Microversion) (attachRequest, error) {
+func parseAttachRequest(body any, parseErr error, v osapi.Microversion) (attachRequest, error) {
 	req := attachRequest{multiattachSupported: v.AtLeast(2, 60)}
 	if parseErr != nil {
 		return req, osapi.BadRequest(osapi.MsgMalformedBody)
@@ -69,7 +69,7 @@ func parseAttachRequest(body any, parseErr error, v Microversion) (attachRequest
 	return req, nil
 }
 
-func parseAttachment(raw any, v Microversion, req *attachRequest) error {
+func parseAttachment(raw any, v osapi.Microversion, req *attachRequest) error {
 	const field = "volumeAttachment"
 	obj, ok := raw.(osapi.Object)
 	if !ok {
@@ -153,7 +153,7 @@ func novaBoolean(field string, val any) (bool, error) {
 
 // volumeAttachmentView is _translate_attachment_detail_view at the request's microversion: tag from 2.70,
 // delete_on_termination from 2.79, attachment_id and bdm_uuid instead of id from 2.89.
-func volumeAttachmentView(b novadb.BDM, v Microversion) map[string]any {
+func volumeAttachmentView(b novadb.BDM, v osapi.Microversion) map[string]any {
 	a := map[string]any{"volumeId": b.VolumeID.String, "serverId": b.InstanceUUID}
 	if !v.AtLeast(2, 89) {
 		a["id"] = b.VolumeID.String
@@ -175,12 +175,12 @@ func volumeAttachmentView(b novadb.BDM, v Microversion) map[string]any {
 }
 
 // listVolumeAttachments is GET /servers/{id}/os-volume_attachments: the instance's live volume mappings.
-func (c *Cloud) listVolumeAttachments(w http.ResponseWriter, r *osapi.Request) error {
-	i, err := novadb.GetInstance(r.Context(), c.nova, r.PathValue("id"), false)
+func (c *Service) listVolumeAttachments(w http.ResponseWriter, r *osapi.Request) error {
+	i, err := novadb.GetInstance(r.Context(), c.db, r.PathValue("id"), false)
 	if err != nil {
 		return err
 	}
-	bdms, err := novadb.LiveBDMs(r.Context(), c.nova, i.UUID)
+	bdms, err := novadb.LiveBDMs(r.Context(), c.db, i.UUID)
 	if err != nil {
 		return err
 	}
@@ -199,12 +199,12 @@ func notAttached(serverID, volumeID string) *osapi.Error {
 }
 
 // showVolumeAttachment is GET /servers/{id}/os-volume_attachments/{volume}.
-func (c *Cloud) showVolumeAttachment(w http.ResponseWriter, r *osapi.Request) error {
-	i, err := novadb.GetInstance(r.Context(), c.nova, r.PathValue("id"), false)
+func (c *Service) showVolumeAttachment(w http.ResponseWriter, r *osapi.Request) error {
+	i, err := novadb.GetInstance(r.Context(), c.db, r.PathValue("id"), false)
 	if err != nil {
 		return err
 	}
-	b, found, err := novadb.VolumeBDM(r.Context(), c.nova, i.UUID, r.PathValue("volume"))
+	b, found, err := novadb.VolumeBDM(r.Context(), c.db, i.UUID, r.PathValue("volume"))
 	if err != nil {
 		return err
 	}
@@ -218,21 +218,21 @@ func (c *Cloud) showVolumeAttachment(w http.ResponseWriter, r *osapi.Request) er
 // attachVolume is POST /servers/{id}/os-volume_attachments. Before 2.101 the answer (200) waits for the device
 // name and Cinder's reservation, so their refusals reach the client; from 2.101 it is 202 with no body as soon
 // as the instance and volume pass the API's checks, and the rest happens afterwards.
-func (c *Cloud) attachVolume(w http.ResponseWriter, r *osapi.Request) error {
+func (c *Service) attachVolume(w http.ResponseWriter, r *osapi.Request) error {
 	body, parseErr := osapi.DecodeBody(r.Request)
 	req, verr := parseAttachRequest(body, parseErr, r.Version)
 	detail := "volume=" + req.volumeID
 	if req.device != "" {
 		detail += " device=" + req.device
 	}
-	c.novaAPI.Audited(w, r, "attach_volume", detail, r.PathValue("id"), func(w http.ResponseWriter) {
+	c.api.Audited(w, r, "attach_volume", detail, r.PathValue("id"), func(w http.ResponseWriter) {
 		if verr != nil {
-			c.novaAPI.WriteError(w, r.Request, verr)
+			c.api.WriteError(w, r.Request, verr)
 			return
 		}
 		device, err := c.requestAttach(r, req)
 		if err != nil {
-			c.novaAPI.WriteError(w, r.Request, err)
+			c.api.WriteError(w, r.Request, err)
 			return
 		}
 		if r.Version.AtLeast(2, 101) {
@@ -256,11 +256,11 @@ func (c *Cloud) attachVolume(w http.ResponseWriter, r *osapi.Request) error {
 }
 
 // requestAttach is the compute API's attach_volume; it returns the device name (none from 2.101).
-func (c *Cloud) requestAttach(r *osapi.Request, req attachRequest) (string, error) {
+func (c *Service) requestAttach(r *osapi.Request, req attachRequest) (string, error) {
 	// nova-api finishes what it started when the client goes away.
 	ctx := context.WithoutCancel(r.Context())
 	serverID := r.PathValue("id")
-	i, err := novadb.GetInstance(ctx, c.nova, serverID, false)
+	i, err := novadb.GetInstance(ctx, c.db, serverID, false)
 	if err != nil {
 		return "", err
 	}
@@ -270,18 +270,18 @@ func (c *Cloud) requestAttach(r *osapi.Request, req attachRequest) (string, erro
 	if err := checkState(i, "attach_volume", allowVolumeChange, noTask); err != nil {
 		return "", err
 	}
-	v, err := c.volumeAPI.Get(ctx, req.volumeID)
+	v, err := c.volumes.Get(ctx, req.volumeID)
 	if err != nil {
 		return "", err
 	}
-	if err := checkVolumeAlreadyAttached(ctx, c.nova, i, v); err != nil {
+	if err := checkVolumeAlreadyAttached(ctx, c.db, i, v); err != nil {
 		return "", err
 	}
 	if i.VMState.String == "shelved_offloaded" {
 		return "", c.attachShelvedOffloaded(ctx, i, v, req)
 	}
 	if r.Version.AtLeast(2, 101) {
-		c.compute.conduct(func(ctx context.Context) {
+		c.conductor.conduct(func(ctx context.Context) {
 			if _, err := c.attachThroughCompute(ctx, i, v, req); err != nil {
 				c.logf("conductor: attach %s to %s: %v", v.ID, i.UUID, err)
 			}
@@ -314,7 +314,7 @@ func checkVolumeAlreadyAttached(ctx context.Context, q store.Querier, i novadb.I
 
 // attachShelvedOffloaded is _attach_volume_shelved_offloaded: with no host to plug into, the mapping is made
 // without a device and the attachment completed without a connector; unshelving would connect it.
-func (c *Cloud) attachShelvedOffloaded(ctx context.Context, i novadb.Instance, v volume.Volume, req attachRequest) error {
+func (c *Service) attachShelvedOffloaded(ctx context.Context, i novadb.Instance, v volume.Volume, req attachRequest) error {
 	if req.tag != "" {
 		return osapi.BadRequest("Tagged volume attachment is not supported for shelved-offloaded instances.")
 	}
@@ -323,7 +323,7 @@ func (c *Cloud) attachShelvedOffloaded(ctx context.Context, i novadb.Instance, v
 	}
 	t := store.Now()
 	b := novadb.BDM{UUID: c.ids.UUID(), InstanceUUID: i.UUID, VolumeID: sql.NullString{String: v.ID, Valid: true}}
-	res, err := c.nova.ExecContext(ctx, `INSERT INTO block_device_mapping (created_at, updated_at, delete_on_termination,
+	res, err := c.db.ExecContext(ctx, `INSERT INTO block_device_mapping (created_at, updated_at, delete_on_termination,
 		volume_id, instance_uuid, deleted, source_type, destination_type, boot_index, uuid) VALUES (?, ?, ?, ?, ?, 0,
 		'volume', 'volume', NULL, ?)`, t, t, req.deleteOnTermination, v.ID, i.UUID, b.UUID)
 	if err != nil {
@@ -335,26 +335,26 @@ func (c *Cloud) attachShelvedOffloaded(ctx context.Context, i novadb.Instance, v
 	attachmentID, err := c.reserveForMapping(ctx, i, v, req)
 	if err == nil && attachmentID != "" {
 		b.AttachmentID = sql.NullString{String: attachmentID, Valid: true}
-		if _, err = c.nova.ExecContext(ctx, "UPDATE block_device_mapping SET attachment_id = ? WHERE id = ?",
+		if _, err = c.db.ExecContext(ctx, "UPDATE block_device_mapping SET attachment_id = ? WHERE id = ?",
 			attachmentID, b.ID); err != nil {
 			err = fmt.Errorf("record attachment %s: %w", attachmentID, err)
 		}
 	}
 	if err == nil {
-		err = volume.Complete(ctx, c.volumeAPI, b.AttachmentID.String, b.VolumeID.String, i.ID, b.DeviceName.String)
+		err = volume.Complete(ctx, c.volumes, b.AttachmentID.String, b.VolumeID.String, i.ID, b.DeviceName.String)
 	}
 	if err != nil {
-		return errors.Join(err, novadb.SoftDeleteBDM(ctx, c.nova, b.ID))
+		return errors.Join(err, novadb.SoftDeleteBDM(ctx, c.db, b.ID))
 	}
 	return nil
 }
 
 // detachVolume is DELETE /servers/{id}/os-volume_attachments/{volume}: 202 once Cinder has the volume
 // detaching and the detach is cast to the compute host.
-func (c *Cloud) detachVolume(w http.ResponseWriter, r *osapi.Request) error {
-	c.novaAPI.Audited(w, r, "detach_volume", "volume="+r.PathValue("volume"), r.PathValue("id"), func(w http.ResponseWriter) {
+func (c *Service) detachVolume(w http.ResponseWriter, r *osapi.Request) error {
+	c.api.Audited(w, r, "detach_volume", "volume="+r.PathValue("volume"), r.PathValue("id"), func(w http.ResponseWriter) {
 		if err := c.requestDetach(r); err != nil {
-			c.novaAPI.WriteError(w, r.Request, err)
+			c.api.WriteError(w, r.Request, err)
 			return
 		}
 		w.WriteHeader(http.StatusAccepted)
@@ -363,20 +363,20 @@ func (c *Cloud) detachVolume(w http.ResponseWriter, r *osapi.Request) error {
 }
 
 // requestDetach is the volume attachments controller's delete with the compute API's detach_volume.
-func (c *Cloud) requestDetach(r *osapi.Request) error {
+func (c *Service) requestDetach(r *osapi.Request) error {
 	ctx := context.WithoutCancel(r.Context())
 	serverID, volumeID := r.PathValue("id"), r.PathValue("volume")
-	i, err := novadb.GetInstance(ctx, c.nova, serverID, false)
+	i, err := novadb.GetInstance(ctx, c.db, serverID, false)
 	if err != nil {
 		return err
 	}
 	if slices.Contains(shelvedStates, i.VMState.String) && !r.Version.AtLeast(2, 20) {
 		return osapi.Conflict("Cannot 'detach_volume' instance %s while it is in vm_state %s", serverID, i.VMState.String)
 	}
-	if _, err := c.volumeAPI.Get(ctx, volumeID); err != nil {
+	if _, err := c.volumes.Get(ctx, volumeID); err != nil {
 		return err
 	}
-	b, found, err := novadb.VolumeBDM(ctx, c.nova, i.UUID, volumeID)
+	b, found, err := novadb.VolumeBDM(ctx, c.db, i.UUID, volumeID)
 	if err != nil {
 		return err
 	}
@@ -391,15 +391,15 @@ func (c *Cloud) requestDetach(r *osapi.Request) error {
 	}
 	if i.VMState.String == "shelved_offloaded" {
 		// The old flow needs the volume detaching first; an attachment is simply deleted.
-		if !c.volumeAPI.AttachmentsSupported() {
+		if !c.volumes.AttachmentsSupported() {
 			if err := c.novaBeginDetaching(ctx, volumeID); err != nil {
 				return err
 			}
 		}
-		if err := volume.Disconnect(ctx, c.volumeAPI, b.AttachmentID.String, b.VolumeID.String); err != nil {
+		if err := volume.Disconnect(ctx, c.volumes, b.AttachmentID.String, b.VolumeID.String); err != nil {
 			return err
 		}
-		return novadb.SoftDeleteBDM(ctx, c.nova, b.ID)
+		return novadb.SoftDeleteBDM(ctx, c.db, b.ID)
 	}
 	up, err := c.computeServiceUp(ctx, i.Host.String)
 	if err != nil {
@@ -411,18 +411,18 @@ func (c *Cloud) requestDetach(r *osapi.Request) error {
 	if err := c.novaBeginDetaching(ctx, volumeID); err != nil {
 		return err
 	}
-	requestID, err := recordActionStart(ctx, c.nova, i.UUID, actionDetachVolume)
+	requestID, err := recordActionStart(ctx, c.db, i.UUID, actionDetachVolume)
 	if err != nil {
 		return err
 	}
-	c.compute.cast(i.Host.String, func(ctx context.Context) { c.compute.detachVolume(ctx, i.UUID, volumeID, requestID) })
+	c.rpc.DetachVolume(i.Host.String, i.UUID, volumeID, requestID)
 	return nil
 }
 
 // novaBeginDetaching is begin_detaching as the compute API reports its refusal: Cinder's 400 as InvalidInput,
 // wrapped again in InvalidVolume.
-func (c *Cloud) novaBeginDetaching(ctx context.Context, volumeID string) error {
-	err := c.volumeAPI.BeginDetaching(ctx, volumeID)
+func (c *Service) novaBeginDetaching(ctx context.Context, volumeID string) error {
+	err := c.volumes.BeginDetaching(ctx, volumeID)
 	var ae *osapi.Error
 	if errors.As(err, &ae) && ae.Code == http.StatusBadRequest {
 		return osapi.BadRequest("Invalid volume: %s", novaInvalidInput(ae).Message)
@@ -431,8 +431,8 @@ func (c *Cloud) novaBeginDetaching(ctx context.Context, volumeID string) error {
 }
 
 // computeServiceUp is check_instance_host(check_is_up=True)'s question: is the host's nova-compute up?
-func (c *Cloud) computeServiceUp(ctx context.Context, host string) (bool, error) {
-	services, err := listComputeServices(ctx, c.nova)
+func (c *Service) computeServiceUp(ctx context.Context, host string) (bool, error) {
+	services, err := listComputeServices(ctx, c.db)
 	if err != nil {
 		return false, err
 	}

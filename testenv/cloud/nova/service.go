@@ -1,4 +1,4 @@
-package cloud
+package nova
 
 import (
 	"net/http"
@@ -7,15 +7,15 @@ import (
 	"github.com/osdr/osdr/testenv/cloud/store"
 )
 
-// novaHandler serves Nova's compute API: the version documents without a token, everything under /v2.1/
+// Handler serves Nova's compute API: the version documents without a token, everything under /v2.1/
 // behind keystonemiddleware and microversion negotiation. Nova's router answers an unknown path, or a known
 // one with a method it lacks, with a plain 404.
-func (c *Cloud) novaHandler() http.Handler {
-	svc := c.novaAPI
+func (c *Service) Handler() http.Handler {
+	svc := c.api
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", c.novaVersions)
-	mux.HandleFunc("GET /v2.1", c.novaVersion)
-	mux.HandleFunc("GET /v2.1/{$}", c.novaVersion)
+	mux.HandleFunc("GET /{$}", c.versions)
+	mux.HandleFunc("GET /v2.1", c.version)
+	mux.HandleFunc("GET /v2.1/{$}", c.version)
 	routes := map[string]osapi.Endpoint{
 		"GET /v2.1/servers":                                        {Op: "list_servers", Serve: c.listServers},
 		"GET /v2.1/servers/detail":                                 {Op: "list_servers", Serve: c.listServersDetail},
@@ -27,7 +27,7 @@ func (c *Cloud) novaHandler() http.Handler {
 		"DELETE /v2.1/servers/{id}/os-volume_attachments/{volume}": {Op: "detach_volume", Serve: c.detachVolume},
 		"GET /v2.1/servers/{id}/os-instance-actions":               {Op: "list_instance_actions", Serve: c.listInstanceActions},
 		"GET /v2.1/servers/{id}/os-instance-actions/{request_id}":  {Op: "show_instance_action", Serve: c.showInstanceAction},
-		"GET /v2.1/os-services":                                    {Op: "list_services", Serve: c.listNovaServices},
+		"GET /v2.1/os-services":                                    {Op: "list_services", Serve: c.listServices},
 		"GET /v2.1/flavors":                                        {Op: "list_flavors", Serve: c.listFlavors},
 		"GET /v2.1/flavors/detail":                                 {Op: "list_flavors", Serve: c.listFlavorsDetail},
 		"GET /v2.1/flavors/{id}":                                   {Op: "show_flavor", Serve: c.showFlavor},
@@ -39,17 +39,17 @@ func (c *Cloud) novaHandler() http.Handler {
 	return mux
 }
 
-func (c *Cloud) novaVersionDoc() map[string]any {
+func (c *Service) versionDoc() map[string]any {
 	return map[string]any{
-		"id": "v2.1", "status": "CURRENT", "version": c.profile.ComputeMaxVersion.String(), "min_version": "2.1",
+		"id": "v2.1", "status": "CURRENT", "version": c.rel.MaxVersion.String(), "min_version": "2.1",
 		"updated": "2013-07-23T11:33:21Z",
 	}
 }
 
-// novaVersions is GET /: both API versions, each linking to itself.
-func (c *Cloud) novaVersions(w http.ResponseWriter, r *http.Request) {
+// versions is GET /: both API versions, each linking to itself.
+func (c *Service) versions(w http.ResponseWriter, r *http.Request) {
 	base := osapi.BaseURL(r)
-	v21 := c.novaVersionDoc()
+	v21 := c.versionDoc()
 	v21["links"] = []any{osapi.Link("self", base+"/v2.1/")}
 	osapi.WriteJSON(w, http.StatusOK, map[string]any{"versions": []any{
 		map[string]any{
@@ -60,10 +60,10 @@ func (c *Cloud) novaVersions(w http.ResponseWriter, r *http.Request) {
 	}})
 }
 
-// novaVersion is GET /v2.1: the current version with its media types.
-func (c *Cloud) novaVersion(w http.ResponseWriter, r *http.Request) {
+// version is GET /v2.1: the current version with its media types.
+func (c *Service) version(w http.ResponseWriter, r *http.Request) {
 	base := osapi.BaseURL(r)
-	v := c.novaVersionDoc()
+	v := c.versionDoc()
 	v["links"] = []any{
 		osapi.Link("self", base+"/v2.1/"),
 		map[string]any{"rel": "describedby", "type": "text/html", "href": "http://docs.openstack.org/"},
@@ -74,9 +74,9 @@ func (c *Cloud) novaVersion(w http.ResponseWriter, r *http.Request) {
 	osapi.WriteJSON(w, http.StatusOK, map[string]any{"version": v})
 }
 
-// listNovaServices is GET /os-services (the compute API hides its own API services).
-func (c *Cloud) listNovaServices(w http.ResponseWriter, r *osapi.Request) error {
-	services, err := listComputeServices(r.Context(), c.nova)
+// listServices is GET /os-services (the compute API hides its own API services).
+func (c *Service) listServices(w http.ResponseWriter, r *osapi.Request) error {
+	services, err := listComputeServices(r.Context(), c.db)
 	if err != nil {
 		return err
 	}
@@ -113,23 +113,6 @@ func (c *Cloud) listNovaServices(w http.ResponseWriter, r *osapi.Request) error 
 	}
 	osapi.WriteJSON(w, http.StatusOK, map[string]any{"services": out})
 	return nil
-}
-func (c *Cloud) novaService() osapi.Service {
-	return osapi.Service{
-		Pipeline:   c.pipeline,
-		Name:       "compute",
-		PathPrefix: "/v2.1/",
-		Negotiate: func(h http.Header) (Microversion, *osapi.Error) {
-			return osapi.ComputeVersion(h, c.profile.ComputeMaxVersion)
-		},
-		VersionHeader: func(w http.ResponseWriter, v Microversion) {
-			w.Header().Set(osapi.HeaderAPIVersion, "compute "+v.String())
-			w.Header().Set(osapi.HeaderNovaLegacyVersion, v.String())
-			w.Header().Add("Vary", osapi.HeaderAPIVersion)
-			w.Header().Add("Vary", osapi.HeaderNovaLegacyVersion)
-		},
-		InternalError: novaUnexpected("oslo_db.exception.DBError").Message,
-	}
 }
 
 // novaUnexpected is Nova's answer to an exception it did not expect: a 500 naming the exception's class.

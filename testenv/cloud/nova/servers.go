@@ -1,4 +1,4 @@
-package cloud
+package nova
 
 import (
 	"cmp"
@@ -219,7 +219,7 @@ func imageView(base, imageRef string) any {
 }
 
 // flavorView renders the instance's flavor: a link up to 2.46, the embedded flavor from 2.47.
-func flavorView(base string, i novadb.Instance, v Microversion) any {
+func flavorView(base string, i novadb.Instance, v osapi.Microversion) any {
 	f, ok := flavorByID(i.InstanceTypeID.Int64)
 	if !ok {
 		return map[string]any{}
@@ -284,25 +284,25 @@ func addressesView(i novadb.Instance, networkInfo string) map[string]any {
 }
 
 // serverContexts loads what rendering the instances needs: live BDMs, info caches, faults, host statuses.
-func (c *Cloud) serverContexts(r *osapi.Request, instances []novadb.Instance) (map[string]serverContext, error) {
+func (c *Service) serverContexts(r *osapi.Request, instances []novadb.Instance) (map[string]serverContext, error) {
 	ctx := r.Context()
 	uuids := make([]string, len(instances))
 	for n, i := range instances {
 		uuids[n] = i.UUID
 	}
-	bdms, err := novadb.LiveBDMs(ctx, c.nova, uuids...)
+	bdms, err := novadb.LiveBDMs(ctx, c.db, uuids...)
 	if err != nil {
 		return nil, err
 	}
-	infos, err := networkInfos(ctx, c.nova, uuids)
+	infos, err := networkInfos(ctx, c.db, uuids)
 	if err != nil {
 		return nil, err
 	}
-	faults, err := latestFaults(ctx, c.nova, uuids)
+	faults, err := latestFaults(ctx, c.db, uuids)
 	if err != nil {
 		return nil, err
 	}
-	services, err := listComputeServices(ctx, c.nova)
+	services, err := listComputeServices(ctx, c.db)
 	if err != nil {
 		return nil, err
 	}
@@ -318,8 +318,8 @@ func (c *Cloud) serverContexts(r *osapi.Request, instances []novadb.Instance) (m
 	return out, nil
 }
 
-func (c *Cloud) showServer(w http.ResponseWriter, r *osapi.Request) error {
-	i, err := novadb.GetInstance(r.Context(), c.nova, r.PathValue("id"), false)
+func (c *Service) showServer(w http.ResponseWriter, r *osapi.Request) error {
+	i, err := novadb.GetInstance(r.Context(), c.db, r.PathValue("id"), false)
 	if err != nil {
 		return err
 	}
@@ -331,7 +331,7 @@ func (c *Cloud) showServer(w http.ResponseWriter, r *osapi.Request) error {
 	return nil
 }
 
-func (c *Cloud) listServers(w http.ResponseWriter, r *osapi.Request) error {
+func (c *Service) listServers(w http.ResponseWriter, r *osapi.Request) error {
 	instances, err := c.filteredInstances(r)
 	if err != nil {
 		return err
@@ -348,7 +348,7 @@ func (c *Cloud) listServers(w http.ResponseWriter, r *osapi.Request) error {
 	return nil
 }
 
-func (c *Cloud) listServersDetail(w http.ResponseWriter, r *osapi.Request) error {
+func (c *Service) listServersDetail(w http.ResponseWriter, r *osapi.Request) error {
 	instances, err := c.filteredInstances(r)
 	if err != nil {
 		return err
@@ -370,7 +370,7 @@ const maxLimit = 1000
 
 // filteredInstances applies the search options an admin may use (all_tenants, project_id/tenant_id, host,
 // name, status) and then marker and limit, as nova's servers controller does.
-func (c *Cloud) filteredInstances(r *osapi.Request) ([]novadb.Instance, error) {
+func (c *Service) filteredInstances(r *osapi.Request) ([]novadb.Instance, error) {
 	q := r.URL.Query()
 	f := novadb.InstanceFilter{ProjectID: r.Token.ProjectID, Host: q.Get("host"), NamePattern: q.Get("name")}
 	if allTenants, err := allTenants(q); err != nil {
@@ -391,7 +391,7 @@ func (c *Cloud) filteredInstances(r *osapi.Request) ([]novadb.Instance, error) {
 			return nil, nil
 		}
 	}
-	instances, err := novadb.ListInstances(r.Context(), c.nova, f)
+	instances, err := novadb.ListInstances(r.Context(), c.db, f)
 	if err != nil {
 		return nil, err
 	}
