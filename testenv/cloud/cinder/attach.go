@@ -17,7 +17,7 @@ import (
 
 // Cinder's side of attaching and detaching: the calls Nova makes of the volume API. On the modern schema they
 // are the attachments API (attachment_create, attachment_update, attachment_complete, attachment_delete) over
-// volume_attachment rows; on the legacy profile's nova-volume table they are the volume actions of Nova's old
+// volume_attachment rows; on the legacy release's nova-volume table they are the volume actions of Nova's old
 // attach flow (os-reserve, os-initialize_connection, os-attach, os-begin_detaching, os-terminate_connection,
 // os-detach), which keep the attachment on the volume row itself.
 

@@ -177,7 +177,7 @@ func liveAttachments(ctx context.Context, q store.Querier, volumeIDs []string) (
 	return out, rows.Err()
 }
 
-// volumeAttachments returns the volumes' live attachments: volume_attachment rows, or on the legacy profile
+// volumeAttachments returns the volumes' live attachments: volume_attachment rows, or on the legacy release
 // the one each attached row describes, its instance_id resolved against Nova's instances.id.
 func (c *Service) volumeAttachments(ctx context.Context, volumeIDs []string) (map[string][]attachment, error) {
 	if !c.rel.Legacy {
@@ -294,7 +294,7 @@ type volumeService struct {
 	createdAt, updatedAt, modifiedAt                sql.NullTime
 }
 
-// volumeServices lists the volume services: Cinder's services rows, or on the legacy profile nova-volume's rows
+// volumeServices lists the volume services: Cinder's services rows, or on the legacy release nova-volume's rows
 // of Nova's services table.
 func (c *Service) volumeServices(ctx context.Context, host, binary string) ([]volumeService, error) {
 	if !c.rel.Legacy {
@@ -302,7 +302,7 @@ func (c *Service) volumeServices(ctx context.Context, host, binary string) ([]vo
 	}
 	rows, err := c.nova.VolumeServices(ctx, host, binary)
 	if err != nil {
-		return nil, fmt.Errorf("list the nova-volume services: %w", err)
+		return nil, fmt.Errorf("list cinder services: %w", err)
 	}
 	out := make([]volumeService, len(rows))
 	for i, r := range rows {

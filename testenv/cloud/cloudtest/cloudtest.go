@@ -197,8 +197,8 @@ func Request(t *testing.T, method, url, body string, headers ...string) Response
 	return Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
 }
 
-// MustJSON parses a literal expected body.
-func MustJSON(t *testing.T, s string) any {
+// mustJSON parses a literal expected body.
+func mustJSON(t *testing.T, s string) any {
 	t.Helper()
 	var v any
 	if err := json.Unmarshal([]byte(s), &v); err != nil {
@@ -251,7 +251,7 @@ func WantAPIError(t *testing.T, err error, status int, body string) {
 	if err := json.Unmarshal(e.Body, &got); err != nil {
 		t.Fatalf("decode %q: %v", e.Body, err)
 	}
-	if diff := cmp.Diff(MustJSON(t, body), got); diff != "" {
+	if diff := cmp.Diff(mustJSON(t, body), got); diff != "" {
 		t.Errorf("body (-want +got):\n%s", diff)
 	}
 }
@@ -262,7 +262,7 @@ func WantBody(t *testing.T, r Response, status int, body string) {
 	if r.Status != status {
 		t.Errorf("status %d, want %d (%s)", r.Status, status, r.Body)
 	}
-	if diff := cmp.Diff(MustJSON(t, body), r.JSON(t)); diff != "" {
+	if diff := cmp.Diff(mustJSON(t, body), r.JSON(t)); diff != "" {
 		t.Errorf("body (-want +got):\n%s", diff)
 	}
 }
@@ -281,7 +281,7 @@ func (f *Fixture) ServerJSON(t *testing.T, uuid, microversion string) map[string
 // CmpJSON diffs a literal JSON document with a decoded value.
 func CmpJSON(t *testing.T, want string, got any) string {
 	t.Helper()
-	return cmp.Diff(MustJSON(t, want), got)
+	return cmp.Diff(mustJSON(t, want), got)
 }
 
 // Mapping is a block_device_mapping row of a volume.

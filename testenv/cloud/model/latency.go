@@ -38,6 +38,7 @@ type Latency struct {
 	rng   *rand.Rand
 }
 
+// NewLatency draws from seed, or from a random seed when it is 0.
 func NewLatency(scale float64, seed int64) *Latency {
 	s := uint64(seed)
 	if seed == 0 {

@@ -266,10 +266,10 @@ func TestServerActionBadBodies(t *testing.T) {
 	}
 }
 
-// What a real Zed cloud did once its hypervisor had lost the domains (openstack-facts §6): the servers stay
-// ACTIVE with power state 0; os-start is refused, os-stop is reverted, a SOFT reboot ends in ERROR, and a HARD
-// reboot brings the server ACTIVE with power state 1, from NOSTATE and from ERROR alike, its volumes reconnected
-// from the stored connection info and nothing else changed.
+// What a real Zed (Nova 26) cloud did once its hypervisor had lost the domains: the servers stay ACTIVE with power
+// state 0; os-start is refused, os-stop is reverted, a SOFT reboot ends in ERROR, and a HARD reboot brings the server
+// ACTIVE with power state 1, from NOSTATE and from ERROR alike, its volumes reconnected from the stored connection info
+// and nothing else changed.
 func TestRebootAfterTheHypervisorLostItsDomains(t *testing.T) {
 	fake := virt.NewFake()
 	f := cloudtest.New(t, cloud.Config{Driver: fake, Profile: "zed"})

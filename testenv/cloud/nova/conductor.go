@@ -2,7 +2,6 @@ package nova
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"net/http"
@@ -56,7 +55,6 @@ func (c *Service) attachThroughCompute(ctx context.Context, i novadb.Instance, v
 		return "", err
 	}
 	if attachmentID != "" {
-		b.AttachmentID = sql.NullString{String: attachmentID, Valid: true}
 		if _, err := c.db.ExecContext(ctx, "UPDATE block_device_mapping SET attachment_id = ?, updated_at = ? WHERE id = ?",
 			attachmentID, store.Now(), b.ID); err != nil {
 			return "", fmt.Errorf("record attachment %s: %w", attachmentID, err)

@@ -19,8 +19,7 @@ import (
 type Release struct {
 	// MaxVersion is the newest microversion the release serves.
 	MaxVersion osapi.Microversion
-	// DeletesDanglingBDMsOnReboot: Nova 28 (2023.2) and later destroy, before every reboot, the block device
-	// mappings whose Cinder attachment is gone, and delete the Cinder attachments Nova does not know.
+	// DeletesDanglingBDMsOnReboot is nova-compute's (compute.Config).
 	DeletesDanglingBDMsOnReboot bool
 	// ServiceVersion is what Nova's services write to services.version (nova/objects/service.py).
 	ServiceVersion int

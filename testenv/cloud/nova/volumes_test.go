@@ -375,10 +375,10 @@ func TestAttachAt2101IsAsynchronous(t *testing.T) {
 	}
 }
 
-// A real Zed cloud (openstack-facts §6): after the scoped Cinder clean of a volume, a HARD reboot leaves the
-// stale mapping in place, so the reattach is refused with 400 until the mapping is soft-deleted; then it
-// succeeds with a new attachment id and a new mapping at the same device. Nova 28 and later (2024.1) destroy
-// the stale mapping during the reboot, so the reattach succeeds without touching Nova's database.
+// On a real Zed (Nova 26) cloud, after the scoped Cinder clean of a volume, a HARD reboot leaves the stale mapping in
+// place, so the reattach is refused with 400 until the mapping is soft-deleted; then it succeeds with a new attachment
+// id and a new mapping at the same device. Nova 28 and later (2024.1) destroy the stale mapping during the reboot, so
+// the reattach succeeds without touching Nova's database.
 func TestReattachAfterTheScopedCinderClean(t *testing.T) {
 	for _, tc := range []struct {
 		profile      string

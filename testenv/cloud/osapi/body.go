@@ -18,6 +18,7 @@ type Object struct {
 	Values map[string]any
 }
 
+// Get is the value of key and whether the object has it.
 func (o Object) Get(key string) (any, bool) {
 	v, ok := o.Values[key]
 	return v, ok

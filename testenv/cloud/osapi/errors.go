@@ -14,6 +14,7 @@ type Error struct {
 
 func (e *Error) Error() string { return fmt.Sprintf("%d: %s", e.Code, e.Message) }
 
+// BadRequest is a 400 with the formatted message; NotFound a 404; Conflict a 409.
 func BadRequest(format string, args ...any) *Error {
 	return &Error{http.StatusBadRequest, fmt.Sprintf(format, args...)}
 }
@@ -61,6 +62,7 @@ func faultName(code int) string {
 	}
 }
 
+// WriteJSON answers status with body as JSON.
 func WriteJSON(w http.ResponseWriter, status int, body any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -68,6 +70,7 @@ func WriteJSON(w http.ResponseWriter, status int, body any) {
 	_ = json.NewEncoder(w).Encode(body)
 }
 
+// WriteFault answers e with the fault body Nova and Cinder wrap an error in.
 func WriteFault(w http.ResponseWriter, e *Error) {
 	WriteJSON(w, e.Code, map[string]any{faultName(e.Code): map[string]any{"code": e.Code, "message": e.Message}})
 }

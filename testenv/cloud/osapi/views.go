@@ -26,8 +26,7 @@ func BoolParam(v string) (bool, bool) {
 // Link is one entry of a resource's links.
 func Link(rel, href string) map[string]any { return map[string]any{"rel": rel, "href": href} }
 
-// The views render NULL columns as JSON null.
-
+// TimeOrNil, NullString and NullInt render a nullable column as the views show it: null when NULL.
 func TimeOrNil(t sql.NullTime, layout string) any {
 	if !t.Valid {
 		return nil

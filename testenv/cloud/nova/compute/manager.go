@@ -81,7 +81,7 @@ type Manager struct {
 	logf              func(format string, args ...any)
 
 	mu      sync.Mutex
-	ctx     context.Context // the cloud's background context, set by Start
+	ctx     context.Context // the cloud's background context, set by SetContext
 	locks   map[string]*sync.Mutex
 	hosts   map[string]serviceState // hosts the simulation runs nova-compute on
 	hostIPs map[string]string       // the address each host's connector reports
@@ -232,7 +232,7 @@ func (m *Manager) runningHosts() []string {
 }
 
 // heartbeat is every running Nova service's report_state: report_count+1, which stamps last_seen_up and
-// updated_at. Compute hosts beat only while their nova-compute runs; nova-volume, the legacy profile's volume
+// updated_at. Compute hosts beat only while their nova-compute runs; nova-volume, the legacy release's volume
 // service, is a Nova service.
 func (m *Manager) heartbeat(ctx context.Context) error {
 	t := store.Now()
