@@ -30,16 +30,15 @@ type Release struct {
 	RPCVersion string
 }
 
-// Nova is what Cinder asks of Nova.
+// Nova is what Cinder asks of Nova. The legacy volume service is nova-volume, a Nova service: its volumes'
+// instance_id is Nova's numeric instances.id and its service rows are in Nova's services table, which the last
+// two methods read.
 type Nova interface {
 	// ServerUsesAttachment is the question attachment_deletion_allowed asks through Nova's API
 	// (get_server_volume): does Nova map the volume to the server through that very attachment?
 	ServerUsesAttachment(ctx context.Context, serverID, volumeID, attachmentID string) (bool, error)
-	// The legacy volume service is nova-volume, a Nova service: its volumes' instance_id is Nova's numeric
-	// instances.id, and its service rows are in Nova's services table.
-
-	// LegacyInstance resolves such an instance_id to the instance's uuid and host, both invalid when there is no
-	// such row.
+	// LegacyInstance resolves the nova-volume table's instance_id to the instance's uuid and host, both invalid
+	// when there is no such row.
 	LegacyInstance(ctx context.Context, id int64) (uuid, host sql.NullString, err error)
 	// VolumeServices lists the nova-volume services, narrowed to host and binary when they are not empty.
 	VolumeServices(ctx context.Context, host, binary string) ([]NovaService, error)
