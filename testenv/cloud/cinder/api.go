@@ -14,20 +14,20 @@ func (c *Service) Handler() http.Handler {
 	svc := c.api
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		osapi.WriteJSON(w, http.StatusMultipleChoices, c.cinderVersions(r))
+		osapi.WriteJSON(w, http.StatusMultipleChoices, c.versions(r))
 	})
-	versions := osapi.Endpoint{Op: "versions", Serve: func(w http.ResponseWriter, r *osapi.Request) error {
-		osapi.WriteJSON(w, http.StatusOK, c.cinderVersions(r.Request))
+	v3 := osapi.Endpoint{Op: "versions", Serve: func(w http.ResponseWriter, r *osapi.Request) error {
+		osapi.WriteJSON(w, http.StatusOK, c.versions(r.Request))
 		return nil
 	}}
 	routes := map[string]osapi.Endpoint{
-		"GET /v3":                                    versions,
-		"GET /v3/{$}":                                versions,
+		"GET /v3":                                    v3,
+		"GET /v3/{$}":                                v3,
 		"GET /v3/{project}/volumes":                  {Op: "list_volumes", Serve: c.listVolumeSummaries},
 		"GET /v3/{project}/volumes/detail":           {Op: "list_volumes", Serve: c.listVolumesDetail},
 		"GET /v3/{project}/volumes/{id}":             {Op: "show_volume", Serve: c.showVolume},
 		"POST /v3/{project}/volumes/{id}/action":     {Serve: c.volumeAction},
-		"GET /v3/{project}/os-services":              {Op: "list_services", Serve: c.listCinderServices},
+		"GET /v3/{project}/os-services":              {Op: "list_services", Serve: c.listServices},
 		"GET /v3/{project}/attachments":              {Op: "list_attachments", Serve: c.listAttachments},
 		"GET /v3/{project}/attachments/detail":       {Op: "list_attachments", Serve: c.listAttachmentsDetail},
 		"GET /v3/{project}/attachments/{id}":         {Op: "show_attachment", Serve: c.showAttachment},
@@ -43,8 +43,8 @@ func (c *Service) Handler() http.Handler {
 	return mux
 }
 
-// cinderVersions is the versions document (only v3 since Cinder dropped v2).
-func (c *Service) cinderVersions(r *http.Request) map[string]any {
+// versions is the versions document (only v3 since Cinder dropped v2).
+func (c *Service) versions(r *http.Request) map[string]any {
 	base := osapi.BaseURL(r)
 	return map[string]any{"versions": []any{map[string]any{
 		"id": "v3.0", "status": "CURRENT", "version": c.rel.MaxVersion.String(), "min_version": "3.0",
@@ -59,8 +59,8 @@ func (c *Service) cinderVersions(r *http.Request) map[string]any {
 	}}}
 }
 
-// listCinderServices is GET /os-services with the extended fields an admin sees.
-func (c *Service) listCinderServices(w http.ResponseWriter, r *osapi.Request) error {
+// listServices is GET /os-services with the extended fields an admin sees.
+func (c *Service) listServices(w http.ResponseWriter, r *osapi.Request) error {
 	q := r.URL.Query()
 	services, err := c.volumeServices(r.Context(), q.Get("host"), q.Get("binary"))
 	if err != nil {
