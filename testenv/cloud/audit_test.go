@@ -1,4 +1,4 @@
-package cloud
+package cloud_test
 
 import (
 	"fmt"
@@ -7,28 +7,31 @@ import (
 
 	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/volumes"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
+
+	"github.com/osdr/osdr/testenv/cloud"
+	"github.com/osdr/osdr/testenv/cloud/cloudtest"
 )
 
 // Every mutating call is recorded with its caller, operation, target and answer, refusals included, and so is
 // what nova-compute did to the guests.
 func TestAuditLog(t *testing.T) {
-	f := newFixture(t, Config{})
-	topo := f.provision(t, standardTopology())
+	f := cloudtest.New(t, cloud.Config{})
+	topo := f.Provision(t, cloudtest.StandardTopology())
 	vm1, vm2 := topo.Instances[0], topo.Instances[1]
-	c := f.compute(t, "2.1")
+	c := f.Compute(t, "2.1")
 	start := time.Now().UTC().Add(-time.Second)
 	if err := servers.Reboot(t.Context(), c, vm1.ID, servers.RebootOpts{Type: servers.HardReboot}).ExtractErr(); err != nil {
 		t.Fatal(err)
 	}
 	_ = servers.Reboot(t.Context(), c, vm2.ID, servers.RebootOpts{Type: servers.SoftReboot}).ExtractErr()
-	request(t, "POST", f.cloud.Endpoints().Compute+"/servers/"+vm1.ID+"/action", "{", "X-Auth-Token", f.token(t))
-	if err := volumes.ResetStatus(t.Context(), f.volume(t, "3.0"), vm1.Volumes[0].ID,
+	cloudtest.Request(t, "POST", f.Cloud.Endpoints().Compute+"/servers/"+vm1.ID+"/action", "{", "X-Auth-Token", f.Token(t))
+	if err := volumes.ResetStatus(t.Context(), f.Volume(t, "3.0"), vm1.Volumes[0].ID,
 		volumes.ResetStatusOpts{Status: "available", AttachStatus: "detached"}).ExtractErr(); err != nil {
 		t.Fatal(err)
 	}
-	f.settle()
+	f.Settle()
 	var got []string
-	for _, e := range f.cloud.AuditLog() {
+	for _, e := range f.Cloud.AuditLog() {
 		if e.Time.Before(start) || e.Time.After(time.Now().UTC()) {
 			t.Errorf("entry at %v", e.Time)
 		}

@@ -1,4 +1,4 @@
-package cloud
+package cloud_test
 
 import (
 	"bytes"
@@ -12,6 +12,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/osdr/osdr/testenv/cloud"
+	"github.com/osdr/osdr/testenv/cloud/cloudtest"
 )
 
 // openstackCLI runs the real OpenStack client (Debian's python3-openstackclient) against the cloud.
@@ -20,7 +25,7 @@ type openstackCLI struct {
 	env  []string
 }
 
-func newOpenstackCLI(t *testing.T, f *fixture) openstackCLI {
+func newOpenstackCLI(t *testing.T, f *cloudtest.Fixture) openstackCLI {
 	t.Helper()
 	path, err := exec.LookPath("openstack")
 	if err != nil {
@@ -29,11 +34,11 @@ func newOpenstackCLI(t *testing.T, f *fixture) openstackCLI {
 		}
 		t.Skipf("the openstack CLI is not installed (apt-get install python3-openstackclient): %v", err)
 	}
-	admin := f.cloud.Admin()
+	admin := f.Cloud.Admin()
 	env := []string{
 		"PATH=" + os.Getenv("PATH"),
 		"HOME=" + t.TempDir(),
-		"OS_AUTH_URL=" + f.cloud.Endpoints().Identity,
+		"OS_AUTH_URL=" + f.Cloud.Endpoints().Identity,
 		"OS_IDENTITY_API_VERSION=3",
 		"OS_USERNAME=" + admin.UserName,
 		"OS_PASSWORD=" + admin.Password,
@@ -80,8 +85,8 @@ func (o openstackCLI) json(t *testing.T, v any, args ...string) {
 // gets the answers a real cloud gives, refusals included.
 func TestOpenstackCLI(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, Config{})
-	topo := f.provision(t, standardTopology())
+	f := cloudtest.New(t, cloud.Config{})
+	topo := f.Provision(t, cloudtest.StandardTopology())
 	cli := newOpenstackCLI(t, f)
 	vm1, vm2 := topo.Instances[0], topo.Instances[1]
 
@@ -107,7 +112,7 @@ func TestOpenstackCLI(t *testing.T) {
 		"status": "ACTIVE", "OS-EXT-SRV-ATTR:host": "compute-1", "OS-EXT-SRV-ATTR:instance_name": "instance-00000001",
 		"flavor": "m1.tiny (1)", "volumes_attached": []any{map[string]any{"id": vm1.Volumes[0].ID}},
 	} {
-		if diff := cmpAny(want, show[k]); diff != "" {
+		if diff := cmp.Diff(want, show[k]); diff != "" {
 			t.Errorf("server show %s (-want +got):\n%s", k, diff)
 		}
 	}
@@ -118,18 +123,18 @@ func TestOpenstackCLI(t *testing.T) {
 		t.Errorf("soft reboot of a stopped server: %v %s", err, stderr)
 	}
 	cli.run(t, "server", "reboot", "--hard", "--wait", vm2.ID)
-	if got := f.state(t, vm2.ID); got != (instanceState{"active", "", 1}) {
+	if got := f.State(t, vm2.ID); got != (cloudtest.ServerState{VM: "active", Task: "", Power: 1}) {
 		t.Errorf("after reboot --hard --wait: %+v", got)
 	}
 
 	cli.run(t, "server", "stop", vm1.ID)
-	f.settle()
-	if got := f.state(t, vm1.ID); got != (instanceState{"stopped", "", 4}) {
+	f.Settle()
+	if got := f.State(t, vm1.ID); got != (cloudtest.ServerState{VM: "stopped", Task: "", Power: 4}) {
 		t.Errorf("after server stop: %+v", got)
 	}
 	cli.run(t, "server", "start", vm1.ID)
-	f.settle()
-	if got := f.state(t, vm1.ID); got != (instanceState{"active", "", 1}) {
+	f.Settle()
+	if got := f.State(t, vm1.ID); got != (cloudtest.ServerState{VM: "active", Task: "", Power: 1}) {
 		t.Errorf("after server start: %+v", got)
 	}
 	if _, stderr, err := cli.try(t, "server", "start", vm1.ID); err == nil ||
@@ -180,7 +185,7 @@ func TestOpenstackCLI(t *testing.T) {
 	for k, want := range map[string]any{
 		"status": "in-use", "bootable": "false", "os-vol-host-attr:host": "controller@lvm#lvm", "size": float64(2),
 	} {
-		if diff := cmpAny(want, vshow[k]); diff != "" {
+		if diff := cmp.Diff(want, vshow[k]); diff != "" {
 			t.Errorf("volume show %s (-want +got):\n%s", k, diff)
 		}
 	}
@@ -206,18 +211,18 @@ func cliEvents(t *testing.T, cli openstackCLI, server string) []map[string]any {
 // is attached elsewhere, and lists the volumes with what they are attached to.
 func TestOpenstackCLIVolumeAttachments(t *testing.T) {
 	t.Parallel()
-	for _, profile := range ProfileNames() {
+	for _, profile := range cloud.ProfileNames() {
 		t.Run(profile, func(t *testing.T) {
 			t.Parallel()
-			f := newFixture(t, Config{Profile: profile})
-			topo := f.provision(t, standardTopology())
+			f := cloudtest.New(t, cloud.Config{Profile: profile})
+			topo := f.Provision(t, cloudtest.StandardTopology())
 			cli := newOpenstackCLI(t, f)
 			vm1, vm3 := topo.Instances[0], topo.Instances[2]
 			vol := vm1.Volumes[0]
 
 			cli.run(t, "server", "remove", "volume", vm1.ID, vol.ID)
-			f.settle()
-			if status, _ := f.volumeRow(t, vol.ID); status != "available" {
+			f.Settle()
+			if status, _ := f.VolumeRow(t, vol.ID); status != "available" {
 				t.Errorf("after server remove volume: %s", status)
 			}
 			var added map[string]any
@@ -225,10 +230,10 @@ func TestOpenstackCLIVolumeAttachments(t *testing.T) {
 			if added["Device"] != "/dev/vdb" || added["Server ID"] != vm1.ID || added["Volume ID"] != vol.ID {
 				t.Errorf("server add volume printed %v", added)
 			}
-			f.settle()
+			f.Settle()
 			_, stderr, err := cli.try(t, "server", "add", "volume", vm3.ID, vol.ID)
 			// The CLI attaches through openstacksdk, which reports a refusal as BadRequestException.
-			if want := "BadRequestException: 400: Client Error for url: " + f.cloud.Endpoints().Compute + "/servers/" + vm3.ID +
+			if want := "BadRequestException: 400: Client Error for url: " + f.Cloud.Endpoints().Compute + "/servers/" + vm3.ID +
 				"/os-volume_attachments, Invalid volume: volume " + vol.ID + " is already attached to instances: " + vm1.ID; err == nil ||
 				!strings.Contains(stderr, want) {
 				t.Errorf("attach of a volume attached elsewhere: %v %s", err, stderr)

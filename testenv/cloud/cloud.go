@@ -1,18 +1,24 @@
 package cloud
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
-
+	"github.com/osdr/osdr/testenv/cloud/cinder"
+	"github.com/osdr/osdr/testenv/cloud/glance"
+	"github.com/osdr/osdr/testenv/cloud/keystone"
+	"github.com/osdr/osdr/testenv/cloud/model"
+	"github.com/osdr/osdr/testenv/cloud/nova"
+	"github.com/osdr/osdr/testenv/cloud/nova/compute"
+	"github.com/osdr/osdr/testenv/cloud/osapi"
+	"github.com/osdr/osdr/testenv/cloud/store"
 	"github.com/osdr/osdr/testenv/virt"
 )
 
@@ -47,36 +53,25 @@ type Config struct {
 	Logf func(format string, args ...any)
 }
 
-// Endpoints are the versioned URLs the catalog publishes.
-type Endpoints struct {
-	Identity string // http://127.0.0.1:P/v3
-	Compute  string // http://127.0.0.1:P/v2.1
-	Volume   string // http://127.0.0.1:P/v3/<project id>
-	Image    string // http://127.0.0.1:P (Glance, read-only: the image instances boot from)
-}
+// AuditEntry is one mutating call the cloud served, or one thing nova-compute did to a guest by itself.
+type AuditEntry = osapi.AuditEntry
 
 // Cloud is a running simulated control plane.
 type Cloud struct {
-	cfg      Config
-	profile  Profile
-	nova     *sql.DB
-	cinder   *sql.DB
-	driver   virt.Driver
-	ids      *idSource
-	identity *identity
-	audit    auditLog
-	compute  *computeManager
-	volumes  *volumeTypes
-	latency  *latency
-	faults   faultInjector
-	logf     func(format string, args ...any)
-	// imageRef is the Glance image every image-booted instance was built from; cephSecret the libvirt secret
-	// of the Ceph backend.
-	imageRef, cephSecret string
-	createdAt            time.Time
+	cfg              Config
+	profile          Profile
+	novaDB, cinderDB *sql.DB
+	ids              *store.IDs
+	audit            *osapi.AuditLog
+	faults           *model.Faults
+	logf             func(format string, args ...any)
 
-	endpoints    Endpoints
-	identityRoot string // the identity listener without /v3, as keystonemiddleware advertises it
+	keystone *keystone.Service
+	nova     *nova.Service
+	cinder   *cinder.Service
+	glance   *glance.Service
+
+	endpoints Endpoints
 
 	started bool
 	closing chan struct{} // closed when Close begins: held requests let go
@@ -104,88 +99,102 @@ func New(ctx context.Context, cfg Config) (*Cloud, error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	ids := newIDSource(cfg.Seed)
-	admin := Credentials{
-		UserID: ids.hex32(), UserName: orDefault(cfg.AdminUser, "admin"),
-		Password:  orDefault(cfg.AdminPassword, ids.hex32()),
-		ProjectID: ids.hex32(), ProjectName: orDefault(cfg.AdminProject, "admin"),
-		DomainName: defaultDomainName,
-	}
-	nova, err := openDB(ctx, "nova", cfg.NovaDSN)
+	ids := store.NewIDs(cfg.Seed)
+	novaDB, err := store.Open(ctx, "nova", cfg.NovaDSN)
 	if err != nil {
 		return nil, err
 	}
-	cinder, err := openDB(ctx, "cinder", cfg.CinderDSN)
+	cinderDB, err := store.Open(ctx, "cinder", cfg.CinderDSN)
 	if err != nil {
-		nova.Close()
+		novaDB.Close()
 		return nil, err
 	}
-	if err := checkCinderSchema(ctx, cinder, profile); err != nil {
-		nova.Close()
-		cinder.Close()
+	if err := checkCinderSchema(ctx, cinderDB, profile); err != nil {
+		novaDB.Close()
+		cinderDB.Close()
 		return nil, err
 	}
 	if cfg.LatencyScale < 0 {
-		nova.Close()
-		cinder.Close()
+		novaDB.Close()
+		cinderDB.Close()
 		return nil, fmt.Errorf("latency scale %v is negative", cfg.LatencyScale)
 	}
+	// The services draw their ids in this order, so that one seed keeps naming the same things.
+	identity := keystone.New(ids, cfg.AdminUser, cfg.AdminPassword, cfg.AdminProject, cfg.Region)
+	defaultVolumeType, imageRef, cephSecret := ids.UUID(), ids.UUID(), ids.UUID()
 	c := &Cloud{
-		cfg: cfg, profile: profile, nova: nova, cinder: cinder, driver: cfg.Driver, ids: ids,
-		identity: newIdentity(ids, admin, cfg.Region),
-		volumes:  newVolumeTypes(ids),
-		latency:  newLatency(cfg.LatencyScale, cfg.Seed),
+		cfg: cfg, profile: profile, novaDB: novaDB, cinderDB: cinderDB, ids: ids,
+		audit:    &osapi.AuditLog{},
+		faults:   model.NewFaults(),
 		logf:     logf,
-		imageRef: ids.uuid(), cephSecret: ids.uuid(), createdAt: now(),
-		closing: make(chan struct{}),
+		keystone: identity,
+		closing:  make(chan struct{}),
 	}
-	c.faults.set(FaultConfig{})
-	c.compute = newComputeManager(c)
+	pipeline := &osapi.Pipeline{Tokens: identity, Faults: c.faults, Audit: c.audit, Closing: c.closing, Logf: logf}
+	latency := model.NewLatency(cfg.LatencyScale, cfg.Seed)
+	admin := identity.Admin()
+	c.cinder = cinder.New(cinder.Config{
+		Release: cinder.Release{
+			MaxVersion: profile.VolumeMaxVersion, VersionUpdated: profile.VolumeVersionUpdated, Legacy: profile.Legacy(),
+			ResetStatusWorkerType: profile.ResetStatusWorkerType, RPCVersion: profile.VolumeRPCVersion,
+		},
+		DB: cinderDB, Pipeline: pipeline, Nova: nova.CinderQueries{DB: novaDB}, IDs: ids, Latency: latency,
+		UserID: admin.UserID, ProjectID: admin.ProjectID, DefaultTypeID: defaultVolumeType, CephSecret: cephSecret,
+		Logf: logf,
+	})
+	c.nova = nova.New(nova.Config{
+		Release: nova.Release{
+			MaxVersion: profile.ComputeMaxVersion, DeletesDanglingBDMsOnReboot: profile.DeletesDanglingBDMsOnReboot,
+			ServiceVersion: profile.ComputeServiceVersion, NovaVolume: profile.Legacy(),
+		},
+		DB: novaDB, Pipeline: pipeline, Volumes: c.cinder, Driver: cfg.Driver, IDs: ids, Latency: latency,
+		Audit: c.audit, PowerSyncInterval: cfg.PowerSyncInterval, ImageRef: imageRef, UserID: admin.UserID,
+		ProjectID: admin.ProjectID, Logf: logf,
+	})
+	c.glance = glance.New(pipeline, imageRef, admin.ProjectID, store.Now())
 	return c, nil
-}
-
-func orDefault(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
-}
-
-// openDB opens a service database with the settings the code relies on: DATETIME columns read as UTC
-// time.Time, and a UTC session so SQL's UTC_TIMESTAMP() and the simulation agree.
-func openDB(ctx context.Context, name, dsn string) (*sql.DB, error) {
-	cfg, err := mysql.ParseDSN(dsn)
-	if err != nil {
-		return nil, fmt.Errorf("parse the %s DSN: %w", name, err)
-	}
-	cfg.ParseTime = true
-	// Compare-and-swap updates count the rows they matched, not only those whose values changed.
-	cfg.ClientFoundRows = true
-	cfg.Loc = time.UTC
-	if cfg.Params == nil {
-		cfg.Params = map[string]string{}
-	}
-	cfg.Params["time_zone"] = "'+00:00'"
-	connector, err := mysql.NewConnector(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("configure the %s database: %w", name, err)
-	}
-	db := sql.OpenDB(connector)
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("reach the %s database: %w", name, err)
-	}
-	return db, nil
 }
 
 // Profile is the release the cloud plays.
 func (c *Cloud) Profile() Profile { return c.profile }
 
 // Admin returns the admin account's credentials.
-func (c *Cloud) Admin() Credentials { return c.identity.admin }
+func (c *Cloud) Admin() Credentials { return c.keystone.Admin() }
+
+// Credentials name the cloud's admin account, as clouds.yaml or an openrc would carry them.
+type Credentials = keystone.Credentials
+
+// Endpoints are the versioned URLs the catalog publishes.
+type Endpoints = keystone.Endpoints
 
 // Endpoints returns the services' URLs; they are known once Start has returned.
 func (c *Cloud) Endpoints() Endpoints { return c.endpoints }
+
+// ErrComputeStopped means the host's nova-compute is not running (StopCompute), so it cannot act.
+var ErrComputeStopped = compute.ErrStopped
+
+// StopCompute stops nova-compute on host: it stops heartbeating (so after service_down_time the API reports
+// the service down and its servers' host_status UNKNOWN) and casts to it wait until ComputeRestarted.
+func (c *Cloud) StopCompute(host string) { c.nova.Compute().Stop(host) }
+
+// ComputeRestarted models nova-compute starting on host after it was stopped or the host rebooted: init_host
+// walks the host's instances (finishing interrupted reboots, stops and starts, and with resumeGuests, Nova's
+// resume_guests_state_on_host_boot, hard-rebooting every guest the database says was running but the
+// hypervisor does not run), then the service heartbeats again, the casts that waited for it run, and the
+// power-state sync runs once, as it does at service start.
+func (c *Cloud) ComputeRestarted(ctx context.Context, host string, resumeGuests bool) error {
+	return c.nova.Compute().Restarted(ctx, host, resumeGuests)
+}
+
+// SyncPowerStates runs Nova's _sync_power_states on host once and returns when it is done, including the stops
+// it orders (see compute.Manager.SyncPowerStates).
+func (c *Cloud) SyncPowerStates(ctx context.Context, host string) error {
+	return c.nova.Compute().SyncPowerStates(ctx, host)
+}
+
+// Settle waits until nova-conductor and nova-compute have carried out everything the API handed them; casts
+// waiting for a stopped nova-compute are not waited for.
+func (c *Cloud) Settle() { c.nova.Settle() }
 
 // Start listens on the service addresses and serves until Close; it returns once all of them accept
 // connections.
@@ -195,10 +204,10 @@ func (c *Cloud) Start(ctx context.Context) error {
 	}
 	var lc net.ListenConfig
 	addrs := []string{
-		orDefault(c.cfg.IdentityAddr, "127.0.0.1:0"),
-		orDefault(c.cfg.ComputeAddr, "127.0.0.1:0"),
-		orDefault(c.cfg.VolumeAddr, "127.0.0.1:0"),
-		orDefault(c.cfg.ImageAddr, "127.0.0.1:0"),
+		cmp.Or(c.cfg.IdentityAddr, "127.0.0.1:0"),
+		cmp.Or(c.cfg.ComputeAddr, "127.0.0.1:0"),
+		cmp.Or(c.cfg.VolumeAddr, "127.0.0.1:0"),
+		cmp.Or(c.cfg.ImageAddr, "127.0.0.1:0"),
 	}
 	listeners := make([]net.Listener, 0, len(addrs))
 	for _, addr := range addrs {
@@ -212,19 +221,18 @@ func (c *Cloud) Start(ctx context.Context) error {
 		listeners = append(listeners, l)
 	}
 	root := func(l net.Listener) string { return "http://" + l.Addr().String() }
-	c.identityRoot = root(listeners[0])
 	c.endpoints = Endpoints{
-		Identity: c.identityRoot + "/v3",
+		Identity: root(listeners[0]) + "/v3",
 		Compute:  root(listeners[1]) + "/v2.1",
-		Volume:   root(listeners[2]) + "/v3/" + c.identity.admin.ProjectID,
+		Volume:   root(listeners[2]) + "/v3/" + c.keystone.Admin().ProjectID,
 		Image:    root(listeners[3]),
 	}
-	c.identity.setCatalog(c.endpoints)
+	c.keystone.Publish(c.endpoints)
 
 	bgCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	c.stop = stop
-	c.compute.setContext(bgCtx)
-	for i, h := range []http.Handler{c.keystoneHandler(), c.novaHandler(), c.cinderHandler(), c.glanceHandler()} {
+	c.nova.SetContext(bgCtx)
+	for i, h := range []http.Handler{c.keystone.Handler(), c.nova.Handler(), c.cinder.Handler(), c.glance.Handler()} {
 		srv := &http.Server{
 			Handler:           c.counted(h),
 			ReadHeaderTimeout: 30 * time.Second,
@@ -238,7 +246,8 @@ func (c *Cloud) Start(ctx context.Context) error {
 			}
 		})
 	}
-	c.bg.Go(func() { c.compute.run(bgCtx) })
+	c.bg.Go(func() { c.nova.Compute().Run(bgCtx) })
+	c.bg.Go(func() { c.cinder.Run(bgCtx) })
 	c.started = true
 	return nil
 }
@@ -257,9 +266,9 @@ func (c *Cloud) Close(ctx context.Context) error {
 		c.stop()
 		c.requests.Wait()
 		c.bg.Wait()
-		c.compute.shutdown()
+		c.nova.Shutdown()
 	}
-	for name, db := range map[string]*sql.DB{"nova": c.nova, "cinder": c.cinder} {
+	for name, db := range map[string]*sql.DB{"nova": c.novaDB, "cinder": c.cinderDB} {
 		if err := db.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close the %s database: %w", name, err))
 		}
@@ -276,16 +285,21 @@ func (c *Cloud) counted(h http.Handler) http.Handler {
 	})
 }
 
-// baseURL is the scheme and host a request came in on, which the services build their links from.
-func baseURL(r *http.Request) string { return "http://" + r.Host }
+// AuditLog returns every entry recorded so far, oldest first.
+func (c *Cloud) AuditLog() []AuditEntry { return c.audit.Entries() }
 
-// boolParam parses a query flag as oslo's strutils.bool_from_string(strict=True) does.
-func boolParam(v string) (bool, bool) {
-	switch strings.ToLower(strings.TrimSpace(v)) {
-	case "1", "t", "true", "on", "y", "yes":
-		return true, true
-	case "0", "f", "false", "off", "n", "no":
-		return false, true
+// checkCinderSchema refuses a Cinder database the profile cannot play.
+// ErrSchemaMismatch means the Cinder database is not loaded with the schema the profile plays.
+var ErrSchemaMismatch = cinder.ErrSchemaMismatch
+
+// checkCinderSchema refuses a Cinder database the profile cannot play.
+func checkCinderSchema(ctx context.Context, db *sql.DB, p Profile) error {
+	found, err := cinder.DetectSchema(ctx, db)
+	if err != nil {
+		return err
 	}
-	return false, false
+	if found != p.CinderSchema {
+		return fmt.Errorf("%w: profile %s needs %s, the database has %s", ErrSchemaMismatch, p.Name, p.CinderSchema, found)
+	}
+	return nil
 }

@@ -1,89 +1,23 @@
 package cloud
 
-import (
-	"context"
-	"fmt"
-	"math/rand/v2"
-	"net/http"
-	"slices"
-	"sync"
-	"time"
-)
+import "github.com/osdr/osdr/testenv/cloud/model"
 
-// FaultKind is how an injected failure looks to the client.
-type FaultKind string
+// The fault injection SetFaults configures (package model).
+type (
+	FaultConfig = model.FaultConfig
+	FaultRule   = model.FaultRule
+	FaultKind   = model.FaultKind
+	FaultPhase  = model.FaultPhase
+)
 
 const (
-	// FaultServerError answers 500 with the service's own internal-error body.
-	FaultServerError FaultKind = "500"
-	// FaultUnavailable answers 503 with the service's serviceUnavailable body.
-	FaultUnavailable FaultKind = "503"
-	// FaultTimeout holds the request without answering until the client gives up (or FaultConfig.Hang has
-	// passed), then closes the connection.
-	FaultTimeout FaultKind = "timeout"
-	// FaultDrop closes the connection without an answer.
-	FaultDrop FaultKind = "drop"
+	FaultServerError = model.FaultServerError
+	FaultUnavailable = model.FaultUnavailable
+	FaultTimeout     = model.FaultTimeout
+	FaultDrop        = model.FaultDrop
+	FaultBefore      = model.FaultBefore
+	FaultAfter       = model.FaultAfter
 )
-
-// FaultPhase is when a fault strikes, which decides what the cloud did with the request.
-type FaultPhase string
-
-const (
-	// FaultBefore strikes before the service processes the request: nothing changed, nothing was cast.
-	FaultBefore FaultPhase = "before"
-	// FaultAfter strikes once the service processed the request: every change committed and every cast made
-	// (the compute host carries it out), but the answer is lost — what a client sees when a proxy or the
-	// connection fails on the way back.
-	FaultAfter FaultPhase = "after"
-)
-
-// FaultRule is how often one operation fails and how.
-type FaultRule struct {
-	Rate   float64      // chance per request, 0 to 1
-	Kinds  []FaultKind  // drawn uniformly; empty means every kind
-	Phases []FaultPhase // drawn uniformly; empty means both
-}
-
-// FaultConfig switches fault injection on (or, empty, off). Rules are keyed by operation: the names the audit
-// log records for mutating calls (reboot, os-start, os-stop, attach_volume, detach_volume, os-reset_status,
-// os-force_detach, attachment_create, attachment_update, attachment_delete, os-complete) and, for reads,
-// list_servers, show_server, list_volume_attachments, show_volume_attachment, list_volumes, show_volume,
-// list_attachments, show_attachment, list_services, list_flavors, show_flavor and versions; "*" applies to every operation without a
-// rule of its own. Keystone never fails.
-type FaultConfig struct {
-	Seed  int64 // the draws repeat for one seed and one order of requests
-	Rules map[string]FaultRule
-	// Hang bounds a FaultTimeout; zero means two minutes.
-	Hang time.Duration
-}
-
-var (
-	allFaultKinds  = []FaultKind{FaultServerError, FaultUnavailable, FaultTimeout, FaultDrop}
-	allFaultPhases = []FaultPhase{FaultBefore, FaultAfter}
-)
-
-// Validate refuses rules that cannot be drawn from.
-func (fc FaultConfig) Validate() error {
-	for op, r := range fc.Rules {
-		if r.Rate < 0 || r.Rate > 1 {
-			return fmt.Errorf("fault rule %s: rate %v is not between 0 and 1", op, r.Rate)
-		}
-		for _, k := range r.Kinds {
-			if !slices.Contains(allFaultKinds, k) {
-				return fmt.Errorf("fault rule %s: unknown kind %q", op, k)
-			}
-		}
-		for _, p := range r.Phases {
-			if !slices.Contains(allFaultPhases, p) {
-				return fmt.Errorf("fault rule %s: unknown phase %q", op, p)
-			}
-		}
-	}
-	if fc.Hang < 0 {
-		return fmt.Errorf("fault hang %v is negative", fc.Hang)
-	}
-	return nil
-}
 
 // SetFaults replaces the fault rules; the empty config switches faults off. Requests already past the draw
 // are not affected.
@@ -91,138 +25,6 @@ func (c *Cloud) SetFaults(fc FaultConfig) error {
 	if err := fc.Validate(); err != nil {
 		return err
 	}
-	c.faults.set(fc)
+	c.faults.Set(fc)
 	return nil
-}
-
-// injectedFault is the draw for one request; the zero value means none.
-type injectedFault struct {
-	kind  FaultKind
-	phase FaultPhase
-}
-
-func (f injectedFault) String() string {
-	if f.kind == "" {
-		return ""
-	}
-	return string(f.phase) + " " + string(f.kind)
-}
-
-// status is what the client is answered, 0 when it gets no answer at all.
-func (f injectedFault) status() int {
-	switch f.kind {
-	case FaultServerError:
-		return http.StatusInternalServerError
-	case FaultUnavailable:
-		return http.StatusServiceUnavailable
-	}
-	return 0
-}
-
-type faultInjector struct {
-	mu  sync.Mutex
-	cfg FaultConfig
-	rng *rand.Rand
-}
-
-func (fi *faultInjector) set(fc FaultConfig) {
-	fi.mu.Lock()
-	defer fi.mu.Unlock()
-	fi.cfg = fc
-	fi.rng = rand.New(rand.NewPCG(uint64(fc.Seed), 0xfa17))
-}
-
-func (fi *faultInjector) hang() time.Duration {
-	fi.mu.Lock()
-	defer fi.mu.Unlock()
-	if fi.cfg.Hang == 0 {
-		return 2 * time.Minute
-	}
-	return fi.cfg.Hang
-}
-
-// draw decides whether the request for op fails, and how.
-func (fi *faultInjector) draw(op string) injectedFault {
-	fi.mu.Lock()
-	defer fi.mu.Unlock()
-	rule, ok := fi.cfg.Rules[op]
-	if !ok {
-		rule, ok = fi.cfg.Rules["*"]
-	}
-	if !ok || rule.Rate == 0 || fi.rng.Float64() >= rule.Rate {
-		return injectedFault{}
-	}
-	kinds, phases := rule.Kinds, rule.Phases
-	if len(kinds) == 0 {
-		kinds = allFaultKinds
-	}
-	if len(phases) == 0 {
-		phases = allFaultPhases
-	}
-	return injectedFault{kind: kinds[fi.rng.IntN(len(kinds))], phase: phases[fi.rng.IntN(len(phases))]}
-}
-
-type faultKey struct{}
-
-// faultOf is the fault drawn for the request, which the audit log records.
-func faultOf(ctx context.Context) injectedFault {
-	f, _ := ctx.Value(faultKey{}).(injectedFault)
-	return f
-}
-
-// failRequest gives the client the injected failure instead of the service's answer.
-func (c *Cloud) failRequest(svc serviceAPI, w http.ResponseWriter, r *http.Request, f injectedFault) {
-	switch f.kind {
-	case FaultServerError:
-		writeFault(w, &apiError{http.StatusInternalServerError, svc.internalError})
-	case FaultUnavailable:
-		writeFault(w, &apiError{http.StatusServiceUnavailable,
-			"The server is currently unavailable. Please try again at a later time."})
-	case FaultTimeout:
-		timer := time.NewTimer(c.faults.hang())
-		defer timer.Stop()
-		select {
-		case <-r.Context().Done():
-		case <-c.closing:
-		case <-timer.C:
-		}
-		dropConnection(w)
-	case FaultDrop:
-		dropConnection(w)
-	}
-}
-
-// dropConnection closes the client's connection without a byte of answer.
-func dropConnection(w http.ResponseWriter) {
-	if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
-		conn.Close()
-		return
-	}
-	// Without hijacking (HTTP/2), aborting the handler resets the stream.
-	panic(http.ErrAbortHandler)
-}
-
-// bufferedResponse keeps a handler's answer so that a fault striking after processing can replace it.
-type bufferedResponse struct {
-	header http.Header
-	status int
-	body   []byte
-}
-
-func newBufferedResponse() *bufferedResponse { return &bufferedResponse{header: http.Header{}} }
-
-func (b *bufferedResponse) Header() http.Header { return b.header }
-
-func (b *bufferedResponse) WriteHeader(code int) {
-	if b.status == 0 {
-		b.status = code
-	}
-}
-
-func (b *bufferedResponse) Write(p []byte) (int, error) {
-	if b.status == 0 {
-		b.status = http.StatusOK
-	}
-	b.body = append(b.body, p...)
-	return len(p), nil
 }

@@ -1,10 +1,9 @@
-package cloud
+package cloud_test
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"testing"
 	"time"
@@ -15,80 +14,9 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/volumeattach"
 
 	"github.com/osdr/osdr/testenv"
+	"github.com/osdr/osdr/testenv/cloud"
+	"github.com/osdr/osdr/testenv/cloud/cloudtest"
 )
-
-// A fault before processing changes nothing; one after processing loses only the answer. Either way the client
-// gets a real-looking HTTP failure or a dropped connection, and the audit log says which.
-func TestFaultPhases(t *testing.T) {
-	f := newFixture(t, Config{})
-	topo := f.provision(t, standardTopology())
-	ctx := t.Context()
-	vm1, vol := topo.Instances[0], topo.Instances[0].Volumes[0]
-	c := f.compute(t, "2.1")
-	only := func(op string, kind FaultKind, phase FaultPhase) {
-		t.Helper()
-		if err := f.cloud.SetFaults(FaultConfig{Rules: map[string]FaultRule{op: {Rate: 1, Kinds: []FaultKind{kind},
-			Phases: []FaultPhase{phase}}}, Hang: time.Millisecond}); err != nil {
-			t.Fatal(err)
-		}
-	}
-
-	only("reboot", FaultUnavailable, FaultBefore)
-	wantAPIError(t, servers.Reboot(ctx, c, vm1.ID, servers.RebootOpts{Type: servers.HardReboot}).ExtractErr(), 503,
-		`{"serviceUnavailable": {"code": 503, "message": "The server is currently unavailable. Please try again at a later time."}}`)
-	f.settle()
-	if got := f.state(t, vm1.ID); got != (instanceState{"active", "", 1}) {
-		t.Errorf("a reboot refused before processing changed the instance: %+v", got)
-	}
-
-	only("detach_volume", FaultServerError, FaultAfter)
-	wantAPIError(t, volumeattach.Delete(ctx, c, vm1.ID, vol.ID).ExtractErr(), 500, `{"computeFault": {"code": 500,
-		"message": "Unexpected API Error. Please report this at http://bugs.launchpad.net/nova/ and attach the Nova API log if possible.\n<class 'oslo_db.exception.DBError'>"}}`)
-	f.settle()
-	if status, _ := f.volumeRow(t, vol.ID); status != "available" || len(live(f.mappings(t, vm1.ID, vol.ID))) != 0 {
-		t.Errorf("a detach whose answer was lost did not happen: %s", status)
-	}
-
-	only("attach_volume", FaultDrop, FaultBefore)
-	_, err := volumeattach.Create(ctx, c, vm1.ID, volumeattach.CreateOpts{VolumeID: vol.ID, Device: vol.Device}).Extract()
-	var httpErr gophercloud.ErrUnexpectedResponseCode
-	if err == nil || errors.As(err, &httpErr) {
-		t.Errorf("a dropped connection answered %v", err)
-	}
-	f.settle()
-	if status, _ := f.volumeRow(t, vol.ID); status != "available" {
-		t.Errorf("an attach dropped before processing changed the volume: %s", status)
-	}
-
-	only("attach_volume", FaultTimeout, FaultAfter)
-	_, err = volumeattach.Create(ctx, c, vm1.ID, volumeattach.CreateOpts{VolumeID: vol.ID, Device: vol.Device}).Extract()
-	if err == nil || errors.As(err, &httpErr) {
-		t.Errorf("a held request answered %v", err)
-	}
-	f.settle()
-	if status, _ := f.volumeRow(t, vol.ID); status != "in-use" || len(live(f.mappings(t, vm1.ID, vol.ID))) != 1 {
-		t.Errorf("an attach held after processing did not happen: %s", status)
-	}
-
-	var faults []string
-	for _, e := range f.cloud.AuditLog() {
-		if e.Fault != "" {
-			faults = append(faults, fmt.Sprintf("%s %s %d %s", e.Operation, e.Target, e.Status, e.Fault))
-		}
-	}
-	want := []string{
-		"reboot " + vm1.ID + " 503 before 503",
-		"detach_volume " + vm1.ID + " 202 after 500",
-		"attach_volume " + vm1.ID + " 0 before drop",
-		"attach_volume " + vm1.ID + " 200 after timeout",
-	}
-	if !slices.Equal(faults, want) {
-		t.Errorf("faults in the audit log:\n%q\nwant\n%q", faults, want)
-	}
-	if err := f.cloud.SetFaults(FaultConfig{Rules: map[string]FaultRule{"*": {Rate: 2}}}); err == nil {
-		t.Error("a rate of 2 was accepted")
-	}
-}
 
 // Under seeded faults on every operation, each failure is an HTTP failure in the services' shapes or a lost
 // connection, and once the faults stop the databases agree: every live mapping has its attached Cinder
@@ -102,11 +30,11 @@ func TestFaultsKeepTheDatabasesConsistent(t *testing.T) {
 		// without -race.
 		t.Skip("the race detector flags address reuse across this test's clouds (known issue); run without -race")
 	}
-	f := newFixture(t, Config{})
-	topo := f.provision(t, standardTopology())
+	f := cloudtest.New(t, cloud.Config{})
+	topo := f.Provision(t, cloudtest.StandardTopology())
 	ctx := t.Context()
 	vm1 := topo.Instances[0]
-	var data []Volume
+	var data []cloud.Volume
 	for _, inst := range topo.Instances {
 		for _, v := range inst.Volumes {
 			if !v.Boot {
@@ -114,10 +42,10 @@ func TestFaultsKeepTheDatabasesConsistent(t *testing.T) {
 			}
 		}
 	}
-	if err := f.cloud.SetFaults(FaultConfig{Seed: 7, Rules: map[string]FaultRule{"*": {Rate: 0.4}}, Hang: time.Millisecond}); err != nil {
+	if err := f.Cloud.SetFaults(cloud.FaultConfig{Seed: 7, Rules: map[string]cloud.FaultRule{"*": {Rate: 0.4}}, Hang: time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
-	c, vc := f.compute(t, "2.79"), f.volume(t, "3.0")
+	c, vc := f.Compute(t, "2.79"), f.Volume(t, "3.0")
 	owner := map[string]string{}
 	for _, inst := range topo.Instances {
 		for _, v := range inst.Volumes {
@@ -138,7 +66,7 @@ func TestFaultsKeepTheDatabasesConsistent(t *testing.T) {
 		case 3:
 			_, err = volumes.Get(ctx, vc, v.ID).Extract()
 		}
-		f.settle()
+		f.Settle()
 		var httpErr gophercloud.ErrUnexpectedResponseCode
 		switch {
 		case err == nil:
@@ -164,22 +92,22 @@ func TestFaultsKeepTheDatabasesConsistent(t *testing.T) {
 	if outcomes["ok"] == 0 || outcomes["500"]+outcomes["503"] == 0 || outcomes["no answer"] == 0 {
 		t.Errorf("outcomes %v: the seeded faults did not show every kind of answer", outcomes)
 	}
-	if err := f.cloud.SetFaults(FaultConfig{}); err != nil {
+	if err := f.Cloud.SetFaults(cloud.FaultConfig{}); err != nil {
 		t.Fatal(err)
 	}
-	f.settle()
+	f.Settle()
 	for _, v := range data {
-		mapped := live(f.mappings(t, owner[v.ID], v.ID))
-		atts := slices.DeleteFunc(f.cinderAttachments(t, v.ID), func(a cinderAttachment) bool { return a.deleted })
-		status, attach := f.volumeRow(t, v.ID)
+		mapped := cloudtest.Live(f.Mappings(t, owner[v.ID], v.ID))
+		atts := slices.DeleteFunc(f.CinderAttachments(t, v.ID), func(a cloudtest.CinderAttachment) bool { return a.Deleted })
+		status, attach := f.VolumeRow(t, v.ID)
 		switch len(mapped) {
 		case 0:
 			if status != "available" || attach != "detached" || len(atts) != 0 {
 				t.Errorf("%s: no mapping but %s/%s with %+v", v.Name, status, attach, atts)
 			}
 		case 1:
-			if status != "in-use" || attach != "attached" || len(atts) != 1 || atts[0].id != mapped[0].attachmentID ||
-				atts[0].status != "attached" {
+			if status != "in-use" || attach != "attached" || len(atts) != 1 || atts[0].ID != mapped[0].AttachmentID ||
+				atts[0].Status != "attached" {
 				t.Errorf("%s: mapping %+v but %s/%s with %+v", v.Name, mapped[0], status, attach, atts)
 			}
 		default:
@@ -201,7 +129,7 @@ func TestProfileNeedsItsCinderSchema(t *testing.T) {
 		{"legacy", legacy, true}, {"2024.1", modern, true},
 		{"legacy", modern, false}, {"zed", legacy, false}, {"2026.1", nova, false},
 	} {
-		c, err := New(t.Context(), Config{Profile: tc.profile, CinderDSN: tc.cinder, NovaDSN: nova})
+		c, err := cloud.New(t.Context(), cloud.Config{Profile: tc.profile, CinderDSN: tc.cinder, NovaDSN: nova})
 		if tc.ok {
 			if err != nil {
 				t.Errorf("%s: %v", tc.profile, err)
@@ -212,37 +140,8 @@ func TestProfileNeedsItsCinderSchema(t *testing.T) {
 			}
 			continue
 		}
-		if !errors.Is(err, ErrSchemaMismatch) {
+		if !errors.Is(err, cloud.ErrSchemaMismatch) {
 			t.Errorf("%s on the wrong schema: %v", tc.profile, err)
 		}
-	}
-}
-
-// Durations are drawn log-normally around each operation's median from the seed, so one seed repeats them, and
-// the scale multiplies them; scale 0 is instant.
-func TestLatencyDraws(t *testing.T) {
-	draw := func(scale float64, seed int64) []time.Duration {
-		l := newLatency(scale, seed)
-		out := make([]time.Duration, 1001)
-		for i := range out {
-			out[i] = l.duration(OpAttach)
-		}
-		return out
-	}
-	one, again, double := draw(1, 42), draw(1, 42), draw(2, 42)
-	if !slices.Equal(one, again) {
-		t.Error("one seed drew different durations")
-	}
-	for i := range one {
-		if math.Abs(float64(double[i])-2*float64(one[i])) > 2 {
-			t.Fatalf("draw %d: %v at scale 2, %v at scale 1", i, double[i], one[i])
-		}
-	}
-	sorted := slices.Sorted(slices.Values(one))
-	if median := sorted[len(sorted)/2]; median < medians[OpAttach]*85/100 || median > medians[OpAttach]*115/100 {
-		t.Errorf("median %v, want about %v", median, medians[OpAttach])
-	}
-	if d := newLatency(0, 42).duration(OpReboot); d != 0 {
-		t.Errorf("scale 0 drew %v", d)
 	}
 }

@@ -1,5 +1,5 @@
 //go:build !race
 
-package cloud
+package cloud_test
 
 const raceDetector = false

@@ -6,7 +6,11 @@ import (
 	"strings"
 
 	"github.com/osdr/osdr/testenv"
+	"github.com/osdr/osdr/testenv/cloud/osapi"
 )
+
+// Microversion is an API microversion such as 2.96 or 3.71.
+type Microversion = osapi.Microversion
 
 // Profile is what differs between the OpenStack releases the simulation plays.
 type Profile struct {
@@ -32,9 +36,9 @@ type Profile struct {
 	VolumeRPCVersion string
 }
 
-// legacy reports whether the profile plays the nova-volume-era volumes table: attachment state on the volume
+// Legacy reports whether the profile plays the nova-volume-era volumes table: attachment state on the volume
 // row (instance_id, mountpoint, attach_time), no volume_attachment, services or workers tables.
-func (p Profile) legacy() bool { return p.CinderSchema == testenv.SchemaCinderLegacy }
+func (p Profile) Legacy() bool { return p.CinderSchema == testenv.SchemaCinderLegacy }
 
 // DefaultProfile is the release played when Config.Profile is empty.
 const DefaultProfile = "2024.1"
@@ -44,16 +48,16 @@ var profiles = []Profile{
 		// The Operations Guide's cloud: Zed's Nova over the volume service of the guide's era, which serves the
 		// base volume API only (no attachments API, no microversions) from the nova-volume volumes table.
 		Name:                  "legacy",
-		ComputeMaxVersion:     Microversion{2, 93},
-		VolumeMaxVersion:      Microversion{3, 0},
+		ComputeMaxVersion:     Microversion{Major: 2, Minor: 93},
+		VolumeMaxVersion:      Microversion{Major: 3, Minor: 0},
 		VolumeVersionUpdated:  "2016-02-08T12:20:21Z",
 		CinderSchema:          testenv.SchemaCinderLegacy,
 		ComputeServiceVersion: 64,
 	},
 	{
 		Name:                  "zed",
-		ComputeMaxVersion:     Microversion{2, 93},
-		VolumeMaxVersion:      Microversion{3, 70},
+		ComputeMaxVersion:     Microversion{Major: 2, Minor: 93},
+		VolumeMaxVersion:      Microversion{Major: 3, Minor: 70},
 		VolumeVersionUpdated:  "2022-08-31T00:00:00Z",
 		CinderSchema:          testenv.SchemaCinder,
 		ResetStatusWorkerType: "Volumes",
@@ -62,8 +66,8 @@ var profiles = []Profile{
 	},
 	{
 		Name:                        "2024.1",
-		ComputeMaxVersion:           Microversion{2, 96},
-		VolumeMaxVersion:            Microversion{3, 71},
+		ComputeMaxVersion:           Microversion{Major: 2, Minor: 96},
+		VolumeMaxVersion:            Microversion{Major: 3, Minor: 71},
 		VolumeVersionUpdated:        "2023-08-31T00:00:00Z",
 		CinderSchema:                testenv.SchemaCinder,
 		DeletesDanglingBDMsOnReboot: true,
@@ -75,8 +79,8 @@ var profiles = []Profile{
 		// Nova 33 moved the attach to nova-conductor: from 2.101 the API answers 202 and reserves the device
 		// name after answering.
 		Name:                        "2026.1",
-		ComputeMaxVersion:           Microversion{2, 103},
-		VolumeMaxVersion:            Microversion{3, 71},
+		ComputeMaxVersion:           Microversion{Major: 2, Minor: 103},
+		VolumeMaxVersion:            Microversion{Major: 3, Minor: 71},
 		VolumeVersionUpdated:        "2023-08-31T00:00:00Z",
 		CinderSchema:                testenv.SchemaCinder,
 		DeletesDanglingBDMsOnReboot: true,

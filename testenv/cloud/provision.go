@@ -1,97 +1,37 @@
 package cloud
 
 import (
+	"cmp"
 	"context"
-	"database/sql"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net/netip"
-	"regexp"
 	"slices"
-	"strings"
-	"time"
 
-	"github.com/osdr/osdr/testenv/virt"
+	"github.com/osdr/osdr/testenv/cloud/cinder"
+	"github.com/osdr/osdr/testenv/cloud/inventory"
+	"github.com/osdr/osdr/testenv/cloud/nova"
+	"github.com/osdr/osdr/testenv/cloud/nova/compute"
+	"github.com/osdr/osdr/testenv/cloud/store"
 )
 
-// Backend is the kind of storage a volume lives on.
-type Backend string
+// What Provision writes (package inventory).
+type (
+	Topology      = inventory.Topology
+	Host          = inventory.Host
+	Instance      = inventory.Instance
+	Address       = inventory.Address
+	Volume        = inventory.Volume
+	Backend       = inventory.Backend
+	InstanceState = inventory.InstanceState
+)
 
 const (
-	BackendISCSI Backend = "iscsi" // LVM exported over iSCSI (tgt)
-	BackendRBD   Backend = "rbd"   // Ceph
-	BackendNFS   Backend = "nfs"
+	BackendISCSI = inventory.BackendISCSI
+	BackendRBD   = inventory.BackendRBD
+	BackendNFS   = inventory.BackendNFS
+	StateActive  = inventory.StateActive
+	StateStopped = inventory.StateStopped
 )
-
-// InstanceState is how a provisioned instance is left.
-type InstanceState string
-
-const (
-	StateActive  InstanceState = "active"
-	StateStopped InstanceState = "stopped"
-)
-
-// Topology is a cloud's compute hosts and the instances and volumes on them. Provision fills in every field
-// left empty (ids, devices, MACs, attachment and BDM ids) and returns the completed topology.
-type Topology struct {
-	Controller  string // runs nova-conductor, nova-scheduler and cinder-scheduler; default "controller"
-	StorageHost string // runs cinder-volume; default Controller
-	StorageIP   string // where the storage backends answer (the iSCSI portal's address); default 127.0.0.1
-	Hosts       []Host
-	Instances   []Instance
-}
-
-// Host is a compute host running nova-compute.
-type Host struct {
-	Name string // as Nova reports it (OS-EXT-SRV-ATTR:host)
-	IP   string // its address, recorded in volume connectors
-}
-
-// Instance is a server with its volumes.
-type Instance struct {
-	ID        string // uuid; generated when empty
-	Name      string
-	Host      string
-	State     InstanceState // default active
-	Flavor    string        // default m1.tiny
-	Addresses []Address
-	Volumes   []Volume
-}
-
-// Address is one of an instance's IP addresses on a network.
-type Address struct {
-	Network  string // the network's label, the key of the server's addresses
-	Addr     string
-	Floating bool   // a floating IP, associated with the instance's first fixed address on Network
-	MAC      string // the port's MAC; generated when empty (one port per network)
-}
-
-// Volume is a Cinder volume attached to its instance.
-type Volume struct {
-	ID          string // uuid; generated when empty
-	Name        string
-	SizeGB      int     // default 1
-	Device      string  // default /dev/vda for the boot volume, /dev/vdb, /dev/vdc, ... for data volumes
-	Boot        bool    // the instance boots from it (boot index 0)
-	Backend     Backend // default iscsi
-	Multiattach bool
-	// AttachmentID and BDMUUID are filled in by Provision: the Cinder attachment and the Nova mapping.
-	AttachmentID string
-	BDMUUID      string
-}
-
-// backendSpec is how one backend names its volumes and describes their connections.
-type backendSpec struct {
-	name       string // the cinder.conf backend section, also the pool
-	volumeType string
-}
-
-var backends = map[Backend]backendSpec{
-	BackendISCSI: {"lvm", defaultVolumeType},
-	BackendRBD:   {"ceph", "ceph"},
-	BackendNFS:   {"nfs", "nfs"},
-}
 
 // Provision writes a topology into the databases the way Nova and Cinder themselves do when they boot servers
 // and attach volumes (the services rows, instances with their info caches and block device mappings, volumes
@@ -102,46 +42,26 @@ func (c *Cloud) Provision(ctx context.Context, t Topology) (Topology, error) {
 	if err != nil {
 		return Topology{}, fmt.Errorf("provision: %w", err)
 	}
-	at := now()
+	at := store.Now()
 	// Nova first: the legacy volumes table records Nova's numeric instance ids.
-	dbIDs := map[string]int64{}
-	if err := inTx(ctx, c.nova, func(tx *sql.Tx) error { return c.writeNova(ctx, tx, t, at, dbIDs) }); err != nil {
+	dbIDs, err := c.nova.Provision(ctx, t, at, func(v Volume) map[string]any { return c.cinder.ConnectionInfo(t, v) })
+	if err != nil {
 		return Topology{}, fmt.Errorf("provision nova: %w", err)
 	}
-	write := c.writeCinder
-	if c.profile.legacy() {
-		write = c.writeLegacyCinder
-	}
-	if err := inTx(ctx, c.cinder, func(tx *sql.Tx) error { return write(ctx, tx, t, at, dbIDs) }); err != nil {
+	if err := c.cinder.Provision(ctx, t, at, dbIDs, compute.Connector); err != nil {
 		return Topology{}, fmt.Errorf("provision cinder: %w", err)
 	}
-	c.compute.setStorageIP(t.StorageIP)
-	for _, h := range t.Hosts {
-		c.compute.addRunning(h.Name, orDefault(h.IP, "127.0.0.1"))
-	}
-	for _, inst := range t.Instances {
-		d := virt.Domain{Host: inst.Host, Name: fmt.Sprintf("instance-%08x", dbIDs[inst.ID]), InstanceUUID: inst.ID}
-		conns, err := c.compute.volumeConnections(ctx, inst.ID)
-		if err != nil {
-			return Topology{}, fmt.Errorf("provision: %w", err)
-		}
-		if err := c.driver.PowerOn(ctx, d, conns); err != nil {
-			return Topology{}, fmt.Errorf("provision: power on %s on %s: %w", d.Name, d.Host, err)
-		}
-		if inst.State == StateStopped {
-			if err := c.driver.PowerOff(ctx, d); err != nil {
-				return Topology{}, fmt.Errorf("provision: power off %s on %s: %w", d.Name, d.Host, err)
-			}
-		}
+	if err := c.nova.Compute().Boot(ctx, t, dbIDs); err != nil {
+		return Topology{}, fmt.Errorf("provision: %w", err)
 	}
 	return t, nil
 }
 
 // complete checks a topology and fills in its defaults and generated ids.
 func (c *Cloud) complete(t Topology) (Topology, error) {
-	t.Controller = orDefault(t.Controller, "controller")
-	t.StorageHost = orDefault(t.StorageHost, t.Controller)
-	t.StorageIP = orDefault(t.StorageIP, "127.0.0.1")
+	t.Controller = cmp.Or(t.Controller, "controller")
+	t.StorageHost = cmp.Or(t.StorageHost, t.Controller)
+	t.StorageIP = cmp.Or(t.StorageIP, "127.0.0.1")
 	if _, err := netip.ParseAddr(t.StorageIP); err != nil {
 		return t, fmt.Errorf("storage IP: %w", err)
 	}
@@ -159,16 +79,16 @@ func (c *Cloud) complete(t Topology) (Topology, error) {
 		if !hosts[inst.Host] {
 			return t, fmt.Errorf("instance %q is on unknown host %q", inst.Name, inst.Host)
 		}
-		inst.ID = orDefault(inst.ID, c.ids.uuid())
-		inst.Name = orDefault(inst.Name, "vm"+fmt.Sprint(n+1))
+		inst.ID = cmp.Or(inst.ID, c.ids.UUID())
+		inst.Name = cmp.Or(inst.Name, "vm"+fmt.Sprint(n+1))
 		if inst.State == "" {
 			inst.State = StateActive
 		}
 		if inst.State != StateActive && inst.State != StateStopped {
 			return t, fmt.Errorf("instance %q: unknown state %q", inst.Name, inst.State)
 		}
-		inst.Flavor = orDefault(inst.Flavor, "m1.tiny")
-		if _, ok := flavorByName(inst.Flavor); !ok {
+		inst.Flavor = cmp.Or(inst.Flavor, "m1.tiny")
+		if !nova.KnownFlavor(inst.Flavor) {
 			return t, fmt.Errorf("instance %q: unknown flavor %q", inst.Name, inst.Flavor)
 		}
 		macs := map[string]string{}
@@ -183,7 +103,7 @@ func (c *Cloud) complete(t Topology) (Topology, error) {
 			}
 			if addr.MAC == "" {
 				if _, ok := macs[addr.Network]; !ok {
-					macs[addr.Network] = c.ids.mac()
+					macs[addr.Network] = c.ids.MAC()
 				}
 				addr.MAC = macs[addr.Network]
 			}
@@ -202,20 +122,20 @@ func (c *Cloud) completeVolumes(inst *Instance) error {
 	next := 'b'
 	for v := range inst.Volumes {
 		vol := &inst.Volumes[v]
-		vol.ID = orDefault(vol.ID, c.ids.uuid())
-		vol.Name = orDefault(vol.Name, fmt.Sprintf("%s-vol%d", inst.Name, v+1))
+		vol.ID = cmp.Or(vol.ID, c.ids.UUID())
+		vol.Name = cmp.Or(vol.Name, fmt.Sprintf("%s-vol%d", inst.Name, v+1))
 		if vol.SizeGB == 0 {
 			vol.SizeGB = 1
 		}
 		if vol.Backend == "" {
 			vol.Backend = BackendISCSI
 		}
-		if _, ok := backends[vol.Backend]; !ok {
+		if !cinder.KnownBackend(vol.Backend) {
 			return fmt.Errorf("volume %q: unknown backend %q", vol.Name, vol.Backend)
 		}
 		if vol.Boot {
 			boots++
-			vol.Device = orDefault(vol.Device, "/dev/vda")
+			vol.Device = cmp.Or(vol.Device, "/dev/vda")
 		}
 		for vol.Device == "" {
 			if candidate := "/dev/vd" + string(next); !slices.ContainsFunc(inst.Volumes, func(o Volume) bool { return o.Device == candidate }) {
@@ -228,420 +148,13 @@ func (c *Cloud) completeVolumes(inst *Instance) error {
 		}
 		devices[vol.Device] = true
 		// The legacy volume service keeps no attachments, so Nova's mappings have no attachment id.
-		if !c.profile.legacy() {
-			vol.AttachmentID = c.ids.uuid()
+		if !c.profile.Legacy() {
+			vol.AttachmentID = c.ids.UUID()
 		}
-		vol.BDMUUID = c.ids.uuid()
+		vol.BDMUUID = c.ids.UUID()
 	}
 	if boots > 1 {
 		return fmt.Errorf("instance %q: more than one boot volume", inst.Name)
 	}
 	return nil
-}
-
-func (c *Cloud) writeNova(ctx context.Context, tx *sql.Tx, t Topology, at time.Time, dbIDs map[string]int64) error {
-	services := [][3]string{{t.Controller, "nova-conductor", "conductor"}, {t.Controller, "nova-scheduler", "scheduler"}}
-	if c.profile.legacy() {
-		// nova-volume was a Nova service, with its row in Nova's services table.
-		services = append(services, [3]string{t.StorageHost, "nova-volume", "volume"})
-	}
-	for _, h := range t.Hosts {
-		services = append(services, [3]string{h.Name, "nova-compute", "compute"})
-	}
-	for _, s := range services {
-		var exists bool
-		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) > 0 FROM services WHERE host = ? AND `binary` = ? AND deleted = 0",
-			s[0], s[1]).Scan(&exists); err != nil {
-			return fmt.Errorf("look up service %s on %s: %w", s[1], s[0], err)
-		}
-		if exists {
-			continue
-		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO services (created_at, updated_at, host, `binary`, topic, "+
-			"report_count, disabled, deleted, last_seen_up, forced_down, version, uuid) VALUES (?, ?, ?, ?, ?, 1, 0, 0, ?, 0, ?, ?)",
-			at, at, s[0], s[1], s[2], at, c.profile.ComputeServiceVersion, c.ids.uuid()); err != nil {
-			return fmt.Errorf("add service %s on %s: %w", s[1], s[0], err)
-		}
-	}
-	admin := c.identity.admin
-	for _, inst := range t.Instances {
-		f, _ := flavorByName(inst.Flavor)
-		imageRef := c.imageRef
-		if slices.ContainsFunc(inst.Volumes, func(v Volume) bool { return v.Boot }) {
-			imageRef = ""
-		}
-		power := virt.Running
-		if inst.State == StateStopped {
-			power = virt.Shutdown
-		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO instances (created_at, updated_at, user_id, project_id, image_ref,
-			kernel_id, ramdisk_id, launch_index, power_state, vm_state, memory_mb, vcpus, hostname, host,
-			reservation_id, launched_at, display_name, availability_zone, locked, launched_on, instance_type_id,
-			uuid, root_device_name, config_drive, progress, auto_disk_config, shutdown_terminate,
-			disable_terminate, root_gb, ephemeral_gb, node, deleted, cleaned, hidden)
-			VALUES (?, ?, ?, ?, ?, '', '', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'nova', 0, ?, ?, ?, '/dev/vda', '', 0, 0, 0, 0, ?,
-			0, ?, 0, 0, 0)`,
-			at, at, admin.UserID, admin.ProjectID, imageRef, int(power), string(inst.State), f.memoryMB, f.vcpus,
-			hostnameOf(inst.Name), inst.Host, c.ids.reservationID(), at, inst.Name, inst.Host, f.id, inst.ID,
-			f.rootGB, inst.Host)
-		if err != nil {
-			return fmt.Errorf("add instance %s: %w", inst.Name, err)
-		}
-		if dbIDs[inst.ID], err = res.LastInsertId(); err != nil {
-			return fmt.Errorf("add instance %s: %w", inst.Name, err)
-		}
-		info, err := networkInfo(c.ids, admin.ProjectID, inst.Addresses)
-		if err != nil {
-			return fmt.Errorf("instance %s: %w", inst.Name, err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO instance_info_caches (created_at, updated_at, network_info,
-			instance_uuid, deleted) VALUES (?, ?, ?, ?, 0)`, at, at, info, inst.ID); err != nil {
-			return fmt.Errorf("add the info cache of %s: %w", inst.Name, err)
-		}
-		if imageRef != "" {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO block_device_mapping (created_at, updated_at, device_name,
-				delete_on_termination, instance_uuid, deleted, source_type, destination_type, device_type, disk_bus,
-				boot_index, image_id, uuid, `+"`encrypted`"+`) VALUES (?, ?, '/dev/vda', 1, ?, 0, 'image', 'local', 'disk',
-				'virtio', 0, ?, ?, 0)`, at, at, inst.ID, imageRef, c.ids.uuid()); err != nil {
-				return fmt.Errorf("add the root disk mapping of %s: %w", inst.Name, err)
-			}
-		}
-		for _, v := range inst.Volumes {
-			var bootIndex any
-			if v.Boot {
-				bootIndex = 0
-			}
-			conn, err := json.Marshal(c.bdmConnectionInfo(targetOf(t, v), inst.ID))
-			if err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO block_device_mapping (created_at, updated_at, device_name,
-				delete_on_termination, volume_id, volume_size, connection_info, instance_uuid, deleted, source_type,
-				destination_type, device_type, disk_bus, boot_index, attachment_id, uuid, `+"`encrypted`"+`)
-				VALUES (?, ?, ?, 0, ?, ?, ?, ?, 0, 'volume', 'volume', 'disk', 'virtio', ?, ?, ?, 0)`,
-				at, at, v.Device, v.ID, v.SizeGB, string(conn), inst.ID, bootIndex,
-				sqlString{String: v.AttachmentID, Valid: v.AttachmentID != ""}, v.BDMUUID); err != nil {
-				return fmt.Errorf("add the mapping of volume %s to %s: %w", v.Name, inst.Name, err)
-			}
-		}
-	}
-	return nil
-}
-
-var hostnameUnsafe = regexp.MustCompile(`[^a-z0-9.-]+`)
-
-// hostnameOf is Nova's sanitize_hostname of a display name.
-func hostnameOf(name string) string {
-	h := hostnameUnsafe.ReplaceAllString(strings.ReplaceAll(strings.ToLower(name), "_", "-"), "-")
-	return strings.Trim(h, ".-")
-}
-
-func (c *Cloud) writeCinder(ctx context.Context, tx *sql.Tx, t Topology, at time.Time, _ map[string]int64) error {
-	serviceUUIDs := map[Backend]string{}
-	services := []struct {
-		host, binary string
-		backend      Backend
-	}{{t.Controller, "cinder-scheduler", ""}}
-	for _, inst := range t.Instances {
-		for _, v := range inst.Volumes {
-			if _, seen := serviceUUIDs[v.Backend]; !seen {
-				serviceUUIDs[v.Backend] = ""
-				services = append(services, struct {
-					host, binary string
-					backend      Backend
-				}{t.StorageHost + "@" + backends[v.Backend].name, "cinder-volume", v.Backend})
-			}
-		}
-	}
-	for _, s := range services {
-		var id string
-		err := tx.QueryRowContext(ctx, "SELECT uuid FROM services WHERE host = ? AND `binary` = ? AND deleted = 0",
-			s.host, s.binary).Scan(&id)
-		if errors.Is(err, sql.ErrNoRows) {
-			id = c.ids.uuid()
-			_, err = tx.ExecContext(ctx, "INSERT INTO services (created_at, updated_at, deleted, host, `binary`, topic, "+
-				"report_count, disabled, availability_zone, rpc_current_version, object_current_version, frozen, uuid) "+
-				"VALUES (?, ?, 0, ?, ?, ?, 1, 0, 'nova', ?, '1.39', 0, ?)",
-				at, at, s.host, s.binary, s.binary, c.profile.VolumeRPCVersion, id)
-		}
-		if err != nil {
-			return fmt.Errorf("add service %s on %s: %w", s.binary, s.host, err)
-		}
-		if s.backend != "" {
-			serviceUUIDs[s.backend] = id
-		}
-	}
-	admin := c.identity.admin
-	hostIPs := map[string]string{}
-	for _, h := range t.Hosts {
-		hostIPs[h.Name] = orDefault(h.IP, "127.0.0.1")
-	}
-	for _, inst := range t.Instances {
-		for _, v := range inst.Volumes {
-			spec := backends[v.Backend]
-			var location, auth any
-			if v.Backend == BackendISCSI {
-				location, auth = iscsiProvider(t.StorageIP, v.ID)
-			}
-			if v.Backend == BackendNFS {
-				location = t.StorageIP + ":/srv/cinder/nfs"
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO volumes (created_at, updated_at, deleted, id, user_id,
-				project_id, host, size, availability_zone, status, attach_status, launched_at, display_name,
-				provider_location, provider_auth, volume_type_id, bootable, multiattach, service_uuid, shared_targets,
-				use_quota) VALUES (?, ?, 0, ?, ?, ?, ?, ?, 'nova', 'in-use', 'attached', ?, ?, ?, ?, ?, ?, ?, ?, 0, 1)`,
-				at, at, v.ID, admin.UserID, admin.ProjectID, t.StorageHost+"@"+spec.name+"#"+spec.name, v.SizeGB, at,
-				v.Name, location, auth, c.volumes.ensure(spec.volumeType), v.Boot, v.Multiattach,
-				serviceUUIDs[v.Backend]); err != nil {
-				return fmt.Errorf("add volume %s: %w", v.Name, err)
-			}
-			conn, err := json.Marshal(c.attachmentConnectionInfo(targetOf(t, v)))
-			if err != nil {
-				return err
-			}
-			connector, err := json.Marshal(c.connector(inst.Host, hostIPs[inst.Host], v.Device))
-			if err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO volume_attachment (created_at, updated_at, deleted, id,
-				volume_id, attached_host, instance_uuid, mountpoint, attach_time, attach_mode, attach_status,
-				connection_info, connector) VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?, 'rw', 'attached', ?, ?)`,
-				at, at, v.AttachmentID, v.ID, inst.Host, inst.ID, v.Device, at, string(conn), string(connector)); err != nil {
-				return fmt.Errorf("add the attachment of volume %s: %w", v.Name, err)
-			}
-		}
-	}
-	return nil
-}
-
-// writeLegacyCinder writes the volumes as nova-volume kept them: each attached volume's row holds its
-// instance (Nova's numeric instances.id), mountpoint and attach time; there are no attachment, service or
-// volume type rows.
-func (c *Cloud) writeLegacyCinder(ctx context.Context, tx *sql.Tx, t Topology, at time.Time, dbIDs map[string]int64) error {
-	admin := c.identity.admin
-	for _, inst := range t.Instances {
-		for _, v := range inst.Volumes {
-			spec := backends[v.Backend]
-			var location, auth any
-			if v.Backend == BackendISCSI {
-				location, auth = iscsiProvider(t.StorageIP, v.ID)
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO volumes (created_at, updated_at, deleted, id, user_id,
-				project_id, host, size, availability_zone, instance_id, mountpoint, attach_time, status, attach_status,
-				launched_at, display_name, provider_location, provider_auth) VALUES (?, ?, 0, ?, ?, ?, ?, ?, 'nova', ?,
-				?, ?, 'in-use', 'attached', ?, ?, ?, ?)`,
-				at, at, v.ID, admin.UserID, admin.ProjectID, t.StorageHost+"@"+spec.name+"#"+spec.name, v.SizeGB,
-				dbIDs[inst.ID], v.Device, at.Format(legacyAttachTime), at, v.Name, location, auth); err != nil {
-				return fmt.Errorf("add volume %s: %w", v.Name, err)
-			}
-		}
-	}
-	return nil
-}
-
-// iqn is the target Cinder's LVM driver exports a volume as.
-func iqn(volumeID string) string { return "iqn.2010-10.org.openstack:volume-" + volumeID }
-
-// iscsiProvider is an iSCSI volume's provider_location and provider_auth as the LVM driver stores them.
-func iscsiProvider(storageIP, volumeID string) (location, auth string) {
-	user, secret := chapCredentials(volumeID)
-	return fmt.Sprintf("%s:3260,1 %s 1", storageIP, iqn(volumeID)), "CHAP " + user + " " + secret
-}
-
-// chapCredentials are the volume's CHAP user and secret, derived from its id so both services agree.
-func chapCredentials(volumeID string) (string, string) {
-	compact := strings.ReplaceAll(volumeID, "-", "")
-	return compact[:20], compact[12:]
-}
-
-// volumeTarget is what a volume driver describes a volume's connection from.
-type volumeTarget struct {
-	volumeID, attachmentID string
-	backend                Backend
-	storageIP              string
-	multiattach            bool
-}
-
-func targetOf(t Topology, v Volume) volumeTarget {
-	return volumeTarget{volumeID: v.ID, attachmentID: v.AttachmentID, backend: v.Backend, storageIP: t.StorageIP,
-		multiattach: v.Multiattach}
-}
-
-// volumeTarget reads a volume row's target: the backend from the pool of its host (host@backend#pool), the
-// storage address from its provider_location, else where Provision put the storage backends.
-func (c *Cloud) volumeTarget(v volume, attachmentID string) volumeTarget {
-	t := volumeTarget{volumeID: v.id, attachmentID: attachmentID, backend: BackendISCSI,
-		storageIP: c.compute.storageIP(), multiattach: v.multiattach.Bool}
-	if _, pool, ok := strings.Cut(v.host.String, "#"); ok {
-		for b, spec := range backends {
-			if spec.name == pool {
-				t.backend = b
-			}
-		}
-	}
-	if fields := strings.Fields(v.providerLocation.String); len(fields) > 0 {
-		if host, _, ok := strings.Cut(fields[0], ":"); ok {
-			if _, err := netip.ParseAddr(host); err == nil {
-				t.storageIP = host
-			}
-		}
-	}
-	return t
-}
-
-// driverData is what the volume driver's initialize_connection answers for the volume.
-func (c *Cloud) driverData(t volumeTarget) (string, map[string]any) {
-	common := map[string]any{
-		"volume_id": t.volumeID, "encrypted": false, "qos_specs": nil, "access_mode": "rw", "cacheable": false,
-	}
-	switch t.backend {
-	case BackendRBD:
-		common["name"] = "volumes/volume-" + t.volumeID
-		common["hosts"] = []string{t.storageIP}
-		common["ports"] = []string{"6789"}
-		common["cluster_name"] = "ceph"
-		common["auth_enabled"] = true
-		common["auth_username"] = "cinder"
-		common["secret_type"] = "ceph"
-		common["secret_uuid"] = c.cephSecret
-		common["discard"] = true
-		common["keyring"] = nil
-		return "rbd", common
-	case BackendNFS:
-		common["export"] = t.storageIP + ":/srv/cinder/nfs"
-		common["name"] = "volume-" + t.volumeID
-		common["options"] = nil
-		common["format"] = "raw"
-		return "nfs", common
-	default:
-		user, secret := chapCredentials(t.volumeID)
-		common["target_discovered"] = false
-		common["target_portal"] = t.storageIP + ":3260"
-		common["target_iqn"] = iqn(t.volumeID)
-		common["target_lun"] = 1
-		common["auth_method"] = "CHAP"
-		common["auth_username"] = user
-		common["auth_password"] = secret
-		return "iscsi", common
-	}
-}
-
-// attachmentConnectionInfo is what Cinder keeps in volume_attachment.connection_info: the driver's data
-// flattened, with the driver type and the attachment id (volume manager _connection_create); without an
-// attachment (the legacy volume service's os-initialize_connection) there is no attachment id.
-func (c *Cloud) attachmentConnectionInfo(t volumeTarget) map[string]any {
-	kind, data := c.driverData(t)
-	data["driver_volume_type"] = kind
-	if t.attachmentID != "" {
-		data["attachment_id"] = t.attachmentID
-	}
-	return data
-}
-
-// bdmConnectionInfo is what Nova keeps in block_device_mapping.connection_info: Cinder's answer turned back
-// into the nested form (nova.volume.cinder._translate_attachment_ref), the serial, and os-brick's device path.
-func (c *Cloud) bdmConnectionInfo(t volumeTarget, instanceUUID string) map[string]any {
-	kind, data := c.driverData(t)
-	if kind == "iscsi" {
-		data["device_path"] = fmt.Sprintf("/dev/disk/by-path/ip-%s:3260-iscsi-%s-lun-1", t.storageIP, iqn(t.volumeID))
-	}
-	return map[string]any{
-		"driver_volume_type": kind, "data": data, "status": "reserved", "instance": instanceUUID, "attach_mode": "rw",
-		"attached_at": "", "detached_at": "", "volume_id": t.volumeID, "serial": t.volumeID, "multiattach": t.multiattach,
-	}
-}
-
-// connector is os-brick's connector properties of a compute host, as Nova sends them with an attachment.
-func (c *Cloud) connector(host, ip, device string) map[string]any {
-	return map[string]any{
-		"platform": "x86_64", "os_type": "linux", "ip": ip, "host": host, "multipath": false,
-		"initiator": "iqn.2004-10.com.ubuntu:01:" + hostnameOf(host), "do_local_attach": false,
-		"mountpoint": device, "mode": "rw",
-	}
-}
-
-// The parts of nova.network.model the info cache stores for a port.
-type (
-	cachedIP struct {
-		Address     string     `json:"address"`
-		Type        string     `json:"type"`
-		Version     int        `json:"version"`
-		Meta        struct{}   `json:"meta"`
-		FloatingIPs []cachedIP `json:"floating_ips,omitempty"`
-	}
-	cachedSubnet struct {
-		CIDR    string     `json:"cidr"`
-		IPs     []cachedIP `json:"ips"`
-		Version int        `json:"version"`
-	}
-	cachedVIF struct {
-		ID      string `json:"id"`
-		Address string `json:"address"`
-		Type    string `json:"type"`
-		Devname string `json:"devname"`
-		Active  bool   `json:"active"`
-		Network struct {
-			ID      string         `json:"id"`
-			Bridge  string         `json:"bridge"`
-			Label   string         `json:"label"`
-			Subnets []cachedSubnet `json:"subnets"`
-			Meta    map[string]any `json:"meta"`
-		} `json:"network"`
-	}
-)
-
-// networkInfo renders an instance's addresses as Nova's info cache keeps them: one VIF per network and MAC,
-// each fixed address in its subnet, floating ones on the network's first fixed address.
-func networkInfo(ids *idSource, projectID string, addrs []Address) (string, error) {
-	vifs := []*cachedVIF{}
-	find := func(network, mac string) *cachedVIF {
-		for _, v := range vifs {
-			if v.Network.Label == network && v.Address == mac {
-				return v
-			}
-		}
-		port := ids.uuid()
-		v := &cachedVIF{ID: port, Address: mac, Type: "ovs", Devname: "tap" + port[:11], Active: true}
-		v.Network.ID, v.Network.Bridge, v.Network.Label = ids.uuid(), "br-int", network
-		v.Network.Meta = map[string]any{"injected": false, "tenant_id": projectID, "mtu": 1450, "tunneled": true}
-		vifs = append(vifs, v)
-		return v
-	}
-	for _, a := range addrs {
-		if a.Floating {
-			continue
-		}
-		// complete checked every address.
-		ip := netip.MustParseAddr(a.Addr)
-		version, bits := 6, 64
-		if ip.Is4() {
-			version, bits = 4, 24
-		}
-		prefix, err := ip.Prefix(bits)
-		if err != nil {
-			return "", fmt.Errorf("subnet of %s: %w", a.Addr, err)
-		}
-		v := find(a.Network, a.MAC)
-		v.Network.Subnets = append(v.Network.Subnets, cachedSubnet{
-			CIDR: prefix.String(), IPs: []cachedIP{{Address: a.Addr, Type: "fixed", Version: version}}, Version: version,
-		})
-	}
-	for _, a := range addrs {
-		if !a.Floating {
-			continue
-		}
-		version := 6
-		if netip.MustParseAddr(a.Addr).Is4() {
-			version = 4
-		}
-		// complete made sure the network has a fixed address.
-		i := slices.IndexFunc(vifs, func(v *cachedVIF) bool { return v.Network.Label == a.Network })
-		fixed := &vifs[i].Network.Subnets[0].IPs[0]
-		fixed.FloatingIPs = append(fixed.FloatingIPs, cachedIP{Address: a.Addr, Type: "floating", Version: version})
-	}
-	out, err := json.Marshal(vifs)
-	if err != nil {
-		return "", fmt.Errorf("encode network info: %w", err)
-	}
-	return string(out), nil
 }

@@ -1,25 +1,28 @@
-package cloud
+package cloud_test
 
 import (
 	"encoding/json"
 	"fmt"
 	"testing"
 
+	"github.com/osdr/osdr/testenv"
+	"github.com/osdr/osdr/testenv/cloud"
+	"github.com/osdr/osdr/testenv/cloud/cloudtest"
 	"github.com/osdr/osdr/testenv/virt"
 )
 
 // Provision writes the rows Nova and Cinder write for booted servers with attached volumes, and the guests run.
 func TestProvisionWritesWhatTheServicesWrite(t *testing.T) {
 	fake := virt.NewFake()
-	f := newFixture(t, Config{Driver: fake})
-	topo := f.provision(t, standardTopology())
+	f := cloudtest.New(t, cloud.Config{Driver: fake})
+	topo := f.Provision(t, cloudtest.StandardTopology())
 	ctx := t.Context()
 	vm1, vm2 := topo.Instances[0], topo.Instances[1]
 	vol := vm1.Volumes[0]
 
 	var bdmConn, attConn, connector, mountpoint, host, volHost, status, attachStatus, location string
 	var bootIndex *int
-	if err := f.nova.QueryRowContext(ctx, `SELECT connection_info, boot_index FROM block_device_mapping
+	if err := f.Nova.QueryRowContext(ctx, `SELECT connection_info, boot_index FROM block_device_mapping
 		WHERE volume_id = ? AND attachment_id = ? AND uuid = ? AND deleted = 0 AND source_type = 'volume'
 		AND destination_type = 'volume' AND device_name = '/dev/vdb'`, vol.ID, vol.AttachmentID, vol.BDMUUID).Scan(&bdmConn, &bootIndex); err != nil {
 		t.Fatalf("vm1's volume BDM: %v", err)
@@ -27,7 +30,7 @@ func TestProvisionWritesWhatTheServicesWrite(t *testing.T) {
 	if bootIndex != nil {
 		t.Errorf("a data volume has boot index %d", *bootIndex)
 	}
-	if err := f.cinder.QueryRowContext(ctx, `SELECT a.connection_info, a.connector, a.mountpoint, a.attached_host,
+	if err := f.Cinder.QueryRowContext(ctx, `SELECT a.connection_info, a.connector, a.mountpoint, a.attached_host,
 		v.host, v.status, v.attach_status, v.provider_location FROM volume_attachment a JOIN volumes v ON v.id = a.volume_id
 		WHERE a.id = ? AND a.instance_uuid = ? AND a.attach_status = 'attached' AND a.attach_mode = 'rw' AND a.deleted = 0`,
 		vol.AttachmentID, vm1.ID).Scan(&attConn, &connector, &mountpoint, &host, &volHost, &status, &attachStatus, &location); err != nil {
@@ -64,14 +67,14 @@ func TestProvisionWritesWhatTheServicesWrite(t *testing.T) {
 		t.Errorf("volume row: %s %s %s %s %s %s", mountpoint, host, volHost, status, attachStatus, location)
 	}
 	var adminMeta int
-	if err := f.cinder.QueryRowContext(ctx, "SELECT COUNT(*) FROM volume_admin_metadata").Scan(&adminMeta); err != nil {
+	if err := f.Cinder.QueryRowContext(ctx, "SELECT COUNT(*) FROM volume_admin_metadata").Scan(&adminMeta); err != nil {
 		t.Fatal(err)
 	}
 	if adminMeta != 0 {
 		t.Errorf("%d admin metadata rows: Cinder's attachment API, which Nova uses, writes none", adminMeta)
 	}
 	var imageBDMs int
-	if err := f.nova.QueryRowContext(ctx, `SELECT COUNT(*) FROM block_device_mapping WHERE instance_uuid = ?
+	if err := f.Nova.QueryRowContext(ctx, `SELECT COUNT(*) FROM block_device_mapping WHERE instance_uuid = ?
 		AND source_type = 'image' AND destination_type = 'local' AND boot_index = 0`, vm1.ID).Scan(&imageBDMs); err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +82,7 @@ func TestProvisionWritesWhatTheServicesWrite(t *testing.T) {
 		t.Errorf("%d image BDMs for an image-booted server", imageBDMs)
 	}
 	var vm2Boot int
-	if err := f.nova.QueryRowContext(ctx, `SELECT boot_index FROM block_device_mapping WHERE volume_id = ?`,
+	if err := f.Nova.QueryRowContext(ctx, `SELECT boot_index FROM block_device_mapping WHERE volume_id = ?`,
 		vm2.Volumes[0].ID).Scan(&vm2Boot); err != nil || vm2Boot != 0 {
 		t.Errorf("boot volume BDM boot_index %d (%v)", vm2Boot, err)
 	}
@@ -99,9 +102,10 @@ func TestProvisionWritesWhatTheServicesWrite(t *testing.T) {
 
 // A seed makes every generated id repeat; without one they differ.
 func TestSeededIDsRepeat(t *testing.T) {
-	f := newFixture(t, Config{})
-	completeWith := func(seed int64) (Credentials, Topology) {
-		c, err := New(t.Context(), Config{Seed: seed, CinderDSN: f.cloud.cfg.CinderDSN, NovaDSN: f.cloud.cfg.NovaDSN})
+	_, cinderDSN := testenv.MySQLWithSchema(t, testenv.SchemaCinder)
+	_, novaDSN := testenv.MySQLWithSchema(t, testenv.SchemaNova)
+	completeWith := func(seed int64) (cloud.Credentials, cloud.Topology) {
+		c, err := cloud.New(t.Context(), cloud.Config{Seed: seed, CinderDSN: cinderDSN, NovaDSN: novaDSN})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -110,7 +114,7 @@ func TestSeededIDsRepeat(t *testing.T) {
 				t.Error(err)
 			}
 		}()
-		topo, err := c.complete(standardTopology())
+		topo, err := c.Complete(cloudtest.StandardTopology())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -128,43 +132,43 @@ func TestSeededIDsRepeat(t *testing.T) {
 }
 
 func TestProvisionRejectsBadTopologies(t *testing.T) {
-	f := newFixture(t, Config{})
-	base := func(mod func(*Topology)) Topology {
-		topo := standardTopology()
+	f := cloudtest.New(t, cloud.Config{})
+	base := func(mod func(*cloud.Topology)) cloud.Topology {
+		topo := cloudtest.StandardTopology()
 		mod(&topo)
 		return topo
 	}
 	for _, tc := range []struct {
 		name string
-		topo Topology
+		topo cloud.Topology
 	}{
-		{"unknown host", base(func(tp *Topology) { tp.Instances[0].Host = "compute-9" })},
-		{"duplicate host", base(func(tp *Topology) { tp.Hosts = append(tp.Hosts, Host{Name: "compute-1"}) })},
-		{"unknown flavor", base(func(tp *Topology) { tp.Instances[0].Flavor = "m9.huge" })},
-		{"unknown state", base(func(tp *Topology) { tp.Instances[0].State = "paused" })},
-		{"unknown backend", base(func(tp *Topology) { tp.Instances[0].Volumes[0].Backend = "fc" })},
-		{"device used twice", base(func(tp *Topology) {
-			tp.Instances[0].Volumes = append(tp.Instances[0].Volumes, Volume{Device: "/dev/vdb"})
+		{"unknown host", base(func(tp *cloud.Topology) { tp.Instances[0].Host = "compute-9" })},
+		{"duplicate host", base(func(tp *cloud.Topology) { tp.Hosts = append(tp.Hosts, cloud.Host{Name: "compute-1"}) })},
+		{"unknown flavor", base(func(tp *cloud.Topology) { tp.Instances[0].Flavor = "m9.huge" })},
+		{"unknown state", base(func(tp *cloud.Topology) { tp.Instances[0].State = "paused" })},
+		{"unknown backend", base(func(tp *cloud.Topology) { tp.Instances[0].Volumes[0].Backend = "fc" })},
+		{"device used twice", base(func(tp *cloud.Topology) {
+			tp.Instances[0].Volumes = append(tp.Instances[0].Volumes, cloud.Volume{Device: "/dev/vdb"})
 			tp.Instances[0].Volumes[0].Device = "/dev/vdb"
 		})},
-		{"two boot volumes", base(func(tp *Topology) {
+		{"two boot volumes", base(func(tp *cloud.Topology) {
 			tp.Instances[1].Volumes[1].Boot = true
 			tp.Instances[1].Volumes[1].Device = "/dev/vdc"
 		})},
-		{"bad address", base(func(tp *Topology) { tp.Instances[0].Addresses[0].Addr = "10.0.0.300" })},
-		{"floating address without a fixed one", base(func(tp *Topology) {
+		{"bad address", base(func(tp *cloud.Topology) { tp.Instances[0].Addresses[0].Addr = "10.0.0.300" })},
+		{"floating address without a fixed one", base(func(tp *cloud.Topology) {
 			tp.Instances[0].Addresses = tp.Instances[0].Addresses[1:]
 		})},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := f.cloud.Provision(t.Context(), tc.topo); err == nil {
+			if _, err := f.Cloud.Provision(t.Context(), tc.topo); err == nil {
 				t.Error("accepted")
 			}
 			var instances, volumes int
-			if err := f.nova.QueryRowContext(t.Context(), "SELECT COUNT(*) FROM instances").Scan(&instances); err != nil {
+			if err := f.Nova.QueryRowContext(t.Context(), "SELECT COUNT(*) FROM instances").Scan(&instances); err != nil {
 				t.Fatal(err)
 			}
-			if err := f.cinder.QueryRowContext(t.Context(), "SELECT COUNT(*) FROM volumes").Scan(&volumes); err != nil {
+			if err := f.Cinder.QueryRowContext(t.Context(), "SELECT COUNT(*) FROM volumes").Scan(&volumes); err != nil {
 				t.Fatal(err)
 			}
 			if instances+volumes != 0 {

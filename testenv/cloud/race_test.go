@@ -1,6 +1,6 @@
 //go:build race
 
-package cloud
+package cloud_test
 
 // raceDetector is on: see TestFaultsKeepTheDatabasesConsistent.
 const raceDetector = true

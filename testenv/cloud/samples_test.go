@@ -1,15 +1,15 @@
-package cloud
+package cloud_test
 
 import (
-	"encoding/json"
 	"net/url"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/osdr/osdr/testenv/cloud"
+	"github.com/osdr/osdr/testenv/cloud/cloudtest"
 	"github.com/osdr/osdr/testenv/virt"
 )
 
@@ -43,20 +43,18 @@ var sampleServers = []sampleServer{
 }
 
 // loadZedCapture writes into the databases, with plain SQL, the rows the captured Zed cloud had.
-func loadZedCapture(t *testing.T, f *fixture) {
-	execSQL(t, f.nova, "INSERT INTO services (created_at, updated_at, host, `binary`, topic, report_count, disabled, "+
+func loadZedCapture(t *testing.T, f *cloudtest.Fixture) {
+	cloudtest.ExecSQL(t, f.Nova, "INSERT INTO services (created_at, updated_at, host, `binary`, topic, report_count, disabled, "+
 		"deleted, last_seen_up, forced_down, version, uuid) VALUES (UTC_TIMESTAMP(), UTC_TIMESTAMP(), 'os-accept', "+
 		"'nova-compute', 'compute', 1, 0, 0, UTC_TIMESTAMP(), 0, 64, UUID())")
-	execSQL(t, f.cinder, "INSERT INTO services (created_at, updated_at, deleted, host, `binary`, topic, report_count, "+
+	cloudtest.ExecSQL(t, f.Cinder, "INSERT INTO services (created_at, updated_at, deleted, host, `binary`, topic, report_count, "+
 		"disabled, availability_zone, uuid) VALUES (UTC_TIMESTAMP(), UTC_TIMESTAMP(), 0, 'os-accept@fake', "+
 		"'cinder-volume', 'cinder-volume', 1, 0, 'nova', ?)", sampleService)
 	// The captured cloud's default type, which lives in the volume_types table the schema does not carry.
-	f.cloud.volumes.mu.Lock()
-	f.cloud.volumes.byID[sampleType] = defaultVolumeType
-	f.cloud.volumes.mu.Unlock()
-	f.cloud.compute.addRunning("os-accept", "127.0.0.1")
+	f.Cloud.DefineVolumeType(sampleType, "__DEFAULT__")
+	f.Cloud.RunCompute("os-accept", "127.0.0.1")
 	for _, s := range sampleServers {
-		execSQL(t, f.nova, `INSERT INTO instances (id, created_at, updated_at, user_id, project_id, image_ref, kernel_id,
+		cloudtest.ExecSQL(t, f.Nova, `INSERT INTO instances (id, created_at, updated_at, user_id, project_id, image_ref, kernel_id,
 			ramdisk_id, launch_index, power_state, vm_state, memory_mb, vcpus, hostname, host, reservation_id,
 			launched_at, display_name, availability_zone, locked, launched_on, instance_type_id, uuid,
 			root_device_name, config_drive, progress, auto_disk_config, root_gb, ephemeral_gb, node, deleted)
@@ -64,22 +62,22 @@ func loadZedCapture(t *testing.T, f *fixture) {
 			?, '/dev/sda', '', 0, 0, 1, 0, 'os-accept', 0)`,
 			s.id, s.created, s.updated, sampleUser, sampleProject, sampleImage, s.name, s.reservation, s.launched,
 			s.name, s.uuid)
-		execSQL(t, f.nova, `INSERT INTO instance_info_caches (created_at, network_info, instance_uuid, deleted)
+		cloudtest.ExecSQL(t, f.Nova, `INSERT INTO instance_info_caches (created_at, network_info, instance_uuid, deleted)
 			VALUES (?, '[]', ?, 0)`, s.created, s.uuid)
-		execSQL(t, f.nova, `INSERT INTO block_device_mapping (created_at, device_name, delete_on_termination, instance_uuid,
+		cloudtest.ExecSQL(t, f.Nova, `INSERT INTO block_device_mapping (created_at, device_name, delete_on_termination, instance_uuid,
 			deleted, source_type, destination_type, boot_index, image_id, uuid) VALUES (?, '/dev/sda', 1, ?, 0, 'image',
 			'local', 0, ?, UUID())`, s.created, s.uuid, sampleImage)
-		execSQL(t, f.nova, `INSERT INTO block_device_mapping (created_at, device_name, delete_on_termination, volume_id,
+		cloudtest.ExecSQL(t, f.Nova, `INSERT INTO block_device_mapping (created_at, device_name, delete_on_termination, volume_id,
 			instance_uuid, deleted, source_type, destination_type, attachment_id, uuid, connection_info)
 			VALUES (?, '/dev/sdb', 0, ?, ?, 0, 'volume', 'volume', ?, ?, '{"driver_volume_type": "iscsi", "data": {}}')`,
 			s.attached, s.volume, s.uuid, s.attachment, s.bdm)
-		execSQL(t, f.cinder, `INSERT INTO volumes (created_at, updated_at, deleted, id, user_id, project_id, host, size,
+		cloudtest.ExecSQL(t, f.Cinder, `INSERT INTO volumes (created_at, updated_at, deleted, id, user_id, project_id, host, size,
 			availability_zone, status, attach_status, display_name, volume_type_id, bootable, multiattach,
 			service_uuid, shared_targets, use_quota) VALUES (?, ?, 0, ?, ?, ?, 'os-accept@fake#fake', 1, 'nova',
 			'in-use', 'attached', ?, ?, 0, 0, ?, 0, 1)`,
 			s.volCreated, s.attached, s.volume, sampleUser, sampleProject, s.volumeName, sampleType, sampleService)
 		// The captured cloud's fake backend answers only the common connection fields.
-		execSQL(t, f.cinder, `INSERT INTO volume_attachment (created_at, deleted, id, volume_id, attached_host,
+		cloudtest.ExecSQL(t, f.Cinder, `INSERT INTO volume_attachment (created_at, deleted, id, volume_id, attached_host,
 			instance_uuid, mountpoint, attach_time, attach_mode, attach_status, connection_info) VALUES (?, 0, ?, ?,
 			'os-accept', ?, '/dev/sdb', ?, 'rw', 'attached', ?)`, s.attached, s.attachment, s.volume, s.uuid, s.attached,
 			`{"access_mode": "rw", "attachment_id": "`+s.attachment+`", "cacheable": false, "driver_volume_type": "iscsi", `+
@@ -87,36 +85,23 @@ func loadZedCapture(t *testing.T, f *fixture) {
 	}
 }
 
-func readSample(t *testing.T, name string) any {
-	t.Helper()
-	b, err := os.ReadFile("testdata/zed/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var v any
-	if err := json.Unmarshal(b, &v); err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
 var loopbackPort = regexp.MustCompile(`http://127\.0\.0\.1:\d+`)
 
 // asCaptured rewrites what only differs by deployment: the services' ports and the caller's project id.
-func asCaptured(t *testing.T, r response, port, project string) any {
+func asCaptured(t *testing.T, r cloudtest.Response, port, project string) any {
 	t.Helper()
-	body := loopbackPort.ReplaceAllString(string(r.body), "http://127.0.0.1:"+port)
+	body := loopbackPort.ReplaceAllString(string(r.Body), "http://127.0.0.1:"+port)
 	body = strings.ReplaceAll(body, project, sampleProject)
-	return response{body: []byte(body)}.json(t)
+	return cloudtest.Response{Body: []byte(body)}.JSON(t)
 }
 
 // Every field of every captured answer must come back identical from the same database rows.
 func TestAnswersMatchTheZedCapture(t *testing.T) {
-	f := newFixture(t, Config{Profile: "zed"})
+	f := cloudtest.New(t, cloud.Config{Profile: "zed"})
 	loadZedCapture(t, f)
-	token := f.token(t)
-	project := f.cloud.Admin().ProjectID
-	compute, volume := f.cloud.Endpoints().Compute, f.cloud.Endpoints().Volume
+	token := f.Token(t)
+	project := f.Cloud.Admin().ProjectID
+	compute, volume := f.Cloud.Endpoints().Compute, f.Cloud.Endpoints().Volume
 	computeRoot := strings.TrimSuffix(compute, "/v2.1")
 	volumeRoot := strings.TrimSuffix(volume, "/v3/"+project)
 	for _, tc := range []struct {
@@ -140,11 +125,11 @@ func TestAnswersMatchTheZedCapture(t *testing.T) {
 			[]string{"X-Auth-Token", token, "OpenStack-API-Version", "volume 3.27"}},
 	} {
 		t.Run(tc.sample+" "+strings.ReplaceAll(mustPath(t, tc.url), project, "{project}"), func(t *testing.T) {
-			r := request(t, "GET", tc.url, "", tc.headers...)
-			if r.status != 200 && r.status != 300 {
-				t.Fatalf("status %d: %s", r.status, r.body)
+			r := cloudtest.Request(t, "GET", tc.url, "", tc.headers...)
+			if r.Status != 200 && r.Status != 300 {
+				t.Fatalf("status %d: %s", r.Status, r.Body)
 			}
-			if diff := cmp.Diff(readSample(t, tc.sample), asCaptured(t, r, tc.port, project)); diff != "" {
+			if diff := cmp.Diff(cloudtest.ReadSample(t, tc.sample), asCaptured(t, r, tc.port, project)); diff != "" {
 				t.Errorf("answer differs from the capture (-captured +simulated):\n%s", diff)
 			}
 		})
@@ -162,15 +147,15 @@ func mustPath(t *testing.T, raw string) string {
 // After the hypervisor lost its domains, the first power-state sync leaves the servers ACTIVE with power state
 // 0 (NOSTATE) and changes nothing else, as the capture shows.
 func TestPowerLossSyncMatchesTheZedCapture(t *testing.T) {
-	f := newFixture(t, Config{Profile: "zed", Driver: virt.NewFake()})
+	f := cloudtest.New(t, cloud.Config{Profile: "zed", Driver: virt.NewFake()})
 	loadZedCapture(t, f)
-	if err := f.cloud.SyncPowerStates(t.Context(), "os-accept"); err != nil {
+	if err := f.Cloud.SyncPowerStates(t.Context(), "os-accept"); err != nil {
 		t.Fatal(err)
 	}
-	r := request(t, "GET", f.cloud.Endpoints().Compute+"/servers/detail?all_tenants=1", "",
-		"X-Auth-Token", f.token(t), "OpenStack-API-Version", "compute 2.93")
-	got := asCaptured(t, r, "8774", f.cloud.Admin().ProjectID).(map[string]any)
-	want := readSample(t, "servers_detail_after_power_loss_mv2.93.json").(map[string]any)
+	r := cloudtest.Request(t, "GET", f.Cloud.Endpoints().Compute+"/servers/detail?all_tenants=1", "",
+		"X-Auth-Token", f.Token(t), "OpenStack-API-Version", "compute 2.93")
+	got := asCaptured(t, r, "8774", f.Cloud.Admin().ProjectID).(map[string]any)
+	want := cloudtest.ReadSample(t, "servers_detail_after_power_loss_mv2.93.json").(map[string]any)
 	// The sync stamps updated_at with its own clock.
 	for _, doc := range []map[string]any{got, want} {
 		for _, s := range doc["servers"].([]any) {

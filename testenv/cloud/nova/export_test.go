@@ -1,0 +1,4 @@
+package nova
+
+// FlavorCount is how many flavors Nova serves, for the external tests.
+func FlavorCount() int { return len(flavorCatalog) }
