@@ -10,6 +10,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/osdr/osdr/internal/cloud"
@@ -37,6 +38,45 @@ type Manifest struct {
 	Warnings []string `json:"warnings,omitempty"`
 	// Stamps are integrity markers written through guests before the fault (volume id → stamp).
 	Stamps map[string]Stamp `json:"stamps,omitempty"`
+
+	// index answers Instance and AttachmentsOf without a scan: a recovery of 10,000 instances asks them
+	// for every instance and volume.
+	index atomic.Pointer[manifestIndex]
+}
+
+// manifestIndex is built from the manifest as it was: it is rebuilt when the instances or attachments were
+// replaced or appended to since.
+type manifestIndex struct {
+	instances  []Instance
+	atts       []Attachment
+	byID       map[string]int
+	byInstance map[string][]int // attachment positions, device order
+}
+
+func (m *Manifest) lookup() *manifestIndex {
+	if ix := m.index.Load(); ix != nil && sameSlice(ix.instances, m.Instances) && sameSlice(ix.atts, m.Attachments) {
+		return ix
+	}
+	ix := &manifestIndex{instances: m.Instances, atts: m.Attachments, byID: make(map[string]int, len(m.Instances)), byInstance: map[string][]int{}}
+	for i, in := range m.Instances {
+		if _, dup := ix.byID[in.ID]; !dup {
+			ix.byID[in.ID] = i
+		}
+	}
+	for i, a := range m.Attachments {
+		ix.byInstance[a.InstanceID] = append(ix.byInstance[a.InstanceID], i)
+	}
+	for _, positions := range ix.byInstance {
+		sort.SliceStable(positions, func(x, y int) bool { return m.Attachments[positions[x]].Device < m.Attachments[positions[y]].Device })
+	}
+	m.index.Store(ix)
+	return ix
+}
+
+// sameSlice says whether two slices are the same memory, so an index built from one still describes the
+// other. Elements reordered in place are not seen: Normalize, which sorts, drops the index itself.
+func sameSlice[T any](a, b []T) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
 // CloudID names the cloud a manifest belongs to, so a manifest from another cloud is refused, and the Cinder
@@ -112,6 +152,7 @@ var errCorruptManifest = errors.New("corrupt manifest")
 
 // Normalize orders instances and attachments so that equal manifests encode to equal bytes.
 func (m *Manifest) Normalize() {
+	defer m.index.Store(nil)
 	sort.Slice(m.Instances, func(i, j int) bool { return m.Instances[i].ID < m.Instances[j].ID })
 	sort.Slice(m.Attachments, func(i, j int) bool {
 		a, b := m.Attachments[i], m.Attachments[j]
@@ -127,23 +168,20 @@ func (m *Manifest) Normalize() {
 
 // Instance returns the manifest's instance with that id.
 func (m *Manifest) Instance(id string) (Instance, bool) {
-	for _, in := range m.Instances {
-		if in.ID == id {
-			return in, true
-		}
+	i, ok := m.lookup().byID[id]
+	if !ok {
+		return Instance{}, false
 	}
-	return Instance{}, false
+	return m.Instances[i], true
 }
 
 // AttachmentsOf returns the instance's attachments in device order, the order the guide reattaches in.
 func (m *Manifest) AttachmentsOf(instanceID string) []Attachment {
-	var out []Attachment
-	for _, a := range m.Attachments {
-		if a.InstanceID == instanceID {
-			out = append(out, a)
-		}
+	positions := m.lookup().byInstance[instanceID]
+	out := make([]Attachment, 0, len(positions))
+	for _, i := range positions {
+		out = append(out, m.Attachments[i])
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Device < out[j].Device })
 	return out
 }
 
@@ -243,10 +281,10 @@ func readFormat1(raw []byte) (*Manifest, error) {
 	if err := decodeStrict(raw, &old); err != nil {
 		return nil, err
 	}
-	m := old.Manifest
+	m := &old.Manifest
 	m.Cloud = CloudID{Identity: cloud.Identity{AuthURL: old.Cloud.AuthURL, Region: old.Cloud.Region}, CinderSchema: old.Cloud.CinderSchema}
 	if addr, schema, ok := strings.Cut(old.Cloud.CinderDB, "/"); ok {
 		m.Cloud.Cinder = &cloud.Database{Address: addr, Schema: schema}
 	}
-	return &m, nil
+	return m, nil
 }

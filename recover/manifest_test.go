@@ -113,3 +113,31 @@ func TestAFormat1ManifestReadsAsAPartialIdentity(t *testing.T) {
 		t.Errorf("a format-1 manifest compared with its own cloud: %v, want a partial identity", err)
 	}
 }
+
+// The manifest's lookups see every way its lists are built: appended to, replaced, normalized.
+func TestManifestLookupsFollowTheManifest(t *testing.T) {
+	m := &Manifest{}
+	if _, ok := m.Instance("a"); ok {
+		t.Fatal("an empty manifest has an instance")
+	}
+	m.Instances = append(m.Instances, Instance{ID: "b", Host: "h2"}, Instance{ID: "a", Host: "h1"})
+	m.Attachments = append(m.Attachments, Attachment{InstanceID: "a", VolumeID: "v2", Device: "/dev/vdc"}, Attachment{InstanceID: "a", VolumeID: "v1", Device: "/dev/vdb"})
+	if in, ok := m.Instance("a"); !ok || in.Host != "h1" {
+		t.Errorf("Instance(a) = %+v, %v", in, ok)
+	}
+	if got := m.AttachmentsOf("a"); len(got) != 2 || got[0].VolumeID != "v1" {
+		t.Errorf("AttachmentsOf(a) = %+v, want device order", got)
+	}
+	m.Normalize()
+	if in, ok := m.Instance("b"); !ok || in.Host != "h2" {
+		t.Errorf("after Normalize, Instance(b) = %+v, %v", in, ok)
+	}
+	m.restrict([]string{"b"})
+	if _, ok := m.Instance("a"); ok || len(m.AttachmentsOf("a")) != 0 {
+		t.Error("after restrict, instance a is still found")
+	}
+	m.Attachments = append(m.Attachments, Attachment{InstanceID: "b", VolumeID: "v3", Device: "/dev/vdb"})
+	if got := m.AttachmentsOf("b"); len(got) != 1 || got[0].VolumeID != "v3" {
+		t.Errorf("after an append, AttachmentsOf(b) = %+v", got)
+	}
+}
