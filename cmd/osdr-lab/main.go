@@ -45,6 +45,6 @@ complete drill, run by the osdr binary beside it, against a simulated cloud. It 
 		SilenceErrors: true,
 		Version:       version.Get().Version,
 	}
-	root.AddCommand(newSimCommand(), newDemoCommand())
+	root.AddCommand(newSimCommand(), newDemoCommand(), newBenchTableCommand())
 	return root
 }
