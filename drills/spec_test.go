@@ -81,7 +81,7 @@ func TestInvalidDrillsSayWhereTheyAreWrong(t *testing.T) {
 		{"unbounded blast radius", []string{"maxVolumes: 10", "maxVolumes: 0"},
 			[]string{"drill.yaml:13:15: guards.maxVolumes 0 is out of range: it must be between 1 and"}},
 		{"negative concurrency", []string{"concurrency: 4", "concurrency: -3"},
-			[]string{"drill.yaml:21:16: recovery.concurrency -3 is out of range: it must be between 1 and 1024"}},
+			[]string{"drill.yaml:21:16: recovery.concurrency -3 is out of range: it must be between 1 and 65536"}},
 		{"negative API rate", []string{"apiRate: 5", "apiRate: -1"},
 			[]string{"drill.yaml:22:12: recovery.apiRate -1 is out of range"}},
 		{"negative recovery timeout", []string{"timeout: 30m", "timeout: -5s"},

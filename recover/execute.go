@@ -45,7 +45,7 @@ type ExecOptions struct {
 // The ranges an operator's options of a recovery must lie in, checked where they are read (flags, drill
 // files) and again before a run starts.
 var (
-	ConcurrencyRange = bounds.Range[int]{Min: 1, Max: 1024}
+	ConcurrencyRange = bounds.Range[int]{Min: 1, Max: 65536}
 	WaitRange        = bounds.Range[time.Duration]{Min: time.Second, Max: 24 * time.Hour}
 )
 
@@ -61,14 +61,20 @@ func (o ExecOptions) check() error {
 	)
 }
 
-// DefaultExecOptions suit a real cloud. Concurrency 64 keeps a thousand-instance recovery within minutes
-// while each wait costs no API call of its own (one listing answers them all); 8 instances per compute host
-// is what a host rebuilding domains and logging in volumes takes without its hypervisor queueing; 32 logins
-// at once per target portal is far under what an iSCSI target (LIO, tgt) accepts.
+// DefaultExecOptions suit a real cloud. What a cloud feels is per compute host, per storage portal and at
+// the API, so those are the limits: 8 instances per compute host at once is what a hypervisor rebuilding
+// domains and logging in their volumes takes without queueing in libvirt (nova-compute itself does not limit
+// reboots); 256 logins in flight per target portal, a HARD reboot holding one per volume for its whole
+// length, is far under what an LVM target (LIO, tgt) serves, and lets 128 two-volume instances reboot at once
+// against one backend; the API rate (--api-rate) spaces every request. Concurrency only bounds how many
+// instances osdr holds in flight, and is set high so that it never binds before the cloud's own limits: a
+// waiting instance costs a goroutine and no request of its own, since one listing per tick answers them all.
+// The waits' deadlines are a real cloud's worst cases: a HARD reboot of a loaded host within 10 minutes, an
+// attach within 5, a guest's boot with fsck within 15.
 var DefaultExecOptions = ExecOptions{
-	Concurrency:   64,
+	Concurrency:   1024,
 	PerHost:       8,
-	PerBackend:    32,
+	PerBackend:    256,
 	RebootTimeout: 10 * time.Minute,
 	AttachTimeout: 5 * time.Minute,
 	GuestTimeout:  15 * time.Minute,
@@ -142,7 +148,7 @@ func (x *executor) recoverAll(ctx context.Context, p *Plan, m *Manifest) []Insta
 			watched[a.Volume] = true
 		}
 	}
-	x.obs = newObserver(x.cloud, watched, x.apiRate, x.options.Polling.Max)
+	x.obs = newObserver(x.cloud, watched, x.apiRate)
 	x.portals = newPortalLimits(x.options.PerBackend)
 	octx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -497,15 +503,16 @@ func (x *executor) rebootReachedNova(ctx context.Context, id string, intent Entr
 	return s.TaskState != "" || s.Running() || failedSince, nil
 }
 
-// reattachAll is step 4 for an instance: its volumes one after another, in device order, and Nova's list of
-// the server's volumes read once at the end to see every one of them there.
+// reattachAll is step 4 for an instance: its volumes one after another, in device order, and Nova's view of
+// the server's volumes (the shared listing's os-extended-volumes:volumes_attached, which Nova builds from
+// the live block device mappings) read at the end to see every one of them there.
 func (x *executor) reattachAll(ctx context.Context, in InstancePlan) error {
 	if len(in.Reattach) == 0 {
 		return nil
 	}
 	attached, err := x.novaLists(ctx, in.ID)
 	if err != nil {
-		return fmt.Errorf("reattach volumes of %s: list its volumes: %w", in.ID, err)
+		return fmt.Errorf("reattach volumes of %s: read its volumes: %w", in.ID, err)
 	}
 	var sent []Action
 	for _, a := range in.Reattach {
@@ -528,7 +535,7 @@ func (x *executor) reattachAll(ctx context.Context, in InstancePlan) error {
 	// Cinder shows every volume in-use on the server; Nova must list each too (its BDM), or the guest's next
 	// reboot would come up without it.
 	if attached, err = x.novaLists(ctx, in.ID); err != nil {
-		return fmt.Errorf("reattach volumes of %s: list its volumes: %w", in.ID, err)
+		return fmt.Errorf("reattach volumes of %s: read its volumes: %w", in.ID, err)
 	}
 	for _, a := range sent {
 		if !attached[a.Volume] {
@@ -543,8 +550,23 @@ func (x *executor) reattachAll(ctx context.Context, in InstancePlan) error {
 	return nil
 }
 
-// novaLists is the set of volumes Nova lists on the server (its live BDMs).
+// novaLists is the set of volumes Nova lists on the server (its live BDMs), from a listing taken after the
+// call: no request of its own.
 func (x *executor) novaLists(ctx context.Context, id string) (map[string]bool, error) {
+	s, err := x.serverNow(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, v := range s.Volumes {
+		out[v] = true
+	}
+	return out, nil
+}
+
+// novaListsNow asks Nova for the server's volumes directly: after a failed attach request, whose effect the
+// next listing may not show yet.
+func (x *executor) novaListsNow(ctx context.Context, id string) (map[string]bool, error) {
 	atts, err := x.cloud.ListVolumeAttachments(ctx, id)
 	if err != nil {
 		return nil, err
@@ -580,7 +602,7 @@ func (x *executor) reattach(ctx context.Context, in InstancePlan, a Action) erro
 			return err
 		},
 		func(ctx context.Context) (bool, error) {
-			listed, err := x.novaLists(ctx, id)
+			listed, err := x.novaListsNow(ctx, id)
 			return listed[a.Volume], err
 		})
 	if err != nil {

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/osdr/osdr/internal/osapi"
-	"github.com/osdr/osdr/internal/wait"
 )
 
 // fleetAPI is what the observer reads: every server (and, where Cinder filters by updated_at, every volume)
@@ -33,7 +32,6 @@ type observer struct {
 	api fleetAPI
 	// minTick spaces listings: the share of the API rate the waits may spend.
 	minTick  time.Duration
-	maxPoll  time.Duration
 	learned  *durations
 	mu       sync.Mutex
 	wake     chan struct{}
@@ -45,7 +43,7 @@ type observer struct {
 	listed   [2]bool      // a full listing has been taken, per kind
 	waiters  map[*waiter]struct{}
 	lastList time.Time
-	err      error // a listing that failed for good: every waiter gets it
+	stopped  error // why run returned: a wait that begins after it ends at once
 }
 
 const (
@@ -59,22 +57,21 @@ const listingOverlap = 5 * time.Second
 
 // waiter is one wait: for a server or volume to satisfy check, as seen by a listing started after since.
 type waiter struct {
-	kind     int
-	id       string
-	op       string
-	since    time.Time
-	due      time.Time
-	interval time.Duration
-	check    func(o *observer) (done bool, seen string, err error)
-	result   chan error
-	seen     string
+	kind   int
+	id     string
+	op     string
+	since  time.Time
+	due    time.Time
+	check  func(o *observer) (done bool, seen string, err error)
+	result chan error
+	seen   string
 	// readAt is when the waiter's own read of its volume started (Cinder before 3.60 lists no changes).
 	readAt time.Time
 }
 
-func newObserver(api fleetAPI, watched map[string]bool, apiRate float64, maxPoll time.Duration) *observer {
+func newObserver(api fleetAPI, watched map[string]bool, apiRate float64) *observer {
 	o := &observer{
-		api: api, watched: watched, maxPoll: maxPoll, learned: newDurations(),
+		api: api, watched: watched, learned: newDurations(),
 		wake: make(chan struct{}, 1), servers: map[string]osapi.Server{}, volumes: map[string]osapi.Volume{},
 		waiters: map[*waiter]struct{}{}, minTick: 20 * time.Millisecond,
 	}
@@ -99,6 +96,9 @@ func (o *observer) run(ctx context.Context) {
 		}
 		select {
 		case <-ctx.Done():
+			o.mu.Lock()
+			o.stopped = fmt.Errorf("the recovery's observer stopped: %w", ctx.Err())
+			o.mu.Unlock()
 			o.fail(ctx.Err())
 			return
 		case <-o.wake:
@@ -248,11 +248,14 @@ func (o *observer) settle(now time.Time) {
 		case err != nil:
 			o.finish(w, err)
 		case done:
-			o.learned.add(w.op, now.Sub(w.since))
+			// The listing that showed it done started at readAt: that, not when the answer was read, is
+			// when it was seen done, so slow listings do not teach ever longer waits.
+			o.learned.add(w.op, readAt.Sub(w.since))
 			o.finish(w, nil)
 		default:
-			w.interval = min(w.interval*3/2, o.maxPoll)
-			w.due = now.Add(w.interval)
+			// One listing answers every waiter, so a look costs nothing of its own: past its expected
+			// duration a wait looks again at every tick the API budget allows.
+			w.due = now.Add(max(o.minTick, lateLook))
 		}
 	}
 }
@@ -290,8 +293,12 @@ func (o *observer) await(ctx context.Context, kind int, id, op, what string, dea
 	defer cancel()
 	now := time.Now()
 	first := o.learned.expected(op)
-	w := &waiter{kind: kind, id: id, op: op, since: now, due: now.Add(first), interval: wait.DefaultPolling.First, check: check, result: make(chan error, 1)}
+	w := &waiter{kind: kind, id: id, op: op, since: now, due: now.Add(first), check: check, result: make(chan error, 1)}
 	o.mu.Lock()
+	if o.stopped != nil {
+		o.mu.Unlock()
+		return o.stopped
+	}
 	o.waiters[w] = struct{}{}
 	o.mu.Unlock()
 	select {
@@ -316,6 +323,10 @@ func (o *observer) await(ctx context.Context, kind int, id, op, what string, dea
 		return fmt.Errorf("timed out after %s waiting for %s%s: %w", deadline, what, seen, ctx.Err())
 	}
 }
+
+// lateLook is how often, at most, a wait past its operation's expected duration looks again: each look is
+// a share of a listing taken anyway.
+const lateLook = 200 * time.Millisecond
 
 // durations learns how long each kind of operation takes, so a wait looks first when it is likely done.
 type durations struct {

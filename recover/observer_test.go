@@ -86,7 +86,7 @@ func TestOneListingAnswersEveryWaiter(t *testing.T) {
 		watched[id] = true
 		f.set(osapi.Server{ID: id, VMState: "stopped", PowerState: 4})
 	}
-	o := newObserver(f, watched, 0, 50*time.Millisecond)
+	o := newObserver(f, watched, 0)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go o.run(ctx)
@@ -122,7 +122,7 @@ func TestOneListingAnswersEveryWaiter(t *testing.T) {
 func TestAWaitIgnoresWhatWasSeenBeforeItBegan(t *testing.T) {
 	f := &fakeFleet{servers: map[string]osapi.Server{}, volumes: map[string]osapi.Volume{}}
 	f.set(running("s"))
-	o := newObserver(f, map[string]bool{"s": true}, 0, 20*time.Millisecond)
+	o := newObserver(f, map[string]bool{"s": true}, 0)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go o.run(ctx)
@@ -151,7 +151,7 @@ func TestAWaitIgnoresWhatWasSeenBeforeItBegan(t *testing.T) {
 // Cinder before 3.60 lists no changes: each volume is read on its own, and still only when due.
 func TestVolumesAreReadOneByOneWithoutChangesSince(t *testing.T) {
 	f := &fakeFleet{servers: map[string]osapi.Server{}, volumes: map[string]osapi.Volume{"v": {ID: "v", Status: "attaching"}}}
-	o := newObserver(f, map[string]bool{"v": true}, 0, 20*time.Millisecond)
+	o := newObserver(f, map[string]bool{"v": true}, 0)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go o.run(ctx)
@@ -173,7 +173,7 @@ func TestVolumesAreReadOneByOneWithoutChangesSince(t *testing.T) {
 // A wait that never sees its state times out saying what it saw last.
 func TestAWaitTimesOutWithWhatItSaw(t *testing.T) {
 	f := &fakeFleet{servers: map[string]osapi.Server{"s": {ID: "s", VMState: "stopped", Updated: time.Now()}}, volumes: map[string]osapi.Volume{}}
-	o := newObserver(f, map[string]bool{"s": true}, 0, 20*time.Millisecond)
+	o := newObserver(f, map[string]bool{"s": true}, 0)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go o.run(ctx)
@@ -183,6 +183,24 @@ func TestAWaitTimesOutWithWhatItSaw(t *testing.T) {
 	})
 	if err == nil || !contains([]string{err.Error()}, err.Error()) || !containsAll(err.Error(), "timed out", "server s running", "vm_state=stopped") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// A wait that begins after the observer stopped ends at once: nothing would ever answer it.
+func TestAWaitAfterTheObserverStoppedEndsAtOnce(t *testing.T) {
+	f := &fakeFleet{servers: map[string]osapi.Server{}, volumes: map[string]osapi.Volume{}}
+	o := newObserver(f, map[string]bool{"s": true}, 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() { o.run(ctx); close(stopped) }()
+	cancel()
+	<-stopped
+	began := time.Now()
+	err := o.await(context.Background(), kindServer, "s", "reboot", "server s running", 5*time.Second, func(o *observer) (bool, string, error) {
+		return false, "", nil
+	})
+	if err == nil || !strings.Contains(err.Error(), "observer stopped") || time.Since(began) > time.Second {
+		t.Errorf("err = %v after %s", err, time.Since(began))
 	}
 }
 

@@ -14,7 +14,7 @@ func TestOutOfRangeNumbersAreRefusedNamingTheFlag(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"recover", "--all", "--concurrency", "0"}, "--concurrency 0 is out of range: it must be between 1 and 1024"},
+		{[]string{"recover", "--all", "--concurrency", "0"}, "--concurrency 0 is out of range: it must be between 1 and 65536"},
 		{[]string{"recover", "--all", "--concurrency", "-3"}, "--concurrency -3 is out of range"},
 		{[]string{"recover", "--all", "--api-rate", "-1"}, "--api-rate -1 is out of range: it must be between 0 and"},
 		{[]string{"recover", "--all", "--reboot-timeout", "-5s"}, "--reboot-timeout -5s is out of range: it must be between 1s and 24h0m0s"},
