@@ -13,7 +13,7 @@ import (
 	"github.com/osdr/osdr/testenv/virt"
 )
 
-// The Zed capture in testdata/zed (shared/samples): three servers on host os-accept, each with one volume.
+// A capture of a real Zed control plane in testdata/zed: three servers on host os-accept, each with one volume.
 const (
 	sampleProject = "d00ca05326dd493190682fa4363830ba"
 	sampleUser    = "f0496e725281437e8913e294ce51f9bd"

@@ -1,5 +1,5 @@
--- Cinder's tables as a Zed-to-2026.1 deployment has them (SHOW CREATE TABLE of a real Zed cloud, see
--- shared/samples/cinder_*.sql). `deleted` is a boolean here; soft delete sets deleted=1 and deleted_at.
+-- Cinder's tables as a Zed-to-2026.1 deployment has them (SHOW CREATE TABLE of a real Zed cloud, as
+-- captured in testenv/testdata/zed/cinder_*.sql). `deleted` is a boolean here; soft delete sets deleted=1 and deleted_at.
 CREATE TABLE `services` (
   `created_at` datetime DEFAULT NULL,
   `updated_at` datetime DEFAULT NULL,

@@ -1,5 +1,5 @@
--- Nova's cell-database tables osdr reads and the simulation serves (SHOW CREATE TABLE of a real Zed cloud, see
--- shared/samples/nova_*.sql). Soft delete sets deleted=id (live rows have deleted=0) and deleted_at.
+-- Nova's cell-database tables osdr reads and the simulation serves (SHOW CREATE TABLE of a real Zed cloud, as
+-- captured in testenv/testdata/zed/nova_*.sql). Soft delete sets deleted=id (live rows have deleted=0) and deleted_at.
 CREATE TABLE `services` (
   `created_at` datetime DEFAULT NULL,
   `updated_at` datetime DEFAULT NULL,
