@@ -42,8 +42,13 @@ func (m *Manager) volumeConnections(ctx context.Context, uuid string) ([]virt.Vo
 	if err != nil {
 		return nil, err
 	}
+	return connectionsOf(bdms[uuid])
+}
+
+// connectionsOf is block_device_info from an instance's live mappings.
+func connectionsOf(bdms []novadb.BDM) ([]virt.VolumeConnection, error) {
 	var out []virt.VolumeConnection
-	for _, b := range bdms[uuid] {
+	for _, b := range bdms {
 		if !b.VolumeID.Valid || b.DestinationType.String != "volume" || !b.ConnectionInfo.Valid {
 			continue
 		}
