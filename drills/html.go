@@ -90,7 +90,7 @@ footer{margin-top:32px;color:#57606a;font-size:12px}
 {{range .R.Strategies}}<tr data-strategy="{{.Strategy}}"><td>{{.Strategy}}{{range $k, $v := .Classes}}<br><small>{{$v}} {{$k}}</small>{{end}}{{with .FellBack}}<br><small>{{.}} fell back</small>{{end}}</td>
 <td><span class="badge {{.Outcome}}">{{.Outcome}}</span>{{with .Error}}<div class="err">{{.}}</div>{{end}}</td>
 <td>{{seconds .RecoverySeconds}}</td><td>{{.Cost.APIRequests.Total}}</td><td>{{.Cost.DBRowsChanged}}</td><td>{{.Cost.HardReboots}}</td><td>{{.Cost.GuestReboots}}</td>
-<td>{{.ChecksPassed}} passed{{with .ChecksFailed}}, {{len .}} failed{{range .}}<div class="err">{{.}}</div>{{end}}{{end}}</td></tr>
+<td>{{.ChecksPassed}} passed{{with .ChecksFailed}}, {{len .}} failed{{range .}}<div class="err">{{.}}</div>{{end}}{{end}}{{with .ChecksSkipped}}, {{len .}} skipped{{range .}}<div>{{.}}</div>{{end}}{{end}}</td></tr>
 {{end}}</table>{{end}}
 
 <h2>Instances</h2>

@@ -65,9 +65,11 @@ type StrategyReport struct {
 	// instances whose proof failed.
 	Classes  map[string]int `json:"classes,omitempty"`
 	FellBack int            `json:"fell_back,omitempty"`
-	// ChecksPassed counts the verification's passed checks; ChecksFailed names the failed ones.
-	ChecksPassed int      `json:"checks_passed"`
-	ChecksFailed []string `json:"checks_failed,omitempty"`
+	// ChecksPassed counts the verification's passed checks; ChecksFailed names the failed ones and
+	// ChecksSkipped those that could not run, each with why.
+	ChecksPassed  int      `json:"checks_passed"`
+	ChecksFailed  []string `json:"checks_failed,omitempty"`
+	ChecksSkipped []string `json:"checks_skipped,omitempty"`
 }
 
 // Span is one bar of an instance's timeline.

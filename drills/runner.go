@@ -95,6 +95,8 @@ func (d *drillRun) strategyReport(err error) StrategyReport {
 				r.ChecksPassed++
 			case suites.StateFailed:
 				r.ChecksFailed = append(r.ChecksFailed, res.Name)
+			case suites.StateSkipped:
+				r.ChecksSkipped = append(r.ChecksSkipped, res.Name+": "+strings.Join(res.Causes, "; "))
 			}
 		}
 	}
