@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/osdr/osdr/internal/durable"
 	"github.com/osdr/osdr/internal/run"
 	"github.com/osdr/osdr/internal/wait"
@@ -69,15 +71,20 @@ func LoadRecord(rn run.Run) (*Record, error) {
 }
 
 func (r *Record) setState(i int, s ActionState, err error) error {
+	r.mark(i, s, err)
+	return r.Save()
+}
+
+// mark moves action i to state s now, without saving: callers save once for a batch of actions.
+func (r *Record) mark(i int, s ActionState, err error) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.Actions[i].State = s
 	r.Actions[i].At = time.Now().UTC()
 	r.Actions[i].Error = ""
 	if err != nil {
 		r.Actions[i].Error = err.Error()
 	}
-	r.mu.Unlock()
-	return r.Save()
 }
 
 // PlanFaults resolves every fault on the selection and checks the blast radius before anything runs.
@@ -99,37 +106,63 @@ func PlanFaults(ctx context.Context, hosts Hosts, faults []Fault, sel Selection,
 	return actions, nil
 }
 
-// Inject carries out the record's planned actions in order. Each action's intent is saved before its
-// command is sent; the first failure stops the run (the record says what was done, Restore undoes it).
+// hostsAtOnce bounds how many hosts a fault run works on at once, one SSH connection each: a rack's worth
+// of hosts losing power side by side, without opening a connection per host of a whole region at once.
+const hostsAtOnce = 64
+
+// Inject carries out the record's planned actions: hosts side by side (at most hostsAtOnce), each host's
+// actions in their planned order, back to back over its one SSH connection, as a power loss strikes every
+// host at once. Every action is saved as intent (it may have run) before the first command is sent, and what
+// each came to (done, failed, or planned again when it never started) is saved once the hosts are done: two
+// writes of the record, however many actions. The first failure stops the run: no action starts after it
+// on any host, and the error says which failed (the record says what was done, Restore undoes it).
 func Inject(ctx context.Context, hosts Hosts, r *Record) error {
-	if err := r.Save(); err != nil {
-		return err
+	for _, a := range r.Actions {
+		if _, err := kindOf(a); err != nil {
+			return err
+		}
 	}
-	for i := range r.Actions {
-		a := &r.Actions[i]
+	var order []string
+	byHost := map[string][]int{}
+	for i, a := range r.Actions {
 		if a.State != StatePlanned {
 			continue
 		}
-		k, err := kindOf(*a)
-		if err != nil {
-			return err
+		if _, ok := byHost[a.Host]; !ok {
+			order = append(order, a.Host)
 		}
-		if err := r.setState(i, StateIntent, nil); err != nil {
-			return err
-		}
-		actErr := k.act(ctx, hosts, a)
-		state := StateDone
-		if actErr != nil {
-			state = StateFailed
-		}
-		if err := r.setState(i, state, actErr); err != nil {
-			return errors.Join(actErr, err)
-		}
-		if actErr != nil {
-			return fmt.Errorf("%s on %s: %w", a.Kind, a.Host, actErr)
-		}
+		byHost[a.Host] = append(byHost[a.Host], i)
+		r.mark(i, StateIntent, nil)
 	}
-	return nil
+	if err := r.Save(); err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(hostsAtOnce)
+	for _, host := range order {
+		g.Go(func() error { return r.injectHost(gctx, hosts, byHost[host]) })
+	}
+	return errors.Join(g.Wait(), r.Save())
+}
+
+// injectHost carries out one host's actions in order; it starts none once ctx ends (another host failed).
+func (r *Record) injectHost(ctx context.Context, hosts Hosts, actions []int) error {
+	var failure error
+	for _, i := range actions {
+		if failure != nil || ctx.Err() != nil {
+			r.mark(i, StatePlanned, nil)
+			continue
+		}
+		a := r.Actions[i] // only this goroutine changes action i
+		k, _ := kindOf(a)
+		if err := k.act(ctx, hosts, &a); err != nil {
+			failure = fmt.Errorf("%s on %s: %w", a.Kind, a.Host, err)
+			r.mark(i, StateFailed, err)
+			continue
+		}
+		r.mark(i, StateDone, nil)
+	}
+	return failure
 }
 
 // Observe waits until the effect of every action that was carried out shows on its host (the sessions gone,
