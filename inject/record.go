@@ -153,9 +153,9 @@ func (r *Record) injectHost(ctx context.Context, hosts Hosts, actions []int) err
 			r.mark(i, StatePlanned, nil)
 			continue
 		}
-		a := r.Actions[i] // only this goroutine changes action i
-		k, _ := kindOf(a)
-		if err := k.act(ctx, hosts, &a); err != nil {
+		a := &r.Actions[i] // only this goroutine touches action i until the hosts are done
+		k, _ := kindOf(*a)
+		if err := k.act(ctx, hosts, a); err != nil {
 			failure = fmt.Errorf("%s on %s: %w", a.Kind, a.Host, err)
 			r.mark(i, StateFailed, err)
 			continue
