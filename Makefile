@@ -81,7 +81,7 @@ kill-points: SHELL := /bin/bash
 kill-points: ## Kill a 1,000-instance recovery at KILL_POINTS seeded journal points and resume each (outside CI)
 	set -o pipefail; OSDR_KILL_POINTS=$(KILL_POINTS) OSDR_KILL_INSTANCES=$(KILL_INSTANCES) OSDR_KILL_SEED=$(KILL_SEED) \
 		$(GO) test -count=1 -timeout 4h -run '^TestKillPointsAtScale$$' -v ./cmd/osdr \
-		| grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|killpoints_e2e_test.go'
+		| grep --line-buffered -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|killpoints_e2e_test.go'
 
 .PHONY: lint
 lint: ## gofmt check, go vet, staticcheck
