@@ -1,6 +1,7 @@
 package nova
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -53,6 +54,7 @@ func (c *Service) writeNova(ctx context.Context, tx *sql.Tx, t inventory.Topolog
 		}
 	}
 	for _, inst := range t.Instances {
+		inst.DiskBus = cmp.Or(inst.DiskBus, inventory.DiskBusVirtio)
 		f, _ := flavorByName(inst.Flavor)
 		imageRef := c.imageRef
 		if slices.ContainsFunc(inst.Volumes, func(v inventory.Volume) bool { return v.Boot }) {
@@ -67,11 +69,11 @@ func (c *Service) writeNova(ctx context.Context, tx *sql.Tx, t inventory.Topolog
 			reservation_id, launched_at, display_name, availability_zone, locked, launched_on, instance_type_id,
 			uuid, root_device_name, config_drive, progress, auto_disk_config, shutdown_terminate,
 			disable_terminate, root_gb, ephemeral_gb, node, deleted, cleaned, hidden)
-			VALUES (?, ?, ?, ?, ?, '', '', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'nova', 0, ?, ?, ?, '/dev/vda', '', 0, 0, 0, 0, ?,
+			VALUES (?, ?, ?, ?, ?, '', '', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'nova', 0, ?, ?, ?, ?, '', 0, 0, 0, 0, ?,
 			0, ?, 0, 0, 0)`,
 			at, at, c.userID, c.projectID, imageRef, int(power), string(inst.State), f.memoryMB, f.vcpus,
 			novadb.SanitizeHostname(inst.Name), inst.Host, c.ids.ReservationID(), at, inst.Name, inst.Host, f.id, inst.ID,
-			f.rootGB, inst.Host)
+			inst.RootDevice(), f.rootGB, inst.Host)
 		if err != nil {
 			return fmt.Errorf("add instance %s: %w", inst.Name, err)
 		}
@@ -89,8 +91,8 @@ func (c *Service) writeNova(ctx context.Context, tx *sql.Tx, t inventory.Topolog
 		if imageRef != "" {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO block_device_mapping (created_at, updated_at, device_name,
 				delete_on_termination, instance_uuid, deleted, source_type, destination_type, device_type, disk_bus,
-				boot_index, image_id, uuid, `+"`encrypted`"+`) VALUES (?, ?, '/dev/vda', 1, ?, 0, 'image', 'local', 'disk',
-				'virtio', 0, ?, ?, 0)`, at, at, inst.ID, imageRef, c.ids.UUID()); err != nil {
+				boot_index, image_id, uuid, `+"`encrypted`"+`) VALUES (?, ?, ?, 1, ?, 0, 'image', 'local', 'disk',
+				?, 0, ?, ?, 0)`, at, at, inst.RootDevice(), inst.ID, string(inst.DiskBus), imageRef, c.ids.UUID()); err != nil {
 				return fmt.Errorf("add the root disk mapping of %s: %w", inst.Name, err)
 			}
 		}
@@ -106,10 +108,15 @@ func (c *Service) writeNova(ctx context.Context, tx *sql.Tx, t inventory.Topolog
 			if _, err := tx.ExecContext(ctx, `INSERT INTO block_device_mapping (created_at, updated_at, device_name,
 				delete_on_termination, volume_id, volume_size, connection_info, instance_uuid, deleted, source_type,
 				destination_type, device_type, disk_bus, boot_index, attachment_id, uuid, `+"`encrypted`"+`)
-				VALUES (?, ?, ?, 0, ?, ?, ?, ?, 0, 'volume', 'volume', 'disk', 'virtio', ?, ?, ?, 0)`,
-				at, at, v.Device, v.ID, v.SizeGB, string(conn), inst.ID, bootIndex,
+				VALUES (?, ?, ?, 0, ?, ?, ?, ?, 0, 'volume', 'volume', 'disk', ?, ?, ?, ?, 0)`,
+				at, at, v.Device, v.ID, v.SizeGB, string(conn), inst.ID, string(inst.DiskBus), bootIndex,
 				sql.NullString{String: v.AttachmentID, Valid: v.AttachmentID != ""}, v.BDMUUID); err != nil {
 				return fmt.Errorf("add the mapping of volume %s to %s: %w", v.Name, inst.Name, err)
+			}
+		}
+		if t.ActionHistory {
+			if err := c.writeHistory(ctx, tx, inst, at); err != nil {
+				return err
 			}
 		}
 	}

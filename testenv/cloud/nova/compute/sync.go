@@ -300,7 +300,7 @@ func (m *Manager) Boot(ctx context.Context, t inventory.Topology, instanceIDs ma
 	}
 	for _, inst := range t.Instances {
 		d := virt.Domain{Host: inst.Host, Name: fmt.Sprintf("instance-%08x", instanceIDs[inst.ID]), InstanceUUID: inst.ID}
-		conns, err := m.volumeConnections(ctx, inst.ID)
+		conns, err := m.volumeConnections(ctx, inst.ID, false)
 		if err != nil {
 			return err
 		}
