@@ -164,4 +164,3 @@ func (c *Cloud) SeedStuck(ctx context.Context, t Topology, shares StuckShares) (
 	})
 	return out, nil
 }
-
