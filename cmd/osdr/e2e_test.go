@@ -42,7 +42,13 @@ func TestMain(m *testing.M) {
 // osdrProcess runs the built CLI with the test's environment.
 func osdrProcess(t *testing.T, args ...string) (string, int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	return osdrProcessWithin(t, 2*time.Minute, args...)
+}
+
+// osdrProcessWithin runs the built CLI, failing the test when it takes longer than limit.
+func osdrProcessWithin(t *testing.T, limit time.Duration, args ...string) (string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, osdrBinary, args...)
 	out, err := cmd.CombinedOutput()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -113,4 +114,29 @@ func BenchmarkSimulatedCloud(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkProvisioning10000Over1000 provisions 1,000 and then 10,000 instances, each with a boot and a data
+// volume, over 100 compute hosts, each into a fresh cloud, in the same run, and reports the ratio of their
+// times (sim_provision_10000_over_1000: linear growth is 10, the bar 12) and each one's seconds. Only with
+// BENCH_LARGE=1 (make bench BENCH_LARGE=1).
+func BenchmarkProvisioning10000Over1000(b *testing.B) {
+	if os.Getenv("BENCH_LARGE") == "" {
+		b.Skip("provisioning 10,000 instances runs with BENCH_LARGE=1")
+	}
+	provision := func(instances int) float64 {
+		c, _ := benchCloud(b)
+		topo := benchTopology("", 100, instances/100)
+		start := time.Now()
+		if _, err := c.Provision(b.Context(), topo); err != nil {
+			b.Fatalf("provision %d instances: %v", instances, err)
+		}
+		return time.Since(start).Seconds()
+	}
+	for b.Loop() {
+		small, large := provision(1000), provision(10000)
+		b.ReportMetric(large/small, "sim_provision_10000_over_1000")
+		b.ReportMetric(small, "sim_provision_1000_s")
+		b.ReportMetric(large, "sim_provision_10000_s")
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -51,6 +52,12 @@ type Cluster struct {
 	volumes map[string]map[string][]byte
 	// exports is the storage side: which iSCSI targets answer a login, by IQN.
 	exports map[string]bool
+	// portals are where the storage answers: every portal a volume connection named. Whether the backend
+	// behind one is up is the control plane's to say (backends; nil: every backend is up).
+	portals  map[netip.AddrPort]bool
+	backends Backends
+	// latencyScale scales the modelled durations of the hosts' tools (0: they take no time).
+	latencyScale float64
 	// changed is closed and replaced on every state change, for WaitGuest.
 	changed chan struct{}
 }
@@ -74,6 +81,7 @@ func New() (*Cluster, error) {
 		guests:    map[string]*guest{},
 		volumes:   map[string]map[string][]byte{},
 		exports:   map[string]bool{},
+		portals:   map[netip.AddrPort]bool{},
 		changed:   make(chan struct{}),
 	}, nil
 }
@@ -387,6 +395,44 @@ func (c *Cluster) SetTargetExported(iqn string, exported bool) {
 	defer c.mu.Unlock()
 	c.exports[iqn] = exported
 	c.notify()
+}
+
+// Backends is the control plane's word on its storage backends. A portal belongs to the backend that serves
+// it (a cinder-volume host's LVM target); the hosts see a backend that is down only as a portal refusing
+// connections.
+type Backends interface {
+	// Up reports whether the backend serving portal is up. It is asked with the cluster locked, so it must
+	// not call the cluster.
+	Up(portal netip.AddrPort) bool
+}
+
+// SetBackends makes the storage portals answer only while the control plane says their backend is up.
+func (c *Cluster) SetBackends(b Backends) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.backends = b
+}
+
+// SetLatencyScale scales the modelled durations of the hosts' tools as the control plane's latency model
+// scales its operations: 0 makes them instant, as tests want; 1 models a real host.
+func (c *Cluster) SetLatencyScale(scale float64) error {
+	if scale < 0 || math.IsNaN(scale) {
+		return fmt.Errorf("latency scale %v is negative", scale)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.latencyScale = scale
+	return nil
+}
+
+// portalAnswers: the storage listens on addr and its backend is up; the caller holds c.mu.
+func (c *Cluster) portalAnswers(addr netip.AddrPort) bool {
+	return c.portals[addr] && (c.backends == nil || c.backends.Up(addr))
+}
+
+// scaled is a real host's duration under the latency model.
+func (c *Cluster) scaled(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * c.latencyScale)
 }
 
 func orDefault(s, fallback string) string {

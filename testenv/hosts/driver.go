@@ -137,6 +137,7 @@ func (c *Cluster) connectVolume(h *host, v virt.VolumeConnection, export bool) e
 	} else if !exported {
 		return fmt.Errorf("log in to %s at %s: %w: iscsiadm exit %d (%s)", t.iqn, t.portal, ErrVolumeConnection, iscsiErrFatalLogin, fatalLoginMessage)
 	}
+	c.portals[t.portal] = true
 	h.recordNode(t)
 	if h.liveSession(t.iqn) == nil {
 		c.loginSession(h, t)

@@ -31,6 +31,10 @@ type getopt struct {
 	// stderr collects getopt's own diagnostics, prefixed with argv[0] as glibc does.
 	stderr *strings.Builder
 
+	// posix stops at the first operand, as a "+" at the start of getopt's option string does: what follows
+	// belongs to the command a tool runs (timeout, sudo).
+	posix bool
+
 	index   int    // the next argv element to look at
 	cluster string // the rest of a group of short options ("-uP3" after -u is "P3")
 	done    bool
@@ -91,6 +95,10 @@ func (g *getopt) advance() bool {
 		}
 		if len(word) > 1 && word[0] == '-' {
 			return true
+		}
+		if g.posix {
+			g.done = true
+			return false
 		}
 		g.index++
 	}

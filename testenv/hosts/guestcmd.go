@@ -33,7 +33,7 @@ func (c *Cluster) runOnGuest(g *guest, command string) commandResult {
 		return commandResult{drop: true}
 	}
 	var stdout, stderr bytes.Buffer
-	x := &execution{machine: &guestMachine{c: c, g: g, d: d}, stdout: &stdout, stderr: &stderr, root: g.spec.User == "root"}
+	x := &execution{machine: &guestMachine{c: c, g: g, d: d}, stdout: &stdout, stderr: &stderr, root: g.spec.User == "root", spent: new(time.Duration)}
 	status := runScript(x, bash, command)
 	g.history = append(g.history, CommandRecord{Command: command, ExitCode: status, Dropped: x.drop, At: time.Now()})
 	return commandResult{stdout: stdout.Bytes(), stderr: stderr.Bytes(), exit: status, drop: x.drop}

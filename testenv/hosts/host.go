@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -40,6 +41,8 @@ type host struct {
 	nextDomainID int
 
 	history []CommandRecord
+	// busy is held while the host spends a command's modelled time (see Cluster.runOnHost).
+	busy sync.Mutex
 }
 
 // target is an iSCSI target as a node record and a session know it.
@@ -295,6 +298,9 @@ func byPath(v virt.VolumeConnection) string {
 type CommandRecord struct {
 	Command  string
 	ExitCode int
+	// Took is the command's modelled duration: what the host spent on it under the latency model, apart
+	// from any wait for the host's earlier work.
+	Took time.Duration
 	// Dropped: the machine went down under the command, which reported no exit status.
 	Dropped bool
 	At      time.Time

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"strings"
+	"time"
 )
 
 // iscsiadm reproduces open-iscsi's iscsiadm (usr/iscsiadm.c of the host's release) for session listing,
@@ -95,12 +96,21 @@ var iscsiadmOps = map[string]int{
 	"apply": opApply, "applyall": opApplyAll, "login": opLogin, "logout": opLogout,
 }
 
-// iscsiadmRun is one invocation: the host it runs on and what it wrote.
+// What a session logout and a node login take on a real host at the latency model's scale 1: a logout
+// tears one session and its SCSI disk down; a login connects, authenticates and scans the LUN, and takes as
+// long when the target refuses it.
+const (
+	logoutDuration = 300 * time.Millisecond
+	loginDuration  = time.Second
+)
+
+// iscsiadmRun is one invocation: the host it runs on, what it wrote and how long it took.
 type iscsiadmRun struct {
 	c      *Cluster
 	h      *host
 	stdout strings.Builder
 	stderr strings.Builder
+	took   time.Duration
 }
 
 func (r *iscsiadmRun) errorf(format string, args ...any) {
@@ -128,6 +138,7 @@ func (c *Cluster) iscsiadmProgram(h *host) program {
 	return func(x *execution, argv []string) int {
 		r := &iscsiadmRun{c: c, h: h}
 		status := r.main(argv)
+		x.spend(r.took)
 		io.WriteString(x.stdout, r.stdout.String())
 		io.WriteString(x.stderr, r.stderr.String())
 		return status
@@ -411,6 +422,7 @@ func (r *iscsiadmRun) logoutSessions(sessions []*session) int {
 			s.sid, s.target.iqn, s.target.portal.Addr(), s.target.portal.Port())
 	}
 	for _, s := range sessions {
+		r.took += r.c.scaled(logoutDuration)
 		r.c.logoutSession(r.h, s)
 		fmt.Fprintf(&r.stdout, "Logout of [sid: %d, target: %s, portal: %s,%d] successful.\n",
 			s.sid, s.target.iqn, s.target.portal.Addr(), s.target.portal.Port())
@@ -535,6 +547,7 @@ func (r *iscsiadmRun) login(records []target) int {
 		requested = append(requested, t)
 	}
 	for _, t := range requested {
+		r.took += r.c.scaled(loginDuration)
 		if !r.c.exports[t.iqn] {
 			r.errorf("Could not login to [iface: default, target: %s, portal: %s,%d].", t.iqn, t.portal.Addr(), t.portal.Port())
 			r.errorf("initiator reported error (%d - %s)", iscsiErrFatalLogin, fatalLoginMessage)

@@ -5,16 +5,21 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // The simulated machines have no real shell. sshd hands every command line to the user's login shell
 // (`bash -c LINE`), so this file reads command lines the way bash would for the subset commands here need:
 // words with single quotes, double quotes and backslashes; lists joined by ";", "&&" and "||"; output
-// redirections (">", ">>", "2>", "2>>", ">&2", "2>&1"). `sh -c` (dash on Debian and Ubuntu) and `bash -c`
-// re-enter it with their own wording of errors. Anything a real shell would do beyond that (pipes, variables,
-// globs, subshells) is refused with errUnsupportedSyntax rather than guessed at.
+// redirections (">", ">>", "2>", "2>>", ">&2", "2>&1"); input redirections ("<", "0<") from /dev/null and,
+// in bash, from /dev/tcp/HOST/PORT, which opens a TCP connection. `sh -c` (dash on Debian and Ubuntu) and
+// `bash -c` re-enter it with their own wording of errors. Anything a real shell would do beyond that (pipes,
+// variables, globs, subshells, here-documents, input from files) is refused with errUnsupportedSyntax or an
+// "osdr-sim:" message rather than guessed at.
 
 // dialect is how one shell words its own errors.
 type dialect struct {
@@ -28,6 +33,8 @@ type dialect struct {
 	unterminated func(quote byte) string
 	// echoEscapes: dash's echo interprets backslash escapes, bash's does not without -e.
 	echoEscapes bool
+	// netPaths: the shell opens /dev/tcp/HOST/PORT as a TCP connection (bash; dash opens the path as a file).
+	netPaths bool
 }
 
 var bash = dialect{
@@ -47,6 +54,7 @@ var bash = dialect{
 	unterminated: func(quote byte) string {
 		return fmt.Sprintf("bash: -c: line 1: unexpected EOF while looking for matching `%c'\n", quote)
 	},
+	netPaths: true,
 }
 
 var dash = dialect{
@@ -91,6 +99,7 @@ type token struct {
 	fd     int
 	append bool
 	dup    bool
+	input  bool
 }
 
 // shellSyntaxError is a script the shell itself rejects; message is already in the dialect's words.
@@ -175,7 +184,18 @@ func tokenize(d dialect, line string) ([]token, error) {
 				i++
 			}
 			tokens = append(tokens, t)
-		case strings.IndexByte("|&<()$`*?{}", c) >= 0 || c == '~' && !inWord:
+		case c == '<':
+			if inWord && !quoted && word.String() == "0" {
+				word.Reset()
+				inWord = false
+			}
+			flush()
+			// Here-documents, here-strings, <& and <> duplicate or open both ways; <( substitutes a process.
+			if i+1 < len(line) && strings.IndexByte("<&>(", line[i+1]) >= 0 {
+				return nil, fmt.Errorf("%w %q", errUnsupportedSyntax, line[i:i+2])
+			}
+			tokens = append(tokens, token{kind: redirectToken, text: "<", input: true})
+		case strings.IndexByte("|&()$`*?{}", c) >= 0 || c == '~' && !inWord:
 			return nil, fmt.Errorf("%w %q", errUnsupportedSyntax, string(c))
 		default:
 			word.WriteByte(c)
@@ -216,6 +236,8 @@ type redirect struct {
 	append bool
 	dupTo  int // 1 or 2 for ">&N"; 0 when the target is a file
 	path   string
+	// input: "< path", the command's standard input.
+	input bool
 }
 
 type simpleCommand struct {
@@ -248,7 +270,7 @@ func parse(d dialect, script string) ([]simpleCommand, error) {
 				return nil, &shellSyntaxError{d.unexpected(next, script)}
 			}
 			i++
-			r := redirect{fd: t.fd, append: t.append, path: tokens[i].text}
+			r := redirect{fd: t.fd, append: t.append, path: tokens[i].text, input: t.input}
 			if t.dup {
 				if r.path != "1" && r.path != "2" {
 					return nil, fmt.Errorf("%w \">&%s\"", errUnsupportedSyntax, r.path)
@@ -287,7 +309,14 @@ type execution struct {
 	root bool
 	// drop is set by a command that ends the SSH connection without an exit status (a reboot).
 	drop bool
+	// spent is the modelled time the programs of one command line have taken, shared by every execution
+	// of it: the machine makes the command's changes at once and answers once this time has passed, so
+	// that the time can be waited out without holding the cluster (see Cluster.runOnHost).
+	spent *time.Duration
 }
+
+// spend adds a program's modelled duration to its command line.
+func (x *execution) spend(d time.Duration) { *x.spent += d }
 
 // machine is a simulated host or guest as its shell sees it.
 type machine interface {
@@ -346,6 +375,12 @@ func runCommand(x *execution, d dialect, c simpleCommand) int {
 	}
 	var files []pending
 	for _, r := range c.redirects {
+		if r.input {
+			if status := openInput(x, d, r.path); status != 0 {
+				return status
+			}
+			continue
+		}
 		if r.dupTo != 0 {
 			fds[r.fd] = fds[r.dupTo]
 			continue
@@ -367,7 +402,7 @@ func runCommand(x *execution, d dialect, c simpleCommand) int {
 	if len(c.words) == 0 {
 		return 0
 	}
-	inner := &execution{machine: x.machine, stdout: fds[1], stderr: fds[2], root: x.root}
+	inner := &execution{machine: x.machine, stdout: fds[1], stderr: fds[2], root: x.root, spent: x.spent}
 	status := execute(inner, d, c.words)
 	x.drop = inner.drop
 	for _, f := range files {
@@ -393,6 +428,7 @@ type builtin func(x *execution, d dialect, argv []string) int
 
 // builtins of both shells; the machines also have them as programs (/usr/bin/echo, ...) for sudo.
 var builtins = map[string]builtin{
+	":":     func(*execution, dialect, []string) int { return 0 },
 	"echo":  echoBuiltin,
 	"true":  func(*execution, dialect, []string) int { return 0 },
 	"false": func(*execution, dialect, []string) int { return 1 },
@@ -415,6 +451,51 @@ func echoBuiltin(x *execution, d dialect, argv []string) int {
 		text += "\n"
 	}
 	io.WriteString(x.stdout, text)
+	return 0
+}
+
+// network is a machine that opens TCP connections beyond SSH.
+type network interface {
+	// connect opens and closes one TCP connection to addr; the error is the errno connect(2) failed with.
+	connect(addr netip.AddrPort) error
+}
+
+const errConnectionRefused errString = "Connection refused"
+
+// openInput opens path for a command's standard input and returns 0, or the shell's status when the open
+// failed. The simulated programs read no input, so only whether the open succeeds matters: /dev/null always
+// opens; in bash, /dev/tcp/HOST/PORT connects to HOST's PORT (bash's own path, not a device), and a refused
+// connection fails the command with status 1 as any failed redirection does.
+func openInput(x *execution, d dialect, path string) int {
+	if path == "/dev/null" {
+		return 0
+	}
+	rest, ok := strings.CutPrefix(path, "/dev/tcp/")
+	if !d.netPaths || !ok {
+		fmt.Fprintf(x.stderr, "osdr-sim: %s: input from %s is not simulated (only /dev/null, and /dev/tcp/HOST/PORT in bash)\n", d.name, path)
+		return notSimulated
+	}
+	host, port, found := strings.Cut(rest, "/")
+	if !found {
+		// Not bash's HOST/PORT form: the path itself, which no Debian machine has.
+		message, status := d.openFailed(path, errNoEntry)
+		io.WriteString(x.stderr, message)
+		return status
+	}
+	ip, ipErr := netip.ParseAddr(host)
+	number, portErr := strconv.ParseUint(port, 10, 16)
+	n, isNetwork := x.machine.(network)
+	if ipErr != nil || portErr != nil || !isNetwork {
+		fmt.Fprintf(x.stderr, "osdr-sim: %s: %s is not simulated (only /dev/tcp/IP/PORT, with a numeric address and port, from a compute host)\n", d.name, path)
+		return notSimulated
+	}
+	if err := n.connect(netip.AddrPortFrom(ip.Unmap(), uint16(number))); err != nil {
+		// bash reports the failed connect(2), then the redirection it was opening.
+		fmt.Fprintf(x.stderr, "%s: connect: %v\n", d.name, err)
+		message, status := d.openFailed(path, err)
+		io.WriteString(x.stderr, message)
+		return status
+	}
 	return 0
 }
 
@@ -496,14 +577,15 @@ func builtinAsProgram(name string) program {
 
 // commonPrograms are in /usr/bin on every simulated machine.
 var commonPrograms = map[string]program{
-	"sh":    shellProgram(dash),
-	"bash":  shellProgram(bash),
-	"sudo":  sudoProgram,
-	"echo":  builtinAsProgram("echo"),
-	"true":  builtinAsProgram("true"),
-	"false": builtinAsProgram("false"),
-	"test":  builtinAsProgram("test"),
-	"[":     builtinAsProgram("["),
+	"sh":      shellProgram(dash),
+	"bash":    shellProgram(bash),
+	"sudo":    sudoProgram,
+	"timeout": timeoutProgram,
+	"echo":    builtinAsProgram("echo"),
+	"true":    builtinAsProgram("true"),
+	"false":   builtinAsProgram("false"),
+	"test":    builtinAsProgram("test"),
+	"[":       builtinAsProgram("["),
 }
 
 // resolve finds name among programs the way execvp with a Debian PATH does: a bare name in any directory,

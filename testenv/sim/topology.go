@@ -3,6 +3,7 @@ package sim
 import (
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"slices"
 
 	"github.com/google/uuid"
@@ -53,13 +54,16 @@ func pick(choice, first, second string, i int) string {
 // DefaultShape is small enough to start in seconds and large enough to show concurrency.
 var DefaultShape = Shape{Hosts: 2, Instances: 4, VolumesPerInstance: 2, Seed: 1}
 
+// maxInstances is as many fixed addresses as privateAddress hands out.
+const maxInstances = 240 << 16
+
 // Validate refuses shapes the simulation cannot build.
 func (s Shape) Validate() error {
 	switch {
 	case s.Hosts < 1:
 		return fmt.Errorf("--hosts %d: at least one compute host", s.Hosts)
-	case s.Instances < 1:
-		return fmt.Errorf("--instances %d: at least one instance", s.Instances)
+	case s.Instances < 1 || s.Instances > maxInstances:
+		return fmt.Errorf("--instances %d: 1 to %d", s.Instances, maxInstances)
 	case s.VolumesPerInstance < 0 || s.VolumesPerInstance > 20:
 		return fmt.Errorf("--volumes-per-instance %d: 0 to 20", s.VolumesPerInstance)
 	case !slices.Contains([]string{"", BootVolume, BootImage, BootMixed}, s.Boot):
@@ -85,7 +89,7 @@ func (s Shape) topology() cloud.Topology {
 			ID:        newID(),
 			Name:      fmt.Sprintf("vm%d", i),
 			Host:      t.Hosts[(i-1)%len(t.Hosts)].Name,
-			Addresses: []cloud.Address{{Network: "private", Addr: fmt.Sprintf("10.0.%d.%d", (i-1)/250, 10+(i-1)%250)}},
+			Addresses: []cloud.Address{{Network: "private", Addr: privateAddress(i - 1).String()}},
 			// The bus alternates every two instances, so that each boot kind meets each bus.
 			DiskBus: cloud.DiskBus(pick(s.DiskBus, DiskBusVirtio, DiskBusSCSI, (i-1)/2)),
 		}
@@ -101,6 +105,13 @@ func (s Shape) topology() cloud.Topology {
 		t.Instances = append(t.Instances, inst)
 	}
 	return t
+}
+
+// privateAddress is the n-th instance's fixed address: 240 to a /24 of 10.0.0.0/8 (.10 to .249, clear of the
+// network, gateway and broadcast addresses), enough for 15 million instances.
+func privateAddress(n int) netip.Addr {
+	subnet, host := n/240, 10+n%240
+	return netip.AddrFrom4([4]byte{10, byte(subnet >> 8), byte(subnet), byte(host)})
 }
 
 // rngReader feeds uuid.NewRandomFromReader from the seeded generator, so ids are valid version-4 UUIDs and

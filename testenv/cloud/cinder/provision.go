@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -86,46 +87,62 @@ func (c *Service) writeVolumes(ctx context.Context, tx *sql.Tx, t inventory.Topo
 	for _, h := range t.Hosts {
 		hostIPs[h.Name] = cmp.Or(h.IP, "127.0.0.1")
 	}
-	for _, inst := range t.Instances {
-		for _, v := range inst.Volumes {
-			spec := backends[v.Backend]
-			var location, auth any
-			if v.Backend == inventory.BackendISCSI {
-				location, auth = iscsiProvider(t.StorageIP, v.ID)
+	// Volumes go in before their attachments (a foreign key), both in multi-row statements.
+	for chunk := range slices.Chunk(t.Instances, provisionChunk) {
+		var volumes, attachments [][]any
+		for _, inst := range chunk {
+			for _, v := range inst.Volumes {
+				spec := backends[v.Backend]
+				var location, auth any
+				if v.Backend == inventory.BackendISCSI {
+					location, auth = iscsiProvider(t.StorageIP, v.ID)
+				}
+				if v.Backend == inventory.BackendNFS {
+					location = t.StorageIP + ":/srv/cinder/nfs"
+				}
+				volumes = append(volumes, []any{at, at, 0, v.ID, c.userID, c.projectID, t.StorageHost + "@" + spec.name + "#" + spec.name,
+					v.SizeGB, "nova", "in-use", "attached", at, v.Name, location, auth, c.types.ensure(spec.volumeType), v.Boot,
+					v.Multiattach, serviceUUIDs[v.Backend], 0, 1})
+				conn, err := json.Marshal(c.attachmentConnectionInfo(targetOf(t, v)))
+				if err != nil {
+					return err
+				}
+				hostConnector, err := json.Marshal(connector(inst.Host, hostIPs[inst.Host], v.Device))
+				if err != nil {
+					return err
+				}
+				attachments = append(attachments, []any{at, at, 0, v.AttachmentID, v.ID, inst.Host, inst.ID, v.Device, at, "rw",
+					"attached", string(conn), string(hostConnector)})
 			}
-			if v.Backend == inventory.BackendNFS {
-				location = t.StorageIP + ":/srv/cinder/nfs"
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO volumes (created_at, updated_at, deleted, id, user_id,
-				project_id, host, size, availability_zone, status, attach_status, launched_at, display_name,
-				provider_location, provider_auth, volume_type_id, bootable, multiattach, service_uuid, shared_targets,
-				use_quota) VALUES (?, ?, 0, ?, ?, ?, ?, ?, 'nova', 'in-use', 'attached', ?, ?, ?, ?, ?, ?, ?, ?, 0, 1)`,
-				at, at, v.ID, c.userID, c.projectID, t.StorageHost+"@"+spec.name+"#"+spec.name, v.SizeGB, at,
-				v.Name, location, auth, c.types.ensure(spec.volumeType), v.Boot, v.Multiattach,
-				serviceUUIDs[v.Backend]); err != nil {
-				return fmt.Errorf("add volume %s: %w", v.Name, err)
-			}
-			conn, err := json.Marshal(c.attachmentConnectionInfo(targetOf(t, v)))
-			if err != nil {
-				return err
-			}
-			hostConnector, err := json.Marshal(connector(inst.Host, hostIPs[inst.Host], v.Device))
-			if err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO volume_attachment (created_at, updated_at, deleted, id,
-				volume_id, attached_host, instance_uuid, mountpoint, attach_time, attach_mode, attach_status,
-				connection_info, connector) VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?, 'rw', 'attached', ?, ?)`,
-				at, at, v.AttachmentID, v.ID, inst.Host, inst.ID, v.Device, at, string(conn), string(hostConnector)); err != nil {
-				return fmt.Errorf("add the attachment of volume %s: %w", v.Name, err)
-			}
+		}
+		if err := store.InsertRows(ctx, tx, "volumes", provisionedVolumeColumns, volumes); err != nil {
+			return fmt.Errorf("add volumes: %w", err)
+		}
+		if err := store.InsertRows(ctx, tx, "volume_attachment", provisionedAttachmentColumns, attachments); err != nil {
+			return fmt.Errorf("add volume attachments: %w", err)
 		}
 	}
 	return nil
 }
 
+// provisionChunk is how many instances' volumes Provision writes at a time.
+const provisionChunk = 500
+
+// The columns Provision fills, as Cinder writes them when it creates and attaches a volume.
+var (
+	provisionedVolumeColumns = []string{"created_at", "updated_at", "deleted", "id", "user_id", "project_id", "host", "size",
+		"availability_zone", "status", "attach_status", "launched_at", "display_name", "provider_location",
+		"provider_auth", "volume_type_id", "bootable", "multiattach", "service_uuid", "shared_targets", "use_quota"}
+	provisionedAttachmentColumns = []string{"created_at", "updated_at", "deleted", "id", "volume_id", "attached_host",
+		"instance_uuid", "mountpoint", "attach_time", "attach_mode", "attach_status", "connection_info", "connector"}
+	provisionedLegacyColumns = []string{"created_at", "updated_at", "deleted", "id", "user_id", "project_id", "host", "size",
+		"availability_zone", "instance_id", "mountpoint", "attach_time", "status", "attach_status", "launched_at",
+		"display_name", "provider_location", "provider_auth"}
+)
+
 // writeLegacyVolumes writes the volumes as nova-volume kept them.
 func (c *Service) writeLegacyVolumes(ctx context.Context, tx *sql.Tx, t inventory.Topology, at time.Time, dbIDs map[string]int64) error {
+	var volumes [][]any
 	for _, inst := range t.Instances {
 		for _, v := range inst.Volumes {
 			spec := backends[v.Backend]
@@ -133,15 +150,13 @@ func (c *Service) writeLegacyVolumes(ctx context.Context, tx *sql.Tx, t inventor
 			if v.Backend == inventory.BackendISCSI {
 				location, auth = iscsiProvider(t.StorageIP, v.ID)
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO volumes (created_at, updated_at, deleted, id, user_id,
-				project_id, host, size, availability_zone, instance_id, mountpoint, attach_time, status, attach_status,
-				launched_at, display_name, provider_location, provider_auth) VALUES (?, ?, 0, ?, ?, ?, ?, ?, 'nova', ?,
-				?, ?, 'in-use', 'attached', ?, ?, ?, ?)`,
-				at, at, v.ID, c.userID, c.projectID, t.StorageHost+"@"+spec.name+"#"+spec.name, v.SizeGB,
-				dbIDs[inst.ID], v.Device, at.Format(legacyAttachTime), at, v.Name, location, auth); err != nil {
-				return fmt.Errorf("add volume %s: %w", v.Name, err)
-			}
+			volumes = append(volumes, []any{at, at, 0, v.ID, c.userID, c.projectID, t.StorageHost + "@" + spec.name + "#" + spec.name,
+				v.SizeGB, "nova", dbIDs[inst.ID], v.Device, at.Format(legacyAttachTime), "in-use", "attached", at, v.Name,
+				location, auth})
 		}
+	}
+	if err := store.InsertRows(ctx, tx, "volumes", provisionedLegacyColumns, volumes); err != nil {
+		return fmt.Errorf("add volumes: %w", err)
 	}
 	return nil
 }

@@ -53,74 +53,107 @@ func (c *Service) writeNova(ctx context.Context, tx *sql.Tx, t inventory.Topolog
 			return fmt.Errorf("add service %s on %s: %w", s[1], s[0], err)
 		}
 	}
-	for _, inst := range t.Instances {
-		inst.DiskBus = cmp.Or(inst.DiskBus, inventory.DiskBusVirtio)
-		f, _ := flavorByName(inst.Flavor)
-		imageRef := c.imageRef
-		if slices.ContainsFunc(inst.Volumes, func(v inventory.Volume) bool { return v.Boot }) {
-			imageRef = ""
-		}
-		power := virt.Running
-		if inst.State == inventory.StateStopped {
-			power = virt.Shutdown
-		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO instances (created_at, updated_at, user_id, project_id, image_ref,
-			kernel_id, ramdisk_id, launch_index, power_state, vm_state, memory_mb, vcpus, hostname, host,
-			reservation_id, launched_at, display_name, availability_zone, locked, launched_on, instance_type_id,
-			uuid, root_device_name, config_drive, progress, auto_disk_config, shutdown_terminate,
-			disable_terminate, root_gb, ephemeral_gb, node, deleted, cleaned, hidden)
-			VALUES (?, ?, ?, ?, ?, '', '', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'nova', 0, ?, ?, ?, ?, '', 0, 0, 0, 0, ?,
-			0, ?, 0, 0, 0)`,
-			at, at, c.userID, c.projectID, imageRef, int(power), string(inst.State), f.memoryMB, f.vcpus,
-			novadb.SanitizeHostname(inst.Name), inst.Host, c.ids.ReservationID(), at, inst.Name, inst.Host, f.id, inst.ID,
-			inst.RootDevice(), f.rootGB, inst.Host)
-		if err != nil {
-			return fmt.Errorf("add instance %s: %w", inst.Name, err)
-		}
-		if dbIDs[inst.ID], err = res.LastInsertId(); err != nil {
-			return fmt.Errorf("add instance %s: %w", inst.Name, err)
-		}
-		info, err := networkInfo(c.ids, c.projectID, inst.Addresses)
-		if err != nil {
-			return fmt.Errorf("instance %s: %w", inst.Name, err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO instance_info_caches (created_at, updated_at, network_info,
-			instance_uuid, deleted) VALUES (?, ?, ?, ?, 0)`, at, at, info, inst.ID); err != nil {
-			return fmt.Errorf("add the info cache of %s: %w", inst.Name, err)
-		}
-		if imageRef != "" {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO block_device_mapping (created_at, updated_at, device_name,
-				delete_on_termination, instance_uuid, deleted, source_type, destination_type, device_type, disk_bus,
-				boot_index, image_id, uuid, `+"`encrypted`"+`) VALUES (?, ?, ?, 1, ?, 0, 'image', 'local', 'disk',
-				?, 0, ?, ?, 0)`, at, at, inst.RootDevice(), inst.ID, string(inst.DiskBus), imageRef, c.ids.UUID()); err != nil {
-				return fmt.Errorf("add the root disk mapping of %s: %w", inst.Name, err)
+	// Rows go in by the chunk of instances, each table in multi-row statements; ids are drawn instance by
+	// instance, in the order one seed has always named them.
+	for chunk := range slices.Chunk(t.Instances, provisionChunk) {
+		var instances, caches, mappings [][]any
+		for _, inst := range chunk {
+			inst.DiskBus = cmp.Or(inst.DiskBus, inventory.DiskBusVirtio)
+			f, _ := flavorByName(inst.Flavor)
+			imageRef := c.imageRef
+			if slices.ContainsFunc(inst.Volumes, func(v inventory.Volume) bool { return v.Boot }) {
+				imageRef = ""
 			}
-		}
-		for _, v := range inst.Volumes {
-			var bootIndex any
-			if v.Boot {
-				bootIndex = 0
+			power := virt.Running
+			if inst.State == inventory.StateStopped {
+				power = virt.Shutdown
 			}
-			conn, err := json.Marshal(volume.BDMConnectionInfo(connection(v), inst.ID, v.ID, v.Multiattach))
+			instances = append(instances, []any{at, at, c.userID, c.projectID, imageRef, "", "", 0, int(power),
+				string(inst.State), f.memoryMB, f.vcpus, novadb.SanitizeHostname(inst.Name), inst.Host, c.ids.ReservationID(),
+				at, inst.Name, "nova", 0, inst.Host, f.id, inst.ID, inst.RootDevice(), "", 0, 0, 0, 0, f.rootGB, 0, inst.Host, 0, 0, 0})
+			info, err := networkInfo(c.ids, c.projectID, inst.Addresses)
 			if err != nil {
-				return err
+				return fmt.Errorf("instance %s: %w", inst.Name, err)
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO block_device_mapping (created_at, updated_at, device_name,
-				delete_on_termination, volume_id, volume_size, connection_info, instance_uuid, deleted, source_type,
-				destination_type, device_type, disk_bus, boot_index, attachment_id, uuid, `+"`encrypted`"+`)
-				VALUES (?, ?, ?, 0, ?, ?, ?, ?, 0, 'volume', 'volume', 'disk', ?, ?, ?, ?, 0)`,
-				at, at, v.Device, v.ID, v.SizeGB, string(conn), inst.ID, string(inst.DiskBus), bootIndex,
-				sql.NullString{String: v.AttachmentID, Valid: v.AttachmentID != ""}, v.BDMUUID); err != nil {
-				return fmt.Errorf("add the mapping of volume %s to %s: %w", v.Name, inst.Name, err)
+			caches = append(caches, []any{at, at, info, inst.ID, 0})
+			if imageRef != "" {
+				mappings = append(mappings, []any{at, at, inst.RootDevice(), 1, nil, nil, nil, inst.ID, 0, "image", "local",
+					"disk", string(inst.DiskBus), 0, imageRef, nil, c.ids.UUID(), 0})
+			}
+			for _, v := range inst.Volumes {
+				var bootIndex any
+				if v.Boot {
+					bootIndex = 0
+				}
+				conn, err := json.Marshal(volume.BDMConnectionInfo(connection(v), inst.ID, v.ID, v.Multiattach))
+				if err != nil {
+					return err
+				}
+				mappings = append(mappings, []any{at, at, v.Device, 0, v.ID, v.SizeGB, string(conn), inst.ID, 0, "volume",
+					"volume", "disk", string(inst.DiskBus), bootIndex, nil, sql.NullString{String: v.AttachmentID, Valid: v.AttachmentID != ""},
+					v.BDMUUID, 0})
 			}
 		}
-		if t.ActionHistory {
-			if err := c.writeHistory(ctx, tx, inst, at); err != nil {
-				return err
+		if err := store.InsertRows(ctx, tx, "instances", instanceColumns, instances); err != nil {
+			return fmt.Errorf("add instances: %w", err)
+		}
+		if err := instanceIDs(ctx, tx, chunk, dbIDs); err != nil {
+			return err
+		}
+		if err := store.InsertRows(ctx, tx, "instance_info_caches", infoCacheColumns, caches); err != nil {
+			return fmt.Errorf("add info caches: %w", err)
+		}
+		if err := store.InsertRows(ctx, tx, "block_device_mapping", bdmColumns, mappings); err != nil {
+			return fmt.Errorf("add block device mappings: %w", err)
+		}
+		for _, inst := range chunk {
+			if t.ActionHistory {
+				if err := c.writeHistory(ctx, tx, inst, at); err != nil {
+					return err
+				}
 			}
 		}
 	}
 	return nil
+}
+
+// provisionChunk is how many instances Provision writes at a time.
+const provisionChunk = 500
+
+// The columns Provision fills, as Nova's objects write them at boot.
+var (
+	instanceColumns = []string{"created_at", "updated_at", "user_id", "project_id", "image_ref", "kernel_id",
+		"ramdisk_id", "launch_index", "power_state", "vm_state", "memory_mb", "vcpus", "hostname", "host",
+		"reservation_id", "launched_at", "display_name", "availability_zone", "locked", "launched_on",
+		"instance_type_id", "uuid", "root_device_name", "config_drive", "progress", "auto_disk_config",
+		"shutdown_terminate", "disable_terminate", "root_gb", "ephemeral_gb", "node", "deleted", "cleaned", "hidden"}
+	infoCacheColumns = []string{"created_at", "updated_at", "network_info", "instance_uuid", "deleted"}
+	bdmColumns       = []string{"created_at", "updated_at", "device_name", "delete_on_termination", "volume_id",
+		"volume_size", "connection_info", "instance_uuid", "deleted", "source_type", "destination_type", "device_type",
+		"disk_bus", "boot_index", "image_id", "attachment_id", "uuid", "encrypted"}
+)
+
+// instanceIDs reads back the numeric ids the database gave the instances just inserted.
+func instanceIDs(ctx context.Context, tx *sql.Tx, instances []inventory.Instance, dbIDs map[string]int64) error {
+	uuids := make([]string, len(instances))
+	for i, inst := range instances {
+		uuids[i] = inst.ID
+	}
+	rows, err := tx.QueryContext(ctx, "SELECT uuid, id FROM instances WHERE uuid IN ("+store.Placeholders(len(uuids))+")",
+		store.Args(uuids)...)
+	if err != nil {
+		return fmt.Errorf("read the new instances' ids: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var uuid string
+		var id int64
+		if err := rows.Scan(&uuid, &id); err != nil {
+			return fmt.Errorf("read the new instances' ids: %w", err)
+		}
+		dbIDs[uuid] = id
+	}
+	return rows.Err()
 }
 
 // The parts of nova.network.model the info cache stores for a port.

@@ -48,8 +48,13 @@ func (m *Manager) volumeConnections(ctx context.Context, uuid string, bootOnly b
 	if err != nil {
 		return nil, err
 	}
+	return connectionsOf(bdms[uuid], bootOnly)
+}
+
+// connectionsOf is block_device_info from an instance's live mappings; with bootOnly, the boot volume's alone.
+func connectionsOf(bdms []novadb.BDM, bootOnly bool) ([]virt.VolumeConnection, error) {
 	var out []virt.VolumeConnection
-	for _, b := range bdms[uuid] {
+	for _, b := range bdms {
 		if !b.VolumeID.Valid || b.DestinationType.String != "volume" || !b.ConnectionInfo.Valid {
 			continue
 		}

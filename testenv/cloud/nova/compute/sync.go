@@ -298,20 +298,34 @@ func (m *Manager) Boot(ctx context.Context, t inventory.Topology, instanceIDs ma
 	for _, h := range t.Hosts {
 		m.AddHost(h.Name, cmp.Or(h.IP, "127.0.0.1"))
 	}
-	for _, inst := range t.Instances {
-		d := virt.Domain{Host: inst.Host, Name: fmt.Sprintf("instance-%08x", instanceIDs[inst.ID]), InstanceUUID: inst.ID}
-		conns, err := m.volumeConnections(ctx, inst.ID, false)
+	// The mappings are read a chunk of instances at a time: one query per instance is a round trip each.
+	for chunk := range slices.Chunk(t.Instances, bootChunk) {
+		uuids := make([]string, len(chunk))
+		for i, inst := range chunk {
+			uuids[i] = inst.ID
+		}
+		bdms, err := novadb.LiveBDMs(ctx, m.db, uuids...)
 		if err != nil {
 			return err
 		}
-		if err := m.driver.PowerOn(ctx, d, conns); err != nil {
-			return fmt.Errorf("power on %s on %s: %w", d.Name, d.Host, err)
-		}
-		if inst.State == inventory.StateStopped {
-			if err := m.driver.PowerOff(ctx, d); err != nil {
-				return fmt.Errorf("power off %s on %s: %w", d.Name, d.Host, err)
+		for _, inst := range chunk {
+			d := virt.Domain{Host: inst.Host, Name: fmt.Sprintf("instance-%08x", instanceIDs[inst.ID]), InstanceUUID: inst.ID}
+			conns, err := connectionsOf(bdms[inst.ID], false)
+			if err != nil {
+				return err
+			}
+			if err := m.driver.PowerOn(ctx, d, conns); err != nil {
+				return fmt.Errorf("power on %s on %s: %w", d.Name, d.Host, err)
+			}
+			if inst.State == inventory.StateStopped {
+				if err := m.driver.PowerOff(ctx, d); err != nil {
+					return fmt.Errorf("power off %s on %s: %w", d.Name, d.Host, err)
+				}
 			}
 		}
 	}
 	return nil
 }
+
+// bootChunk is how many instances' mappings Boot reads at once.
+const bootChunk = 500
