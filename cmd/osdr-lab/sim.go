@@ -28,7 +28,8 @@ sim.json.`,
 }
 
 func newSimUpCommand() *cobra.Command {
-	var stateDir, profile string
+	var stateDir, profile, stuck string
+	var noReconnect bool
 	shape := sim.DefaultShape
 	cmd := &cobra.Command{
 		Use:   "up --state-dir DIR",
@@ -38,11 +39,16 @@ func newSimUpCommand() *cobra.Command {
 			if stateDir == "" {
 				return errors.New("--state-dir is required")
 			}
+			var err error
+			if shape.Stuck, err = cloud.ParseStuckShares(stuck); err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			logf := func(format string, args ...any) {
 				fmt.Fprintf(cmd.ErrOrStderr(), "osdr-lab sim: "+format+"\n", args...)
 			}
-			s, err := sim.Start(ctx, sim.Options{StateDir: stateDir, Profile: profile, Shape: shape, Logf: logf})
+			s, err := sim.Start(ctx, sim.Options{StateDir: stateDir, Profile: profile, Shape: shape, Logf: logf,
+				NoReconnectOnReboot: noReconnect})
 			if err != nil {
 				return err
 			}
@@ -63,6 +69,15 @@ func newSimUpCommand() *cobra.Command {
 	fs.IntVar(&shape.Instances, "instances", shape.Instances, "instances, spread over the hosts")
 	fs.IntVar(&shape.VolumesPerInstance, "volumes-per-instance", shape.VolumesPerInstance, "data volumes per instance (besides its boot volume)")
 	fs.Int64Var(&shape.Seed, "seed", shape.Seed, "seed of every generated id and behaviour")
+	// Clouds that do not look like the default sim (README, "The simulated cloud").
+	fs.StringVar(&shape.Boot, "boot", sim.BootVolume, "what instances boot from: volume, image (data volumes from the second device) or mixed")
+	fs.StringVar(&shape.DiskBus, "disk-bus", sim.DiskBusVirtio, "bus of the instances' disks: virtio (vdX), scsi (sdX) or mixed")
+	fs.BoolVar(&shape.ActionHistory, "action-history", false, "give every instance its create and attach_volume actions")
+	fs.StringVar(&stuck, "stuck", "", "share of data volumes left stuck: 0.05 spreads over attaching, detaching, reserved and "+
+		"error_attaching; or state=share,... with states attaching, detaching, reserved, error_attaching, cinder-only, "+
+		"nova-only, no-connection-info, no-target-iqn (listed in sim.json)")
+	fs.BoolVar(&noReconnect, "no-reconnect-on-reboot", false, "a HARD reboot brings guests back without their data volumes' "+
+		"iSCSI sessions, as the Operations Guide assumes (default: reconnect every volume, as Nova's libvirt driver does)")
 	return cmd
 }
 

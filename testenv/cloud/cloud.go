@@ -49,6 +49,10 @@ type Config struct {
 	// PowerSyncInterval, when set, runs Nova's _sync_power_states on every running compute host that often
 	// (nova.conf sync_power_state_interval, 600 s on a real cloud); zero leaves it to SyncPowerStates.
 	PowerSyncInterval time.Duration
+	// NoReconnectOnReboot makes nova-compute's HARD reboot (and start) bring a domain back without connecting
+	// its data volumes, as the Operations Guide assumes; by default it connects every volume from its BDM's
+	// stored connection_info, as Nova's libvirt driver does from Zed to 2026.1.
+	NoReconnectOnReboot bool
 	// Logf receives what the services would log: rejected requests, state corrections, failed operations.
 	Logf func(format string, args ...any)
 }
@@ -148,7 +152,8 @@ func New(ctx context.Context, cfg Config) (*Cloud, error) {
 			ServiceVersion: profile.ComputeServiceVersion, NovaVolume: profile.Legacy(),
 		},
 		DB: novaDB, Pipeline: pipeline, Volumes: c.cinder, Driver: cfg.Driver, IDs: ids, Latency: latency,
-		Audit: c.audit, PowerSyncInterval: cfg.PowerSyncInterval, ImageRef: imageRef, UserID: admin.UserID,
+		Audit: c.audit, PowerSyncInterval: cfg.PowerSyncInterval, NoReconnectOnReboot: cfg.NoReconnectOnReboot,
+		ImageRef: imageRef, UserID: admin.UserID,
 		ProjectID: admin.ProjectID, Logf: logf,
 	})
 	c.glance = glance.New(pipeline, imageRef, admin.ProjectID, store.Now())

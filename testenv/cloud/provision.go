@@ -88,6 +88,9 @@ func (c *Cloud) complete(t Topology) (Topology, error) {
 			return t, fmt.Errorf("instance %q: unknown state %q", inst.Name, inst.State)
 		}
 		inst.Flavor = cmp.Or(inst.Flavor, "m1.tiny")
+		if inst.DiskBus = cmp.Or(inst.DiskBus, inventory.DiskBusVirtio); inst.DiskBus.DevicePrefix() == "" {
+			return t, fmt.Errorf("instance %q: unknown disk bus %q", inst.Name, inst.DiskBus)
+		}
 		if !nova.KnownFlavor(inst.Flavor) {
 			return t, fmt.Errorf("instance %q: unknown flavor %q", inst.Name, inst.Flavor)
 		}
@@ -135,10 +138,10 @@ func (c *Cloud) completeVolumes(inst *Instance) error {
 		}
 		if vol.Boot {
 			boots++
-			vol.Device = cmp.Or(vol.Device, "/dev/vda")
+			vol.Device = cmp.Or(vol.Device, inst.RootDevice())
 		}
 		for vol.Device == "" {
-			if candidate := "/dev/vd" + string(next); !slices.ContainsFunc(inst.Volumes, func(o Volume) bool { return o.Device == candidate }) {
+			if candidate := inst.DiskBus.DevicePrefix() + string(next); !slices.ContainsFunc(inst.Volumes, func(o Volume) bool { return o.Device == candidate }) {
 				vol.Device = candidate
 			}
 			next++

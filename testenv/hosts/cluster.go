@@ -151,9 +151,12 @@ type GuestSpec struct {
 	Host       string
 	DomainName string
 	// User is the only login the guest accepts; default "ubuntu".
-	User  string
-	Boot  Boot
-	Fstab []FstabEntry
+	User string
+	Boot Boot
+	// DiskBus "scsi" names the guest's disks sdX (its root sda), as virtio-scsi does; otherwise they are
+	// virtio-blk's vdX (root vda).
+	DiskBus string
+	Fstab   []FstabEntry
 	// BootDelay is how long the guest takes from power-on to a running sshd when nothing holds it up.
 	BootDelay time.Duration
 	// CloudInitWait is how long a BootCloudInit guest waits for a missing volume; default 2 minutes.
@@ -162,7 +165,7 @@ type GuestSpec struct {
 
 var (
 	uuidPattern   = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
-	devicePattern = regexp.MustCompile(`^/dev/vd[a-z]+$`)
+	devicePattern = regexp.MustCompile(`^/dev/[sv]d[a-z]+$`)
 	userPattern   = regexp.MustCompile(`^[a-z_][a-z0-9_-]*$`)
 	hostPattern   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.-]*$`)
 )
@@ -240,13 +243,16 @@ func (c *Cluster) addGuest(ctx context.Context, spec GuestSpec) error {
 	if spec.BootDelay < 0 || spec.CloudInitWait < 0 || spec.Boot < BootSkips || spec.Boot > BootCloudInit {
 		return errors.New("negative durations or an unknown boot behaviour")
 	}
+	if spec.DiskBus != "" && spec.DiskBus != "virtio" && spec.DiskBus != "scsi" {
+		return fmt.Errorf("disk bus %q: virtio or scsi", spec.DiskBus)
+	}
 	spec.Fstab = slices.Clone(spec.Fstab)
 	for i := range spec.Fstab {
 		e := &spec.Fstab[i]
 		e.FSType = orDefault(e.FSType, "ext4")
 		e.Options = orDefault(e.Options, "defaults")
-		if !devicePattern.MatchString(e.Device) || e.Device == "/dev/vda" {
-			return fmt.Errorf("fstab device %q is not a data disk /dev/vdX", e.Device)
+		if !devicePattern.MatchString(e.Device) || e.Device == spec.rootDevice() {
+			return fmt.Errorf("fstab device %q is not a data disk /dev/vdX or /dev/sdX", e.Device)
 		}
 		if !isPlainDirectory(e.MountPoint) {
 			return fmt.Errorf("fstab mount point %q is not an absolute directory like /data", e.MountPoint)
@@ -438,4 +444,12 @@ func orDefault(s, fallback string) string {
 
 func sortedKeys[V any](m map[string]V) []string {
 	return slices.Sorted(maps.Keys(m))
+}
+
+// rootDevice is the guest's root disk on its bus.
+func (s GuestSpec) rootDevice() string {
+	if s.DiskBus == "scsi" {
+		return "/dev/sda"
+	}
+	return "/dev/vda"
 }

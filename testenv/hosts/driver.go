@@ -110,7 +110,7 @@ func checkNewDisk(disks []*disk, v virt.VolumeConnection) error {
 		}
 	}
 	if !devicePattern.MatchString(v.Device) {
-		return fmt.Errorf("volume %s: device %q is not /dev/vdX", v.VolumeID, v.Device)
+		return fmt.Errorf("volume %s: device %q is not /dev/vdX or /dev/sdX", v.VolumeID, v.Device)
 	}
 	for _, k := range disks {
 		if k.conn.VolumeID == v.VolumeID || k.conn.Device == v.Device {

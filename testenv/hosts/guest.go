@@ -147,7 +147,7 @@ func (c *Cluster) continueBoot(g *guest) {
 	if d == nil {
 		return
 	}
-	if root := d.diskAt("/dev/vda"); root != nil && !root.healthy() {
+	if root := d.diskAt(g.spec.rootDevice()); root != nil && !root.healthy() {
 		c.setStage(g, StageNoBootDisk)
 		return
 	}

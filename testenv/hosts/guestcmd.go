@@ -98,9 +98,10 @@ func (m *guestMachine) readable(mt *mount) bool {
 }
 
 func (m *guestMachine) blockDevices() []string {
-	devices := []string{"/dev/vda", "/dev/vda1"}
+	root := m.g.spec.rootDevice()
+	devices := []string{root, root + "1"}
 	for _, k := range m.d.disks {
-		if k.conn.Device != "/dev/vda" {
+		if k.conn.Device != root {
 			devices = append(devices, k.conn.Device)
 		}
 	}
@@ -140,7 +141,7 @@ func (m *guestMachine) readFile(p string) ([]byte, error) {
 		return data, nil
 	}
 	for _, system := range []string{"/boot/", "/dev/", "/etc/", "/proc/", "/run/", "/sys/", "/usr/", "/var/"} {
-		if strings.HasPrefix(p, system) && !strings.HasPrefix(p, "/dev/vd") {
+		if strings.HasPrefix(p, system) && !strings.HasPrefix(p, "/dev/vd") && !strings.HasPrefix(p, "/dev/sd") {
 			return nil, errNotSimulated // the image's own files
 		}
 	}
@@ -332,22 +333,31 @@ func lsblkType(b *blockDevice) string {
 	return "disk"
 }
 
-// virtioMajor is the block major the guest kernel gave virtio_blk.
-const virtioMajor = 252
+// virtioMajor is the block major the guest kernel gave virtio_blk; scsiMajor is sd's (SCSI_DISK0_MAJOR).
+const (
+	virtioMajor = 252
+	scsiMajor   = 8
+)
 
 // devices are the guest's disks: the image's root disk with its root partition, then the volumes in
-// device order, 16 minors apart as virtio_blk numbers them.
+// device order, 16 minors apart as virtio_blk and sd number them.
 func (m *guestMachine) devices() []*blockDevice {
-	root := &blockDevice{name: "vda", path: "/dev/vda", majMin: majMin(0), size: "1G"}
-	root.children = []*blockDevice{{name: "vda1", path: "/dev/vda1", partition: true, majMin: majMin(1), size: "1023M", mountpoint: "/"}}
+	path := m.g.spec.rootDevice()
+	major := virtioMajor
+	if strings.HasPrefix(path, "/dev/sd") {
+		major = scsiMajor
+	}
+	name := strings.TrimPrefix(path, "/dev/")
+	root := &blockDevice{name: name, path: path, majMin: majMin(major, 0), size: "1G"}
+	root.children = []*blockDevice{{name: name + "1", path: path + "1", partition: true, majMin: majMin(major, 1), size: "1023M", mountpoint: "/"}}
 	devices := []*blockDevice{root}
 	disks := slices.Clone(m.d.disks)
 	slices.SortFunc(disks, byDevice)
 	for _, k := range disks {
-		if k.conn.Device == "/dev/vda" {
+		if k.conn.Device == path {
 			continue
 		}
-		b := &blockDevice{name: strings.TrimPrefix(k.conn.Device, "/dev/"), path: k.conn.Device, majMin: majMin(16 * virtioIndex(k.conn.Device)), size: "1G"}
+		b := &blockDevice{name: strings.TrimPrefix(k.conn.Device, "/dev/"), path: k.conn.Device, majMin: majMin(major, 16*virtioIndex(k.conn.Device)), size: "1G"}
 		for _, mt := range m.g.mounts {
 			if mt.entry.Device == k.conn.Device && mt.volumeID == k.conn.VolumeID {
 				b.mountpoint = mt.entry.MountPoint
@@ -359,12 +369,12 @@ func (m *guestMachine) devices() []*blockDevice {
 }
 
 // majMin is lsblk's "%3u:%-3u".
-func majMin(minor int) string { return fmt.Sprintf("%3d:%-3d", virtioMajor, minor) }
+func majMin(major, minor int) string { return fmt.Sprintf("%3d:%-3d", major, minor) }
 
-// virtioIndex is the disk's index from its name: vda 0, vdb 1, vdz 25, vdaa 26.
+// virtioIndex is the disk's index from its name: vda 0, vdb 1, vdz 25, vdaa 26 (sda, sdb, ... alike).
 func virtioIndex(device string) int {
 	n := 0
-	for _, c := range strings.TrimPrefix(device, "/dev/vd") {
+	for _, c := range device[len("/dev/vd"):] {
 		n = n*26 + int(c-'a'+1)
 	}
 	return n - 1

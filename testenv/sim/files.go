@@ -12,6 +12,7 @@ import (
 
 	"github.com/osdr/osdr/internal/durable"
 	"github.com/osdr/osdr/internal/settings"
+	"github.com/osdr/osdr/testenv/cloud"
 )
 
 // CloudName is the clouds.yaml entry of the simulated cloud.
@@ -58,6 +59,8 @@ type Description struct {
 	// ControlURL and ControlToken reach the running simulation (`osdr-lab sim power-cut`, `osdr-lab sim audit`).
 	ControlURL   string `json:"control_url"`
 	ControlToken string `json:"control_token"`
+	// Stuck lists the volumes `--stuck` left stuck, with their instance and state.
+	Stuck []cloud.StuckVolume `json:"stuck,omitempty"`
 }
 
 // ReadDescription reads a running simulation's sim.json.
@@ -87,7 +90,7 @@ func (s *Sim) describe() (Description, error) {
 		Profile: s.Cloud.Profile().Name, Region: "RegionOne", Identity: ep.Identity, Compute: ep.Compute, Volume: ep.Volume,
 		Username: admin.UserName, Password: admin.Password, Project: admin.ProjectName,
 		CinderDSN: s.CinderDSN, NovaDSN: s.NovaDSN, Database: string(s.ServerKind),
-		RunsDir: filepath.Join(dir, DirRuns),
+		RunsDir: filepath.Join(dir, DirRuns), Stuck: s.Stuck,
 	}
 	if s.control != nil {
 		d.ControlURL, d.ControlToken = s.control.url, s.control.token

@@ -38,7 +38,8 @@ func startMachines(ctx context.Context, t cloud.Topology) (*hosts.Cluster, error
 	}
 	for i, inst := range t.Instances {
 		kind := guestBoots[i%len(guestBoots)]
-		spec := hosts.GuestSpec{InstanceUUID: inst.ID, Host: inst.Host, Boot: kind.boot, BootDelay: GuestBootDelay, CloudInitWait: 30 * time.Second}
+		spec := hosts.GuestSpec{InstanceUUID: inst.ID, Host: inst.Host, Boot: kind.boot, BootDelay: GuestBootDelay,
+			CloudInitWait: 30 * time.Second, DiskBus: string(inst.DiskBus)}
 		if kind.fstab {
 			n := 0
 			for _, v := range inst.Volumes {

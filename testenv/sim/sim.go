@@ -24,7 +24,11 @@ type Options struct {
 	Server *testenv.Server
 	// LatencyScale scales the control plane's modelled operation durations (0: instant; 1: a real cloud).
 	LatencyScale float64
-	Logf         func(format string, args ...any)
+	// NoReconnectOnReboot: a HARD reboot brings a guest back without its data volumes' iSCSI sessions, as the
+	// Operations Guide assumes, instead of reconnecting them as Nova's libvirt driver does
+	// (cloud.Config.NoReconnectOnReboot).
+	NoReconnectOnReboot bool
+	Logf                func(format string, args ...any)
 }
 
 // Sim is a running simulated cloud.
@@ -33,6 +37,8 @@ type Sim struct {
 	// Driver is the compute hosts: SSH servers answering iscsiadm and virsh, with their guests.
 	Driver   virt.Driver
 	Topology cloud.Topology
+	// Stuck are the volumes Shape.Stuck left stuck, by state (also in sim.json).
+	Stuck []cloud.StuckVolume
 	// CinderDSN and NovaDSN are the databases' DSNs (with credentials).
 	CinderDSN, NovaDSN string
 	ServerKind         testenv.ServerKind
@@ -90,7 +96,7 @@ func Start(ctx context.Context, opts Options) (_ *Sim, err error) {
 	s.Driver = s.cluster
 	s.Cloud, err = cloud.New(ctx, cloud.Config{
 		CinderDSN: s.CinderDSN, NovaDSN: s.NovaDSN, Driver: s.Driver, Profile: opts.Profile, Seed: opts.Shape.Seed, Logf: logf,
-		LatencyScale: opts.LatencyScale,
+		LatencyScale: opts.LatencyScale, NoReconnectOnReboot: opts.NoReconnectOnReboot,
 	})
 	if err != nil {
 		return nil, err
@@ -99,6 +105,9 @@ func Start(ctx context.Context, opts Options) (_ *Sim, err error) {
 		return nil, err
 	}
 	if s.Topology, err = s.Cloud.Provision(ctx, topology); err != nil {
+		return nil, err
+	}
+	if s.Stuck, err = s.Cloud.SeedStuck(ctx, s.Topology, opts.Shape.Stuck); err != nil {
 		return nil, err
 	}
 	if err := s.waitForGuests(ctx); err != nil {

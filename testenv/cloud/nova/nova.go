@@ -39,6 +39,8 @@ type Config struct {
 	Audit    *osapi.AuditLog
 	// PowerSyncInterval, when set, runs nova-compute's power-state sync on every running host that often.
 	PowerSyncInterval time.Duration
+	// NoReconnectOnReboot is nova-compute's (compute.Config).
+	NoReconnectOnReboot bool
 	// ImageRef is the image image-booted instances are built from; UserID and ProjectID the account
 	// Provision's instances belong to.
 	ImageRef, UserID, ProjectID string
@@ -98,7 +100,7 @@ func New(cfg Config) *Service {
 	c.compute = compute.New(compute.Config{
 		DB: cfg.DB, Volumes: cfg.Volumes, Driver: cfg.Driver, API: c, IDs: cfg.IDs, Latency: cfg.Latency,
 		Audit: cfg.Audit, DeletesDanglingBDMsOnReboot: cfg.DeletesDanglingBDMsOnReboot,
-		PowerSyncInterval: cfg.PowerSyncInterval, Logf: cfg.Logf,
+		PowerSyncInterval: cfg.PowerSyncInterval, NoReconnectOnReboot: cfg.NoReconnectOnReboot, Logf: cfg.Logf,
 	})
 	c.rpc = c.compute
 	return c

@@ -1,6 +1,7 @@
 package nova
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -57,6 +58,7 @@ func (c *Service) writeNova(ctx context.Context, tx *sql.Tx, t inventory.Topolog
 	for chunk := range slices.Chunk(t.Instances, provisionChunk) {
 		var instances, caches, mappings [][]any
 		for _, inst := range chunk {
+			inst.DiskBus = cmp.Or(inst.DiskBus, inventory.DiskBusVirtio)
 			f, _ := flavorByName(inst.Flavor)
 			imageRef := c.imageRef
 			if slices.ContainsFunc(inst.Volumes, func(v inventory.Volume) bool { return v.Boot }) {
@@ -68,15 +70,15 @@ func (c *Service) writeNova(ctx context.Context, tx *sql.Tx, t inventory.Topolog
 			}
 			instances = append(instances, []any{at, at, c.userID, c.projectID, imageRef, "", "", 0, int(power),
 				string(inst.State), f.memoryMB, f.vcpus, novadb.SanitizeHostname(inst.Name), inst.Host, c.ids.ReservationID(),
-				at, inst.Name, "nova", 0, inst.Host, f.id, inst.ID, "/dev/vda", "", 0, 0, 0, 0, f.rootGB, 0, inst.Host, 0, 0, 0})
+				at, inst.Name, "nova", 0, inst.Host, f.id, inst.ID, inst.RootDevice(), "", 0, 0, 0, 0, f.rootGB, 0, inst.Host, 0, 0, 0})
 			info, err := networkInfo(c.ids, c.projectID, inst.Addresses)
 			if err != nil {
 				return fmt.Errorf("instance %s: %w", inst.Name, err)
 			}
 			caches = append(caches, []any{at, at, info, inst.ID, 0})
 			if imageRef != "" {
-				mappings = append(mappings, []any{at, at, "/dev/vda", 1, nil, nil, nil, inst.ID, 0, "image", "local",
-					"disk", "virtio", 0, imageRef, nil, c.ids.UUID(), 0})
+				mappings = append(mappings, []any{at, at, inst.RootDevice(), 1, nil, nil, nil, inst.ID, 0, "image", "local",
+					"disk", string(inst.DiskBus), 0, imageRef, nil, c.ids.UUID(), 0})
 			}
 			for _, v := range inst.Volumes {
 				var bootIndex any
@@ -88,7 +90,7 @@ func (c *Service) writeNova(ctx context.Context, tx *sql.Tx, t inventory.Topolog
 					return err
 				}
 				mappings = append(mappings, []any{at, at, v.Device, 0, v.ID, v.SizeGB, string(conn), inst.ID, 0, "volume",
-					"volume", "disk", "virtio", bootIndex, nil, sql.NullString{String: v.AttachmentID, Valid: v.AttachmentID != ""},
+					"volume", "disk", string(inst.DiskBus), bootIndex, nil, sql.NullString{String: v.AttachmentID, Valid: v.AttachmentID != ""},
 					v.BDMUUID, 0})
 			}
 		}
@@ -103,6 +105,13 @@ func (c *Service) writeNova(ctx context.Context, tx *sql.Tx, t inventory.Topolog
 		}
 		if err := store.InsertRows(ctx, tx, "block_device_mapping", bdmColumns, mappings); err != nil {
 			return fmt.Errorf("add block device mappings: %w", err)
+		}
+		for _, inst := range chunk {
+			if t.ActionHistory {
+				if err := c.writeHistory(ctx, tx, inst, at); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	return nil

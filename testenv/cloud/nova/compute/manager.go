@@ -62,7 +62,10 @@ type Config struct {
 	DeletesDanglingBDMsOnReboot bool
 	// PowerSyncInterval, when set, runs _sync_power_states on every running host that often.
 	PowerSyncInterval time.Duration
-	Logf              func(format string, args ...any)
+	// NoReconnectOnReboot: a HARD reboot (and a start) brings the domain back without connecting its data
+	// volumes, as the Operations Guide assumes, where Nova's libvirt driver connects every one (hardReboot).
+	NoReconnectOnReboot bool
+	Logf                func(format string, args ...any)
 }
 
 // Manager is nova-compute on every compute host: it carries out the casts the API makes, one operation
@@ -77,6 +80,7 @@ type Manager struct {
 	latency           *model.Latency
 	audit             *osapi.AuditLog
 	deleteDangling    bool
+	noReconnect       bool
 	powerSyncInterval time.Duration
 	logf              func(format string, args ...any)
 
@@ -106,8 +110,8 @@ func New(cfg Config) *Manager {
 	return &Manager{
 		db: cfg.DB, volumes: cfg.Volumes, driver: cfg.Driver, api: cfg.API, ids: cfg.IDs, latency: cfg.Latency,
 		audit: cfg.Audit, deleteDangling: cfg.DeletesDanglingBDMsOnReboot, powerSyncInterval: cfg.PowerSyncInterval,
-		logf: cfg.Logf,
-		ctx:  context.Background(), locks: map[string]*sync.Mutex{}, hosts: map[string]serviceState{},
+		noReconnect: cfg.NoReconnectOnReboot, logf: cfg.Logf,
+		ctx: context.Background(), locks: map[string]*sync.Mutex{}, hosts: map[string]serviceState{},
 		hostIPs: map[string]string{}, queued: map[string][]func(context.Context){},
 	}
 }

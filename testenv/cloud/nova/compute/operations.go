@@ -26,30 +26,39 @@ func (m *Manager) powerState(ctx context.Context, i novadb.Instance) virt.PowerS
 	return p
 }
 
-// connectionInfo is the part of a BDM's stored connection_info a hypervisor reconnects a volume from.
+// connectionInfo is the part of a BDM's stored connection_info a hypervisor reconnects a volume from. A
+// driver that exports a target over several portals answers target_iqns, target_portals and target_luns, and
+// may leave the single keys out: os-brick's iSCSI connector then takes the lists.
 type connectionInfo struct {
 	DriverVolumeType string `json:"driver_volume_type"`
 	Data             struct {
-		TargetIQN    string          `json:"target_iqn"`
-		TargetPortal string          `json:"target_portal"`
-		TargetLUN    json.RawMessage `json:"target_lun"`
+		TargetIQN     string            `json:"target_iqn"`
+		TargetPortal  string            `json:"target_portal"`
+		TargetLUN     json.RawMessage   `json:"target_lun"`
+		TargetIQNs    []string          `json:"target_iqns"`
+		TargetPortals []string          `json:"target_portals"`
+		TargetLUNs    []json.RawMessage `json:"target_luns"`
 	} `json:"data"`
 }
 
-// volumeConnections is block_device_info: each live volume BDM's stored connection info.
-func (m *Manager) volumeConnections(ctx context.Context, uuid string) ([]virt.VolumeConnection, error) {
+// volumeConnections is block_device_info: each live volume BDM's stored connection info; with bootOnly, the
+// boot volume's alone.
+func (m *Manager) volumeConnections(ctx context.Context, uuid string, bootOnly bool) ([]virt.VolumeConnection, error) {
 	bdms, err := novadb.LiveBDMs(ctx, m.db, uuid)
 	if err != nil {
 		return nil, err
 	}
-	return connectionsOf(bdms[uuid])
+	return connectionsOf(bdms[uuid], bootOnly)
 }
 
-// connectionsOf is block_device_info from an instance's live mappings.
-func connectionsOf(bdms []novadb.BDM) ([]virt.VolumeConnection, error) {
+// connectionsOf is block_device_info from an instance's live mappings; with bootOnly, the boot volume's alone.
+func connectionsOf(bdms []novadb.BDM, bootOnly bool) ([]virt.VolumeConnection, error) {
 	var out []virt.VolumeConnection
 	for _, b := range bdms {
 		if !b.VolumeID.Valid || b.DestinationType.String != "volume" || !b.ConnectionInfo.Valid {
+			continue
+		}
+		if bootOnly && (!b.BootIndex.Valid || b.BootIndex.Int64 != 0) {
 			continue
 		}
 		vc, err := connectionOf(b)
@@ -67,27 +76,35 @@ func connectionOf(b novadb.BDM) (virt.VolumeConnection, error) {
 	if err := json.Unmarshal([]byte(b.ConnectionInfo.String), &ci); err != nil {
 		return virt.VolumeConnection{}, fmt.Errorf("connection_info of BDM %d: %w", b.ID, err)
 	}
+	iqn, portal, rawLUN := ci.Data.TargetIQN, ci.Data.TargetPortal, ci.Data.TargetLUN
+	if iqn == "" && len(ci.Data.TargetIQNs) > 0 && len(ci.Data.TargetPortals) > 0 && len(ci.Data.TargetLUNs) > 0 {
+		iqn, portal, rawLUN = ci.Data.TargetIQNs[0], ci.Data.TargetPortals[0], ci.Data.TargetLUNs[0]
+	}
 	var lun int
 	// target_lun is a number in Cinder's answers; a string one is taken as written.
-	if err := json.Unmarshal(ci.Data.TargetLUN, &lun); err != nil && len(ci.Data.TargetLUN) > 0 {
+	if err := json.Unmarshal(rawLUN, &lun); err != nil && len(rawLUN) > 0 {
 		var s string
-		if json.Unmarshal(ci.Data.TargetLUN, &s) == nil {
+		if json.Unmarshal(rawLUN, &s) == nil {
 			fmt.Sscan(s, &lun)
 		}
 	}
 	return virt.VolumeConnection{
-		VolumeID: b.VolumeID.String, Device: b.DeviceName.String,
-		IQN: ci.Data.TargetIQN, Portal: ci.Data.TargetPortal, LUN: lun,
+		VolumeID: b.VolumeID.String, Device: b.DeviceName.String, IQN: iqn, Portal: portal, LUN: lun,
 	}, nil
 }
 
-// hardReboot is the libvirt driver's _hard_reboot: destroy the domain if it exists, then reconnect every
-// volume from its stored connection info and boot.
+// hardReboot is the libvirt driver's _hard_reboot, which its power_on and resume_state_on_host_boot also run
+// (Nova 26, Zed, through 33, 2026.1): destroy the domain if it exists, then build the guest again from
+// block_device_info, the live BDMs: _get_guest_xml's storage config calls _connect_volume with each volume's
+// stored connection_info, so os-brick logs each iSCSI session in again before the domain boots. With
+// noReconnect the compute host does what the Operations Guide's procedure assumes instead: the domain comes
+// back without connecting its data volumes, so the guest boots without them until they are attached again;
+// the boot volume is still connected, since without it nothing boots and the guide leaves it alone.
 func (m *Manager) hardReboot(ctx context.Context, i novadb.Instance) error {
 	if err := m.driver.PowerOff(ctx, domainOf(i)); err != nil && !errors.Is(err, virt.ErrNoDomain) {
 		return err
 	}
-	volumes, err := m.volumeConnections(ctx, i.UUID)
+	volumes, err := m.volumeConnections(ctx, i.UUID, m.noReconnect)
 	if err != nil {
 		return err
 	}

@@ -310,7 +310,7 @@ func (m *Manager) Boot(ctx context.Context, t inventory.Topology, instanceIDs ma
 		}
 		for _, inst := range chunk {
 			d := virt.Domain{Host: inst.Host, Name: fmt.Sprintf("instance-%08x", instanceIDs[inst.ID]), InstanceUUID: inst.ID}
-			conns, err := connectionsOf(bdms[inst.ID])
+			conns, err := connectionsOf(bdms[inst.ID], false)
 			if err != nil {
 				return err
 			}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/osdr/osdr/testenv/cloud/model"
 	"github.com/osdr/osdr/testenv/cloud/nova/novadb"
@@ -24,10 +25,11 @@ import (
 // (begin_detaching), then nova-compute unplugs the disk and deletes the attachment.
 
 // freeDevice picks the attached volume's device name. libvirt ignores the name asked for and takes the next
-// free vdX after the instance's disks; the simulation takes the name asked for when no live mapping uses it
-// (which is what a recovery reattaching at the recorded device gets from libvirt once the stale mappings are
-// gone, the recorded device being the first free one) and the next free vdX otherwise.
-func freeDevice(bdms []novadb.BDM, requested string) (string, error) {
+// free name on the instance's bus after its disks (vdX on virtio, sdX on scsi: prefix); the simulation takes
+// the name asked for when no live mapping uses it (which is what a recovery reattaching at the recorded device
+// gets from libvirt once the stale mappings are gone, the recorded device being the first free one) and the
+// next free name otherwise.
+func freeDevice(bdms []novadb.BDM, prefix, requested string) (string, error) {
 	used := map[string]bool{}
 	for _, b := range bdms {
 		used[b.DeviceName.String] = true
@@ -36,11 +38,20 @@ func freeDevice(bdms []novadb.BDM, requested string) (string, error) {
 		return requested, nil
 	}
 	for letter := 'a'; letter <= 'z'; letter++ {
-		if d := "/dev/vd" + string(letter); !used[d] {
+		if d := prefix + string(letter); !used[d] {
 			return d, nil
 		}
 	}
 	return "", &osapi.Error{Code: http.StatusForbidden, Message: "The maximum allowed number of disk devices (26) to attach to a single instance has been exceeded."}
+}
+
+// devicePrefix is the prefix of the instance's disk names: its root device's (/dev/vda: /dev/vd, /dev/sda:
+// /dev/sd), as the libvirt driver names every disk of an instance on the bus of its image's hw_disk_bus.
+func devicePrefix(i novadb.Instance) string {
+	if p, ok := strings.CutSuffix(i.RootDeviceName.String, "a"); ok && (p == "/dev/sd" || p == "/dev/vd") {
+		return p
+	}
+	return "/dev/vd"
 }
 
 // ReserveBlockDeviceName is the call to ComputeManager.reserve_block_device_name on the instance's compute
@@ -64,7 +75,7 @@ func (m *Manager) ReserveBlockDeviceName(ctx context.Context, i novadb.Instance,
 	if slices.ContainsFunc(bdms[i.UUID], func(b novadb.BDM) bool { return b.VolumeID.String == volumeID }) {
 		return novadb.BDM{}, osapi.BadRequest("Invalid volume: volume %s already attached", volumeID)
 	}
-	device, err = freeDevice(bdms[i.UUID], device)
+	device, err = freeDevice(bdms[i.UUID], devicePrefix(i), device)
 	if err != nil {
 		return novadb.BDM{}, err
 	}

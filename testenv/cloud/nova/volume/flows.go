@@ -62,11 +62,23 @@ func BDMConnectionInfo(conn map[string]any, instanceUUID, volumeID string, multi
 	delete(data, "driver_volume_type")
 	delete(data, "attachment_id")
 	if kind == "iscsi" {
-		data["device_path"] = fmt.Sprintf("/dev/disk/by-path/ip-%v-iscsi-%v-lun-%v", data["target_portal"],
-			data["target_iqn"], data["target_lun"])
+		portal, iqn, lun := data["target_portal"], data["target_iqn"], data["target_lun"]
+		// A driver that names its target only in the lists: os-brick attaches at the first.
+		if iqn == nil {
+			portal, iqn, lun = first(data["target_portals"]), first(data["target_iqns"]), first(data["target_luns"])
+		}
+		data["device_path"] = fmt.Sprintf("/dev/disk/by-path/ip-%v-iscsi-%v-lun-%v", portal, iqn, lun)
 	}
 	return map[string]any{
 		"driver_volume_type": kind, "data": data, "status": "reserved", "instance": instanceUUID, "attach_mode": "rw",
 		"attached_at": "", "detached_at": "", "volume_id": volumeID, "serial": volumeID, "multiattach": multiattach,
 	}
+}
+
+// first is a list's first element; nil when v is no list or is empty.
+func first(v any) any {
+	if l, ok := v.([]any); ok && len(l) > 0 {
+		return l[0]
+	}
+	return nil
 }
