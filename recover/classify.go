@@ -163,12 +163,18 @@ func classify(ctx context.Context, dbs cloud.Databases, m *Manifest, decisions [
 		return nil, err
 	}
 	var pairs []Attachment
+	var instances []string
 	for _, d := range decisions {
 		if d.Include {
 			pairs = append(pairs, m.DataAttachments(d.Instance.ID)...)
+			instances = append(instances, d.Instance.ID)
 		}
 	}
 	live, err := readLiveAttachments(ctx, dbs, m, schema, pairs)
+	if err != nil {
+		return nil, err
+	}
+	unrecorded, err := readUnrecordedAttachments(ctx, dbs, m, schema, instances)
 	if err != nil {
 		return nil, err
 	}
@@ -178,11 +184,19 @@ func classify(ctx context.Context, dbs cloud.Databases, m *Manifest, decisions [
 			continue
 		}
 		var reasons []string
+		for _, a := range m.AttachmentsOf(d.Instance.ID) {
+			if !a.IsBoot() && a.DriverVolumeType == "" {
+				// An attach that never finished leaves Nova's mapping without connection_info: a reboot has
+				// nothing to connect it from.
+				reasons = append(reasons, fmt.Sprintf("volume %s: Nova's mapping holds no connection_info (%s in Cinder when the manifest was taken)", a.VolumeID, orNone(a.VolumeStatus)))
+			}
+		}
 		for _, a := range m.DataAttachments(d.Instance.ID) {
 			if ok, why := judgeAttachment(a, live[pairKey(a)], schema); !ok {
 				reasons = append(reasons, why)
 			}
 		}
+		reasons = append(reasons, unrecorded[d.Instance.ID]...)
 		switch {
 		case len(reasons) > 0:
 			out[d.Instance.ID] = classification{Class: ClassStuck, Why: strings.Join(reasons, "; ")}
@@ -190,6 +204,62 @@ func classify(ctx context.Context, dbs cloud.Databases, m *Manifest, decisions [
 			out[d.Instance.ID] = classification{Class: ClassRebootOnly, Why: "every volume's records are whole: the HARD reboot connects them again"}
 		default:
 			out[d.Instance.ID] = classification{Class: ClassKept, Why: "records whole; keeps its state (" + d.Reason + "); its next start connects its volumes"}
+		}
+	}
+	return out, nil
+}
+
+// readUnrecordedAttachments finds, per instance, the live attachments the manifest does not hold: a Cinder
+// attachment whose Nova mapping is gone, or a mapping made after the manifest was taken. Either leaves the
+// instance's records in a state no reboot settles. Cinder's volume_attachment has no index on instance_uuid,
+// so this is one scan of the table per chunk of instances, bounded by the table's size.
+func readUnrecordedAttachments(ctx context.Context, dbs cloud.Databases, m *Manifest, schema CinderSchema, instances []string) (map[string][]string, error) {
+	out := map[string][]string{}
+	recorded := func(instance, volume string) bool {
+		return slices.ContainsFunc(m.AttachmentsOf(instance), func(a Attachment) bool { return a.VolumeID == volume })
+	}
+	if schema == SchemaModern {
+		err := eachRow(ctx, dbs.Cinder, "read Cinder attachments of the instances", instances,
+			"SELECT volume_id, instance_uuid, attach_status FROM volume_attachment WHERE deleted=0 AND instance_uuid IN (%s)",
+			func(rows *sql.Rows) error {
+				var volume, instance string
+				var status sql.NullString
+				if err := rows.Scan(&volume, &instance, &status); err != nil {
+					return err
+				}
+				if !recorded(instance, volume) {
+					out[instance] = append(out[instance], fmt.Sprintf("volume %s: Cinder holds an attachment to this instance (%s) that the manifest does not record", volume, orNone(status.String)))
+				}
+				return nil
+			})
+		if err != nil {
+			return nil, err
+		}
+	}
+	byCell := map[int][]string{}
+	for _, id := range instances {
+		in, _ := m.Instance(id)
+		byCell[in.Cell] = append(byCell[in.Cell], id)
+	}
+	for cell, ids := range byCell {
+		db, err := dbs.Cell(cell)
+		if err != nil {
+			return nil, err
+		}
+		err = eachRow(ctx, db, "read Nova block device mappings of the instances in "+dbs.CellName(cell), ids,
+			"SELECT instance_uuid, volume_id FROM block_device_mapping WHERE deleted=0 AND destination_type='volume' AND instance_uuid IN (%s)",
+			func(rows *sql.Rows) error {
+				var instance, volume sql.NullString
+				if err := rows.Scan(&instance, &volume); err != nil {
+					return err
+				}
+				if volume.String != "" && !recorded(instance.String, volume.String) {
+					out[instance.String] = append(out[instance.String], fmt.Sprintf("volume %s: Nova maps it to this instance, the manifest does not record it", volume.String))
+				}
+				return nil
+			})
+		if err != nil {
+			return nil, err
 		}
 	}
 	return out, nil

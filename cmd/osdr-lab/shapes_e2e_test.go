@@ -13,17 +13,6 @@ import (
 	"github.com/osdr/osdr/testenv/sim"
 )
 
-// missedByClassify are the stuck states recover's preflight does not yet see, and why: it judges the manifest's
-// iSCSI data attachments, and a mapping without connection_info has no driver type, while a volume Nova no
-// longer maps is in no attachment of the instance. Each is skipped, saying so, until recover sees it.
-var missedByClassify = map[simcloud.StuckState]string{
-	simcloud.StuckAttaching:        "Nova's mapping has no connection_info yet",
-	simcloud.StuckReserved:         "Nova's mapping has no connection_info yet",
-	simcloud.StuckErrorAttaching:   "Nova's mapping has no connection_info yet",
-	simcloud.StuckNoConnectionInfo: "Nova's mapping has no connection_info",
-	simcloud.StuckCinderOnly:       "Nova has no mapping of the volume, and Cinder's modern schema names the instance only in the attachment",
-}
-
 // Every stuck state the sim seeds, on every profile that has it, is one the minimal strategy's preflight
 // classifies stuck, naming the volume, while the instances whose records the seeding left whole are
 // reboot-only, on a cloud mixing image- and volume-booted instances on the virtio and scsi buses with an
@@ -94,9 +83,6 @@ func TestSeededStuckStatesAreClassifiedStuck(t *testing.T) {
 				}
 				t.Run(string(v.State), func(t *testing.T) {
 					if in.Class != recover.ClassStuck || !strings.Contains(in.ClassWhy, v.Volume) {
-						if why, ok := missedByClassify[v.State]; ok && in.Class == recover.ClassRebootOnly {
-							t.Skipf("recover's classification misses it (%s): volume %s, %s", why, v.Volume, in.ClassWhy)
-						}
 						t.Errorf("volume %s: %s (%s), want stuck naming the volume", v.Volume, in.Class, in.ClassWhy)
 					}
 				})
