@@ -211,7 +211,7 @@ func mapsEqual(a, b map[string]string) bool {
 
 // rowDigests returns one digest per row, keyed by the row's primary key, so a test can tell exactly which
 // rows changed.
-func rowDigests(t *testing.T, dsn, table, key string) map[string]string {
+func rowDigests(t testing.TB, dsn, table, key string) map[string]string {
 	t.Helper()
 	db, err := sql.Open("mysql", dsn)
 	if err != nil {
