@@ -601,10 +601,7 @@ func (x *executor) reattach(ctx context.Context, in InstancePlan, a Action) erro
 			requestID, err = x.cloud.AttachVolume(ctx, id, a.Volume, a.Device)
 			return err
 		},
-		func(ctx context.Context) (bool, error) {
-			listed, err := x.novaListsNow(ctx, id)
-			return listed[a.Volume], err
-		})
+		func(ctx context.Context) (bool, error) { return x.attachAccepted(ctx, id, a.Volume) })
 	if err != nil {
 		return fail(err)
 	}

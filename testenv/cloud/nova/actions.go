@@ -26,6 +26,9 @@ var rebootTypes = []string{"HARD", "Hard", "hard", "SOFT", "Soft", "soft"}
 
 // serverAction is POST /servers/{id}/action for the actions the simulation carries out.
 func (c *Service) serverAction(w http.ResponseWriter, r *osapi.Request) error {
+	// nova-api finishes what it started when the client goes away: the task state, the action and the cast
+	// happen together, never the first without the others.
+	ctx := context.WithoutCancel(r.Context())
 	c.api.AuditedAction(w, r, http.StatusAccepted, func(action string, body osapi.Object) error {
 		switch action {
 		case "reboot":
@@ -33,11 +36,11 @@ func (c *Service) serverAction(w http.ResponseWriter, r *osapi.Request) error {
 			if err != nil {
 				return err
 			}
-			return c.requestReboot(r.Context(), r.PathValue("id"), kind)
+			return c.requestReboot(ctx, r.PathValue("id"), kind)
 		case "os-start":
-			return c.requestStart(r.Context(), r.PathValue("id"))
+			return c.requestStart(ctx, r.PathValue("id"))
 		case "os-stop":
-			return c.requestStop(r.Context(), r.PathValue("id"))
+			return c.requestStop(ctx, r.PathValue("id"))
 		default:
 			return osapi.BadRequest("There is no such action: %s", action)
 		}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/instanceactions"
@@ -453,5 +454,38 @@ func TestQueuedRebootsRebootOnce(t *testing.T) {
 	}
 	if _, err := instanceactions.Get(t.Context(), c, id, "req-00000000-0000-0000-0000-000000000000").Extract(); !gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
 		t.Errorf("an unknown request id: %v, want 404", err)
+	}
+}
+
+// A client that hangs up while nova-api handles its reboot (here: killed while the action row is written)
+// does not stop nova-api halfway: the task state, the action and the cast happen together, and nova-compute
+// reboots the guest. Half of it would leave the server in HARD_REBOOT for good, with an action no compute
+// host ever reports on.
+func TestARebootWhoseClientHangsUpIsCarriedOutWhole(t *testing.T) {
+	f := cloudtest.New(t, cloud.Config{})
+	topo := f.Provision(t, cloudtest.StandardTopology())
+	id := topo.Instances[0].ID
+	cloudtest.ExecSQL(t, f.Nova, `CREATE TRIGGER slow_actions BEFORE INSERT ON instance_actions FOR EACH ROW DO SLEEP(1)`)
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	if err := servers.Reboot(ctx, f.Compute(t, "2.1"), id, servers.RebootOpts{Type: servers.HardReboot}).ExtractErr(); err == nil {
+		t.Fatal("the reboot was answered before the client hung up: the test proves nothing")
+	}
+	cloudtest.ExecSQL(t, f.Nova, `DROP TRIGGER slow_actions`)
+	deadline := time.Now().Add(10 * time.Second)
+	for f.State(t, id) != (cloudtest.ServerState{VM: "active", Task: "", Power: 1}) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the server stays %+v after its client hung up", f.State(t, id))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	rebooted := 0
+	for _, e := range f.Cloud.AuditLog() {
+		if e.Target == id && e.Operation == "reboot" && e.Caller == "nova-compute@"+topo.Instances[0].Host && e.Error == "" {
+			rebooted++
+		}
+	}
+	if rebooted != 1 {
+		t.Errorf("nova-compute rebooted the guest %d times, want 1", rebooted)
 	}
 }
