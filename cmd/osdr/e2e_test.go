@@ -85,8 +85,16 @@ func latestManifest(t *testing.T) string {
 // operator would with `set -a; . osdr.env`.
 func startSim(t *testing.T, profile string, shape sim.Shape) *sim.Sim {
 	t.Helper()
+	return startSimWith(t, sim.Options{Profile: profile, Shape: shape})
+}
+
+// startSimWith starts a simulated cloud of opts (its state directory, database server and log are the
+// test's) and points the settings contract at it.
+func startSimWith(t *testing.T, opts sim.Options) *sim.Sim {
+	t.Helper()
 	dir := t.TempDir()
-	s, err := sim.Start(context.Background(), sim.Options{StateDir: dir, Profile: profile, Shape: shape, Server: testenv.SharedServer(t), Logf: t.Logf})
+	opts.StateDir, opts.Server, opts.Logf = dir, testenv.SharedServer(t), t.Logf
+	s, err := sim.Start(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

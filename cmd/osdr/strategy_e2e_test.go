@@ -56,6 +56,72 @@ func TestTheMinimalStrategyRebootsProvesAndChangesNoRow(t *testing.T) {
 	}
 }
 
+// On a cloud whose HARD reboot does not connect the volumes again (Nova as the guide knew it), the proof of
+// every reboot-only instance fails and each falls back to the guide's steps for its volumes: the DB clean,
+// the reattach and the guest reboot, without a second HARD reboot.
+func TestAFailedProofFallsBackToTheGuidesStepsWithoutASecondReboot(t *testing.T) {
+	s := startSimWith(t, sim.Options{Profile: "2024.1", NoReconnectOnReboot: true,
+		Shape: sim.Shape{Hosts: 1, Instances: 3, VolumesPerInstance: 2, Seed: 33}})
+	powerCut(t, s)
+	stdout, stderr, code := runSplit(t, osdrBinary, "recover", "--all", "--strategy", "minimal", "-o", "json",
+		"--reboot-timeout", "1m", "--attach-timeout", "1m", "--guest-timeout", "1m")
+	if code != 0 {
+		t.Fatalf("recover: exit %d\n%s", code, stderr)
+	}
+	_, result := jsonLines(t, []string{"recover"}, stdout)
+	for _, in := range result.Instances {
+		if in.Class != "reboot-only" || in.FellBack == "" || in.Outcome != "recovered" {
+			t.Errorf("instance %s: class %q, fell back %q, %s", in.Name, in.Class, in.FellBack, in.Outcome)
+		}
+	}
+	if result.Cost == nil || result.Cost.DBRowsChanged == 0 || result.Cost.HardReboots != 3 {
+		t.Errorf("the fallback's cost: %+v", result.Cost)
+	}
+	run := newestRun(t)
+	if out, code := osdrProcess(t, "verify", "--manifest", runOf(run).Manifest(), "--run", run, "--deadline", "20s"); code != 0 {
+		t.Fatalf("verify after the fallback: exit %d\n%s", code, out)
+	}
+	expectOneRebootEach(t, s, 0)
+}
+
+// Volumes a power loss left stuck make their instances stuck: those get the guide's steps for their own
+// volumes, the others one reboot and a proof, and every instance is rebooted once.
+func TestStuckInstancesGetTheGuidesStepsAndTheRestOnlyAReboot(t *testing.T) {
+	shares, err := cloud.ParseStuckShares("detaching=0.1,nova-only=0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startSimWith(t, sim.Options{Profile: "zed", Shape: sim.Shape{Hosts: 2, Instances: 6, VolumesPerInstance: 2, Seed: 34, Stuck: shares}})
+	powerCut(t, s)
+	stuck := map[string]bool{}
+	for _, v := range s.Stuck {
+		stuck[v.Instance] = true
+	}
+	if len(stuck) == 0 {
+		t.Fatal("the sim left no volume stuck")
+	}
+	stdout, stderr, code := runSplit(t, osdrBinary, "recover", "--all", "--strategy", "minimal", "-o", "json",
+		"--reboot-timeout", "1m", "--attach-timeout", "1m", "--guest-timeout", "1m")
+	if code != 0 {
+		t.Fatalf("recover: exit %d\n%s", code, stderr)
+	}
+	_, result := jsonLines(t, []string{"recover"}, stdout)
+	for _, in := range result.Instances {
+		want := "reboot-only"
+		if stuck[in.ID] {
+			want = "stuck"
+		}
+		if in.Class != want || in.Outcome != "recovered" {
+			t.Errorf("instance %s: %s, %s; want %s, recovered", in.Name, in.Class, in.Outcome, want)
+		}
+	}
+	run := newestRun(t)
+	if out, code := osdrProcess(t, "verify", "--manifest", runOf(run).Manifest(), "--run", run, "--deadline", "20s"); code != 0 {
+		t.Fatalf("verify: exit %d\n%s", code, out)
+	}
+	expectOneRebootEach(t, s, 0)
+}
+
 // A drill with two strategies breaks the targets twice the same way, recovers them once with each, verifies
 // both, and sets them side by side: the minimal strategy changes no row and sends fewer requests.
 func TestADrillSetsBothStrategiesSideBySide(t *testing.T) {
