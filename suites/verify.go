@@ -36,10 +36,10 @@ type Options struct {
 	// Concurrency is how many checks that read only the APIs and the databases run at once (default 16).
 	Concurrency int
 	// Connections is how many machines the verification talks to over SSH at once (default
-	// DefaultConnections, 32, the fan-out pdsh and pssh default to): each machine's checks run back to back over its one connection, and the
-	// machines take turns for the connections, so a verification of thousands of guests neither floods the
-	// operator's machine and a jump host with key exchanges nor opens more sessions on one connection than
-	// sshd's MaxSessions (10) allows.
+	// DefaultConnections: 32, the fan-out pdsh and pssh default to). Each machine's checks run back to back
+	// over its one connection and the machines take turns, so a verification of thousands of guests neither
+	// floods the operator's machine and a jump host with key exchanges nor opens more sessions on one
+	// connection than sshd's MaxSessions (10) allows.
 	Connections int
 	// Poll is how long a failing check waits before it looks again (default 1 s).
 	Poll time.Duration
