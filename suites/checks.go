@@ -1,6 +1,7 @@
 package suites
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -26,6 +27,8 @@ type apiReader interface {
 	GetServer(ctx context.Context, id string) (osapi.Server, error)
 	GetVolume(ctx context.Context, id string) (osapi.Volume, error)
 	ListVolumeAttachments(ctx context.Context, serverID string) ([]osapi.VolumeAttachment, error)
+	ListServers(ctx context.Context, host string) ([]osapi.Server, error)
+	ListVolumes(ctx context.Context) ([]osapi.Volume, error)
 }
 
 // machines runs commands on compute hosts and inside guests; *cloud.Cloud is the real one.
@@ -43,6 +46,10 @@ type view struct {
 	noDBs     string
 	machines  machines
 	noMachine string
+	// rowKeys are the attachments the row checks cover; liveRows, in a look at many checks, counts their
+	// rows in bulk (see view.look).
+	rowKeys  []rowKey
+	liveRows func(context.Context) (rowCounts, error)
 }
 
 // outcome is one probe of the cloud.
@@ -69,7 +76,11 @@ type Check struct {
 	Instance     string
 	InstanceName string
 	Volume       string
-	probe        func(ctx context.Context) outcome
+	// machine is the machine whose SSH connection the check's commands go over ("host NAME", "guest ID"),
+	// empty for a check that reads only the APIs and the databases.
+	machine string
+	view    *view
+	probe   func(ctx context.Context, v *view) outcome
 }
 
 // checks lists every check that applies to the target, in family order, bound to what the cloud shows. A
@@ -79,14 +90,17 @@ type Check struct {
 func checks(t *Target, instances []recover.Instance, v *view) []Check {
 	names := instanceNames(instances)
 	var out []Check
-	add := func(family string, in recover.Instance, volume, what string, probe func(context.Context) outcome) {
-		out = append(out, Check{Name: names[in.ID] + ": " + what, Family: family, Instance: in.ID, InstanceName: in.Name, Volume: volume, probe: probe})
+	add := func(family string, in recover.Instance, volume, machine, what string, probe func(context.Context, *view) outcome) {
+		out = append(out, Check{Name: names[in.ID] + ": " + what, Family: family, Instance: in.ID, InstanceName: in.Name, Volume: volume,
+			machine: machine, view: v, probe: probe})
 	}
 	for _, in := range instances {
+		host := "host " + in.Host
 		for _, a := range t.Manifest.DataAttachments(in.ID) {
-			add(LabelAttachments, in, a.VolumeID, "volume at "+a.Device+" attached in Cinder and Nova", func(ctx context.Context) outcome { return v.attached(ctx, in, a) })
-			add(LabelAttachments, in, a.VolumeID, "volume at "+a.Device+" has its iSCSI session on the host", func(ctx context.Context) outcome { return v.session(ctx, in, a) })
-			add(LabelAttachments, in, a.VolumeID, "volume at "+a.Device+" has one live row in Cinder and Nova", func(ctx context.Context) outcome { return v.rows(ctx, in, a) })
+			add(LabelAttachments, in, a.VolumeID, "", "volume at "+a.Device+" attached in Cinder and Nova", func(ctx context.Context, v *view) outcome { return v.attached(ctx, in, a) })
+			add(LabelAttachments, in, a.VolumeID, host, "volume at "+a.Device+" has its iSCSI session on the host", func(ctx context.Context, v *view) outcome { return v.session(ctx, in, a) })
+			add(LabelAttachments, in, a.VolumeID, "", "volume at "+a.Device+" has one live row in Cinder and Nova", func(ctx context.Context, v *view) outcome { return v.rows(ctx, in, a) })
+			v.rowKeys = append(v.rowKeys, rowKey{volume: a.VolumeID, instance: a.InstanceID, cell: in.Cell})
 		}
 	}
 	for _, in := range instances {
@@ -95,21 +109,21 @@ func checks(t *Target, instances []recover.Instance, v *view) []Check {
 		if running {
 			what = "ACTIVE, running, no task, no fault"
 		}
-		add(LabelStates, in, "", what, func(ctx context.Context) outcome { return v.state(ctx, in, running) })
+		add(LabelStates, in, "", "", what, func(ctx context.Context, v *view) outcome { return v.state(ctx, in, running) })
 	}
 	for _, in := range instances {
 		if t.expectRunning(in) {
-			add(LabelReachability, in, "", "guest answers and sees its disks and mounts", func(ctx context.Context) outcome { return v.reachable(ctx, t.Manifest, in) })
+			add(LabelReachability, in, "", "guest "+in.ID, "guest answers and sees its disks and mounts", func(ctx context.Context, v *view) outcome { return v.reachable(ctx, t.Manifest, in) })
 		}
 	}
 	for _, in := range instances {
 		for _, a := range t.Manifest.DataAttachments(in.ID) {
 			if stamp, ok := t.Manifest.Stamps[a.VolumeID]; ok {
-				add(LabelIntegrity, in, a.VolumeID, "stamp on the volume at "+a.Device+" intact", func(ctx context.Context) outcome { return v.stamped(ctx, in, a, stamp) })
+				add(LabelIntegrity, in, a.VolumeID, "guest "+in.ID, "stamp on the volume at "+a.Device+" intact", func(ctx context.Context, v *view) outcome { return v.stamped(ctx, in, a, stamp) })
 			}
 		}
 		if before, rebooted := t.guestRebootedFrom(in.ID); rebooted {
-			add(LabelIntegrity, in, "", "guest rebooted from inside has a new boot id", func(ctx context.Context) outcome { return v.newBootID(ctx, in, before) })
+			add(LabelIntegrity, in, "", "guest "+in.ID, "guest rebooted from inside has a new boot id", func(ctx context.Context, v *view) outcome { return v.newBootID(ctx, in, before) })
 		}
 	}
 	return out
@@ -207,36 +221,54 @@ func (v *view) rows(ctx context.Context, in recover.Instance, a recover.Attachme
 		return skipped(v.noDBs)
 	}
 	where := fmt.Sprintf("%s: volume %s", who(in), a.VolumeID)
-	var causes []string
-	var live int
-	var err error
-	if v.schema == recover.SchemaLegacy {
-		// The nova-volume-era row holds the attachment itself: attached, to some instance.
-		err = v.dbs.Cinder.QueryRowContext(ctx, `SELECT COUNT(*) FROM volumes
-			WHERE deleted=0 AND attach_status='attached' AND instance_id<>0 AND id=?`, a.VolumeID).Scan(&live)
+	key := rowKey{volume: a.VolumeID, instance: a.InstanceID, cell: in.Cell}
+	var cinder, nova int
+	var cinderErr, novaErr error
+	if v.liveRows != nil {
+		counts, err := v.liveRows(ctx)
+		cinder, nova, cinderErr, novaErr = counts.cinder[key], counts.nova[key], err, cmp.Or(err, counts.cellErrs[key.cell])
 	} else {
-		err = v.dbs.Cinder.QueryRowContext(ctx, `SELECT COUNT(*) FROM volume_attachment
-			WHERE deleted=0 AND attach_status<>'detached' AND volume_id=? AND instance_uuid=?`, a.VolumeID, a.InstanceID).Scan(&live)
+		cinder, cinderErr = v.cinderRows(ctx, key)
+		nova, novaErr = v.novaRows(ctx, key)
+	}
+	var causes []string
+	switch {
+	case cinderErr != nil:
+		causes = append(causes, fmt.Sprintf("%s: read Cinder's attachment rows: %v", where, cinderErr))
+	case cinder != 1:
+		causes = append(causes, fmt.Sprintf("%s: %d live Cinder attachment rows, want 1", where, cinder))
 	}
 	switch {
-	case err != nil:
-		causes = append(causes, fmt.Sprintf("%s: read Cinder's attachment rows: %v", where, err))
-	case live != 1:
-		causes = append(causes, fmt.Sprintf("%s: %d live Cinder attachment rows, want 1", where, live))
-	}
-	cell, err := v.dbs.Cell(in.Cell)
-	if err != nil {
-		return failed(append(causes, fmt.Sprintf("%s: %v", where, err))...)
-	}
-	err = cell.QueryRowContext(ctx, `SELECT COUNT(*) FROM block_device_mapping
-		WHERE deleted=0 AND volume_id=? AND instance_uuid=?`, a.VolumeID, a.InstanceID).Scan(&live)
-	switch {
-	case err != nil:
-		causes = append(causes, fmt.Sprintf("%s: read Nova's block device mappings: %v", where, err))
-	case live != 1:
-		causes = append(causes, fmt.Sprintf("%s: %d live Nova BDMs, want 1", where, live))
+	case novaErr != nil:
+		causes = append(causes, fmt.Sprintf("%s: read Nova's block device mappings: %v", where, novaErr))
+	case nova != 1:
+		causes = append(causes, fmt.Sprintf("%s: %d live Nova BDMs, want 1", where, nova))
 	}
 	return failedIf(causes)
+}
+
+// cinderRows counts the live Cinder attachment rows of one attachment. The nova-volume-era row holds the
+// attachment itself: attached, to some instance.
+func (v *view) cinderRows(ctx context.Context, k rowKey) (live int, err error) {
+	if v.schema == recover.SchemaLegacy {
+		err = v.dbs.Cinder.QueryRowContext(ctx, `SELECT COUNT(*) FROM volumes
+			WHERE deleted=0 AND attach_status='attached' AND instance_id<>0 AND id=?`, k.volume).Scan(&live)
+		return live, err
+	}
+	err = v.dbs.Cinder.QueryRowContext(ctx, `SELECT COUNT(*) FROM volume_attachment
+		WHERE deleted=0 AND attach_status<>'detached' AND volume_id=? AND instance_uuid=?`, k.volume, k.instance).Scan(&live)
+	return live, err
+}
+
+// novaRows counts the live block device mappings of one attachment in its instance's cell.
+func (v *view) novaRows(ctx context.Context, k rowKey) (live int, err error) {
+	cell, err := v.dbs.Cell(k.cell)
+	if err != nil {
+		return 0, err
+	}
+	err = cell.QueryRowContext(ctx, `SELECT COUNT(*) FROM block_device_mapping
+		WHERE deleted=0 AND volume_id=? AND instance_uuid=?`, k.volume, k.instance).Scan(&live)
+	return live, err
 }
 
 // state: running instances ACTIVE with power on and no task or fault; others back in their recorded state.

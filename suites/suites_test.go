@@ -2,10 +2,12 @@ package suites_test
 
 import (
 	"context"
+	"database/sql"
 	"flag"
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -106,13 +108,16 @@ func verificationTarget(t *testing.T) *suites.Target {
 // simulatedTarget starts a small simulated cloud and takes its manifest with stamps.
 func simulatedTarget(t *testing.T) *suites.Target {
 	t.Helper()
-	c, _ := startSim(t)
+	c, _ := startSim(t, smallCloud)
 	return &suites.Target{Manifest: stampedManifest(t, c), Cloud: c, Instance: *instanceFlag}
 }
 
+// smallCloud is the simulated cloud of the tests.
+var smallCloud = sim.Shape{Hosts: 2, Instances: 3, VolumesPerInstance: 2, Seed: 11}
+
 // stampedManifest snapshots the simulated cloud once its guests answer, and stamps their volumes, as a drill
 // does before its fault.
-func stampedManifest(t *testing.T, c *cloud.Cloud) *recover.Manifest {
+func stampedManifest(t testing.TB, c *cloud.Cloud) *recover.Manifest {
 	t.Helper()
 	ctx := context.Background()
 	m, err := recover.Snapshot(ctx, c, recover.Scope{All: true}, recover.SnapshotOptions{})
@@ -131,14 +136,20 @@ func stampedManifest(t *testing.T, c *cloud.Cloud) *recover.Manifest {
 
 // startSim starts a simulated cloud on the test process's MySQL and opens it through the settings contract,
 // as an operator's shell would after `. osdr.env`.
-func startSim(t *testing.T) (*cloud.Cloud, *sim.Sim) {
+func startSim(t testing.TB, shape sim.Shape) (*cloud.Cloud, *sim.Sim) {
 	t.Helper()
-	ctx := context.Background()
-	s, err := sim.Start(ctx, sim.Options{StateDir: t.TempDir(), Shape: sim.Shape{Hosts: 2, Instances: 3, VolumesPerInstance: 2, Seed: 11}, Server: testenv.SharedServer(t), Logf: t.Logf})
+	s, err := sim.Start(context.Background(), sim.Options{StateDir: t.TempDir(), Shape: shape, Server: testenv.SharedServer(t), Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close(context.Background()) })
+	return openSim(t, s), s
+}
+
+// openSim opens the simulated cloud as a new osdr process would: its own API client, databases and SSH
+// connections.
+func openSim(t testing.TB, s *sim.Sim) *cloud.Cloud {
+	t.Helper()
 	env, err := s.Env()
 	if err != nil {
 		t.Fatal(err)
@@ -149,12 +160,12 @@ func startSim(t *testing.T) (*cloud.Cloud, *sim.Sim) {
 	}
 	c := cloud.Open(resolved, cloud.Options{})
 	t.Cleanup(func() { c.Close() })
-	return c, s
+	return c
 }
 
 // After a power cut every family fails, and says why in one line per cause that names the instance.
 func TestAPowerCutFailsEveryFamilyWithOneLinePerCause(t *testing.T) {
-	c, s := startSim(t)
+	c, s := startSim(t, smallCloud)
 	ctx := context.Background()
 	m := stampedManifest(t, c)
 	if err := s.PowerCut(ctx, nil, false); err != nil {
@@ -198,5 +209,67 @@ func TestAPowerCutFailsEveryFamilyWithOneLinePerCause(t *testing.T) {
 	junitPath := run.Run{Dir: t.TempDir()}.Verification("power-cut")
 	if err := report.JUnit("osdr verify").WriteFile(junitPath); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A verification of many instances reads the APIs and the databases in bulk (listings, grouped counts), and
+// finds what each check finds reading only its own: after a power cut, and with one volume's Cinder
+// attachment row gone.
+func TestBulkReadsFindWhatEachCheckFinds(t *testing.T) {
+	c, s := startSim(t, sim.Shape{Hosts: 2, Instances: 12, VolumesPerInstance: 2, Seed: 12})
+	ctx := context.Background()
+	m := stampedManifest(t, c)
+	if err := s.PowerCut(ctx, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	gone := m.DataAttachments(m.Instances[0].ID)[0].VolumeID
+	db, err := sql.Open("mysql", s.CinderDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `UPDATE volume_attachment SET deleted=1 WHERE volume_id=?`, gone); err != nil {
+		t.Fatal(err)
+	}
+	target := &suites.Target{Manifest: m, Cloud: c}
+	report, err := suites.Verify(ctx, target, suites.Options{LabelFilter: "attachments || states", Deadline: 2 * time.Second, Poll: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	suite, err := suites.Prepare(ctx, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each check alone looks once: a failing one waits for the next look past the deadline.
+	checks := suite.Checks()
+	results := make([]suites.Result, len(checks))
+	var wg sync.WaitGroup
+	for i, check := range checks {
+		wg.Go(func() {
+			once, cancel := context.WithTimeout(ctx, 3*time.Second)
+			defer cancel()
+			results[i] = check.Run(once, time.Hour)
+		})
+	}
+	wg.Wait()
+	alone := map[string]suites.Result{}
+	for _, res := range results {
+		alone[res.Name] = res
+	}
+	failedRows := 0
+	for _, bulk := range report.Results {
+		if strings.HasSuffix(bulk.Name, "has its iSCSI session on the host") {
+			continue // read over SSH, not in bulk
+		}
+		own := alone[bulk.Name]
+		if bulk.State != own.State || !slices.Equal(bulk.Causes, own.Causes) {
+			t.Errorf("%s: in bulk %s %q, alone %s %q", bulk.Name, bulk.State, bulk.Causes, own.State, own.Causes)
+		}
+		if bulk.Volume == gone && strings.HasSuffix(bulk.Name, "has one live row in Cinder and Nova") && bulk.State == suites.StateFailed {
+			failedRows++
+		}
+	}
+	if failedRows != 1 {
+		t.Errorf("the row check of volume %s failed %d times, want once", gone, failedRows)
 	}
 }

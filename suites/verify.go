@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/osdr/osdr/internal/bounds"
 	"github.com/osdr/osdr/internal/junit"
@@ -31,8 +33,14 @@ type Options struct {
 	// Deadline bounds the whole verification (default 2 minutes): checks run side by side and each polls
 	// until it passes or the deadline ends it.
 	Deadline time.Duration
-	// Concurrency is how many checks run at once (default 16).
+	// Concurrency is how many checks that read only the APIs and the databases run at once (default 16).
 	Concurrency int
+	// Connections is how many machines the verification talks to over SSH at once (default
+	// DefaultConnections: 32, the fan-out pdsh and pssh default to). Each machine's checks run back to back
+	// over its one connection and the machines take turns, so a verification of thousands of guests neither
+	// floods the operator's machine and a jump host with key exchanges nor opens more sessions on one
+	// connection than sshd's MaxSessions (10) allows.
+	Connections int
 	// Poll is how long a failing check waits before it looks again (default 1 s).
 	Poll time.Duration
 	// Skip names the families the operator chose not to check when they cannot run (no SSH for
@@ -40,6 +48,9 @@ type Options struct {
 	// skipped check of any other family fails the verification, so it is never green for checking less.
 	Skip []string
 }
+
+// DefaultConnections is how many machines a verification talks to over SSH at once unless told otherwise.
+const DefaultConnections = 32
 
 // DeadlineRange is what a verification's deadline may be.
 var DeadlineRange = bounds.Range[time.Duration]{Min: time.Second, Max: 24 * time.Hour}
@@ -166,41 +177,88 @@ func (c Check) Labels() []string { return []string{c.Family} }
 
 // Run probes the cloud until the check passes, is skipped, or ctx ends; then it says what it saw last.
 func (c Check) Run(ctx context.Context, poll time.Duration) Result {
-	if poll <= 0 {
-		poll = defaultPoll
-	}
-	res := Result{Name: c.Name, Family: c.Family, Instance: c.Instance, InstanceName: c.InstanceName, Volume: c.Volume, Started: time.Now().UTC()}
-	var last outcome
-	for {
-		o := c.probe(ctx)
-		// A probe cut short by the deadline says only that; the attempt before it says what was wrong.
-		if ctx.Err() == nil || last.state == "" {
-			last = o
-		}
-		if last.state != StateFailed || ctx.Err() != nil {
+	a := c.start()
+	for !a.look(ctx, c.view) {
+		if !sleep(ctx, pollOr(poll)) {
 			break
 		}
-		timer := time.NewTimer(poll)
-		select {
-		case <-ctx.Done():
-		case <-timer.C:
-		}
-		timer.Stop()
 	}
-	res.State, res.Causes = last.state, last.causes
+	return a.result(ctx)
+}
+
+// attempt is one check's run: when it started and what it saw last.
+type attempt struct {
+	check   Check
+	started time.Time
+	last    outcome
+	// took is how long the check took to settle, zero while it has not.
+	took time.Duration
+}
+
+func (c Check) start() *attempt { return &attempt{check: c, started: time.Now()} }
+
+// look probes the cloud once through v and says whether the check has settled: it passed, was skipped, or
+// the deadline ended.
+func (a *attempt) look(ctx context.Context, v *view) bool {
+	o := a.check.probe(ctx, v)
+	// A probe cut short by the deadline says only that; the attempt before it says what was wrong.
+	if ctx.Err() == nil || a.last.state == "" {
+		a.last = o
+	}
+	if a.last.state != StateFailed || ctx.Err() != nil {
+		a.took = time.Since(a.started)
+		return true
+	}
+	return false
+}
+
+// result is the check's outcome once it settled or the deadline ended it.
+func (a *attempt) result(ctx context.Context) Result {
+	c := a.check
+	res := Result{Name: c.Name, Family: c.Family, Instance: c.Instance, InstanceName: c.InstanceName, Volume: c.Volume,
+		Started: a.started.UTC(), State: a.last.state, Causes: a.last.causes, Seconds: a.took.Seconds()}
+	if res.State == "" {
+		res.State, res.Causes = StateFailed, []string{fmt.Sprintf("%s: not checked: the machine had no turn for an SSH connection before the deadline", whoOf(c))}
+	}
 	if res.State == StateFailed && ctx.Err() != nil {
 		res.Causes = append(slices.Clone(res.Causes), "still so when the verification's deadline ended")
 	}
-	res.Seconds = time.Since(res.Started).Seconds()
+	if a.took == 0 {
+		res.Seconds = time.Since(a.started).Seconds()
+	}
 	return res
 }
+
+// whoOf names a check's instance in a cause, as who does.
+func whoOf(c Check) string {
+	return who(recover.Instance{ID: c.Instance, Name: c.InstanceName})
+}
+
+// sleep waits d; false when ctx ended first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-timer.C:
+		return true
+	}
+}
+
+func pollOr(poll time.Duration) time.Duration { return cmpOr(poll, defaultPoll) }
 
 // ErrNoChecks means the label filter or the manifest leaves nothing to check: a verification that checks
 // nothing must not pass.
 var ErrNoChecks = errors.New("no check to run")
 
 // Verify runs every selected check of the target side by side, within one deadline for the whole
-// verification, and reports each check's own outcome.
+// verification, and reports each check's own outcome. The checks look at the cloud in groups that share
+// what they read: those that read only the APIs and the databases, Options.Concurrency at once, from one
+// listing of the servers and of the volumes and bulk counts of the rows; those of one machine (a guest, or
+// a compute host's iSCSI sessions) back to back over its one SSH connection, at most Options.Connections
+// machines at a time, the machines with the most checks first. A group looks again at its failing checks
+// after Options.Poll.
 func Verify(ctx context.Context, t *Target, opts Options) (*Report, error) {
 	filter, err := ParseLabels(opts.LabelFilter)
 	if err != nil {
@@ -226,20 +284,113 @@ func Verify(ctx context.Context, t *Target, opts Options) (*Report, error) {
 	vctx, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()
 	report := &Report{Started: time.Now().UTC(), Results: make([]Result, len(selected)), Skippable: opts.Skip}
-	var g errgroup.Group
-	g.SetLimit(cmpOr(opts.Concurrency, defaultConcurrency))
+	api := &group{concurrency: cmpOr(opts.Concurrency, defaultConcurrency)}
+	var machines []*group
+	byMachine := map[string]*group{}
 	for i, c := range selected {
-		g.Go(func() error {
-			report.Results[i] = c.Run(vctx, opts.Poll)
-			return nil
-		})
+		if c.machine == "" {
+			api.checks = append(api.checks, i)
+			continue
+		}
+		m := byMachine[c.machine]
+		if m == nil {
+			m = &group{concurrency: 1}
+			byMachine[c.machine] = m
+			machines = append(machines, m)
+		}
+		m.checks = append(m.checks, i)
 	}
-	_ = g.Wait()
+	// Longest first, so that no long machine starts last while the others are done.
+	slices.SortStableFunc(machines, func(a, b *group) int { return len(b.checks) - len(a.checks) })
+	poll := pollOr(opts.Poll)
+	var wg sync.WaitGroup
+	if len(api.checks) > 0 {
+		wg.Go(func() { api.run(vctx, selected, report.Results, nil, poll) })
+	}
+	connections := semaphore.NewWeighted(int64(cmpOr(opts.Connections, DefaultConnections)))
+	for _, m := range machines {
+		// The first turns are taken here, in order, so the machines start in that order.
+		held := connections.Acquire(vctx, 1) == nil
+		wg.Go(func() { m.run(vctx, selected, report.Results, &turns{connections, held}, poll) })
+	}
+	wg.Wait()
 	report.Finished = time.Now().UTC()
 	if err := ctx.Err(); err != nil {
 		return report, fmt.Errorf("verification interrupted: %w", err)
 	}
 	return report, nil
+}
+
+// group is checks that look at the cloud together, by their place in the verification: the checks of one
+// machine, one after another over its one SSH connection, or the checks that read only the APIs and the
+// databases, concurrency at once.
+type group struct {
+	checks      []int
+	concurrency int
+}
+
+// turns are a machine's turns for one of the verification's SSH connections; held: the first is taken.
+type turns struct {
+	connections *semaphore.Weighted
+	held        bool
+}
+
+func (t *turns) take(ctx context.Context) bool {
+	if t.held {
+		return true
+	}
+	t.held = t.connections.Acquire(ctx, 1) == nil
+	return t.held
+}
+
+func (t *turns) give() {
+	t.connections.Release(1)
+	t.held = false
+}
+
+// bulkFrom is how many checks a look must cover to read the APIs and the databases in bulk: fewer read
+// just their own (a listing of a big cloud's servers costs more than a few requests).
+const bulkFrom = 50
+
+// run looks at the group's checks again and again, sharing what each look reads, until all settled or the
+// deadline ended; a machine's group holds a turn for a connection (t) only while it looks.
+func (g *group) run(ctx context.Context, checks []Check, results []Result, t *turns, poll time.Duration) {
+	pending := make([]*attempt, len(g.checks))
+	for k, i := range g.checks {
+		pending[k] = checks[i].start()
+	}
+	attempts := slices.Clone(pending)
+	for len(pending) > 0 {
+		if t != nil && !t.take(ctx) {
+			break
+		}
+		v := checks[g.checks[0]].view.look(len(pending) >= bulkFrom)
+		settled := make([]bool, len(pending))
+		var looks errgroup.Group
+		looks.SetLimit(g.concurrency)
+		for k, a := range pending {
+			looks.Go(func() error {
+				settled[k] = a.look(ctx, v)
+				return nil
+			})
+		}
+		_ = looks.Wait()
+		if t != nil {
+			t.give()
+		}
+		var still []*attempt
+		for k, a := range pending {
+			if !settled[k] {
+				still = append(still, a)
+			}
+		}
+		if pending = still; len(pending) > 0 && !sleep(ctx, poll) {
+			break
+		}
+	}
+	for k, i := range g.checks {
+		results[i] = attempts[k].result(ctx)
+	}
 }
 
 func cmpOr[T int | time.Duration](v, def T) T {

@@ -38,7 +38,9 @@ func newVerifyCommand() *cobra.Command {
   reachability  each guest answers over SSH, sees its disks and has its fstab mounts mounted
   integrity     the stamps written before the fault read back; guests the run rebooted have a new boot id
 Checks run side by side; each looks again until it passes or --deadline, one deadline for the whole
-verification, ends it. A failure is printed as one line per cause.
+verification, ends it. Each guest's and each compute host's checks run back to back over its one SSH
+connection, 32 machines at a time; the API and database checks read listings and counts in bulk. A failure
+is printed as one line per cause.
 --instance restricts every check to one instance (the guide's test mode); --run gives a recovery's journal.
 The same checks run as a Ginkgo suite: go test ./suites/ -args -osdr.manifest FILE.
 Exit status 0 only when no selected check failed.`,

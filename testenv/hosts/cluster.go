@@ -56,7 +56,8 @@ type Cluster struct {
 	// behind one is up is the control plane's to say (backends; nil: every backend is up).
 	portals  map[netip.AddrPort]bool
 	backends Backends
-	// latencyScale scales the modelled durations of the hosts' tools (0: they take no time).
+	// latencyScale scales the modelled durations of the hosts' tools and the guests' commands (0: they take
+	// no time).
 	latencyScale float64
 	// changed is closed and replaced on every state change, for WaitGuest.
 	changed chan struct{}
@@ -413,8 +414,8 @@ func (c *Cluster) SetBackends(b Backends) {
 	c.backends = b
 }
 
-// SetLatencyScale scales the modelled durations of the hosts' tools as the control plane's latency model
-// scales its operations: 0 makes them instant, as tests want; 1 models a real host.
+// SetLatencyScale scales the modelled durations of the hosts' tools and the guests' commands as the control
+// plane's latency model scales its operations: 0 makes them instant, as tests want; 1 models a real machine.
 func (c *Cluster) SetLatencyScale(scale float64) error {
 	if scale < 0 || math.IsNaN(scale) {
 		return fmt.Errorf("latency scale %v is negative", scale)

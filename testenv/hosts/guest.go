@@ -6,6 +6,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -46,6 +47,8 @@ type guest struct {
 	files map[string][]byte
 
 	history []CommandRecord
+	// busy is held while the guest spends a command's modelled time (see Cluster.runOnGuest).
+	busy sync.Mutex
 }
 
 type mount struct {

@@ -211,3 +211,28 @@ func TestDataSurvivesPowerCut(t *testing.T) {
 	waitStage(t, c, inst1, StageUp)
 	check(t, "read", onGuest(t, c, inst1, "cat /data/osdr-stamp"), want{stdout: "stamp-7\n"})
 }
+
+// A guest's command takes a session's time, and a file read off a volume its disk's time on top: each
+// command's record says what it took under the latency model.
+func TestGuestCommandsTakeModelledTime(t *testing.T) {
+	c := guestWithData(t, GuestSpec{User: "root"})
+	must(t, c.SetLatencyScale(0.01)) // a command takes 0.3 ms, a volume read 2.5 ms more
+	for _, tt := range []struct {
+		command string
+		took    time.Duration
+	}{
+		{"cat /proc/sys/kernel/random/boot_id", 300 * time.Microsecond},
+		{"test -b /dev/vdb", 300 * time.Microsecond},
+		{"echo stamp > /data/osdr-stamp", 300 * time.Microsecond},
+		{"cat /data/osdr-stamp", 2800 * time.Microsecond},
+		{"cat /data/osdr-stamp /data/missing", 5300 * time.Microsecond},
+		{"cat /etc/fstab && cat /data/osdr-stamp", 2800 * time.Microsecond}, // one session for the line
+	} {
+		onGuest(t, c, inst1, tt.command)
+		history, err := c.GuestCommands(inst1)
+		must(t, err)
+		if last := history[len(history)-1]; last.Command != tt.command || last.Took != tt.took {
+			t.Errorf("%s: recorded %q taking %v, want %v", tt.command, last.Command, last.Took, tt.took)
+		}
+	}
+}

@@ -24,18 +24,36 @@ type guestMachine struct {
 	d *domain
 }
 
-// runOnGuest runs one command line over SSH. A guest that is not up any more drops the connection.
+// What a guest's commands take on a real cloud image at the latency model's scale 1: every command line pays
+// for sshd opening a session and the login shell starting, within which a small program reading /proc or
+// /etc has answered; a file on a volume comes off its disk through the host's iSCSI session, cold as it is
+// after a power loss or a reattach.
+const (
+	guestCommandDuration = 30 * time.Millisecond
+	volumeReadDuration   = 250 * time.Millisecond
+)
+
+// runOnGuest runs one command line over SSH. A guest that is not up any more drops the connection. As on a
+// host (Cluster.runOnHost), the command's changes are made at once and its answer comes once its modelled
+// time has passed; a guest answers one command after another, whatever the number of connections.
 func (c *Cluster) runOnGuest(g *guest, command string) commandResult {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	d := c.guestDomain(g)
 	if g.stage != StageUp || d == nil {
+		c.mu.Unlock()
 		return commandResult{drop: true}
 	}
 	var stdout, stderr bytes.Buffer
-	x := &execution{machine: &guestMachine{c: c, g: g, d: d}, stdout: &stdout, stderr: &stderr, root: g.spec.User == "root", spent: new(time.Duration)}
+	spent := c.scaled(guestCommandDuration)
+	x := &execution{machine: &guestMachine{c: c, g: g, d: d}, stdout: &stdout, stderr: &stderr, root: g.spec.User == "root", spent: &spent}
 	status := runScript(x, bash, command)
-	g.history = append(g.history, CommandRecord{Command: command, ExitCode: status, Dropped: x.drop, At: time.Now()})
+	g.history = append(g.history, CommandRecord{Command: command, ExitCode: status, Dropped: x.drop, At: time.Now(), Took: spent})
+	c.mu.Unlock()
+	if spent > 0 {
+		g.busy.Lock()
+		time.Sleep(spent)
+		g.busy.Unlock()
+	}
 	return commandResult{stdout: stdout.Bytes(), stderr: stderr.Bytes(), exit: status, drop: x.drop}
 }
 
@@ -223,6 +241,9 @@ func (m *guestMachine) cat(x *execution, argv []string) int {
 	}
 	status := 0
 	for _, name := range argv[1:] {
+		if mt, _ := m.mountOf(m.absolute(name)); mt != nil {
+			x.spend(m.c.scaled(volumeReadDuration))
+		}
 		data, err := m.readFile(name)
 		if err != nil {
 			fmt.Fprintf(x.stderr, "cat: %s: %v\n", name, err)

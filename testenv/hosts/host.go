@@ -298,8 +298,8 @@ func byPath(v virt.VolumeConnection) string {
 type CommandRecord struct {
 	Command  string
 	ExitCode int
-	// Took is the command's modelled duration: what the host spent on it under the latency model, apart
-	// from any wait for the host's earlier work.
+	// Took is the command's modelled duration: what the machine spent on it under the latency model, apart
+	// from any wait for the machine's earlier work.
 	Took time.Duration
 	// Dropped: the machine went down under the command, which reported no exit status.
 	Dropped bool

@@ -22,7 +22,8 @@ type Options struct {
 	Shape    Shape
 	// Server is the database server to use; nil starts one (a DSN, a container, or the embedded server).
 	Server *testenv.Server
-	// LatencyScale scales the control plane's modelled operation durations (0: instant; 1: a real cloud).
+	// LatencyScale scales the modelled durations of the control plane's operations, the hosts' iscsiadm and
+	// the guests' commands (0: instant; 1: a real cloud).
 	LatencyScale float64
 	// NoReconnectOnReboot: a HARD reboot brings a guest back without its data volumes' iSCSI sessions, as the
 	// Operations Guide assumes, instead of reconnecting them as Nova's libvirt driver does
@@ -91,6 +92,9 @@ func Start(ctx context.Context, opts Options) (_ *Sim, err error) {
 	}
 	topology := opts.Shape.topology()
 	if s.cluster, err = startMachines(ctx, topology); err != nil {
+		return nil, err
+	}
+	if err := s.cluster.SetLatencyScale(opts.LatencyScale); err != nil {
 		return nil, err
 	}
 	s.Driver = s.cluster
