@@ -51,7 +51,9 @@ type Tokens interface {
 type Pipeline struct {
 	Tokens Tokens
 	Faults *model.Faults
-	Audit  *AuditLog
+	// Latency, when set, is how long the service takes to answer a request (model.OpAPI).
+	Latency *model.Latency
+	Audit   *AuditLog
 	// Closing is closed when the cloud shuts down: requests a fault holds are let go.
 	Closing <-chan struct{}
 	Logf    func(format string, args ...any)
@@ -93,6 +95,11 @@ func (svc Service) Route(e Endpoint) http.Handler {
 			return
 		}
 		svc.VersionHeader(w, v)
+		if svc.Latency != nil {
+			if err := model.Sleep(r.Context(), svc.Latency.Duration(model.OpAPI)); err != nil {
+				return // the client gave up
+			}
+		}
 		op := e.Op
 		if op == "" {
 			op = peekAction(r)
