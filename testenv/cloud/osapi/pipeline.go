@@ -162,8 +162,7 @@ func (svc Service) RouteNotFound() http.Handler {
 // setRequestID stamps the answer with a request id, drawn outside the seeded ids so that the number of
 // requests served does not change the ids a later Provision generates.
 func (svc Service) setRequestID(w http.ResponseWriter) string {
-	id := "req-" + uuid.NewString()
-	w.Header().Set("X-Openstack-Request-Id", id)
+	id := newRequestID(w)
 	if svc.Name == "compute" {
 		w.Header().Set("X-Compute-Request-Id", id)
 	}
@@ -301,4 +300,30 @@ func withCaller(ctx context.Context, c Caller) context.Context {
 func CallerOf(ctx context.Context) Caller {
 	c, _ := ctx.Value(callerKey{}).(Caller)
 	return c
+}
+
+// newRequestID stamps an answer with a request id as oslo.middleware's RequestId does, drawn outside the seeded
+// ids (see setRequestID).
+func newRequestID(w http.ResponseWriter) string {
+	id := "req-" + uuid.NewString()
+	w.Header().Set("X-Openstack-Request-Id", id)
+	return id
+}
+
+// WithRequestID gives h's answers the service's request id headers, for the routes outside Route that pass its
+// request id middleware all the same (Nova's /v2.1 version document, Cinder's version list).
+func (svc Service) WithRequestID(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		svc.setRequestID(w)
+		h(w, r)
+	})
+}
+
+// WithRequestID gives every answer of h a request id: Keystone's request_id middleware and Glance's context
+// middleware do so for every request, version documents and errors included.
+func WithRequestID(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		newRequestID(w)
+		h.ServeHTTP(w, r)
+	})
 }
