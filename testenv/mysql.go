@@ -163,6 +163,11 @@ func (s *Server) NewDatabase(ctx context.Context, prefix string) (Database, erro
 	}
 	name := fmt.Sprintf("%s_%d_%s", prefix, os.Getpid(), hex.EncodeToString(suffix))
 	if err := s.exec(ctx, "CREATE DATABASE `"+name+"`"); err != nil {
+		// A cancelled context may have cut short the answer rather than the statement (Ctrl-C while the lab
+		// builds): no caller knows the name, so drop what may have been made.
+		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		_ = s.exec(cleanup, "DROP DATABASE IF EXISTS `"+name+"`")
 		return Database{}, fmt.Errorf("create database %s: %w", name, err)
 	}
 	cfg := s.admin.Clone()

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -31,6 +30,7 @@ func newSimUpCommand() *cobra.Command {
 	var stateDir, profile, stuck string
 	var noReconnect bool
 	shape := sim.DefaultShape
+	var latency simModelFlags
 	cmd := &cobra.Command{
 		Use:   "up --state-dir DIR",
 		Short: "Build a simulated cloud and serve it until interrupted",
@@ -47,8 +47,12 @@ func newSimUpCommand() *cobra.Command {
 			logf := func(format string, args ...any) {
 				fmt.Fprintf(cmd.ErrOrStderr(), "osdr-lab sim: "+format+"\n", args...)
 			}
-			s, err := sim.Start(ctx, sim.Options{StateDir: stateDir, Profile: profile, Shape: shape, Logf: logf,
-				NoReconnectOnReboot: noReconnect})
+			opts := sim.Options{StateDir: stateDir, Profile: profile, Shape: shape, Logf: logf,
+				NoReconnectOnReboot: noReconnect}
+			if err := latency.apply(&opts, shape.Seed); err != nil {
+				return err
+			}
+			s, err := sim.Start(ctx, opts)
 			if err != nil {
 				return err
 			}
@@ -59,7 +63,9 @@ func newSimUpCommand() *cobra.Command {
 			logf("stopping")
 			// The interrupt that ends the sim must not cut short its cleanup: its databases and its
 			// container would be left behind.
-			return s.Close(context.WithoutCancel(ctx))
+			cleanupCtx, cancel := sim.CleanupContext(ctx)
+			defer cancel()
+			return s.Close(cleanupCtx)
 		},
 	}
 	fs := cmd.Flags()
@@ -78,6 +84,8 @@ func newSimUpCommand() *cobra.Command {
 		"nova-only, no-connection-info, no-target-iqn (listed in sim.json)")
 	fs.BoolVar(&noReconnect, "no-reconnect-on-reboot", false, "a HARD reboot brings guests back without their data volumes' "+
 		"iSCSI sessions, as the Operations Guide assumes (default: reconnect every volume, as Nova's libvirt driver does)")
+	// The latency model and the API faults (README, "The simulated cloud").
+	latency.register(fs)
 	return cmd
 }
 

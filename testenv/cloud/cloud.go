@@ -46,6 +46,14 @@ type Config struct {
 	// each drawn around a real cloud's median from Seed): 0 makes them instant, as tests want; 1 models a real
 	// cloud for a benchmark.
 	LatencyScale float64
+	// Latencies replace the model's medians (durations at scale 1) of the operations they name: model.OpReboot,
+	// OpBoot, OpAttach, OpDetach, OpReset, and OpAPI, each Nova and Cinder API request (none unless set).
+	Latencies map[model.Operation]time.Duration
+	// ComputeWorkers is how many casts each host's nova-compute carries out at once, the rest waiting their turn:
+	// nova.conf's executor_thread_pool_size, whose default (64, DefaultComputeWorkers) zero means.
+	ComputeWorkers int
+	// Faults are the API faults the cloud starts with (SetFaults changes them).
+	Faults FaultConfig
 	// PowerSyncInterval, when set, runs Nova's _sync_power_states on every running compute host that often
 	// (nova.conf sync_power_state_interval, 600 s on a real cloud); zero leaves it to SyncPowerStates.
 	PowerSyncInterval time.Duration
@@ -56,6 +64,10 @@ type Config struct {
 	// Logf receives what the services would log: rejected requests, state corrections, failed operations.
 	Logf func(format string, args ...any)
 }
+
+// DefaultComputeWorkers is nova.conf's executor_thread_pool_size default: the green threads oslo.messaging gives
+// each nova-compute to carry out the RPC messages it receives.
+const DefaultComputeWorkers = 64
 
 // AuditEntry is one mutating call the cloud served, or one thing nova-compute did to a guest by itself.
 type AuditEntry = osapi.AuditEntry
@@ -118,24 +130,32 @@ func New(ctx context.Context, cfg Config) (*Cloud, error) {
 		cinderDB.Close()
 		return nil, err
 	}
-	if cfg.LatencyScale < 0 {
+	latency, err := model.NewLatency(cfg.LatencyScale, cfg.Seed, cfg.Latencies)
+	if err == nil {
+		err = cfg.Faults.Validate()
+	}
+	if err == nil && cfg.ComputeWorkers < 0 {
+		err = fmt.Errorf("compute workers %d is negative", cfg.ComputeWorkers)
+	}
+	if err != nil {
 		novaDB.Close()
 		cinderDB.Close()
-		return nil, fmt.Errorf("latency scale %v is negative", cfg.LatencyScale)
+		return nil, err
 	}
+	faults := model.NewFaults()
+	faults.Set(cfg.Faults)
 	// The services draw their ids in this order, so that one seed keeps naming the same things.
 	identity := keystone.New(ids, cfg.AdminUser, cfg.AdminPassword, cfg.AdminProject, cfg.Region)
 	defaultVolumeType, imageRef, cephSecret := ids.UUID(), ids.UUID(), ids.UUID()
 	c := &Cloud{
 		cfg: cfg, profile: profile, novaDB: novaDB, cinderDB: cinderDB, ids: ids,
 		audit:    &osapi.AuditLog{},
-		faults:   model.NewFaults(),
+		faults:   faults,
 		logf:     logf,
 		keystone: identity,
 		closing:  make(chan struct{}),
 	}
-	pipeline := &osapi.Pipeline{Tokens: identity, Faults: c.faults, Audit: c.audit, Closing: c.closing, Logf: logf}
-	latency := model.NewLatency(cfg.LatencyScale, cfg.Seed)
+	pipeline := &osapi.Pipeline{Tokens: identity, Faults: c.faults, Latency: latency, Audit: c.audit, Closing: c.closing, Logf: logf}
 	admin := identity.Admin()
 	c.cinder = cinder.New(cinder.Config{
 		Release: cinder.Release{
@@ -153,7 +173,8 @@ func New(ctx context.Context, cfg Config) (*Cloud, error) {
 		},
 		DB: novaDB, Pipeline: pipeline, Volumes: c.cinder, Driver: cfg.Driver, IDs: ids, Latency: latency,
 		Audit: c.audit, PowerSyncInterval: cfg.PowerSyncInterval, NoReconnectOnReboot: cfg.NoReconnectOnReboot,
-		ImageRef: imageRef, UserID: admin.UserID,
+		ComputeWorkers: cmp.Or(cfg.ComputeWorkers, DefaultComputeWorkers),
+		ImageRef:       imageRef, UserID: admin.UserID,
 		ProjectID: admin.ProjectID, Logf: logf,
 	})
 	c.glance = glance.New(pipeline, imageRef, admin.ProjectID, store.Now())

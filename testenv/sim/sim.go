@@ -10,6 +10,7 @@ import (
 
 	"github.com/osdr/osdr/testenv"
 	"github.com/osdr/osdr/testenv/cloud"
+	"github.com/osdr/osdr/testenv/cloud/model"
 	"github.com/osdr/osdr/testenv/hosts"
 	"github.com/osdr/osdr/testenv/virt"
 )
@@ -29,7 +30,11 @@ type Options struct {
 	// Operations Guide assumes, instead of reconnecting them as Nova's libvirt driver does
 	// (cloud.Config.NoReconnectOnReboot).
 	NoReconnectOnReboot bool
-	Logf                func(format string, args ...any)
+	// Latencies, ComputeWorkers and Faults are the rest of the latency model and the API faults (cloud.Config).
+	Latencies      map[model.Operation]time.Duration
+	ComputeWorkers int
+	Faults         cloud.FaultConfig
+	Logf           func(format string, args ...any)
 }
 
 // Sim is a running simulated cloud.
@@ -70,7 +75,9 @@ func Start(ctx context.Context, opts Options) (_ *Sim, err error) {
 	s := &Sim{stateDir: opts.StateDir, server: opts.Server}
 	defer func() {
 		if err != nil {
-			s.Close(context.WithoutCancel(ctx))
+			cleanupCtx, cancel := CleanupContext(ctx)
+			defer cancel()
+			s.Close(cleanupCtx)
 		}
 	}()
 	if s.server == nil {
@@ -101,6 +108,7 @@ func Start(ctx context.Context, opts Options) (_ *Sim, err error) {
 	s.Cloud, err = cloud.New(ctx, cloud.Config{
 		CinderDSN: s.CinderDSN, NovaDSN: s.NovaDSN, Driver: s.Driver, Profile: opts.Profile, Seed: opts.Shape.Seed, Logf: logf,
 		LatencyScale: opts.LatencyScale, NoReconnectOnReboot: opts.NoReconnectOnReboot,
+		Latencies: opts.Latencies, ComputeWorkers: opts.ComputeWorkers, Faults: opts.Faults,
 	})
 	if err != nil {
 		return nil, err
@@ -157,6 +165,17 @@ func (s *Sim) database(ctx context.Context, name string, schema testenv.Schema) 
 		return "", err
 	}
 	return d.DSN, nil
+}
+
+// cleanupTimeout bounds Close after an interrupt: dropping the databases and stopping a container take seconds,
+// and a server that stopped answering must not hang the lab forever.
+const cleanupTimeout = 2 * time.Minute
+
+// CleanupContext is the context to Close with when ctx may be cancelled (Ctrl-C during `sim up`, or Start
+// failing because of it): ctx's values, none of its cancellation, and a deadline of its own. With the cancelled
+// context the databases were left behind ("drop database ...: context canceled").
+func CleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 }
 
 // Close stops the cloud and removes its databases.

@@ -13,9 +13,10 @@ import (
 func (c *Service) Handler() http.Handler {
 	svc := c.api
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+	// The version list's paste pipeline (apiversions) starts with request_id, as every other does.
+	mux.Handle("GET /{$}", svc.WithRequestID(func(w http.ResponseWriter, r *http.Request) {
 		osapi.WriteJSON(w, http.StatusMultipleChoices, c.versions(r))
-	})
+	}))
 	v3 := osapi.Endpoint{Op: "versions", Serve: func(w http.ResponseWriter, r *osapi.Request) error {
 		osapi.WriteJSON(w, http.StatusOK, c.versions(r.Request))
 		return nil

@@ -325,3 +325,68 @@ func TestCinderServices(t *testing.T) {
 		}
 	}
 }
+
+// updated_at and created_at compare times from microversion 3.31, where the generalized filters stop the
+// controller from dropping them (the API reference gives 3.60); before it they are ignored. A filter's
+// comparisons select a volume when any one of them holds, as cinder.db joins them with OR.
+func TestVolumeListTimeComparisonFilters(t *testing.T) {
+	f := cloudtest.New(t, cloud.Config{})
+	topo := f.Provision(t, cloudtest.StandardTopology())
+	names := map[string]string{}
+	for n, inst := range topo.Instances {
+		v := inst.Volumes[len(inst.Volumes)-1]
+		names[v.ID] = v.Name
+		cloudtest.ExecSQL(t, f.Cinder, "UPDATE volumes SET updated_at = ? WHERE id = ?", fmt.Sprintf("2026-01-01 1%d:00:00", n), v.ID)
+	}
+	for _, inst := range topo.Instances {
+		for _, v := range inst.Volumes {
+			if names[v.ID] == "" {
+				cloudtest.ExecSQL(t, f.Cinder, "UPDATE volumes SET updated_at = NULL WHERE id = ?", v.ID)
+			}
+		}
+	}
+	token := f.Token(t)
+	volume := f.Cloud.Endpoints().Volume
+	list := func(query, version string) cloudtest.Response {
+		return cloudtest.Request(t, "GET", volume+"/volumes/detail?all_tenants=1&"+query, "", "X-Auth-Token", token,
+			"OpenStack-API-Version", "volume "+version)
+	}
+	for _, tc := range []struct {
+		query, version string
+		want           []string
+	}{
+		{"updated_at=gte:2026-01-01T11:00:00", "3.60", []string{"vm3-data", "vm2-data"}},
+		{"updated_at=gt:2026-01-01T11:00:00Z", "3.60", []string{"vm3-data"}},
+		{"updated_at=gte:2026-01-01T11:00:00", "3.31", []string{"vm3-data", "vm2-data"}},
+		{"updated_at=lt:2026-01-01T10:30:00,gt:2026-01-01T11:30:00", "3.60", []string{"vm3-data", "vm1-data"}},
+		{"updated_at=eq:2026-01-01T11:00:00%2B00:00", "3.71", []string{"vm2-data"}},
+		{"updated_at=gte:2030-01-01T00:00:00", "3.60", nil},
+		{"updated_at=gte:2026-01-01T11:00:00", "3.30", []string{"vm3-data", "vm2-boot", "vm2-data", "vm1-data"}},
+		{"updated_at=garbage", "3.0", []string{"vm3-data", "vm2-boot", "vm2-data", "vm1-data"}},
+	} {
+		r := list(tc.query, tc.version)
+		if r.Status != 200 {
+			t.Errorf("%s at %s: %d %s", tc.query, tc.version, r.Status, r.Body)
+			continue
+		}
+		var got []string
+		for _, v := range r.JSON(t).(map[string]any)["volumes"].([]any) {
+			got = append(got, v.(map[string]any)["name"].(string))
+		}
+		slices.Sort(got)
+		want := slices.Clone(tc.want)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s at %s: %v, want %v", tc.query, tc.version, got, want)
+		}
+	}
+	for _, tc := range []struct{ query, message string }{
+		{"updated_at=after:2026-01-01T11:00:00", "Invalid after operator"},
+		{"updated_at=2026-01-01", "Invalid 2026-01-01 operator"},
+		{"updated_at=gte", "Invalid gte value"},
+		{"updated_at=gte:tomorrow", "Invalid tomorrow value"},
+		{"created_at=gte:2026-01-01T00:00:00,lt", "Invalid lt value"},
+	} {
+		cloudtest.WantBody(t, list(tc.query, "3.60"), 400, fmt.Sprintf(`{"badRequest": {"code": 400, "message": %q}}`, tc.message))
+	}
+}

@@ -119,6 +119,20 @@ func getVolume(ctx context.Context, q store.Querier, columns, id string, forUpda
 // volumeFilter narrows a volume listing.
 type volumeFilter struct {
 	projectID, name, status string
+	// times are the time comparison filters, each a column and its comparisons, any of which selects a volume
+	// (cinder.db's _filter_time_comparison joins them with OR).
+	times []timeFilter
+}
+
+// timeFilter is one column's comparisons, by SQL operator.
+type timeFilter struct {
+	column      string
+	comparisons []timeComparison
+}
+
+type timeComparison struct {
+	op string // >, >=, =, !=, <, <=
+	at time.Time
 }
 
 func listVolumes(ctx context.Context, q store.Querier, columns string, f volumeFilter) ([]volumeRow, error) {
@@ -128,6 +142,13 @@ func listVolumes(ctx context.Context, q store.Querier, columns string, f volumeF
 		if val != "" {
 			where, args = append(where, col+" = ?"), append(args, val)
 		}
+	}
+	for _, tf := range f.times {
+		var any []string
+		for _, c := range tf.comparisons {
+			any, args = append(any, tf.column+" "+c.op+" ?"), append(args, c.at)
+		}
+		where = append(where, "("+strings.Join(any, " OR ")+")")
 	}
 	rows, err := q.QueryContext(ctx, "SELECT "+columns+" FROM volumes WHERE "+strings.Join(where, " AND ")+
 		" ORDER BY created_at DESC, id DESC", args...)

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/osdr/osdr/testenv/cloud/osapi"
 )
@@ -187,6 +189,20 @@ func (c *Service) filteredVolumes(r *osapi.Request) ([]volumeRow, error) {
 			f.projectID = q.Get("project_id")
 		}
 	}
+	// From 3.31 (generalized filters) the controller leaves created_at and updated_at in the filters, so they
+	// compare times from then on, although the API reference gives them 3.60; before 3.31 it drops them.
+	if r.Version.AtLeast(3, 31) {
+		for _, column := range []string{"created_at", "updated_at"} {
+			if raw, present := q[column]; present {
+				// webob hands the controller a repeated parameter's last value.
+				tf, err := parseTimeFilter(column, raw[len(raw)-1])
+				if err != nil {
+					return nil, err
+				}
+				f.times = append(f.times, tf)
+			}
+		}
+	}
 	volumes, err := listVolumes(r.Context(), c.db, c.volumeColumns(), f)
 	if err != nil {
 		return nil, err
@@ -210,4 +226,36 @@ func (c *Service) filteredVolumes(r *osapi.Request) ([]volumeRow, error) {
 		volumes = volumes[:limit]
 	}
 	return volumes, nil
+}
+
+// timeOperators are cinder.api.common's time comparison operators, as SQL.
+var timeOperators = map[string]string{"gt": ">", "gte": ">=", "eq": "=", "neq": "!=", "lt": "<", "lte": "<="}
+
+// parseTimeFilter is the volumes controller's _handle_time_comparison_filters: comma-separated OP:TIME units,
+// the operator being everything before the first colon; a unit repeating an operator replaces the earlier one.
+func parseTimeFilter(column, value string) (timeFilter, error) {
+	byOp := map[string]time.Time{}
+	var order []string
+	for unit := range strings.SplitSeq(value, ",") {
+		op, at, found := strings.Cut(unit, ":")
+		if !found {
+			at = op // Cinder takes the unit's last colon-separated part as its time
+		}
+		if _, ok := timeOperators[op]; !ok {
+			return timeFilter{}, osapi.BadRequest("Invalid %s operator", op)
+		}
+		t, err := osapi.ParseISOTime(at)
+		if err != nil {
+			return timeFilter{}, osapi.BadRequest("Invalid %s value", at)
+		}
+		if _, seen := byOp[op]; !seen {
+			order = append(order, op)
+		}
+		byOp[op] = t
+	}
+	tf := timeFilter{column: column}
+	for _, op := range order {
+		tf.comparisons = append(tf.comparisons, timeComparison{op: timeOperators[op], at: byOp[op]})
+	}
+	return tf, nil
 }

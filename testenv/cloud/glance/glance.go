@@ -24,13 +24,13 @@ func New(auth Authenticator, imageID, owner string, created time.Time) *Service 
 	return &Service{auth: auth, imageID: imageID, owner: owner, created: created}
 }
 
-// Handler serves the read side of Glance's image API v2.
+// Handler serves the read side of Glance's image API v2, every answer with its request id.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.versions)
 	mux.HandleFunc("GET /v2/images", s.authenticated(s.listImages))
 	mux.HandleFunc("GET /v2/images/{id}", s.authenticated(s.showImage))
-	return mux
+	return osapi.WithRequestID(mux)
 }
 
 func (s *Service) authenticated(h http.HandlerFunc) http.HandlerFunc {

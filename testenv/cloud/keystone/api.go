@@ -9,8 +9,9 @@ import (
 	"github.com/osdr/osdr/testenv/cloud/osapi"
 )
 
-// Handler serves Keystone's version documents and /v3/auth/tokens. Keystone is Flask: an unknown path
-// is a 404 and a known path with the wrong method a 405, which net/http's mux answers the same way.
+// Handler serves Keystone's version documents and /v3/auth/tokens, every answer with its request id. Keystone
+// is Flask: an unknown path is a 404 and a known path with the wrong method a 405, which net/http's mux answers
+// the same way.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.versions)
@@ -19,7 +20,7 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("POST /v3/auth/tokens", s.issueToken)
 	mux.HandleFunc("GET /v3/auth/tokens", s.showToken)
 	mux.HandleFunc("DELETE /v3/auth/tokens", s.revokeToken)
-	return mux
+	return osapi.WithRequestID(mux)
 }
 
 func (s *Service) versionDoc() map[string]any {

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -38,17 +39,26 @@ const (
 
 // FaultRule is how often one operation fails and how.
 type FaultRule struct {
-	Rate   float64      // chance per request, 0 to 1
-	Kinds  []FaultKind  // drawn uniformly; empty means every kind
-	Phases []FaultPhase // drawn uniformly; empty means both
+	Rate  float64     // chance per request, 0 to 1
+	Kinds []FaultKind // drawn uniformly; empty means every kind
+	// KindRates, instead of Rate and Kinds, gives each kind its own chance per request (together at most 1):
+	// what `osdr-lab sim up --faults '*:5xx=0.2,timeout=0.05'` says.
+	KindRates map[FaultKind]float64
+	Phases    []FaultPhase // drawn uniformly; empty means both
 }
 
-// FaultConfig switches fault injection on (or, empty, off). Rules are keyed by operation: the names the audit
-// log records for mutating calls (reboot, os-start, os-stop, attach_volume, detach_volume, os-reset_status,
-// os-force_detach, attachment_create, attachment_update, attachment_delete, os-complete) and, for reads,
-// list_servers, show_server, list_volume_attachments, show_volume_attachment, list_volumes, show_volume,
-// list_attachments, show_attachment, list_services, list_flavors, show_flavor and versions; "*" applies to every operation without a
-// rule of its own. Keystone never fails.
+// FaultOperations are the operations a fault rule can name: the names the audit log records for mutating calls,
+// then the reads.
+var FaultOperations = []string{
+	"reboot", "os-start", "os-stop", "attach_volume", "detach_volume", "os-reset_status", "os-force_detach",
+	"attachment_create", "attachment_update", "attachment_delete", "os-complete",
+	"list_servers", "show_server", "list_volume_attachments", "show_volume_attachment", "list_volumes", "show_volume",
+	"list_attachments", "show_attachment", "list_services", "list_flavors", "show_flavor", "list_instance_actions",
+	"show_instance_action", "versions",
+}
+
+// FaultConfig switches fault injection on (or, empty, off). Rules are keyed by operation (FaultOperations); "*"
+// applies to every operation without a rule of its own. Keystone never fails.
 type FaultConfig struct {
 	Seed  int64 // the draws repeat for one seed and one order of requests
 	Rules map[string]FaultRule
@@ -64,6 +74,9 @@ var (
 // Validate refuses rules that cannot be drawn from.
 func (fc FaultConfig) Validate() error {
 	for op, r := range fc.Rules {
+		if op != "*" && !slices.Contains(FaultOperations, op) {
+			return fmt.Errorf("fault rule %s: unknown operation (known: *, %s)", op, strings.Join(FaultOperations, ", "))
+		}
 		if r.Rate < 0 || r.Rate > 1 {
 			return fmt.Errorf("fault rule %s: rate %v is not between 0 and 1", op, r.Rate)
 		}
@@ -71,6 +84,22 @@ func (fc FaultConfig) Validate() error {
 			if !slices.Contains(allFaultKinds, k) {
 				return fmt.Errorf("fault rule %s: unknown kind %q", op, k)
 			}
+		}
+		if len(r.KindRates) > 0 && (r.Rate != 0 || len(r.Kinds) > 0) {
+			return fmt.Errorf("fault rule %s: kind rates replace the rate and kinds, not both", op)
+		}
+		sum := 0.0
+		for k, rate := range r.KindRates {
+			if !slices.Contains(allFaultKinds, k) {
+				return fmt.Errorf("fault rule %s: unknown kind %q", op, k)
+			}
+			if rate < 0 || rate > 1 {
+				return fmt.Errorf("fault rule %s: rate %v of %s is not between 0 and 1", op, rate, k)
+			}
+			sum += rate
+		}
+		if sum > 1+1e-9 {
+			return fmt.Errorf("fault rule %s: the kinds' rates add up to %v, more than 1", op, sum)
 		}
 		for _, p := range r.Phases {
 			if !slices.Contains(allFaultPhases, p) {
@@ -148,15 +177,33 @@ func (fi *Faults) Draw(op string) Fault {
 	if !ok {
 		rule, ok = fi.cfg.Rules["*"]
 	}
-	if !ok || rule.Rate == 0 || fi.rng.Float64() >= rule.Rate {
+	if !ok {
 		return Fault{}
 	}
-	kinds, phases := rule.Kinds, rule.Phases
-	if len(kinds) == 0 {
-		kinds = allFaultKinds
+	var kind FaultKind
+	if len(rule.KindRates) > 0 {
+		// One draw against the kinds' rates laid end to end, in a fixed order so one seed repeats.
+		u, at := fi.rng.Float64(), 0.0
+		for _, k := range allFaultKinds {
+			at += rule.KindRates[k]
+			if u < at {
+				kind = k
+				break
+			}
+		}
+	} else if rule.Rate > 0 && fi.rng.Float64() < rule.Rate {
+		kinds := rule.Kinds
+		if len(kinds) == 0 {
+			kinds = allFaultKinds
+		}
+		kind = kinds[fi.rng.IntN(len(kinds))]
 	}
+	if kind == "" {
+		return Fault{}
+	}
+	phases := rule.Phases
 	if len(phases) == 0 {
 		phases = allFaultPhases
 	}
-	return Fault{Kind: kinds[fi.rng.IntN(len(kinds))], Phase: phases[fi.rng.IntN(len(phases))]}
+	return Fault{Kind: kind, Phase: phases[fi.rng.IntN(len(phases))]}
 }

@@ -2,6 +2,8 @@ package model
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"sync"
@@ -17,6 +19,9 @@ const (
 	OpAttach Operation = "attach" // nova-compute connecting a volume and hot-plugging it
 	OpDetach Operation = "detach" // nova-compute unplugging a volume and disconnecting it
 	OpReset  Operation = "reset"  // cinder-api carrying out os-reset_status
+	// OpAPI is Nova's or Cinder's API answering one request besides the work it casts; it has no median of its
+	// own (the simulation answers as fast as it can) unless one is configured.
+	OpAPI Operation = "api"
 )
 
 // medians are what the operations take on a real libvirt/LVM cloud at scale 1; each duration is drawn
@@ -31,31 +36,50 @@ var medians = map[Operation]time.Duration{
 
 const latencySigma = 0.5
 
+// Median is op's median at scale 1 on a real cloud, as the model has it.
+func Median(op Operation) time.Duration { return medians[op] }
+
 // Latency draws operation durations from a seeded source and scales them (the cloud's LatencyScale).
 type Latency struct {
-	scale float64
-	mu    sync.Mutex
-	rng   *rand.Rand
+	scale   float64
+	medians map[Operation]time.Duration
+	mu      sync.Mutex
+	rng     *rand.Rand
 }
 
-// NewLatency draws from seed, or from a random seed when it is 0.
-func NewLatency(scale float64, seed int64) *Latency {
+// NewLatency draws from seed, or from a random seed when it is 0; override replaces the medians of the
+// operations it names (durations at scale 1).
+func NewLatency(scale float64, seed int64, override map[Operation]time.Duration) (*Latency, error) {
+	if scale < 0 {
+		return nil, fmt.Errorf("latency scale %v is negative", scale)
+	}
+	m := maps.Clone(medians)
+	for op, d := range override {
+		if _, known := medians[op]; !known && op != OpAPI {
+			return nil, fmt.Errorf("latency of %q: no such operation", op)
+		}
+		if d < 0 {
+			return nil, fmt.Errorf("latency of %s: %v is negative", op, d)
+		}
+		m[op] = d
+	}
 	s := uint64(seed)
 	if seed == 0 {
 		s = rand.Uint64()
 	}
-	return &Latency{scale: scale, rng: rand.New(rand.NewPCG(s, 0x1a7e))}
+	return &Latency{scale: scale, medians: m, rng: rand.New(rand.NewPCG(s, 0x1a7e))}, nil
 }
 
 // Duration is one draw for op, already scaled.
 func (l *Latency) Duration(op Operation) time.Duration {
-	if l.scale == 0 {
+	median := l.medians[op]
+	if l.scale == 0 || median == 0 {
 		return 0
 	}
 	l.mu.Lock()
 	n := l.rng.NormFloat64()
 	l.mu.Unlock()
-	return time.Duration(float64(medians[op]) * math.Exp(latencySigma*n) * l.scale)
+	return time.Duration(float64(median) * math.Exp(latencySigma*n) * l.scale)
 }
 
 // Scaled is a fixed duration of a real cloud at the configured scale.

@@ -41,6 +41,8 @@ type Config struct {
 	PowerSyncInterval time.Duration
 	// NoReconnectOnReboot is nova-compute's (compute.Config).
 	NoReconnectOnReboot bool
+	// ComputeWorkers is how many casts each host's nova-compute carries out at once (executor_thread_pool_size).
+	ComputeWorkers int
 	// ImageRef is the image image-booted instances are built from; UserID and ProjectID the account
 	// Provision's instances belong to.
 	ImageRef, UserID, ProjectID string
@@ -100,7 +102,8 @@ func New(cfg Config) *Service {
 	c.compute = compute.New(compute.Config{
 		DB: cfg.DB, Volumes: cfg.Volumes, Driver: cfg.Driver, API: c, IDs: cfg.IDs, Latency: cfg.Latency,
 		Audit: cfg.Audit, DeletesDanglingBDMsOnReboot: cfg.DeletesDanglingBDMsOnReboot,
-		PowerSyncInterval: cfg.PowerSyncInterval, NoReconnectOnReboot: cfg.NoReconnectOnReboot, Logf: cfg.Logf,
+		PowerSyncInterval: cfg.PowerSyncInterval, NoReconnectOnReboot: cfg.NoReconnectOnReboot, Workers: cfg.ComputeWorkers,
+		Logf: cfg.Logf,
 	})
 	c.rpc = c.compute
 	return c

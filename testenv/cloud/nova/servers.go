@@ -391,6 +391,9 @@ func (c *Service) filteredInstances(r *osapi.Request) ([]novadb.Instance, error)
 			return nil, nil
 		}
 	}
+	if err := changesFilter(r, &f); err != nil {
+		return nil, err
+	}
 	instances, err := novadb.ListInstances(r.Context(), c.db, f)
 	if err != nil {
 		return nil, err
@@ -431,4 +434,37 @@ func allTenants(q map[string][]string) (bool, error) {
 			"'0', '1', 'f', 'false', 'n', 'no', 'off', 'on', 't', 'true', 'y', 'yes'", values[0])
 	}
 	return b, nil
+}
+
+// changesFilter reads changes-since (every microversion) and changes-before (its query schema from 2.66; an
+// admin's is read below it too, as Nova's search options let it through). The query schema refuses a value that
+// is not a date-time; the controller refuses a changes-before earlier than changes-since.
+func changesFilter(r *osapi.Request, f *novadb.InstanceFilter) error {
+	q := r.URL.Query()
+	for _, p := range []struct {
+		name     string
+		schemaAt bool
+		into     *time.Time
+	}{
+		{"changes-since", true, &f.ChangesSince},
+		{"changes-before", r.Version.AtLeast(2, 66), &f.ChangesBefore},
+	} {
+		raw, present := q[p.name]
+		if !present {
+			continue
+		}
+		value := raw[len(raw)-1] // search_opts.update(req.GET) keeps a repeated parameter's last value
+		t, err := osapi.ParseISOTime(value)
+		switch {
+		case err != nil && p.schemaAt:
+			return osapi.BadRequest("Invalid input for query parameters %s. Value: %s. '%s' is not a 'date-time'", p.name, value, value)
+		case err != nil:
+			return osapi.BadRequest("Invalid filter field: %s.", p.name)
+		}
+		*p.into = t
+	}
+	if !f.ChangesSince.IsZero() && !f.ChangesBefore.IsZero() && f.ChangesBefore.Before(f.ChangesSince) {
+		return osapi.BadRequest("The value of changes-since must be less than or equal to changes-before.")
+	}
+	return nil
 }

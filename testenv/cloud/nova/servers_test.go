@@ -337,3 +337,56 @@ func TestFlavors(t *testing.T) {
 	cloudtest.WantAPIError(t, flavors.Get(t.Context(), c, "42").Err, 404,
 		`{"itemNotFound": {"code": 404, "message": "Flavor 42 could not be found."}}`)
 }
+
+// changes-since keeps the servers saved at or after the time, deleted ones included; changes-before those
+// saved at or before it; times are ISO 8601 and anything else is refused as Nova's schema and controller do.
+func TestServerListChangesSince(t *testing.T) {
+	f := cloudtest.New(t, cloud.Config{})
+	topo := f.Provision(t, cloudtest.StandardTopology())
+	vm1, vm2, vm3 := topo.Instances[0].ID, topo.Instances[1].ID, topo.Instances[2].ID
+	cloudtest.ExecSQL(t, f.Nova, "UPDATE instances SET updated_at = '2026-01-01 10:00:00' WHERE uuid = ?", vm1)
+	cloudtest.ExecSQL(t, f.Nova, "UPDATE instances SET updated_at = '2026-01-01 11:00:00' WHERE uuid = ?", vm2)
+	cloudtest.ExecSQL(t, f.Nova, "UPDATE instances SET updated_at = '2026-01-01 12:00:00', deleted = id, vm_state = 'deleted' WHERE uuid = ?", vm3)
+	token := f.Token(t)
+	compute := f.Cloud.Endpoints().Compute
+	list := func(query, version string) []string {
+		t.Helper()
+		r := cloudtest.Request(t, "GET", compute+"/servers/detail?all_tenants=1&"+query, "", "X-Auth-Token", token,
+			"OpenStack-API-Version", "compute "+version)
+		if r.Status != 200 {
+			t.Fatalf("%s: %d %s", query, r.Status, r.Body)
+		}
+		var out []string
+		for _, s := range r.JSON(t).(map[string]any)["servers"].([]any) {
+			s := s.(map[string]any)
+			out = append(out, s["name"].(string)+"/"+s["status"].(string))
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		query, version string
+		want           []string
+	}{
+		{"", "2.1", []string{"vm2/SHUTOFF", "vm1/ACTIVE"}},
+		{"changes-since=2026-01-01T11:00:00Z", "2.1", []string{"vm3/DELETED", "vm2/SHUTOFF"}},
+		{"changes-since=2026-01-01T11:00:01", "2.1", []string{"vm3/DELETED"}},
+		{"changes-since=2026-01-01T11:30:00%2B01:00", "2.1", []string{"vm3/DELETED", "vm2/SHUTOFF"}},
+		{"changes-since=2026-01-01T13:00:00Z", "2.1", nil},
+		{"changes-before=2026-01-01T11:00:00Z", "2.66", []string{"vm2/SHUTOFF", "vm1/ACTIVE"}},
+		{"changes-since=2026-01-01T10:30:00Z&changes-before=2026-01-01T11:30:00Z", "2.66", []string{"vm2/SHUTOFF"}},
+	} {
+		if got := list(tc.query, tc.version); !slices.Equal(got, tc.want) {
+			t.Errorf("%s at %s: %v, want %v", tc.query, tc.version, got, tc.want)
+		}
+	}
+	for _, tc := range []struct{ query, version, message string }{
+		{"changes-since=yesterday", "2.1", "Invalid input for query parameters changes-since. Value: yesterday. 'yesterday' is not a 'date-time'"},
+		{"changes-before=yesterday", "2.66", "Invalid input for query parameters changes-before. Value: yesterday. 'yesterday' is not a 'date-time'"},
+		{"changes-before=yesterday", "2.65", "Invalid filter field: changes-before."},
+		{"changes-since=2026-01-02T00:00:00Z&changes-before=2026-01-01T00:00:00Z", "2.66",
+			"The value of changes-since must be less than or equal to changes-before."},
+	} {
+		cloudtest.WantBody(t, cloudtest.Request(t, "GET", compute+"/servers/detail?"+tc.query, "", "X-Auth-Token", token,
+			"OpenStack-API-Version", "compute "+tc.version), 400, fmt.Sprintf(`{"badRequest": {"code": 400, "message": %q}}`, tc.message))
+	}
+}

@@ -13,9 +13,10 @@ import (
 func (c *Service) Handler() http.Handler {
 	svc := c.api
 	mux := http.NewServeMux()
+	// The version list's paste pipeline (oscomputeversions) has no compute_req_id; /v2.1's has.
 	mux.HandleFunc("GET /{$}", c.versions)
-	mux.HandleFunc("GET /v2.1", c.version)
-	mux.HandleFunc("GET /v2.1/{$}", c.version)
+	mux.Handle("GET /v2.1", svc.WithRequestID(c.version))
+	mux.Handle("GET /v2.1/{$}", svc.WithRequestID(c.version))
 	routes := map[string]osapi.Endpoint{
 		"GET /v2.1/servers":                                        {Op: "list_servers", Serve: c.listServers},
 		"GET /v2.1/servers/detail":                                 {Op: "list_servers", Serve: c.listServersDetail},

@@ -51,7 +51,9 @@ type Tokens interface {
 type Pipeline struct {
 	Tokens Tokens
 	Faults *model.Faults
-	Audit  *AuditLog
+	// Latency, when set, is how long the service takes to answer a request (model.OpAPI).
+	Latency *model.Latency
+	Audit   *AuditLog
 	// Closing is closed when the cloud shuts down: requests a fault holds are let go.
 	Closing <-chan struct{}
 	Logf    func(format string, args ...any)
@@ -93,6 +95,11 @@ func (svc Service) Route(e Endpoint) http.Handler {
 			return
 		}
 		svc.VersionHeader(w, v)
+		if svc.Latency != nil {
+			if err := model.Sleep(r.Context(), svc.Latency.Duration(model.OpAPI)); err != nil {
+				return // the client gave up
+			}
+		}
 		op := e.Op
 		if op == "" {
 			op = peekAction(r)
@@ -155,8 +162,7 @@ func (svc Service) RouteNotFound() http.Handler {
 // setRequestID stamps the answer with a request id, drawn outside the seeded ids so that the number of
 // requests served does not change the ids a later Provision generates.
 func (svc Service) setRequestID(w http.ResponseWriter) string {
-	id := "req-" + uuid.NewString()
-	w.Header().Set("X-Openstack-Request-Id", id)
+	id := newRequestID(w)
 	if svc.Name == "compute" {
 		w.Header().Set("X-Compute-Request-Id", id)
 	}
@@ -294,4 +300,30 @@ func withCaller(ctx context.Context, c Caller) context.Context {
 func CallerOf(ctx context.Context) Caller {
 	c, _ := ctx.Value(callerKey{}).(Caller)
 	return c
+}
+
+// newRequestID stamps an answer with a request id as oslo.middleware's RequestId does, drawn outside the seeded
+// ids (see setRequestID).
+func newRequestID(w http.ResponseWriter) string {
+	id := "req-" + uuid.NewString()
+	w.Header().Set("X-Openstack-Request-Id", id)
+	return id
+}
+
+// WithRequestID gives h's answers the service's request id headers, for the routes outside Route that pass its
+// request id middleware all the same (Nova's /v2.1 version document, Cinder's version list).
+func (svc Service) WithRequestID(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		svc.setRequestID(w)
+		h(w, r)
+	})
+}
+
+// WithRequestID gives every answer of h a request id: Keystone's request_id middleware and Glance's context
+// middleware do so for every request, version documents and errors included.
+func WithRequestID(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		newRequestID(w)
+		h.ServeHTTP(w, r)
+	})
 }

@@ -239,3 +239,74 @@ func TestDanglingBDMsOnReboot(t *testing.T) {
 		})
 	}
 }
+
+// gatedDriver is a virt.Fake whose PowerOn, once gated, waits for the test to open the gate, counting the
+// power-ons in progress.
+type gatedDriver struct {
+	*virt.Fake
+	mu               sync.Mutex
+	gated            bool
+	gate             chan struct{}
+	started          chan struct{}
+	running, busiest int
+}
+
+func (d *gatedDriver) PowerOn(ctx context.Context, dom virt.Domain, v []virt.VolumeConnection) error {
+	d.mu.Lock()
+	gated := d.gated
+	if gated {
+		d.running++
+		d.busiest = max(d.busiest, d.running)
+	}
+	d.mu.Unlock()
+	if gated {
+		d.started <- struct{}{}
+		<-d.gate
+		d.mu.Lock()
+		d.running--
+		d.mu.Unlock()
+	}
+	return d.Fake.PowerOn(ctx, dom, v)
+}
+
+// A host's nova-compute carries out at most ComputeWorkers casts at once (executor_thread_pool_size); the rest
+// wait for a worker and then run, so every reboot still happens.
+func TestComputeWorkersBoundAHostsOperations(t *testing.T) {
+	const workers, instances = 2, 6
+	d := &gatedDriver{Fake: virt.NewFake(), gate: make(chan struct{}), started: make(chan struct{}, instances)}
+	f := cloudtest.New(t, cloud.Config{Driver: d, ComputeWorkers: workers})
+	topo := cloud.Topology{Hosts: []cloud.Host{{Name: "compute-1"}}}
+	for range instances {
+		topo.Instances = append(topo.Instances, cloud.Instance{Host: "compute-1"})
+	}
+	topo = f.Provision(t, topo)
+	d.mu.Lock()
+	d.gated = true
+	d.mu.Unlock()
+	c := f.Compute(t, "2.1")
+	for _, inst := range topo.Instances {
+		if err := servers.Reboot(t.Context(), c, inst.ID, servers.RebootOpts{Type: servers.HardReboot}).ExtractErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Once the workers are all busy, let the power-ons through one by one: each frees a worker for a waiting
+	// reboot.
+	for range workers {
+		<-d.started
+	}
+	for i := range instances {
+		d.gate <- struct{}{}
+		if i+workers < instances {
+			<-d.started
+		}
+	}
+	f.Settle()
+	if d.busiest != workers {
+		t.Errorf("%d power-ons at once on one host, want %d (its workers)", d.busiest, workers)
+	}
+	for _, inst := range topo.Instances {
+		if got := f.State(t, inst.ID); got != (cloudtest.ServerState{VM: "active", Task: "", Power: 1}) {
+			t.Errorf("%s after its reboot: %+v", inst.ID, got)
+		}
+	}
+}

@@ -65,7 +65,11 @@ type Config struct {
 	// NoReconnectOnReboot: a HARD reboot (and a start) brings the domain back without connecting its data
 	// volumes, as the Operations Guide assumes, where Nova's libvirt driver connects every one (hardReboot).
 	NoReconnectOnReboot bool
-	Logf                func(format string, args ...any)
+	// Workers is how many casts one host carries out at once, as oslo.messaging's executor pool
+	// (executor_thread_pool_size) bounds a real nova-compute; a cast waiting for an instance's lock holds its
+	// worker, as a green thread does. Zero means no bound.
+	Workers int
+	Logf    func(format string, args ...any)
 }
 
 // Manager is nova-compute on every compute host: it carries out the casts the API makes, one operation
@@ -82,6 +86,7 @@ type Manager struct {
 	deleteDangling    bool
 	noReconnect       bool
 	powerSyncInterval time.Duration
+	workers           int
 	logf              func(format string, args ...any)
 
 	mu      sync.Mutex
@@ -90,6 +95,7 @@ type Manager struct {
 	hosts   map[string]serviceState // hosts the simulation runs nova-compute on
 	hostIPs map[string]string       // the address each host's connector reports
 	queued  map[string][]func(context.Context)
+	pools   map[string]chan struct{} // each host's busy workers
 	casts   sync.WaitGroup
 	// closed: the cloud is shutting down; a cast from a request still in flight is lost, as an RPC cast to a
 	// service that is going away is. It also keeps casts.Go from racing casts.Wait.
@@ -110,9 +116,9 @@ func New(cfg Config) *Manager {
 	return &Manager{
 		db: cfg.DB, volumes: cfg.Volumes, driver: cfg.Driver, api: cfg.API, ids: cfg.IDs, latency: cfg.Latency,
 		audit: cfg.Audit, deleteDangling: cfg.DeletesDanglingBDMsOnReboot, powerSyncInterval: cfg.PowerSyncInterval,
-		noReconnect: cfg.NoReconnectOnReboot, logf: cfg.Logf,
+		noReconnect: cfg.NoReconnectOnReboot, workers: cfg.Workers, logf: cfg.Logf,
 		ctx: context.Background(), locks: map[string]*sync.Mutex{}, hosts: map[string]serviceState{},
-		hostIPs: map[string]string{}, queued: map[string][]func(context.Context){},
+		hostIPs: map[string]string{}, queued: map[string][]func(context.Context){}, pools: map[string]chan struct{}{},
 	}
 }
 
@@ -141,8 +147,31 @@ func (m *Manager) cast(host string, op func(context.Context)) {
 		m.queued[host] = append(m.queued[host], op)
 		return
 	}
-	ctx := m.ctx
-	m.casts.Go(func() { op(ctx) })
+	ctx, pool := m.ctx, m.pool(host)
+	m.casts.Go(func() {
+		if pool != nil {
+			select {
+			case pool <- struct{}{}:
+				defer func() { <-pool }()
+			case <-ctx.Done():
+				return
+			}
+		}
+		op(ctx)
+	})
+}
+
+// pool is host's workers, nil when they are not bounded; the caller holds m.mu.
+func (m *Manager) pool(host string) chan struct{} {
+	if m.workers <= 0 {
+		return nil
+	}
+	p, ok := m.pools[host]
+	if !ok {
+		p = make(chan struct{}, m.workers)
+		m.pools[host] = p
+	}
+	return p
 }
 
 // Wait waits until every cast made so far to a running host has been carried out.

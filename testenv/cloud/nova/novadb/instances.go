@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/osdr/osdr/testenv/cloud/osapi"
 	"github.com/osdr/osdr/testenv/cloud/store"
@@ -134,13 +135,25 @@ type InstanceFilter struct {
 	NamePattern string // a regular expression the display name matches
 	VMStates    []string
 	TaskStates  []string
+	// ChangesSince and ChangesBefore, when set, keep the instances saved at or after and at or before them,
+	// deleted ones included (instance_get_all_by_filters_sort with changes-since and changes-before).
+	ChangesSince, ChangesBefore time.Time
 }
 
-// ListInstances lists the live instances f selects, newest first.
+// ListInstances lists the instances f selects, newest first: the live ones, or with a changes-since or
+// changes-before time the deleted ones too.
 func ListInstances(ctx context.Context, q store.Querier, f InstanceFilter) ([]Instance, error) {
 	var where []string
 	var args []any
-	where = append(where, "deleted = 0")
+	if f.ChangesSince.IsZero() && f.ChangesBefore.IsZero() {
+		where = append(where, "deleted = 0")
+	}
+	if !f.ChangesSince.IsZero() {
+		where, args = append(where, "updated_at >= ?"), append(args, f.ChangesSince)
+	}
+	if !f.ChangesBefore.IsZero() {
+		where, args = append(where, "updated_at <= ?"), append(args, f.ChangesBefore)
+	}
 	if f.ProjectID != "" {
 		where, args = append(where, "project_id = ?"), append(args, f.ProjectID)
 	}
