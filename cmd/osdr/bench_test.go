@@ -72,16 +72,20 @@ func benchRecover(b *testing.B, s *sim.Sim, args ...string) recovery {
 	var exit *exec.ExitError
 	partial := errors.As(err, &exit) && exit.ExitCode() == 3
 	if jerr := json.Unmarshal(lines[len(lines)-1], &r.Result); jerr != nil || err != nil && !partial || r.Timing == nil {
-		tail := stderr.Bytes()
-		if len(tail) > 4000 {
-			tail = tail[len(tail)-4000:]
-		}
-		b.Fatalf("osdr recover %v: %v (result: %v)\n%s", args, err, jerr, tail)
+		b.Fatalf("osdr recover %v: %v (result: %v)\n%s", args, err, jerr, tail(stderr.Bytes()))
 	}
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		r.MaxRSS = ru.Maxrss * 1024 // Linux reports kilobytes
 	}
 	return r
+}
+
+// tail is the end of what a command printed, enough to say why it failed.
+func tail(out []byte) []byte {
+	if len(out) > 4000 {
+		return out[len(out)-4000:]
+	}
+	return out
 }
 
 // expectSucceeded fails a benchmark whose recovery left an instance unrecovered: its times would not be a

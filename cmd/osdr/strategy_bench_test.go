@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"database/sql"
 	"encoding/json"
 	"os/exec"
 	"strings"
 	"testing"
 
+	"github.com/osdr/osdr/internal/run"
 	"github.com/osdr/osdr/recover"
 	"github.com/osdr/osdr/testenv/cloud"
 	"github.com/osdr/osdr/testenv/sim"
@@ -132,13 +134,15 @@ func benchVerify(b *testing.B, s *sim.Sim, r recovery) map[string]string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cmd := exec.Command(osdrBinary, "verify", "--manifest", runOf(r.RunID).Manifest(), "--run", r.RunID, "-o", "json", "--deadline", "30m")
+	cmd := exec.Command(osdrBinary, "verify", "--manifest", run.Run{ID: r.RunID, Dir: r.RunDir}.Manifest(), "--run", r.RunID, "-o", "json", "--deadline", "30m")
 	cmd.Env = append(cmd.Environ(), envList(env)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
 	out, _ := cmd.Output() // a failed check exits 1; the result still says which
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	var res Result
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil || len(res.Checks) == 0 {
-		b.Fatalf("verify of run %s: no result (%v)", r.RunID, err)
+		b.Fatalf("verify of run %s: no checks (%v; %s)\n%s", r.RunID, err, res.Error, tail(stderr.Bytes()))
 	}
 	states := map[string]string{}
 	for _, c := range res.Checks {
