@@ -14,6 +14,7 @@ import (
 
 	"github.com/osdr/osdr/internal/durable"
 	"github.com/osdr/osdr/internal/run"
+	"github.com/osdr/osdr/internal/settings"
 )
 
 // Step names the guide's steps as the journal records them.
@@ -151,9 +152,10 @@ func openJournal(rn run.Run) (*journal, error) {
 	return j, nil
 }
 
-// Each line is `<crc32 of the JSON, 8 hex digits> <JSON>`, so a partly written line is recognised.
+// Each line is `<crc32 of the JSON, 8 hex digits> <JSON>`, so a partly written line is recognised. A journal
+// over settings.JournalLimit is refused before it is read.
 func readJournal(f *os.File) ([]Entry, int64, error) {
-	raw, err := os.ReadFile(f.Name())
+	raw, err := settings.JournalLimit.ReadOpened(f)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -179,6 +181,14 @@ func readJournal(f *os.File) ([]Entry, int64, error) {
 		good += int64(len(line))
 	}
 	return entries, good, nil
+}
+
+func journalLine(e Entry) ([]byte, error) {
+	body, err := json.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("encode journal entry: %w", err)
+	}
+	return fmt.Appendf(nil, "%08x %s\n", crc32.ChecksumIEEE(body), body), nil
 }
 
 func parseJournalLine(line []byte) (Entry, bool) {
@@ -209,11 +219,10 @@ func (j *journal) append(e Entry) (Entry, error) {
 	if e.Time.IsZero() {
 		e.Time = time.Now().UTC()
 	}
-	body, err := json.Marshal(e)
+	line, err := journalLine(e)
 	if err != nil {
-		return e, fmt.Errorf("encode journal entry: %w", err)
+		return e, err
 	}
-	line := fmt.Appendf(nil, "%08x %s\n", crc32.ChecksumIEEE(body), body)
 	if _, err := j.f.Write(line); err != nil {
 		j.broken = err
 		return e, fmt.Errorf("append to journal: %w", err)

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -16,6 +15,7 @@ import (
 	"github.com/osdr/osdr/internal/cloud"
 	"github.com/osdr/osdr/internal/durable"
 	"github.com/osdr/osdr/internal/run"
+	"github.com/osdr/osdr/internal/settings"
 )
 
 // manifestFormat is the version of the manifest file format this build writes. Format 1 (before the cloud's
@@ -218,11 +218,12 @@ func WriteManifest(rn run.Run, m *Manifest) (string, error) {
 	return path, nil
 }
 
-// ReadManifest loads a manifest and verifies its checksum and format.
+// ReadManifest loads a manifest and verifies its checksum and format. A file over settings.ManifestLimit is
+// refused before it is read.
 func ReadManifest(path string) (*Manifest, error) {
-	raw, err := os.ReadFile(path)
+	raw, err := settings.ManifestLimit.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read manifest: %w", err)
+		return nil, err
 	}
 	var env manifestEnvelope
 	if err := json.Unmarshal(raw, &env); err != nil || len(env.Manifest) == 0 {
