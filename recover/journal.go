@@ -159,6 +159,11 @@ func readJournal(f *os.File) ([]Entry, int64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
+	return parseJournal(raw)
+}
+
+// parseJournal reads a journal's content: its entries and the length of the whole lines that hold them.
+func parseJournal(raw []byte) ([]Entry, int64, error) {
 	var entries []Entry
 	var good int64
 	lines := bytes.SplitAfter(raw, []byte("\n"))

@@ -86,8 +86,8 @@ func largeJournal(rn run.Run, instances int) []Entry {
 	return entries
 }
 
-// writeJournal writes entries as the journal writes them, without an fsync per entry.
-func writeJournal(t testing.TB, rn run.Run, entries []Entry) {
+// journalBytes is entries as the journal writes them.
+func journalBytes(t testing.TB, entries []Entry) []byte {
 	var file []byte
 	for _, e := range entries {
 		line, err := journalLine(e)
@@ -96,7 +96,12 @@ func writeJournal(t testing.TB, rn run.Run, entries []Entry) {
 		}
 		file = append(file, line...)
 	}
-	if err := os.WriteFile(rn.Journal(), file, 0o600); err != nil {
+	return file
+}
+
+// writeJournal writes entries as the journal writes them, without an fsync per entry.
+func writeJournal(t testing.TB, rn run.Run, entries []Entry) {
+	if err := os.WriteFile(rn.Journal(), journalBytes(t, entries), 0o600); err != nil {
 		t.Fatal(err)
 	}
 }

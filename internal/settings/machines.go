@@ -111,6 +111,12 @@ func loadInventory(path string, limit FileLimit) (inventory, error) {
 	if err != nil {
 		return inv, err
 	}
+	return parseInventory(content, filepath.Dir(path))
+}
+
+// parseInventory reads an inventory's content; relative paths in it are relative to dir.
+func parseInventory(content []byte, dir string) (inventory, error) {
+	var inv inventory
 	// YAMLToJSONStrict refuses duplicate keys: two entries for one host would leave one of them unused.
 	asJSON, err := yaml.YAMLToJSONStrict(content)
 	if err != nil {
@@ -120,7 +126,7 @@ func loadInventory(path string, limit FileLimit) (inventory, error) {
 	if err := decodeStrict(asJSON, &file); err != nil {
 		return inv, fmt.Errorf("top level (defaults, hosts, guests): %w", err)
 	}
-	paths := filePaths{dir: filepath.Dir(path)}
+	paths := filePaths{dir: dir}
 	var errs []error
 	if len(file.Defaults) > 0 {
 		errs = append(errs, decodeStrict(file.Defaults, &inv.defaults))
