@@ -123,6 +123,9 @@ func (j *journal) index(i int) {
 // crash in the middle of a write, is dropped and the file truncated to the last whole line.
 func openJournal(rn run.Run) (*journal, error) {
 	path := rn.Journal()
+	if err := checkJournalFile(path); err != nil {
+		return nil, err
+	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open journal: %w", err)
@@ -171,13 +174,18 @@ func parseJournal(raw []byte) ([]Entry, int64, error) {
 		if len(line) == 0 {
 			continue
 		}
-		last := i == len(lines)-1 || (i == len(lines)-2 && len(lines[len(lines)-1]) == 0)
+		// Only a last line the crash cut short is torn: a whole line (its newline written) that does not check
+		// was damaged after it was made durable, and may be a reboot's intent.
+		torn := i == len(lines)-1 && line[len(line)-1] != '\n'
 		e, ok := parseJournalLine(line)
 		if !ok {
-			if last {
+			if torn {
 				break
 			}
 			return nil, 0, fmt.Errorf("%w: line %d is damaged", errCorruptJournal, i+1)
+		}
+		if !knownSteps[e.Step] || !knownPhases[e.Phase] {
+			return nil, 0, fmt.Errorf("%w: line %d has step %q and phase %q, which this osdr does not write", errCorruptJournal, i+1, e.Step, e.Phase)
 		}
 		if e.Seq != len(entries)+1 {
 			return nil, 0, fmt.Errorf("%w: line %d has sequence %d, want %d", errCorruptJournal, i+1, e.Seq, len(entries)+1)
@@ -186,6 +194,34 @@ func parseJournal(raw []byte) ([]Entry, int64, error) {
 		good += int64(len(line))
 	}
 	return entries, good, nil
+}
+
+// knownSteps and knownPhases are what this osdr writes: a journal naming others was written by another
+// program, and resuming from it would skip or repeat steps it cannot read.
+var (
+	knownSteps  = map[Step]bool{StepSnapshot: true, StepDBClean: true, StepReboot: true, StepReattach: true, StepGuestReboot: true, StepProve: true}
+	knownPhases = map[Phase]bool{PhaseIntent: true, PhaseDone: true, PhaseFailed: true, PhaseSkipped: true, PhaseUndone: true}
+)
+
+// checkJournalFile refuses a journal that is not a regular file. A journal is truncated to its last whole line
+// and appended to: through a symbolic link that would be done to whatever file it points at, with the rights
+// of an operator who runs osdr as root.
+func checkJournalFile(path string) error {
+	if info, err := os.Lstat(path); err == nil && !info.Mode().IsRegular() {
+		return fmt.Errorf("%w: %s is a %s, not a file osdr wrote; nothing was read from or written to it", errCorruptJournal, path, kindOf(info.Mode()))
+	}
+	return nil
+}
+
+// kindOf names what a file that is not a regular file is, for messages.
+func kindOf(mode os.FileMode) string {
+	switch {
+	case mode&os.ModeSymlink != 0:
+		return "symbolic link"
+	case mode.IsDir():
+		return "directory"
+	}
+	return "special file"
 }
 
 func journalLine(e Entry) ([]byte, error) {
@@ -334,6 +370,9 @@ func (j *journal) close() error { return j.f.Close() }
 
 // ReadJournal reads a run's journal without opening it for writing (reports, verification).
 func ReadJournal(rn run.Run) ([]Entry, error) {
+	if err := checkJournalFile(rn.Journal()); err != nil {
+		return nil, err
+	}
 	f, err := os.Open(rn.Journal())
 	if err != nil {
 		return nil, fmt.Errorf("open journal: %w", err)
