@@ -84,11 +84,14 @@ func (r *resolution) limits() error {
 }
 
 // ReadFile reads the file at path whole, refusing it, before reading, when it is over the limit. $Env is read
-// from the process environment, as Resolve read it.
+// from the process environment, as Resolve read it. A path that looks like a DSN is refused without being repeated: it was typed where a path goes.
 func (l FileLimit) ReadFile(path string) ([]byte, error) {
+	if looksLikeDSN(path) {
+		return nil, fmt.Errorf("read %s: %w", l.What, ErrLooksLikeDSN)
+	}
 	file, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", l.What, err)
+		return nil, fmt.Errorf("read %s %s: %w", l.What, path, withoutPath(err))
 	}
 	defer file.Close()
 	return l.ReadOpened(file)
