@@ -83,6 +83,20 @@ kill-points: ## Kill a 1,000-instance recovery at KILL_POINTS seeded journal poi
 		$(GO) test -count=1 -timeout 4h -run '^TestKillPointsAtScale$$' -v ./cmd/osdr \
 		| grep --line-buffered -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|killpoints_e2e_test.go'
 
+# Every fuzz target, FUZZTIME each, one after another: the packages whose tests hold one, each asked for its
+# list (go test -list). An input that fails is written to the package's testdata/fuzz/, where it stays as a
+# regression test once checked in.
+FUZZTIME ?= 5m
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME each (default 5m), one after another
+	@set -e; for dir in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+	  for target in $$($(GO) test -list '^Fuzz' $$dir | grep '^Fuzz'); do \
+	    echo "== $$dir $$target for $(FUZZTIME)"; \
+	    $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$dir; \
+	  done; \
+	done
+
 .PHONY: lint
 lint: ## gofmt check, go vet, staticcheck
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -22,6 +21,7 @@ import (
 	"github.com/osdr/osdr/inject"
 	"github.com/osdr/osdr/internal/bounds"
 	"github.com/osdr/osdr/internal/cloud"
+	"github.com/osdr/osdr/internal/settings"
 	"github.com/osdr/osdr/recover"
 	"github.com/osdr/osdr/suites"
 )
@@ -167,11 +167,11 @@ func (e *ValidationError) Error() string {
 
 var namePattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
-// Load reads and validates a drill file.
+// Load reads and validates a drill file. A file over settings.DrillFileLimit is refused before it is read.
 func Load(path string, faultKinds []string) (*Drill, error) {
-	raw, err := os.ReadFile(path)
+	raw, err := settings.DrillFileLimit.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read drill: %w", err)
+		return nil, err
 	}
 	return Parse(path, raw, faultKinds)
 }

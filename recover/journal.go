@@ -14,6 +14,7 @@ import (
 
 	"github.com/osdr/osdr/internal/durable"
 	"github.com/osdr/osdr/internal/run"
+	"github.com/osdr/osdr/internal/settings"
 )
 
 // Step names the guide's steps as the journal records them.
@@ -122,6 +123,9 @@ func (j *journal) index(i int) {
 // crash in the middle of a write, is dropped and the file truncated to the last whole line.
 func openJournal(rn run.Run) (*journal, error) {
 	path := rn.Journal()
+	if err := checkJournalFile(path); err != nil {
+		return nil, err
+	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open journal: %w", err)
@@ -151,12 +155,18 @@ func openJournal(rn run.Run) (*journal, error) {
 	return j, nil
 }
 
-// Each line is `<crc32 of the JSON, 8 hex digits> <JSON>`, so a partly written line is recognised.
+// Each line is `<crc32 of the JSON, 8 hex digits> <JSON>`, so a partly written line is recognised. A journal
+// over settings.JournalLimit is refused before it is read.
 func readJournal(f *os.File) ([]Entry, int64, error) {
-	raw, err := os.ReadFile(f.Name())
+	raw, err := settings.JournalLimit.ReadOpened(f)
 	if err != nil {
 		return nil, 0, err
 	}
+	return parseJournal(raw)
+}
+
+// parseJournal reads a journal's content: its entries and the length of the whole lines that hold them.
+func parseJournal(raw []byte) ([]Entry, int64, error) {
 	var entries []Entry
 	var good int64
 	lines := bytes.SplitAfter(raw, []byte("\n"))
@@ -164,13 +174,18 @@ func readJournal(f *os.File) ([]Entry, int64, error) {
 		if len(line) == 0 {
 			continue
 		}
-		last := i == len(lines)-1 || (i == len(lines)-2 && len(lines[len(lines)-1]) == 0)
+		// Only a last line the crash cut short is torn: a whole line (its newline written) that does not check
+		// was damaged after it was made durable, and may be a reboot's intent.
+		torn := i == len(lines)-1 && line[len(line)-1] != '\n'
 		e, ok := parseJournalLine(line)
 		if !ok {
-			if last {
+			if torn {
 				break
 			}
 			return nil, 0, fmt.Errorf("%w: line %d is damaged", errCorruptJournal, i+1)
+		}
+		if !knownSteps[e.Step] || !knownPhases[e.Phase] {
+			return nil, 0, fmt.Errorf("%w: line %d has step %q and phase %q, which this osdr does not write", errCorruptJournal, i+1, e.Step, e.Phase)
 		}
 		if e.Seq != len(entries)+1 {
 			return nil, 0, fmt.Errorf("%w: line %d has sequence %d, want %d", errCorruptJournal, i+1, e.Seq, len(entries)+1)
@@ -179,6 +194,42 @@ func readJournal(f *os.File) ([]Entry, int64, error) {
 		good += int64(len(line))
 	}
 	return entries, good, nil
+}
+
+// knownSteps and knownPhases are what this osdr writes: a journal naming others was written by another
+// program, and resuming from it would skip or repeat steps it cannot read.
+var (
+	knownSteps  = map[Step]bool{StepSnapshot: true, StepDBClean: true, StepReboot: true, StepReattach: true, StepGuestReboot: true, StepProve: true}
+	knownPhases = map[Phase]bool{PhaseIntent: true, PhaseDone: true, PhaseFailed: true, PhaseSkipped: true, PhaseUndone: true}
+)
+
+// checkJournalFile refuses a journal that is not a regular file. A journal is truncated to its last whole line
+// and appended to: through a symbolic link that would be done to whatever file it points at, with the rights
+// of an operator who runs osdr as root.
+func checkJournalFile(path string) error {
+	if info, err := os.Lstat(path); err == nil && !info.Mode().IsRegular() {
+		return fmt.Errorf("%w: %s is a %s, not a file osdr wrote; nothing was read from or written to it", errCorruptJournal, path, kindOf(info.Mode()))
+	}
+	return nil
+}
+
+// kindOf names what a file that is not a regular file is, for messages.
+func kindOf(mode os.FileMode) string {
+	switch {
+	case mode&os.ModeSymlink != 0:
+		return "symbolic link"
+	case mode.IsDir():
+		return "directory"
+	}
+	return "special file"
+}
+
+func journalLine(e Entry) ([]byte, error) {
+	body, err := json.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("encode journal entry: %w", err)
+	}
+	return fmt.Appendf(nil, "%08x %s\n", crc32.ChecksumIEEE(body), body), nil
 }
 
 func parseJournalLine(line []byte) (Entry, bool) {
@@ -209,11 +260,10 @@ func (j *journal) append(e Entry) (Entry, error) {
 	if e.Time.IsZero() {
 		e.Time = time.Now().UTC()
 	}
-	body, err := json.Marshal(e)
+	line, err := journalLine(e)
 	if err != nil {
-		return e, fmt.Errorf("encode journal entry: %w", err)
+		return e, err
 	}
-	line := fmt.Appendf(nil, "%08x %s\n", crc32.ChecksumIEEE(body), body)
 	if _, err := j.f.Write(line); err != nil {
 		j.broken = err
 		return e, fmt.Errorf("append to journal: %w", err)
@@ -320,6 +370,9 @@ func (j *journal) close() error { return j.f.Close() }
 
 // ReadJournal reads a run's journal without opening it for writing (reports, verification).
 func ReadJournal(rn run.Run) ([]Entry, error) {
+	if err := checkJournalFile(rn.Journal()); err != nil {
+		return nil, err
+	}
 	f, err := os.Open(rn.Journal())
 	if err != nil {
 		return nil, fmt.Errorf("open journal: %w", err)

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -16,6 +15,7 @@ import (
 	"github.com/osdr/osdr/internal/cloud"
 	"github.com/osdr/osdr/internal/durable"
 	"github.com/osdr/osdr/internal/run"
+	"github.com/osdr/osdr/internal/settings"
 )
 
 // manifestFormat is the version of the manifest file format this build writes. Format 1 (before the cloud's
@@ -200,30 +200,45 @@ func (m *Manifest) DataAttachments(instanceID string) []Attachment {
 // WriteManifest stores m durably as the run's manifest: written to a temporary file, fsync'ed, renamed into
 // place and the directory fsync'ed, so after a crash the file is either complete or absent.
 func WriteManifest(rn run.Run, m *Manifest) (string, error) {
-	m.Format = manifestFormat
-	m.Normalize()
-	body, err := json.Marshal(m)
+	file, err := encodeManifest(m)
 	if err != nil {
-		return "", fmt.Errorf("encode manifest: %w", err)
-	}
-	sum := sha256.Sum256(body)
-	file, err := json.MarshalIndent(manifestEnvelope{Manifest: body, SHA256: hex.EncodeToString(sum[:])}, "", "  ")
-	if err != nil {
-		return "", fmt.Errorf("encode manifest: %w", err)
+		return "", err
 	}
 	path := rn.Manifest()
-	if err := durable.WriteFile(path, append(file, '\n'), 0o600); err != nil {
+	if err := durable.WriteFile(path, file, 0o600); err != nil {
 		return "", fmt.Errorf("write manifest %s: %w", path, err)
 	}
 	return path, nil
 }
 
-// ReadManifest loads a manifest and verifies its checksum and format.
-func ReadManifest(path string) (*Manifest, error) {
-	raw, err := os.ReadFile(path)
+// encodeManifest is the content of m's manifest file, m normalized first.
+func encodeManifest(m *Manifest) ([]byte, error) {
+	m.Format = manifestFormat
+	m.Normalize()
+	body, err := json.Marshal(m)
 	if err != nil {
-		return nil, fmt.Errorf("read manifest: %w", err)
+		return nil, fmt.Errorf("encode manifest: %w", err)
 	}
+	sum := sha256.Sum256(body)
+	file, err := json.MarshalIndent(manifestEnvelope{Manifest: body, SHA256: hex.EncodeToString(sum[:])}, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encode manifest: %w", err)
+	}
+	return append(file, '\n'), nil
+}
+
+// ReadManifest loads a manifest and verifies its checksum and format. A file over settings.ManifestLimit is
+// refused before it is read.
+func ReadManifest(path string) (*Manifest, error) {
+	raw, err := settings.ManifestLimit.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return parseManifest(path, raw)
+}
+
+// parseManifest reads the content of the manifest file at path.
+func parseManifest(path string, raw []byte) (*Manifest, error) {
 	var env manifestEnvelope
 	if err := json.Unmarshal(raw, &env); err != nil || len(env.Manifest) == 0 {
 		return nil, fmt.Errorf("%w: %s is not a manifest file", errCorruptManifest, path)

@@ -485,6 +485,10 @@ func loadRun(rn run.Run) (*Plan, *Manifest, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("resume run %s: %w", rn.ID, err)
 	}
+	// Without its journal a run cannot tell which instances it rebooted: going on would reboot them again.
+	if _, err := os.Lstat(rn.Journal()); errors.Is(err, os.ErrNotExist) {
+		return nil, nil, fmt.Errorf("%w: run %s has a plan but no journal (%s), so what it did is unknown; nothing was done now: check the instances with osdr verify before starting a new recovery", errNotResumable, rn.ID, rn.Journal())
+	}
 	raw, err := os.ReadFile(rn.Plan())
 	if err != nil {
 		return nil, nil, fmt.Errorf("read the saved plan: %w", err)

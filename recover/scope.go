@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 )
 
 // Scope says which instances (and, with Volumes, which of their volumes) a snapshot, recovery, fault or
@@ -109,7 +110,7 @@ func (s Scope) all(m *Manifest) ([]string, error) {
 func (s Scope) byID(m *Manifest) ([]string, error) {
 	for _, id := range s.Instances {
 		if _, ok := m.Instance(id); !ok {
-			return nil, fmt.Errorf("unknown instance %s: not in the manifest", id)
+			return nil, fmt.Errorf("unknown instance %s: not in the manifest", quoted(id))
 		}
 	}
 	return s.Instances, nil
@@ -121,11 +122,11 @@ func (s Scope) byName(m *Manifest) ([]string, error) {
 		found := instancesWhere(m, func(in Instance) bool { return in.Name == name })
 		switch len(found) {
 		case 0:
-			return nil, fmt.Errorf("no instance is named %q", name)
+			return nil, fmt.Errorf("no instance is named %s", quoted(name))
 		case 1:
 			out = append(out, found[0])
 		default:
-			return nil, fmt.Errorf("%d instances are named %q (%v): use their ids", len(found), name, found)
+			return nil, fmt.Errorf("%d instances are named %s (%v): use their ids", len(found), quoted(name), found)
 		}
 	}
 	return out, nil
@@ -136,7 +137,7 @@ func (s Scope) byTag(m *Manifest) ([]string, error) {
 	for _, tag := range s.Tags {
 		found := instancesWhere(m, func(in Instance) bool { return slices.Contains(in.Tags, tag) })
 		if len(found) == 0 {
-			return nil, fmt.Errorf("no instance has tag %q", tag)
+			return nil, fmt.Errorf("no instance has tag %s", quoted(tag))
 		}
 		out = append(out, found...)
 	}
@@ -148,7 +149,7 @@ func (s Scope) byHost(m *Manifest) ([]string, error) {
 	for _, h := range s.Hosts {
 		found := instancesWhere(m, func(in Instance) bool { return in.Host == h })
 		if len(found) == 0 {
-			return nil, fmt.Errorf("unknown host %s: no instance of the manifest runs there", h)
+			return nil, fmt.Errorf("unknown host %s: no instance of the manifest runs there", quoted(h))
 		}
 		out = append(out, found...)
 	}
@@ -185,4 +186,15 @@ func dedupe(sorted []string) []string {
 		}
 	}
 	return out
+}
+
+// quoted is how a name the operator typed is repeated in an error: quoted, so that a terminal escape in it is
+// shown instead of acting on the operator's terminal, and cut, so that a megabyte of it does not fill the
+// screen.
+func quoted(name string) string {
+	const most = 80
+	if len(name) > most {
+		return strconv.Quote(name[:most]) + "…"
+	}
+	return strconv.Quote(name)
 }

@@ -41,7 +41,7 @@ func TestScopeResolvesTheUnionOfWhatItNames(t *testing.T) {
 		{"an unknown name", Scope{Names: []string{"wbe"}}, nil, nil, "no instance is named \"wbe\""},
 		{"an unknown tag", Scope{Tags: []string{"prod"}}, nil, nil, "no instance has tag \"prod\""},
 		{"an unknown volume", Scope{Volumes: []string{"v-x"}}, nil, nil, "volume v-x is unknown"},
-		{"an unknown id among known ones", Scope{Instances: []string{instA, "no-such"}}, nil, nil, "unknown instance no-such"},
+		{"an unknown id among known ones", Scope{Instances: []string{instA, "no-such"}}, nil, nil, `unknown instance "no-such"`},
 		{"nothing", Scope{}, nil, nil, "empty scope"},
 		{"everything and something", Scope{All: true, Names: []string{"db"}}, nil, nil, "--all selects every instance"},
 	} {

@@ -48,8 +48,8 @@ func TestSnapshotFromDBScopes(t *testing.T) {
 	}{
 		{"one instance", Scope{Instances: []string{instB}}, []string{instB}, ""},
 		{"one host", Scope{Hosts: []string{"compute-2"}}, []string{instC}, ""},
-		{"unknown instance", Scope{Instances: []string{"no-such"}}, nil, "unknown instance no-such"},
-		{"unknown host", Scope{Hosts: []string{"compute-9"}}, nil, "unknown host compute-9"},
+		{"unknown instance", Scope{Instances: []string{"no-such"}}, nil, `unknown instance "no-such"`},
+		{"unknown host", Scope{Hosts: []string{"compute-9"}}, nil, `unknown host "compute-9"`},
 		{"empty", Scope{}, nil, "empty scope"},
 		{"everything and something", Scope{All: true, Hosts: []string{"compute-1"}}, nil, "--all selects every instance"},
 	} {

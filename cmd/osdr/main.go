@@ -20,7 +20,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "osdr: profile:", perr)
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, errorLine(err))
+		fmt.Fprintln(terminalSafe{os.Stderr}, errorLine(err))
 		os.Exit(exitCode(err))
 	}
 }

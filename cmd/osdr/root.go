@@ -37,7 +37,13 @@ The same binary performs a real recovery after a real power cut.`,
 	root.AddCommand(newLabCommands()...)
 	root.AddCommand(newVersionCommand())
 	prof.addFlags(root)
-	root.PersistentPreRunE = func(*cobra.Command, []string) error { return prof.start() }
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		// Names osdr prints come from tenants (instances, volumes) and from files; whatever the writers are
+		// (a terminal, a test's buffer), they reach them with control characters shown, not acted on.
+		cmd.Root().SetOut(terminalSafe{cmd.OutOrStdout()})
+		cmd.Root().SetErr(terminalSafe{cmd.ErrOrStderr()})
+		return prof.start()
+	}
 	return root, prof
 }
 

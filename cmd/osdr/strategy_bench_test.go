@@ -134,7 +134,7 @@ func benchVerify(b *testing.B, s *sim.Sim, r recovery) map[string]string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cmd := exec.Command(osdrBinary, "verify", "--manifest", run.Run{ID: r.RunID, Dir: r.RunDir}.Manifest(), "--run", r.RunID, "-o", "json", "--deadline", "30m")
+	cmd := exec.Command(osdrBinary, "verify", "--manifest", run.Run{ID: r.RunID, Dir: r.RunDir}.Manifest(), "--run", r.RunID, "-o", "json", "--deadline", "3m")
 	cmd.Env = append(cmd.Environ(), envList(env)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

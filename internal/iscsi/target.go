@@ -94,7 +94,8 @@ func parsePortal(s string) (Portal, error) {
 // because targets do not always normalise their names; that set needs no shell quoting at all.
 func CheckName(name string) error {
 	if err := checkName(name); err != nil {
-		return fmt.Errorf("iSCSI name %q: %w", name, err)
+		// Cut like a line of output: a name of a megabyte would otherwise fill the error.
+		return fmt.Errorf("iSCSI name %s: %w", showLine(name), err)
 	}
 	return nil
 }

@@ -211,8 +211,19 @@ func writeFault(w http.ResponseWriter, r *http.Request, kind fault) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"itemNotFound": map[string]any{"code": 404, "message": what + " could not be found."}})
 	case fault401:
 		writeJSON(w, http.StatusUnauthorized, map[string]any{"error": map[string]any{"code": 401, "title": "Unauthorized", "message": "The request you have made requires authentication."}})
+	default:
+		// bodyFault: a 200 whose body is not what the service sends.
+		if body, ok := strings.CutPrefix(string(kind), bodyFaultPrefix); ok {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, body)
+		}
 	}
 }
+
+// bodyFaultPrefix starts a fault that answers 200 with the rest of the fault as its body.
+const bodyFaultPrefix = "body:"
+
+func bodyFault(body string) fault { return fault(bodyFaultPrefix + body) }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {
 	w.Header().Set("Content-Type", "application/json")

@@ -51,11 +51,11 @@ type Databases struct {
 func (r *resolution) databases() (Databases, error) {
 	var d Databases
 	allow, allowSource, allowErr := r.pickBool("insecure DSN files", r.flags.AllowInsecureDSNFile, FlagAllowInsecureDSNFile, EnvAllowInsecureDSNFile)
-	limit, limitErr := r.byteLimit(EnvMaxDSNFileBytes, MaxDSNFileBytes)
+	limit, limitErr := FileLimit{What: "DSN file", Bytes: MaxDSNFileBytes, Env: EnvMaxDSNFileBytes}.withOverride(r.getenv)
 	if err := errors.Join(allowErr, limitErr); err != nil {
 		return d, err
 	}
-	files := secretFiles{allowInsecure: allow, allowSource: allowSource, limit: fileLimit{limit, EnvMaxDSNFileBytes}}
+	files := secretFiles{allowInsecure: allow, allowSource: allowSource, limit: limit}
 	cinderRaw, cinderSource, cinderErr := r.dsnSetting(files, "Cinder database DSN", r.flags.CinderDBDSNFile, FlagCinderDBDSNFile, EnvCinderDBDSN, EnvCinderDBDSNFile)
 	if cinderErr == nil && cinderRaw != "" {
 		d.cinderSource = cinderSource
@@ -97,7 +97,7 @@ func (r *resolution) dsnSetting(files secretFiles, setting, flagFile, flagName, 
 type secretFiles struct {
 	allowInsecure bool
 	allowSource   string
-	limit         fileLimit
+	limit         FileLimit
 }
 
 // readSecretFile reads a file holding a secret, refusing one others can read or change (see

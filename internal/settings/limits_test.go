@@ -84,6 +84,9 @@ func TestFileSizeLimits(t *testing.T) {
 			[]string{"$" + EnvCinderDBDSNFile + "=" + dsnFile, "the file is " + dsnSize + " bytes, over the limit of 20 bytes", "$" + EnvMaxDSNFileBytes}},
 		{"a limit that is no number", nil, map[string]string{EnvMaxInventoryBytes: "32MiB"}, []string{"$" + EnvMaxInventoryBytes, `"32MiB" is not a positive number of bytes`}},
 		{"a limit of nothing", nil, map[string]string{EnvMaxDSNFileBytes: "0"}, []string{"$" + EnvMaxDSNFileBytes, `"0"`}},
+		{"a manifest limit that is no number, reported with the settings", nil, map[string]string{EnvMaxManifestBytes: "1e9"}, []string{"$" + EnvMaxManifestBytes, `"1e9" is not a positive number of bytes`}},
+		{"a negative journal limit", nil, map[string]string{EnvMaxJournalBytes: "-1"}, []string{"$" + EnvMaxJournalBytes, `"-1"`}},
+		{"a drill file limit past int64", nil, map[string]string{EnvMaxDrillFileBytes: "99999999999999999999"}, []string{"$" + EnvMaxDrillFileBytes}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -75,14 +75,14 @@ func (r *resolution) machines() (*Machines, error) {
 	path, source, inventoryErr := r.pickPath("inventory", r.flags.Inventory, FlagInventory, EnvInventory)
 	key, _, keyErr := r.pickPath("SSH key", r.flags.SSHKey, FlagSSHKey, EnvSSHKey)
 	knownHosts, _, knownHostsErr := r.pickPath("known_hosts file", r.flags.KnownHosts, FlagKnownHosts, EnvKnownHosts)
-	limit, limitErr := r.byteLimit(EnvMaxInventoryBytes, MaxInventoryBytes)
+	limit, limitErr := FileLimit{What: "inventory", Bytes: MaxInventoryBytes, Env: EnvMaxInventoryBytes}.withOverride(r.getenv)
 	if err := errors.Join(inventoryErr, keyErr, knownHostsErr, limitErr); err != nil {
 		return nil, err
 	}
 	var inv inventory
 	if path != "" {
 		var err error
-		if inv, err = loadInventory(path, fileLimit{limit, EnvMaxInventoryBytes}); err != nil {
+		if inv, err = loadInventory(path, limit); err != nil {
 			return nil, &Error{Setting: "inventory", Source: source + "=" + path, Err: err}
 		}
 		m.inventory, m.source, m.hosts, m.guests = path, source, inv.hosts, inv.guests
@@ -100,7 +100,7 @@ func (r *resolution) machines() (*Machines, error) {
 
 // loadInventory reads the inventory strictly: a misspelt field would otherwise silently send osdr to the wrong
 // machine or as the wrong user.
-func loadInventory(path string, limit fileLimit) (inventory, error) {
+func loadInventory(path string, limit FileLimit) (inventory, error) {
 	var inv inventory
 	opened, err := os.Open(path)
 	if err != nil {
@@ -111,6 +111,12 @@ func loadInventory(path string, limit fileLimit) (inventory, error) {
 	if err != nil {
 		return inv, err
 	}
+	return parseInventory(content, filepath.Dir(path))
+}
+
+// parseInventory reads an inventory's content; relative paths in it are relative to dir.
+func parseInventory(content []byte, dir string) (inventory, error) {
+	var inv inventory
 	// YAMLToJSONStrict refuses duplicate keys: two entries for one host would leave one of them unused.
 	asJSON, err := yaml.YAMLToJSONStrict(content)
 	if err != nil {
@@ -120,7 +126,7 @@ func loadInventory(path string, limit fileLimit) (inventory, error) {
 	if err := decodeStrict(asJSON, &file); err != nil {
 		return inv, fmt.Errorf("top level (defaults, hosts, guests): %w", err)
 	}
-	paths := filePaths{dir: filepath.Dir(path)}
+	paths := filePaths{dir: dir}
 	var errs []error
 	if len(file.Defaults) > 0 {
 		errs = append(errs, decodeStrict(file.Defaults, &inv.defaults))

@@ -33,6 +33,9 @@ const (
 	EnvMaxDSNFileBytes       = "OSDR_MAX_DSN_FILE_BYTES"
 	EnvInventory             = "OSDR_INVENTORY"
 	EnvMaxInventoryBytes     = "OSDR_MAX_INVENTORY_BYTES"
+	EnvMaxManifestBytes      = "OSDR_MAX_MANIFEST_BYTES"
+	EnvMaxJournalBytes       = "OSDR_MAX_JOURNAL_BYTES"
+	EnvMaxDrillFileBytes     = "OSDR_MAX_DRILL_FILE_BYTES"
 	EnvSSHKey                = "OSDR_SSH_KEY"
 	EnvSSHUser               = "OSDR_SSH_USER"
 	EnvKnownHosts            = "OSDR_KNOWN_HOSTS"
@@ -71,6 +74,6 @@ func EnvNames() []string {
 		EnvOSRegionName, EnvOSInterface, EnvOSCACert, EnvOSCert, EnvOSKey, EnvOSInsecure,
 		EnvCinderDBDSN, EnvCinderDBDSNFile, EnvNovaDBDSN, EnvNovaDBDSNFile, EnvAllowInsecureDSNFile, EnvMaxDSNFileBytes,
 		EnvInventory, EnvMaxInventoryBytes, EnvSSHKey, EnvSSHUser, EnvKnownHosts,
-		EnvRunsDir, EnvDebug,
+		EnvRunsDir, EnvMaxManifestBytes, EnvMaxJournalBytes, EnvMaxDrillFileBytes, EnvDebug,
 	}
 }

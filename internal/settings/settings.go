@@ -217,7 +217,7 @@ func (f *Flags) Resolve(getenv func(string) string) (*Settings, error) {
 	databases, dbErr := r.databases()
 	machines, machinesErr := r.machines()
 	runs, runsErr := r.runs()
-	if err := errors.Join(cloudErr, dbErr, machinesErr, runsErr); err != nil {
+	if err := errors.Join(cloudErr, dbErr, machinesErr, runsErr, r.limits()); err != nil {
 		return nil, err
 	}
 	return &Settings{Cloud: cloud, Databases: databases, Machines: machines, Runs: runs, Warnings: r.warnings}, nil
