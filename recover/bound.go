@@ -62,8 +62,8 @@ func (x *executor) timing(ctx context.Context, wall time.Duration, results []Ins
 	g.SetLimit(max(1, x.options.Concurrency))
 	for i := range records {
 		r := &records[i]
-		if r.requestID == "" {
-			continue
+		if r.requestID == "" || !r.started.IsZero() {
+			continue // nothing to read, or read already
 		}
 		g.Go(func() error {
 			a, err := x.cloud.GetInstanceAction(ctx, r.instance, r.requestID)

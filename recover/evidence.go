@@ -55,10 +55,12 @@ func (x *executor) actionsSince(ctx context.Context, id string, mark ActionMark,
 
 // computeReport is what nova-compute said of the requests of one kind sent since a mark.
 type computeReport struct {
-	Pending   string   // why there is no verdict yet; empty once there is one
-	Succeeded string   // the request whose event finished Success
-	Hidden    string   // the request whose events the policy hides
-	Failures  []string // "req-...: Error <exception>" per failed event
+	Pending   string // why there is no verdict yet; empty once there is one
+	Succeeded string // the request whose event finished Success
+	// Took is the successful event: nova-compute's own record of when it carried the request out.
+	Took     osapi.ActionEvent
+	Hidden   string   // the request whose events the policy hides
+	Failures []string // "req-...: Error <exception>" per failed event
 }
 
 // The events of nova-compute that prove a request was carried out.
@@ -106,7 +108,7 @@ func (x *executor) verdict(ctx context.Context, id string, requestIDs []string, 
 			case !e.Finished:
 				report.Pending = event + " of " + reqID + " still running"
 			case e.Result == "Success":
-				return computeReport{Succeeded: reqID}, nil
+				return computeReport{Succeeded: reqID, Took: e}, nil
 			default:
 				report.Failures = append(report.Failures, strings.TrimSpace(fmt.Sprintf("%s: %s %s", reqID, e.Result, e.Failure)))
 			}
@@ -122,7 +124,7 @@ func (x *executor) verdict(ctx context.Context, id string, requestIDs []string, 
 // request Nova answered, else any filed after the mark) and says what it proves, with the request whose
 // event succeeded. The event finishes just after the task state clears, so the wait is short; an event that
 // ends in Error means the reboot never happened.
-func (x *executor) confirmReboot(ctx context.Context, id, requestID string, mark *ActionMark) (proof, succeeded string, err error) {
+func (x *executor) confirmReboot(ctx context.Context, id, requestID string, mark *ActionMark) (proof string, took computeReport, err error) {
 	err = wait.Until(ctx, "nova-compute's report of the reboot of "+id, x.options.RebootTimeout, x.options.Polling,
 		func(ctx context.Context) (bool, string, error) {
 			var r computeReport
@@ -136,7 +138,7 @@ func (x *executor) confirmReboot(ctx context.Context, id, requestID string, mark
 			case err != nil:
 				return false, "", wait.Retry(err)
 			case r.Succeeded != "":
-				proof, succeeded = eventReboot+" Success ("+r.Succeeded+")", r.Succeeded
+				proof, took = eventReboot+" Success ("+r.Succeeded+")", r
 				return true, "", nil
 			case r.Hidden != "":
 				proof = "reboot action " + r.Hidden + " filed; its events are hidden by policy, so nova-compute's result is unknown"
@@ -147,5 +149,5 @@ func (x *executor) confirmReboot(ctx context.Context, id, requestID string, mark
 			return false, "", fmt.Errorf("%w: %s %s (this run never sends a second reboot: once the cause is fixed, recover the instance in a new run)",
 				errRebootNotCarriedOut, eventReboot, strings.Join(r.Failures, "; "))
 		})
-	return proof, succeeded, err
+	return proof, took, err
 }

@@ -1,6 +1,7 @@
 package recover
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -450,9 +451,10 @@ func (x *executor) reboot(ctx context.Context, in InstancePlan) error {
 			return s.Running(), seen, nil
 		})
 	done := "ACTIVE, running"
+	var verdict computeReport
 	if err == nil && (mark != nil || requestID != "") {
 		var proof string
-		if proof, requestID, err = x.confirmReboot(ctx, id, requestID, mark); err == nil {
+		if proof, verdict, err = x.confirmReboot(ctx, id, requestID, mark); err == nil {
 			done += "; " + proof
 		}
 	}
@@ -460,7 +462,9 @@ func (x *executor) reboot(ctx context.Context, in InstancePlan) error {
 		_ = x.record(StepReboot, PhaseFailed, id, "", err.Error())
 		return fmt.Errorf("reboot %s: %w", id, err)
 	}
-	x.services.add(serviceRecord{instance: id, host: in.Host, portals: x.portalsOf(id, ""), action: "reboot", event: eventReboot, requestID: requestID})
+	// The verdict's event is nova-compute's record of the reboot: no second read for its service time.
+	x.services.add(serviceRecord{instance: id, host: in.Host, portals: x.portalsOf(id, ""), action: "reboot", event: eventReboot,
+		requestID: cmp.Or(verdict.Succeeded, requestID), started: verdict.Took.Started, ended: verdict.Took.Ended})
 	return x.record(StepReboot, PhaseDone, id, "", done)
 }
 

@@ -14,6 +14,7 @@ import (
 // computeAPI is what the engine asks of Nova and Cinder; *osapi.Client is the real one.
 type computeAPI interface {
 	GetServer(ctx context.Context, id string) (osapi.Server, error)
+	ListServers(ctx context.Context, host string) ([]osapi.Server, error)
 	ComputeServices(ctx context.Context) ([]osapi.Service, error)
 	VolumeServices(ctx context.Context) ([]osapi.Service, error)
 	RebootHard(ctx context.Context, id string) (requestID string, err error)
@@ -78,6 +79,10 @@ func preflight(ctx context.Context, cloud computeAPI, m *Manifest, inScope []str
 		explicit[id] = true
 	}
 
+	servers, err := readServers(ctx, cloud, inScope)
+	if err != nil {
+		return nil, fmt.Errorf("preflight: %w", err)
+	}
 	var decisions []decision
 	var downHosts []string
 	for _, id := range inScope {
@@ -95,12 +100,9 @@ func preflight(ctx context.Context, cloud computeAPI, m *Manifest, inScope []str
 			decisions = append(decisions, d)
 			continue
 		}
-		now, err := cloud.GetServer(ctx, id)
-		if err != nil {
-			if osapi.IsNotFound(err) {
-				return nil, fmt.Errorf("preflight: instance %s (%s) from the manifest no longer exists", id, in.Name)
-			}
-			return nil, fmt.Errorf("preflight: %w", err)
+		now, ok := servers[id]
+		if !ok {
+			return nil, fmt.Errorf("preflight: instance %s (%s) from the manifest no longer exists", id, in.Name)
 		}
 		d.Now = now
 		if now.Host != in.Host {
@@ -113,6 +115,42 @@ func preflight(ctx context.Context, cloud computeAPI, m *Manifest, inScope []str
 		return nil, fmt.Errorf("%w: nova-compute on %s (start it, or pass --skip-down-hosts to leave its instances out)", errServicesDown, strings.Join(uniqueSorted(downHosts), ", "))
 	}
 	return decisions, nil
+}
+
+// serversReadOneByOne is the most instances whose servers preflight reads one GET each: for more, one
+// listing of every project's servers (paged, a thousand a page) costs fewer requests.
+const serversReadOneByOne = 25
+
+// readServers reads the servers of ids as Nova has them now; a server Nova no longer has is absent.
+func readServers(ctx context.Context, cloud computeAPI, ids []string) (map[string]osapi.Server, error) {
+	out := map[string]osapi.Server{}
+	if len(ids) > serversReadOneByOne {
+		all, err := cloud.ListServers(ctx, "")
+		if err != nil {
+			return nil, err
+		}
+		wanted := map[string]bool{}
+		for _, id := range ids {
+			wanted[id] = true
+		}
+		for _, s := range all {
+			if wanted[s.ID] {
+				out[s.ID] = s
+			}
+		}
+		return out, nil
+	}
+	for _, id := range ids {
+		s, err := cloud.GetServer(ctx, id)
+		switch {
+		case osapi.IsNotFound(err):
+		case err != nil:
+			return nil, err
+		default:
+			out[id] = s
+		}
+	}
+	return out, nil
 }
 
 // reasonRunningAgain leaves out an instance that runs again although the loss stopped it; who rebooted it is

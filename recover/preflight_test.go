@@ -3,8 +3,15 @@ package recover
 import (
 	"context"
 	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/gophercloud/gophercloud/v2"
 
 	"github.com/osdr/osdr/internal/osapi"
 )
@@ -55,10 +62,14 @@ func (f *fakeCloud) GetServer(_ context.Context, id string) (osapi.Server, error
 	}
 	return s, nil
 }
+func (f *fakeCloud) ListServers(context.Context, string) ([]osapi.Server, error) {
+	return slices.Collect(maps.Values(f.servers)), nil
+}
 func (f *fakeCloud) ComputeServices(context.Context) ([]osapi.Service, error) { return f.computes, nil }
 func (f *fakeCloud) VolumeServices(context.Context) ([]osapi.Service, error)  { return f.vols, nil }
 
-var errNotFound = errors.New("404")
+// errNotFound is Nova's answer for a server it does not have, as gophercloud returns it.
+var errNotFound = gophercloud.ErrUnexpectedResponseCode{Actual: http.StatusNotFound}
 
 func TestPreflightStopsOnDownServicesUnlessTold(t *testing.T) {
 	m := &Manifest{Instances: []Instance{
@@ -88,5 +99,58 @@ func TestPreflightStopsOnDownServicesUnlessTold(t *testing.T) {
 	cloud.vols[0].State = "down"
 	if _, err := preflight(ctx, cloud, m, []string{instA}, preflightOptions{}); !errors.Is(err, errServicesDown) {
 		t.Fatalf("cinder-volume down: err = %v", err)
+	}
+}
+
+// countingCloud counts preflight's reads of servers.
+type countingCloud struct {
+	*fakeCloud
+	gets, lists int
+}
+
+func (c *countingCloud) GetServer(ctx context.Context, id string) (osapi.Server, error) {
+	c.gets++
+	return c.fakeCloud.GetServer(ctx, id)
+}
+
+func (c *countingCloud) ListServers(ctx context.Context, host string) ([]osapi.Server, error) {
+	c.lists++
+	return c.fakeCloud.ListServers(ctx, host)
+}
+
+// A handful of instances is read one GET each; a fleet in one listing, with the same verdicts, and an
+// instance Nova no longer has is refused either way.
+func TestPreflightReadsAFleetInOneListing(t *testing.T) {
+	for _, n := range []int{3, serversReadOneByOne + 1, 1000} {
+		t.Run(strconv.Itoa(n), func(t *testing.T) {
+			m := &Manifest{}
+			cloud := &countingCloud{fakeCloud: &fakeCloud{
+				servers:  map[string]osapi.Server{},
+				computes: []osapi.Service{{Host: "compute-1", State: "up", Status: "enabled"}},
+			}}
+			var ids []string
+			for i := range n {
+				id := fmt.Sprintf("00000000-0000-0000-0000-%012d", i)
+				ids = append(ids, id)
+				m.Instances = append(m.Instances, Instance{ID: id, Host: "compute-1", VMState: "active"})
+				cloud.servers[id] = osapi.Server{ID: id, Host: "compute-1", VMState: "stopped", PowerState: 4}
+			}
+			decisions, err := preflight(context.Background(), cloud, m, ids, preflightOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range decisions {
+				if !d.Include || !d.Reboot {
+					t.Fatalf("instance %s: %+v", d.Instance.ID, d)
+				}
+			}
+			if want := n > serversReadOneByOne; want != (cloud.lists == 1 && cloud.gets == 0) {
+				t.Errorf("%d instances read with %d GETs and %d listings", n, cloud.gets, cloud.lists)
+			}
+			delete(cloud.servers, ids[n-1])
+			if _, err := preflight(context.Background(), cloud, m, ids, preflightOptions{}); err == nil || !strings.Contains(err.Error(), "no longer exists") {
+				t.Errorf("an instance Nova no longer has: err = %v", err)
+			}
+		})
 	}
 }

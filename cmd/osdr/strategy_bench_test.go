@@ -14,7 +14,7 @@ import (
 	"github.com/osdr/osdr/testenv/sim"
 )
 
-// BenchmarkMinimalBesideTheGuide recovers the same cloud twice, 1,000 instances x 2 volumes with 5% of the
+// BenchmarkMinimalBesideTheGuide recovers the same cloud twice from the snapshot taken before the loss, 1,000 instances x 2 volumes with 5% of the
 // volumes stuck (spread over attaching, detaching, reserved and error_attaching), once with each strategy,
 // each on its own copy built from the same seed and cut the same way, and sets them side by side: API
 // requests and steps 3-5 of the minimal strategy over the guide's, the database rows it changed for
@@ -27,10 +27,12 @@ func BenchmarkMinimalBesideTheGuide(b *testing.B) {
 	}
 	shape := sim.Shape{Hosts: max(1, n/10), Instances: n, VolumesPerInstance: 2, Seed: 47, Stuck: stuck}
 	for b.Loop() {
-		guideSim, minimalSim := benchSim(b, shape), benchSim(b, shape)
+		// Both recover from the snapshot taken before the loss, as the runbook does.
+		guideSim, guideManifest := benchSimAfterSnapshot(b, shape, true)
+		minimalSim, minimalManifest := benchSimAfterSnapshot(b, shape, true)
 		before := dataRowDigests(b, minimalSim)
-		guide := benchRecover(b, guideSim, "--api-rate", benchAPIRate, "--strategy", "guide")
-		minimal := benchRecover(b, minimalSim, "--api-rate", benchAPIRate, "--strategy", "minimal")
+		guide := benchRecover(b, guideSim, "--api-rate", benchAPIRate, "--strategy", "guide", "--manifest", guideManifest)
+		minimal := benchRecover(b, minimalSim, "--api-rate", benchAPIRate, "--strategy", "minimal", "--manifest", minimalManifest)
 		rows := rowsChangedForRebootOnly(b, minimalSim, before, minimal)
 		differences := verifyDifferences(b, benchVerify(b, guideSim, guide), benchVerify(b, minimalSim, minimal))
 
