@@ -507,9 +507,9 @@ func (x *executor) rebootReachedNova(ctx context.Context, id string, intent Entr
 	return s.TaskState != "" || s.Running() || failedSince, nil
 }
 
-// reattachAll is step 4 for an instance: its volumes one after another, in device order, and Nova's view of
-// the server's volumes (the shared listing's os-extended-volumes:volumes_attached, which Nova builds from
-// the live block device mappings) read at the end to see every one of them there.
+// reattachAll is step 4 for an instance: its volumes one after another, in device order, skipping those the
+// shared listing already shows on the server (os-extended-volumes:volumes_attached, built from the live block
+// device mappings), and Nova's list of the server's volumes read at the end to see every one of them there.
 func (x *executor) reattachAll(ctx context.Context, in InstancePlan) error {
 	if len(in.Reattach) == 0 {
 		return nil
@@ -537,8 +537,9 @@ func (x *executor) reattachAll(ctx context.Context, in InstancePlan) error {
 		return nil
 	}
 	// Cinder shows every volume in-use on the server; Nova must list each too (its BDM), or the guest's next
-	// reboot would come up without it.
-	if attached, err = x.novaLists(ctx, in.ID); err != nil {
+	// reboot would come up without it. Asked of Nova directly: an attach need not change the server's
+	// updated_at, so a changes-since listing may not show the server again.
+	if attached, err = x.novaListsNow(ctx, in.ID); err != nil {
 		return fmt.Errorf("reattach volumes of %s: read its volumes: %w", in.ID, err)
 	}
 	for _, a := range sent {
@@ -568,8 +569,8 @@ func (x *executor) novaLists(ctx context.Context, id string) (map[string]bool, e
 	return out, nil
 }
 
-// novaListsNow asks Nova for the server's volumes directly: after a failed attach request, whose effect the
-// next listing may not show yet.
+// novaListsNow asks Nova for the server's volumes directly: after attaches, whose effect a changes-since
+// listing need not show.
 func (x *executor) novaListsNow(ctx context.Context, id string) (map[string]bool, error) {
 	atts, err := x.cloud.ListVolumeAttachments(ctx, id)
 	if err != nil {

@@ -75,6 +75,10 @@ func startContainer(ctx context.Context, image string) (*Server, error) {
 		tcmysql.WithUsername("root"),
 		tcmysql.WithPassword(password),
 		tcmysql.WithDatabase("osdr"),
+		// MariaDB's default of 151 connections is a laptop's: a control plane runs thousands (each API and
+		// conductor worker keeps a pool), and a simulated cloud of 1,000 instances attaching at once opens
+		// hundreds. Both the official image and the local one pass these arguments to mariadbd.
+		testcontainers.WithCmd("mariadbd", "--max-connections=4096"),
 		testcontainers.WithLabels(map[string]string{
 			labelRole: "mysql",
 			labelHost: hostname,

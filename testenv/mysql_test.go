@@ -181,3 +181,19 @@ func TestContainerImageChoice(t *testing.T) {
 		t.Errorf("default image %q is not the official MariaDB image", DefaultMySQLImage)
 	}
 }
+
+// A container started for the tests and the sim serves as many connections as a control plane opens.
+func TestAContainerTakesAControlPlanesConnections(t *testing.T) {
+	s := SharedServer(t)
+	if s.Kind() != KindContainer {
+		t.Skipf("the server is %s: its settings are its owner's", s.Kind())
+	}
+	db, _ := MySQLWithSchema(t, SchemaCinder)
+	var max int
+	if err := db.QueryRowContext(context.Background(), "SELECT @@max_connections").Scan(&max); err != nil {
+		t.Fatal(err)
+	}
+	if max < 4096 {
+		t.Errorf("max_connections = %d, want at least 4096", max)
+	}
+}
