@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // lockPrefix starts the MySQL named lock a recovery or a drill holds on the Cinder database server, followed by
@@ -58,14 +59,20 @@ type heldLock struct {
 	holders int
 }
 
-// acquireLock takes the named lock without waiting.
+// lockWait is how long taking the lock waits for its holder. A holder killed as `kill -9` would closes its
+// connection with its process, but the server frees the lock only once the thread serving that connection
+// notices, moments later: a `--resume` run right after the kill must not find its own dead run holding the
+// cloud. A live holder keeps it, and the second run is refused after the wait.
+const lockWait = 10 * time.Second
+
+// acquireLock takes the named lock, waiting up to lockWait for a holder to let go.
 func acquireLock(ctx context.Context, db *sql.DB, name string) (*heldLock, error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("connect for the cloud lock: %w", err)
 	}
 	var got sql.NullInt64
-	if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK(?, 0)", name).Scan(&got); err != nil {
+	if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK(?, ?)", name, lockWait.Seconds()).Scan(&got); err != nil {
 		discard(conn)
 		return nil, fmt.Errorf("take the cloud lock %q: %w", name, err)
 	}
