@@ -52,9 +52,9 @@ container: bin/osdr ## Build the osdr container image from bin/osdr alone (FROM 
 .PHONY: test
 test: ## Run every test (needs a container engine or OSDR_TEST_MYSQL_DSN)
 	@echo "MySQL for tests: $${OSDR_TEST_MYSQL_DSN:+the server in OSDR_TEST_MYSQL_DSN}$${OSDR_TEST_MYSQL_DSN:-a container from $${OSDR_TEST_MYSQL_IMAGE:-the official MariaDB image}}"
-	@# The fault-injection consistency test is skipped under -race (the detector flags reused memory there, see
-	@# the test); run it without.
-	$(GO) run $(GOTESTSUM) --format testname -- -count=1 -run 'TestFaultsKeepTheDatabasesConsistent' ./testenv/cloud
+	@# The fault-injection tests are skipped under -race (the detector flags reused memory there, see the
+	@# tests); run them without.
+	$(GO) run $(GOTESTSUM) --format testname -- -count=1 -run 'TestFaultsKeepTheDatabasesConsistent|TestFaultPhases' ./testenv/cloud ./testenv/cloud/osapi
 	$(GO) run $(GOTESTSUM) --format testname -- -race -count=1 ./...
 
 # The figures osdr is held to, measured side by side in one run (ratios: the machines are shared and noisy).

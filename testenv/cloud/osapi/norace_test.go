@@ -1,0 +1,5 @@
+//go:build !race
+
+package osapi_test
+
+const raceDetector = false

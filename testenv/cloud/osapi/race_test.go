@@ -1,0 +1,6 @@
+//go:build race
+
+package osapi_test
+
+// raceDetector is on: see TestFaultPhases.
+const raceDetector = true
