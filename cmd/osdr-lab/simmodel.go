@@ -16,7 +16,7 @@ import (
 type simModelFlags struct {
 	scale                             float64
 	api, reboot, boot, attach, detach time.Duration
-	workers                           int
+	workers, maxLimit                 int
 	faults                            []string
 }
 
@@ -30,6 +30,8 @@ func (m *simModelFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&m.detach, "detach-time", model.Median(model.OpDetach), "median time nova-compute takes to detach and disconnect a volume")
 	fs.IntVar(&m.workers, "compute-workers", cloud.DefaultComputeWorkers, "operations each host's nova-compute carries out at once, "+
 		"the rest waiting (nova.conf executor_thread_pool_size)")
+	fs.IntVar(&m.maxLimit, "max-limit", 1000, "most items one page of a Nova or Cinder listing holds (nova.conf [api] max_limit, "+
+		"cinder.conf osapi_max_limit); a full page links to the next, except Cinder's attachments listing, which does not")
 	fs.StringArrayVar(&m.faults, "faults", nil, "API faults, repeatable or ';'-separated: OPERATION:KIND=RATE[,KIND=RATE...][,phase=before|after], "+
 		"KIND one of 5xx, 500, 503, timeout, drop, RATE a chance per request; OPERATION * for every other one, else one of "+
 		strings.Join(model.FaultOperations, ", ")+"; e.g. '*:5xx=0.2,timeout=0.05,drop=0.02'")
@@ -42,6 +44,8 @@ func (m *simModelFlags) apply(opts *sim.Options, seed int64) error {
 		return fmt.Errorf("--latency-scale %v: 0 or more", m.scale)
 	case m.workers < 1:
 		return fmt.Errorf("--compute-workers %d: at least 1", m.workers)
+	case m.maxLimit < 1:
+		return fmt.Errorf("--max-limit %d: at least 1", m.maxLimit)
 	}
 	for name, d := range map[string]time.Duration{"--api-latency": m.api, "--reboot-time": m.reboot, "--boot-time": m.boot,
 		"--attach-time": m.attach, "--detach-time": m.detach} {
@@ -53,7 +57,7 @@ func (m *simModelFlags) apply(opts *sim.Options, seed int64) error {
 	if err != nil {
 		return fmt.Errorf("--faults: %w", err)
 	}
-	opts.LatencyScale, opts.ComputeWorkers = m.scale, m.workers
+	opts.LatencyScale, opts.ComputeWorkers, opts.MaxLimit = m.scale, m.workers, m.maxLimit
 	opts.Latencies = map[model.Operation]time.Duration{
 		model.OpAPI: m.api, model.OpReboot: m.reboot, model.OpBoot: m.boot, model.OpAttach: m.attach, model.OpDetach: m.detach,
 	}

@@ -47,6 +47,7 @@ func BenchmarkMinimalBesideTheGuide(b *testing.B) {
 		b.Logf("%d x 2, %d stuck volumes: guide %d requests, %d rows, %.1fs; minimal %d requests, %d rows, %.1fs, classes %v",
 			n, len(minimalSim.Stuck), guide.Cost.APIRequests.Total(), guide.Cost.DBRowsChanged, guide.Timing.WallSeconds,
 			minimal.Cost.APIRequests.Total(), minimal.Cost.DBRowsChanged, minimal.Timing.WallSeconds, classes)
+		b.Logf("per instance, median and longest: guide %s; minimal %s", stepSpread(guide.Instances), stepSpread(minimal.Instances))
 	}
 }
 

@@ -61,6 +61,9 @@ type Config struct {
 	// its data volumes, as the Operations Guide assumes; by default it connects every volume from its BDM's
 	// stored connection_info, as Nova's libvirt driver does from Zed to 2026.1.
 	NoReconnectOnReboot bool
+	// MaxLimit is the most items one page of a Nova or Cinder listing holds ([api] max_limit, osapi_max_limit);
+	// zero means their default, 1000. A listing that fills a page links to the next one.
+	MaxLimit int
 	// Logf receives what the services would log: rejected requests, state corrections, failed operations.
 	Logf func(format string, args ...any)
 }
@@ -164,7 +167,7 @@ func New(ctx context.Context, cfg Config) (*Cloud, error) {
 		},
 		DB: cinderDB, Pipeline: pipeline, Nova: nova.CinderQueries{DB: novaDB}, IDs: ids, Latency: latency,
 		UserID: admin.UserID, ProjectID: admin.ProjectID, DefaultTypeID: defaultVolumeType, CephSecret: cephSecret,
-		Logf: logf,
+		MaxLimit: cfg.MaxLimit, Logf: logf,
 	})
 	c.nova = nova.New(nova.Config{
 		Release: nova.Release{
@@ -175,7 +178,7 @@ func New(ctx context.Context, cfg Config) (*Cloud, error) {
 		Audit: c.audit, PowerSyncInterval: cfg.PowerSyncInterval, NoReconnectOnReboot: cfg.NoReconnectOnReboot,
 		ComputeWorkers: cmp.Or(cfg.ComputeWorkers, DefaultComputeWorkers),
 		ImageRef:       imageRef, UserID: admin.UserID,
-		ProjectID: admin.ProjectID, Logf: logf,
+		ProjectID: admin.ProjectID, MaxLimit: cfg.MaxLimit, Logf: logf,
 	})
 	c.glance = glance.New(pipeline, imageRef, admin.ProjectID, store.Now())
 	return c, nil

@@ -34,7 +34,9 @@ type Options struct {
 	Latencies      map[model.Operation]time.Duration
 	ComputeWorkers int
 	Faults         cloud.FaultConfig
-	Logf           func(format string, args ...any)
+	// MaxLimit is the most items one page of a Nova or Cinder listing holds (cloud.Config.MaxLimit).
+	MaxLimit int
+	Logf     func(format string, args ...any)
 }
 
 // Sim is a running simulated cloud.
@@ -108,7 +110,7 @@ func Start(ctx context.Context, opts Options) (_ *Sim, err error) {
 	s.Cloud, err = cloud.New(ctx, cloud.Config{
 		CinderDSN: s.CinderDSN, NovaDSN: s.NovaDSN, Driver: s.Driver, Profile: opts.Profile, Seed: opts.Shape.Seed, Logf: logf,
 		LatencyScale: opts.LatencyScale, NoReconnectOnReboot: opts.NoReconnectOnReboot,
-		Latencies: opts.Latencies, ComputeWorkers: opts.ComputeWorkers, Faults: opts.Faults,
+		Latencies: opts.Latencies, ComputeWorkers: opts.ComputeWorkers, Faults: opts.Faults, MaxLimit: opts.MaxLimit,
 	})
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/osdr/osdr/internal/osapi"
 	"github.com/osdr/osdr/internal/settings"
@@ -118,3 +119,52 @@ func TestTheSimRunsOnTheEmbeddedServer(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A cloud bigger than a listing's page (osapi_max_limit, 1000 by default) is read whole: Nova's and Cinder's
+// full pages link to the next one, and Cinder's attachments listing, which never links, is paged by marker.
+// Two items a page make every listing page here.
+func TestEveryListingIsReadWholeAcrossPages(t *testing.T) {
+	ctx := context.Background()
+	shape := Shape{Hosts: 2, Instances: 5, VolumesPerInstance: 2, Seed: 11}
+	s, err := Start(ctx, Options{StateDir: t.TempDir(), Shape: shape, Server: testenv.SharedServer(t), MaxLimit: 2, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(ctx) })
+	env, err := s.Env()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := (&settings.Flags{}).Resolve(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	provider, eo, err := got.Cloud.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := osapi.New(ctx, provider, eo, osapi.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	epoch := time.Unix(0, 0)
+	volumes := shape.Instances * (1 + shape.VolumesPerInstance) // each boots from a volume
+	for _, c := range []struct {
+		what string
+		want int
+		read func() (int, error)
+	}{
+		{"servers", shape.Instances, func() (int, error) { return lenOf(api.ListServers(ctx, "")) }},
+		{"servers changed since 1970", shape.Instances, func() (int, error) { return lenOf(api.ListServersChangedSince(ctx, epoch)) }},
+		{"volumes", volumes, func() (int, error) { return lenOf(api.ListVolumes(ctx)) }},
+		{"volumes changed since 1970", volumes, func() (int, error) { return lenOf(api.ListVolumesChangedSince(ctx, epoch)) }},
+		{"attachments", volumes, func() (int, error) { m, err := api.ListAttachmentTargets(ctx); return len(m), err }},
+	} {
+		got, err := c.read()
+		if err != nil || got != c.want {
+			t.Errorf("%s: read %d (%v), the cloud has %d", c.what, got, err, c.want)
+		}
+	}
+}
+
+func lenOf[T any](list []T, err error) (int, error) { return len(list), err }

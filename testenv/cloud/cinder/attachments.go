@@ -82,7 +82,7 @@ func (c *Service) listedAttachments(r *osapi.Request) ([]attachmentRow, error) {
 	if !slices.Contains(attachmentSortKeys, sortKey) || (sortDir != "asc" && sortDir != "desc") {
 		return nil, osapi.BadRequest("Invalid input received: Invalid sort key %s or direction %s", sortKey, sortDir)
 	}
-	limit, offset := volumeMaxLimit, 0
+	limit, offset := c.maxLimit, 0
 	for name, dst := range map[string]*int{"limit": &limit, "offset": &offset} {
 		if raw := q.Get(name); raw != "" {
 			n, err := strconv.Atoi(raw)
@@ -92,7 +92,7 @@ func (c *Service) listedAttachments(r *osapi.Request) ([]attachmentRow, error) {
 			*dst = n
 		}
 	}
-	limit = min(limit, volumeMaxLimit)
+	limit = min(limit, c.maxLimit)
 	for key, values := range q {
 		switch key {
 		case "all_tenants", "sort", "sort_key", "sort_dir", "limit", "offset", "marker":

@@ -1,6 +1,7 @@
 package cinder
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
@@ -64,7 +65,9 @@ type Config struct {
 	// DefaultTypeID is the id of the volume type Cinder creates at installation; CephSecret is the libvirt secret
 	// of the Ceph backend's connections.
 	DefaultTypeID, CephSecret string
-	Logf                      func(format string, args ...any)
+	// MaxLimit is osapi_max_limit, the most items one page of a listing holds; zero means its default.
+	MaxLimit int
+	Logf     func(format string, args ...any)
 }
 
 // Service is Cinder: its API over the volumes in its database, and the volume API Nova calls.
@@ -80,6 +83,7 @@ type Service struct {
 	projectID  string
 	cephSecret string
 	logf       func(format string, args ...any)
+	maxLimit   int
 
 	mu sync.Mutex
 	// storage is where Provision put the storage backends, for volumes whose provider_location names none.
@@ -92,7 +96,8 @@ func New(cfg Config) *Service {
 		rel: cfg.Release, db: cfg.DB, nova: cfg.Nova, ids: cfg.IDs, latency: cfg.Latency,
 		types:  newVolumeTypes(cfg.IDs, cfg.DefaultTypeID),
 		userID: cfg.UserID, projectID: cfg.ProjectID, cephSecret: cfg.CephSecret, logf: cfg.Logf,
-		storage: "127.0.0.1",
+		maxLimit: cmp.Or(cfg.MaxLimit, osapi.DefaultMaxLimit),
+		storage:  "127.0.0.1",
 	}
 	c.api = osapi.Service{
 		Pipeline:   cfg.Pipeline,

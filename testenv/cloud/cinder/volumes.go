@@ -148,7 +148,7 @@ func (c *Service) volumeViews(r *osapi.Request, volumes []volumeRow) ([]any, err
 }
 
 func (c *Service) listVolumesDetail(w http.ResponseWriter, r *osapi.Request) error {
-	volumes, err := c.filteredVolumes(r)
+	volumes, links, err := c.filteredVolumes(r)
 	if err != nil {
 		return err
 	}
@@ -156,12 +156,12 @@ func (c *Service) listVolumesDetail(w http.ResponseWriter, r *osapi.Request) err
 	if err != nil {
 		return err
 	}
-	osapi.WriteJSON(w, http.StatusOK, map[string]any{"volumes": views})
+	osapi.WriteJSON(w, http.StatusOK, osapi.WithLinks(map[string]any{"volumes": views}, "volumes_links", links))
 	return nil
 }
 
 func (c *Service) listVolumeSummaries(w http.ResponseWriter, r *osapi.Request) error {
-	volumes, err := c.filteredVolumes(r)
+	volumes, links, err := c.filteredVolumes(r)
 	if err != nil {
 		return err
 	}
@@ -169,21 +169,19 @@ func (c *Service) listVolumeSummaries(w http.ResponseWriter, r *osapi.Request) e
 	for i, v := range volumes {
 		out[i] = map[string]any{"id": v.id, "name": osapi.NullString(v.displayName), "links": c.volumeLinks(r, v.id)}
 	}
-	osapi.WriteJSON(w, http.StatusOK, map[string]any{"volumes": out})
+	osapi.WriteJSON(w, http.StatusOK, osapi.WithLinks(map[string]any{"volumes": out}, "volumes_links", links))
 	return nil
 }
 
-// Cinder's osapi_max_limit.
-const volumeMaxLimit = 1000
-
-// filteredVolumes applies all_tenants, project_id, name and status, then marker and limit.
-func (c *Service) filteredVolumes(r *osapi.Request) ([]volumeRow, error) {
+// filteredVolumes applies all_tenants, project_id, name and status, then marker and limit; links is the page's
+// collection links.
+func (c *Service) filteredVolumes(r *osapi.Request) (volumes []volumeRow, links []any, err error) {
 	q := r.URL.Query()
 	f := volumeFilter{projectID: r.Token.ProjectID, name: q.Get("name"), status: q.Get("status")}
 	if raw, present := q["all_tenants"]; present {
 		all, ok := osapi.BoolParam(raw[0])
 		if !ok {
-			return nil, osapi.BadRequest("Value '%s' for 'all_tenants' is not a boolean.", raw[0])
+			return nil, nil, osapi.BadRequest("Value '%s' for 'all_tenants' is not a boolean.", raw[0])
 		}
 		if all {
 			f.projectID = q.Get("project_id")
@@ -197,35 +195,38 @@ func (c *Service) filteredVolumes(r *osapi.Request) ([]volumeRow, error) {
 				// webob hands the controller a repeated parameter's last value.
 				tf, err := parseTimeFilter(column, raw[len(raw)-1])
 				if err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 				f.times = append(f.times, tf)
 			}
 		}
 	}
-	volumes, err := listVolumes(r.Context(), c.db, c.volumeColumns(), f)
+	volumes, err = listVolumes(r.Context(), c.db, c.volumeColumns(), f)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if marker := q.Get("marker"); marker != "" {
 		at := slices.IndexFunc(volumes, func(v volumeRow) bool { return v.id == marker })
 		if at < 0 {
-			return nil, osapi.NotFound("Marker %s could not be found.", marker)
+			return nil, nil, osapi.NotFound("Marker %s could not be found.", marker)
 		}
 		volumes = volumes[at+1:]
 	}
-	limit := volumeMaxLimit
+	limit := c.maxLimit
 	if raw := q.Get("limit"); raw != "" {
 		n, err := strconv.Atoi(raw)
 		if err != nil || n < 0 {
-			return nil, osapi.BadRequest("Invalid input received: limit param must be an integer")
+			return nil, nil, osapi.BadRequest("Invalid input received: limit param must be an integer")
 		}
-		limit = min(n, volumeMaxLimit)
+		limit = min(n, c.maxLimit)
 	}
 	if len(volumes) > limit {
 		volumes = volumes[:limit]
 	}
-	return volumes, nil
+	if len(volumes) > 0 {
+		links = osapi.NextLinks(r, len(volumes), limit, volumes[len(volumes)-1].id)
+	}
+	return volumes, links, nil
 }
 
 // timeOperators are cinder.api.common's time comparison operators, as SQL.

@@ -1,6 +1,7 @@
 package nova
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"net/http"
@@ -46,7 +47,9 @@ type Config struct {
 	// ImageRef is the image image-booted instances are built from; UserID and ProjectID the account
 	// Provision's instances belong to.
 	ImageRef, UserID, ProjectID string
-	Logf                        func(format string, args ...any)
+	// MaxLimit is [api] max_limit, the most items one page of a listing holds; zero means its default.
+	MaxLimit int
+	Logf     func(format string, args ...any)
 }
 
 // computeRPC is how the API reaches nova-compute on an instance's host (nova/compute/rpcapi.py): casts it
@@ -76,13 +79,14 @@ type Service struct {
 	userID    string
 	projectID string
 	logf      func(format string, args ...any)
+	maxLimit  int
 }
 
 // New prepares Nova; Handler serves its API.
 func New(cfg Config) *Service {
 	c := &Service{
 		rel: cfg.Release, db: cfg.DB, volumes: cfg.Volumes, ids: cfg.IDs, imageRef: cfg.ImageRef, userID: cfg.UserID,
-		projectID: cfg.ProjectID, logf: cfg.Logf, conductor: conductor{ctx: context.Background()},
+		projectID: cfg.ProjectID, logf: cfg.Logf, maxLimit: cmp.Or(cfg.MaxLimit, osapi.DefaultMaxLimit), conductor: conductor{ctx: context.Background()},
 	}
 	c.api = osapi.Service{
 		Pipeline:   cfg.Pipeline,

@@ -332,7 +332,7 @@ func (c *Service) showServer(w http.ResponseWriter, r *osapi.Request) error {
 }
 
 func (c *Service) listServers(w http.ResponseWriter, r *osapi.Request) error {
-	instances, err := c.filteredInstances(r)
+	instances, links, err := c.filteredInstances(r)
 	if err != nil {
 		return err
 	}
@@ -344,12 +344,12 @@ func (c *Service) listServers(w http.ResponseWriter, r *osapi.Request) error {
 			"links": []any{osapi.Link("self", base+"/v2.1/servers/"+i.UUID), osapi.Link("bookmark", base+"/servers/"+i.UUID)},
 		}
 	}
-	osapi.WriteJSON(w, http.StatusOK, map[string]any{"servers": servers})
+	osapi.WriteJSON(w, http.StatusOK, osapi.WithLinks(map[string]any{"servers": servers}, "servers_links", links))
 	return nil
 }
 
 func (c *Service) listServersDetail(w http.ResponseWriter, r *osapi.Request) error {
-	instances, err := c.filteredInstances(r)
+	instances, links, err := c.filteredInstances(r)
 	if err != nil {
 		return err
 	}
@@ -361,20 +361,17 @@ func (c *Service) listServersDetail(w http.ResponseWriter, r *osapi.Request) err
 	for n, i := range instances {
 		servers[n] = serverView(r, i, scs[i.UUID], false)
 	}
-	osapi.WriteJSON(w, http.StatusOK, map[string]any{"servers": servers})
+	osapi.WriteJSON(w, http.StatusOK, osapi.WithLinks(map[string]any{"servers": servers}, "servers_links", links))
 	return nil
 }
 
-// Nova's osapi_max_limit.
-const maxLimit = 1000
-
 // filteredInstances applies the search options an admin may use (all_tenants, project_id/tenant_id, host,
-// name, status) and then marker and limit, as nova's servers controller does.
-func (c *Service) filteredInstances(r *osapi.Request) ([]novadb.Instance, error) {
+// name, status) and then marker and limit, as nova's servers controller does; links is the page's collection links.
+func (c *Service) filteredInstances(r *osapi.Request) (instances []novadb.Instance, links []any, err error) {
 	q := r.URL.Query()
 	f := novadb.InstanceFilter{ProjectID: r.Token.ProjectID, Host: q.Get("host"), NamePattern: q.Get("name")}
 	if allTenants, err := allTenants(q); err != nil {
-		return nil, err
+		return nil, nil, err
 	} else if allTenants {
 		f.ProjectID = cmp.Or(q.Get("project_id"), q.Get("tenant_id"))
 	}
@@ -386,37 +383,40 @@ func (c *Service) filteredInstances(r *osapi.Request) ([]novadb.Instance, error)
 		}
 		if len(f.VMStates) == 0 {
 			if r.Version.AtLeast(2, 38) {
-				return nil, osapi.BadRequest("Invalid status value")
+				return nil, nil, osapi.BadRequest("Invalid status value")
 			}
-			return nil, nil
+			return nil, nil, nil
 		}
 	}
 	if err := changesFilter(r, &f); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	instances, err := novadb.ListInstances(r.Context(), c.db, f)
+	instances, err = novadb.ListInstances(r.Context(), c.db, f)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if marker := q.Get("marker"); marker != "" {
 		at := slices.IndexFunc(instances, func(i novadb.Instance) bool { return i.UUID == marker })
 		if at < 0 {
-			return nil, osapi.BadRequest("marker [%s] not found", marker)
+			return nil, nil, osapi.BadRequest("marker [%s] not found", marker)
 		}
 		instances = instances[at+1:]
 	}
-	limit := maxLimit
+	limit := c.maxLimit
 	if raw := q.Get("limit"); raw != "" {
 		n, err := strconv.Atoi(raw)
 		if err != nil || n < 0 {
-			return nil, osapi.BadRequest("limit param must be an integer")
+			return nil, nil, osapi.BadRequest("limit param must be an integer")
 		}
-		limit = min(n, maxLimit)
+		limit = min(n, c.maxLimit)
 	}
 	if len(instances) > limit {
 		instances = instances[:limit]
 	}
-	return instances, nil
+	if len(instances) > 0 {
+		links = osapi.NextLinks(r, len(instances), limit, instances[len(instances)-1].UUID)
+	}
+	return instances, links, nil
 }
 
 // allTenants is nova.api.openstack.common.is_all_tenants: a strict boolean, or present and empty.

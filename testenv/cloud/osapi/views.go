@@ -47,3 +47,28 @@ func NullInt(n sql.NullInt64) any {
 	}
 	return n.Int64
 }
+
+// DefaultMaxLimit is the most items one page of a listing holds unless configured otherwise: Nova's
+// [api] max_limit and Cinder's osapi_max_limit both default to 1000.
+const DefaultMaxLimit = 1000
+
+// NextLinks is a listing's collection links as Nova's and Cinder's view builders make them: a "next" link,
+// the request's own URL with marker set to the page's last item, whenever the page is as full as its limit
+// (the smaller of the request's limit and the service's maximum) allows; none for an empty page. A client that
+// follows it until no link comes back has read the whole collection.
+func NextLinks(r *Request, pageLen, limit int, lastID string) []any {
+	if pageLen == 0 || pageLen < limit {
+		return nil
+	}
+	q := r.URL.Query()
+	q.Set("marker", lastID)
+	return []any{Link("next", BaseURL(r.Request)+r.URL.Path+"?"+q.Encode())}
+}
+
+// WithLinks adds a listing's collection links under key, as the view builders do only when there are some.
+func WithLinks(body map[string]any, key string, links []any) map[string]any {
+	if len(links) > 0 {
+		body[key] = links
+	}
+	return body
+}
