@@ -59,6 +59,9 @@ func Open(ctx context.Context, name, dsn string) (*sql.DB, error) {
 	cfg.ParseTime = true
 	// Compare-and-swap updates count the rows they matched, not only those whose values changed.
 	cfg.ClientFoundRows = true
+	// Arguments go into the statement text, as PyMySQL puts them for Nova and Cinder: one round trip per
+	// statement instead of a server-side prepare, execute and close.
+	cfg.InterpolateParams = true
 	cfg.Loc = time.UTC
 	if cfg.Params == nil {
 		cfg.Params = map[string]string{}
@@ -69,12 +72,20 @@ func Open(ctx context.Context, name, dsn string) (*sql.DB, error) {
 		return nil, fmt.Errorf("configure the %s database: %w", name, err)
 	}
 	db := sql.OpenDB(connector)
+	// Keep the connections a busy moment opened, as oslo.db's pool does (max_pool_size plus overflow): with
+	// database/sql's default of two idle ones, a thousand operations at once open and close a connection for
+	// nearly every statement, and the handshakes cost the shared machine more than the statements.
+	db.SetMaxIdleConns(maxIdleConns)
+	db.SetConnMaxIdleTime(time.Minute)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("reach the %s database: %w", name, err)
 	}
 	return db, nil
 }
+
+// maxIdleConns is how many idle connections a service keeps to its database.
+const maxIdleConns = 256
 
 // maxInsertRows bounds one multi-row INSERT: under MySQL's 65,535 placeholders per statement (error 1390) for
 // any table, and with rows of a few kilobytes of JSON well under max_allowed_packet (16 MiB on MariaDB).
