@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sort"
 	"time"
 
@@ -37,38 +38,14 @@ func (s Server) Running() bool {
 	return s.VMState == "active" && s.PowerState == 1 && s.TaskState == ""
 }
 
-func serverFrom(s servers.Server) Server {
-	out := Server{
-		ID: s.ID, Name: s.Name, Status: s.Status, VMState: s.VmState, TaskState: s.TaskState,
-		PowerState: int(s.PowerState), Host: s.Host, InstanceName: s.InstanceName,
-		Addresses: map[string][]string{}, Updated: s.Updated, Deleted: s.Status == "DELETED" || s.Status == "SOFT_DELETED",
-	}
-	for _, v := range s.AttachedVolumes {
-		out.Volumes = append(out.Volumes, v.ID)
-	}
-	for network, raw := range s.Addresses {
-		list, _ := raw.([]any)
-		for _, item := range list {
-			if m, ok := item.(map[string]any); ok {
-				if addr, ok := m["addr"].(string); ok {
-					out.Addresses[network] = append(out.Addresses[network], addr)
-				}
-			}
-		}
-	}
-	if s.Tags != nil {
-		out.Tags = *s.Tags
-	}
-	if s.Fault.Message != "" {
-		out.Fault = fmt.Sprintf("%d %s", s.Fault.Code, s.Fault.Message)
-	}
-	return out
-}
-
 // ListServers lists every server of every project, on one host when host is not empty.
 func (c *Client) ListServers(ctx context.Context, host string) ([]Server, error) {
 	return call(ctx, "list servers", func(ctx context.Context) ([]Server, error) {
-		return c.listServers(ctx, servers.ListOpts{AllTenants: true, Host: host})
+		q := url.Values{"all_tenants": {"true"}}
+		if host != "" {
+			q.Set("host", host)
+		}
+		return c.listServers(ctx, q)
 	})
 }
 
@@ -76,31 +53,18 @@ func (c *Client) ListServers(ctx context.Context, host string) ([]Server, error)
 // every microversion takes), deleted ones included: one call answers every instance a recovery waits on.
 func (c *Client) ListServersChangedSince(ctx context.Context, since time.Time) ([]Server, error) {
 	return call(ctx, "list servers changed since "+since.Format(time.RFC3339), func(ctx context.Context) ([]Server, error) {
-		return c.listServers(ctx, servers.ListOpts{AllTenants: true, ChangesSince: since.UTC().Format(time.RFC3339)})
+		return c.listServers(ctx, url.Values{"all_tenants": {"true"}, "changes-since": {since.UTC().Format(time.RFC3339)}})
 	})
 }
 
-func (c *Client) listServers(ctx context.Context, opts servers.ListOpts) ([]Server, error) {
-	pages, err := servers.List(c.compute, opts).AllPages(ctx)
+func (c *Client) listServers(ctx context.Context, q url.Values) ([]Server, error) {
+	all, err := listPages[serverWire, serverPage](ctx, c.compute, c.compute.ServiceURL("servers", "detail")+"?"+q.Encode())
 	if err != nil {
-		return nil, err
-	}
-	all, err := servers.ExtractServers(pages)
-	if err != nil {
-		return nil, err
-	}
-	// gophercloud's Server has no host_status (2.16+); it is read from the same pages.
-	var statuses []hostStatus
-	if err := servers.ExtractServersInto(pages, &statuses); err != nil {
 		return nil, err
 	}
 	out := make([]Server, 0, len(all))
-	for i, s := range all {
-		srv := serverFrom(s)
-		if i < len(statuses) && statuses[i].ID == s.ID {
-			srv.HostStatus = statuses[i].HostStatus
-		}
-		out = append(out, srv)
+	for _, s := range all {
+		out = append(out, s.server())
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil
@@ -109,26 +73,14 @@ func (c *Client) listServers(ctx context.Context, opts servers.ListOpts) ([]Serv
 // GetServer shows one server.
 func (c *Client) GetServer(ctx context.Context, id string) (Server, error) {
 	return call(ctx, "show server "+id, func(ctx context.Context) (Server, error) {
-		res := servers.Get(ctx, c.compute, id)
-		s, err := res.Extract()
-		if err != nil {
+		var body struct {
+			Server serverWire `json:"server"`
+		}
+		if _, err := c.compute.Get(ctx, c.compute.ServiceURL("servers", id), &body, &gophercloud.RequestOpts{OkCodes: []int{200}}); err != nil {
 			return Server{}, err
 		}
-		var status hostStatus
-		if err := res.ExtractInto(&struct {
-			Server *hostStatus `json:"server"`
-		}{&status}); err != nil {
-			return Server{}, err
-		}
-		srv := serverFrom(*s)
-		srv.HostStatus = status.HostStatus
-		return srv, nil
+		return body.Server.server(), nil
 	})
-}
-
-type hostStatus struct {
-	ID         string `json:"id"`
-	HostStatus string `json:"host_status"`
 }
 
 // RebootHard asks Nova for a HARD reboot and returns the request id Nova answered with, which is the request

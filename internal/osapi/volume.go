@@ -7,10 +7,9 @@ import (
 	"sort"
 	"time"
 
+	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/services"
-	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/volumes"
 	"github.com/gophercloud/gophercloud/v2/openstack/utils"
-	"github.com/gophercloud/gophercloud/v2/pagination"
 )
 
 // Volume is what the engine reads of a Cinder volume.
@@ -32,43 +31,38 @@ type VolumeServerAttachment struct {
 	HostName     string
 }
 
-func volumeFrom(v volumes.Volume) Volume {
-	out := Volume{ID: v.ID, Name: v.Name, Status: v.Status, Bootable: v.Bootable == "true", Multiattach: v.Multiattach, Updated: v.UpdatedAt}
-	for _, a := range v.Attachments {
-		out.Attachments = append(out.Attachments, VolumeServerAttachment{ServerID: a.ServerID, AttachmentID: a.AttachmentID, Device: a.Device, HostName: a.HostName})
-	}
-	return out
-}
-
 // GetVolume shows one volume.
 func (c *Client) GetVolume(ctx context.Context, id string) (Volume, error) {
 	return call(ctx, "show volume "+id, func(ctx context.Context) (Volume, error) {
-		v, err := volumes.Get(ctx, c.volume, id).Extract()
-		if err != nil {
+		var body struct {
+			Volume volumeWire `json:"volume"`
+		}
+		if _, err := c.volume.Get(ctx, c.volume.ServiceURL("volumes", id), &body, &gophercloud.RequestOpts{OkCodes: []int{200}}); err != nil {
 			return Volume{}, err
 		}
-		return volumeFrom(*v), nil
+		return body.Volume.volume(), nil
 	})
 }
 
 // ListVolumes lists every volume of every project.
 func (c *Client) ListVolumes(ctx context.Context) ([]Volume, error) {
 	return call(ctx, "list volumes", func(ctx context.Context) ([]Volume, error) {
-		pages, err := volumes.List(c.volume, volumes.ListOpts{AllTenants: true}).AllPages(ctx)
-		if err != nil {
-			return nil, err
-		}
-		all, err := volumes.ExtractVolumes(pages)
-		if err != nil {
-			return nil, err
-		}
-		out := make([]Volume, 0, len(all))
-		for _, v := range all {
-			out = append(out, volumeFrom(v))
-		}
+		out, err := c.listVolumes(ctx, url.Values{"all_tenants": {"true"}})
 		sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-		return out, nil
+		return out, err
 	})
+}
+
+func (c *Client) listVolumes(ctx context.Context, q url.Values) ([]Volume, error) {
+	all, err := listPages[volumeWire, volumePage](ctx, c.volume, c.volume.ServiceURL("volumes", "detail")+"?"+q.Encode())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Volume, 0, len(all))
+	for _, v := range all {
+		out = append(out, v.volume())
+	}
+	return out, nil
 }
 
 // VolumeServices lists cinder-volume services.
@@ -105,21 +99,6 @@ func (c *Client) ListVolumesChangedSince(ctx context.Context, since time.Time) (
 		return nil, fmt.Errorf("%s: Cinder at microversion %s filters no listing by updated_at (3.60+)", what, c.volume.Microversion)
 	}
 	return call(ctx, what, func(ctx context.Context) ([]Volume, error) {
-		q := url.Values{"all_tenants": {"1"}, "updated_at": {"gte:" + since.UTC().Format("2006-01-02T15:04:05")}}
-		pages, err := pagination.NewPager(c.volume, c.volume.ServiceURL("volumes", "detail")+"?"+q.Encode(), func(r pagination.PageResult) pagination.Page {
-			return volumes.VolumePage{LinkedPageBase: pagination.LinkedPageBase{PageResult: r}}
-		}).AllPages(ctx)
-		if err != nil {
-			return nil, err
-		}
-		all, err := volumes.ExtractVolumes(pages)
-		if err != nil {
-			return nil, err
-		}
-		out := make([]Volume, 0, len(all))
-		for _, v := range all {
-			out = append(out, volumeFrom(v))
-		}
-		return out, nil
+		return c.listVolumes(ctx, url.Values{"all_tenants": {"1"}, "updated_at": {"gte:" + since.UTC().Format("2006-01-02T15:04:05")}})
 	})
 }
