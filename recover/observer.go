@@ -24,26 +24,29 @@ type fleetAPI interface {
 }
 
 // observer waits like a fleet, not like N scripts: every instance and volume the recovery waits on is
-// answered from one listing of what changed, per tick, instead of one GET each. Its view of a server or
-// volume holds as of the start of its last listing, since a changes-since listing leaves out only what did
-// not change. A wait first looks when its kind of operation has been seen to take (learned from the
-// completions so far), then more often, never more often than the API budget allows.
+// answered from one listing of what changed, per tick, instead of one GET each. Servers and volumes are
+// watched side by side, each kind listed on its own tick, so a slow listing of one never delays the other.
+// Its view of a server or volume holds as of the start of its last listing, since a changes-since listing
+// leaves out only what did not change. A wait first looks when its kind of operation has been seen to take
+// (learned from the completions so far), then more often, never more often than the API budget allows.
 type observer struct {
 	api fleetAPI
-	// minTick spaces listings: the share of the API rate the waits may spend.
-	minTick  time.Duration
-	learned  *durations
-	mu       sync.Mutex
-	wake     chan struct{}
-	watched  map[string]bool // the servers and volumes of the plan: nothing else is kept
-	servers  map[string]osapi.Server
-	volumes  map[string]osapi.Volume
-	seenAt   [2]time.Time // when the last listing of servers, of volumes, started
-	mark     [2]time.Time // the cloud's newest updated_at seen, per kind: where the next listing starts
-	listed   [2]bool      // a full listing has been taken, per kind
-	waiters  map[*waiter]struct{}
-	lastList time.Time
-	stopped  error // why run returned: a wait that begins after it ends at once
+	// minTick spaces the listings of each kind: the share of the API rate the waits may spend.
+	minTick time.Duration
+	learned *durations
+	mu      sync.Mutex
+	wake    [2]chan struct{}
+	watched map[string]bool // the servers and volumes of the plan: nothing else is kept
+	servers map[string]osapi.Server
+	volumes map[string]osapi.Volume
+	seenAt  [2]time.Time // when the last listing of servers, of volumes, started
+	mark    [2]time.Time // the cloud's newest updated_at seen, per kind: where the next listing starts
+	// fullAt is when the last full listing of each kind started (zero: none yet); fullEvery spaces them.
+	fullAt    [2]time.Time
+	fullEvery time.Duration
+	waiters   map[*waiter]struct{}
+	lastList  [2]time.Time
+	stopped   error // why run returned: a wait that begins after it ends at once
 }
 
 const (
@@ -52,8 +55,15 @@ const (
 )
 
 // listingOverlap reaches back before the newest updated_at seen: a row saved just before it but committed
-// after the listing read is caught by the next one. Listing a row twice is harmless.
+// after the listing read is caught by the next one, and so is a row saved by a service host whose clock is
+// a little behind (updated_at is written by nova-compute on the compute host, and hosts back from a power
+// loss may not have synced their clocks yet). Listing a row twice is harmless.
 const listingOverlap = 5 * time.Second
+
+// fullListingEvery spaces the full listings that catch a change no changes-since listing showed: one
+// committed later than the overlap allows, or saved while a listing of several pages was being read after
+// its page had been read. Such a wait is answered within this long instead of timing out.
+const fullListingEvery = time.Minute
 
 // waiter is one wait: for a server or volume to satisfy check, as seen by a listing started after since.
 type waiter struct {
@@ -72,80 +82,90 @@ type waiter struct {
 func newObserver(api fleetAPI, watched map[string]bool, apiRate float64) *observer {
 	o := &observer{
 		api: api, watched: watched, learned: newDurations(),
-		wake: make(chan struct{}, 1), servers: map[string]osapi.Server{}, volumes: map[string]osapi.Volume{},
-		waiters: map[*waiter]struct{}{}, minTick: 20 * time.Millisecond,
+		wake: [2]chan struct{}{make(chan struct{}, 1), make(chan struct{}, 1)}, servers: map[string]osapi.Server{},
+		volumes: map[string]osapi.Volume{}, waiters: map[*waiter]struct{}{}, minTick: 20 * time.Millisecond,
+		fullEvery: fullListingEvery,
 	}
 	if apiRate > 0 {
-		// At most a quarter of the API budget goes to looking; the rest sends the work.
-		o.minTick = max(o.minTick, time.Duration(float64(2*time.Second)/(apiRate/4)))
+		// At most a quarter of the API budget goes to looking, an eighth to each kind; the rest sends the work.
+		o.minTick = max(o.minTick, time.Duration(float64(time.Second)/(apiRate/8)))
 	}
 	return o
 }
 
-// run lists and wakes waiters until ctx ends.
+// run lists and wakes waiters until ctx ends, servers and volumes each on their own tick.
 func (o *observer) run(ctx context.Context) {
+	var kinds sync.WaitGroup
+	for _, kind := range []int{kindServer, kindVolume} {
+		kinds.Go(func() { o.watch(ctx, kind) })
+	}
+	kinds.Wait()
+	o.mu.Lock()
+	o.stopped = fmt.Errorf("the recovery's observer stopped: %w", ctx.Err())
+	o.mu.Unlock()
+	o.fail(ctx.Err())
+}
+
+// watch lists one kind whenever one of its waiters is due, until ctx ends.
+func (o *observer) watch(ctx context.Context, kind int) {
 	for {
-		next, ok := o.nextTick()
+		next, ok := o.nextTick(kind)
 		var timer <-chan time.Time
 		if ok {
 			d := time.Until(next)
-			if floor := time.Until(o.lastList.Add(o.minTick)); d < floor {
+			if floor := time.Until(o.lastList[kind].Add(o.minTick)); d < floor {
 				d = floor
 			}
 			timer = time.After(max(d, 0))
 		}
 		select {
 		case <-ctx.Done():
-			o.mu.Lock()
-			o.stopped = fmt.Errorf("the recovery's observer stopped: %w", ctx.Err())
-			o.mu.Unlock()
-			o.fail(ctx.Err())
 			return
-		case <-o.wake:
+		case <-o.wake[kind]:
 			continue
 		case <-timer:
 		}
-		o.tick(ctx)
+		o.tick(ctx, kind)
 	}
 }
 
-// nextTick is when the earliest waiter wants a look.
-func (o *observer) nextTick() (time.Time, bool) {
+// nextTick is when the earliest waiter of the kind wants a look.
+func (o *observer) nextTick(kind int) (time.Time, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	var next time.Time
 	for w := range o.waiters {
-		if next.IsZero() || w.due.Before(next) {
+		if w.kind == kind && (next.IsZero() || w.due.Before(next)) {
 			next = w.due
 		}
 	}
 	return next, !next.IsZero()
 }
 
-// tick lists what the due waiters need and settles every waiter the listing answers.
-func (o *observer) tick(ctx context.Context) {
+// tick lists what the kind's due waiters need and settles every waiter of the kind the listing answers.
+func (o *observer) tick(ctx context.Context, kind int) {
 	now := time.Now()
 	o.mu.Lock()
-	need := [2]bool{}
+	due := false
 	var perVolume []*waiter
 	for w := range o.waiters {
-		if w.due.After(now) {
+		if w.kind != kind || w.due.After(now) {
 			continue
 		}
-		if w.kind == kindVolume && !o.api.VolumeChangesSince() {
+		if kind == kindVolume && !o.api.VolumeChangesSince() {
 			perVolume = append(perVolume, w)
 			continue
 		}
-		need[w.kind] = true
+		due = true
 	}
-	o.lastList = now
+	o.lastList[kind] = now
 	o.mu.Unlock()
 
 	var errs []error
-	if need[kindServer] {
+	switch {
+	case due && kind == kindServer:
 		errs = append(errs, o.listServers(ctx))
-	}
-	if need[kindVolume] {
+	case due:
 		errs = append(errs, o.listVolumes(ctx))
 	}
 	// Cinder before 3.60 filters no listing by when volumes changed: each volume is read on its own.
@@ -162,17 +182,26 @@ func (o *observer) tick(ctx context.Context) {
 	}
 	if err := errors.Join(errs...); err != nil && osapi.Classify(err) != osapi.Transient {
 		// osapi retried the reads already; a read that still fails, fails the waits that depend on it.
-		o.fail(err)
+		o.failKind(kind, err)
 		return
 	}
-	o.settle(time.Now())
+	o.settle(time.Now(), kind)
+}
+
+// since is where the next listing of the kind starts: nowhere (a full listing) before the first one and
+// once fullEvery has passed since the last full one, else just before the newest change seen.
+func (o *observer) since(kind int, now time.Time) (full bool, since time.Time) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.fullAt[kind].IsZero() || now.Sub(o.fullAt[kind]) >= o.fullEvery {
+		return true, time.Time{}
+	}
+	return false, o.mark[kind].Add(-listingOverlap)
 }
 
 func (o *observer) listServers(ctx context.Context) error {
 	started := time.Now()
-	o.mu.Lock()
-	full, since := !o.listed[kindServer], o.mark[kindServer].Add(-listingOverlap)
-	o.mu.Unlock()
+	full, since := o.since(kindServer, started)
 	var list []osapi.Server
 	var err error
 	if full {
@@ -193,15 +222,16 @@ func (o *observer) listServers(ctx context.Context) error {
 			o.servers[s.ID] = s
 		}
 	}
-	o.listed[kindServer], o.seenAt[kindServer] = true, started
+	o.seenAt[kindServer] = started
+	if full {
+		o.fullAt[kindServer] = started
+	}
 	return nil
 }
 
 func (o *observer) listVolumes(ctx context.Context) error {
 	started := time.Now()
-	o.mu.Lock()
-	full, since := !o.listed[kindVolume], o.mark[kindVolume].Add(-listingOverlap)
-	o.mu.Unlock()
+	full, since := o.since(kindVolume, started)
 	var list []osapi.Volume
 	var err error
 	if full {
@@ -222,16 +252,19 @@ func (o *observer) listVolumes(ctx context.Context) error {
 			o.volumes[v.ID] = v
 		}
 	}
-	o.listed[kindVolume], o.seenAt[kindVolume] = true, started
+	o.seenAt[kindVolume] = started
+	if full {
+		o.fullAt[kindVolume] = started
+	}
 	return nil
 }
 
-// settle checks every due waiter whose object was read since it began waiting.
-func (o *observer) settle(now time.Time) {
+// settle checks every due waiter of the kind whose object was read since it began waiting.
+func (o *observer) settle(now time.Time, kind int) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for w := range o.waiters {
-		if w.due.After(now) {
+		if w.kind != kind || w.due.After(now) {
 			continue
 		}
 		readAt := o.seenAt[w.kind]
@@ -267,10 +300,17 @@ func (o *observer) finish(w *waiter, err error) {
 
 // fail ends every wait with err.
 func (o *observer) fail(err error) {
+	o.failKind(-1, err)
+}
+
+// failKind ends every wait of the kind (-1: of both) with err.
+func (o *observer) failKind(kind int, err error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for w := range o.waiters {
-		o.finish(w, err)
+		if kind < 0 || w.kind == kind {
+			o.finish(w, err)
+		}
 	}
 }
 
@@ -302,7 +342,7 @@ func (o *observer) await(ctx context.Context, kind int, id, op, what string, dea
 	o.waiters[w] = struct{}{}
 	o.mu.Unlock()
 	select {
-	case o.wake <- struct{}{}:
+	case o.wake[kind] <- struct{}{}:
 	default:
 	}
 	select {

@@ -257,3 +257,42 @@ func TestBusyDividesTheWorkByTheMostAtOnce(t *testing.T) {
 		t.Errorf("busy = %s, want 30s of work over 2 at once = 15s", got)
 	}
 }
+
+// A change that no changes-since listing shows (its row was committed long after the updated_at it carries)
+// is seen by the next full listing, so the wait ends instead of timing out. The servers and the volumes are
+// listed side by side: the volume's wait is answered while the server's is still waiting.
+func TestAFullListingCatchesAChangeCommittedLate(t *testing.T) {
+	f := &fakeFleet{servers: map[string]osapi.Server{}, volumes: map[string]osapi.Volume{}, volumeChangesSince: true}
+	f.set(osapi.Server{ID: "s", VMState: "stopped", PowerState: 4})
+	f.volumes["v"] = osapi.Volume{ID: "v", Status: "in-use", Updated: time.Now()}
+	o := newObserver(f, map[string]bool{"s": true, "v": true}, 0)
+	o.fullEvery = 300 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go o.run(ctx)
+
+	serverDone := make(chan error, 1)
+	began := time.Now()
+	go func() {
+		serverDone <- o.await(ctx, kindServer, "s", "reboot", "server s running", 5*time.Second, func(o *observer) (bool, string, error) {
+			s, ok := o.server("s")
+			return ok && s.Running(), "", nil
+		})
+	}()
+	if err := o.await(ctx, kindVolume, "v", "attach", "volume v in-use", 5*time.Second, func(o *observer) (bool, string, error) {
+		v, ok := o.volume("v")
+		return ok && v.Status == "in-use", "", nil
+	}); err != nil {
+		t.Fatalf("the volume's wait: %v", err)
+	}
+	time.Sleep(50 * time.Millisecond) // the server's first full listing is behind it
+	f.mu.Lock()
+	f.servers["s"] = osapi.Server{ID: "s", VMState: "active", PowerState: 1, Updated: time.Now().Add(-time.Hour)}
+	f.mu.Unlock()
+	if err := <-serverDone; err != nil {
+		t.Fatalf("the late change was never seen: %v", err)
+	}
+	if took := time.Since(began); took < o.fullEvery {
+		t.Errorf("answered after %v: before any full listing could show it", took)
+	}
+}
