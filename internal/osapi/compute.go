@@ -58,13 +58,9 @@ func (c *Client) ListServersChangedSince(ctx context.Context, since time.Time) (
 }
 
 func (c *Client) listServers(ctx context.Context, q url.Values) ([]Server, error) {
-	all, err := listPages[serverWire, serverPage](ctx, c.compute, c.compute.ServiceURL("servers", "detail")+"?"+q.Encode())
+	out, err := listPages[serverWire, serverPage](ctx, c.compute, c.compute.ServiceURL("servers", "detail")+"?"+q.Encode(), serverWire.server)
 	if err != nil {
 		return nil, err
-	}
-	out := make([]Server, 0, len(all))
-	for _, s := range all {
-		out = append(out, s.server())
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil

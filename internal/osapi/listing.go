@@ -2,8 +2,8 @@ package osapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
@@ -37,33 +37,26 @@ type page[T any] interface {
 }
 
 // listPages reads a collection from first, following each full page's next link (Nova and Cinder add one
-// whenever a page holds as many items as the limit allows), decoding every page into P.
-func listPages[T any, P page[T]](ctx context.Context, client *gophercloud.ServiceClient, first string) ([]T, error) {
+// whenever a page holds as many items as the limit allows), decoding every page into P and converting each
+// item with keep.
+func listPages[W any, P page[W], T any](ctx context.Context, client *gophercloud.ServiceClient, first string, keep func(W) T) ([]T, error) {
 	var out []T
 	seen := map[string]bool{}
 	for href := first; href != ""; {
 		if seen[href] {
-			return nil, fmt.Errorf("the listing links back to %s: it does not page", redactQuery(href))
+			return nil, errors.New("the listing links back to a page it already gave: it does not page")
 		}
 		seen[href] = true
 		var p P
 		if _, err := client.Get(ctx, href, &p, &gophercloud.RequestOpts{OkCodes: []int{200}}); err != nil {
 			return nil, err
 		}
-		out = append(out, p.items()...)
+		for _, item := range p.items() {
+			out = append(out, keep(item))
+		}
 		href = p.next()
 	}
 	return out, nil
-}
-
-// redactQuery is a URL without its query, which names nothing secret but can be long.
-func redactQuery(href string) string {
-	u, err := url.Parse(href)
-	if err != nil {
-		return "a malformed link"
-	}
-	u.RawQuery = ""
-	return u.String()
 }
 
 // serverWire is the part of a servers/detail entry the engine reads.

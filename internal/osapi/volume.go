@@ -54,15 +54,7 @@ func (c *Client) ListVolumes(ctx context.Context) ([]Volume, error) {
 }
 
 func (c *Client) listVolumes(ctx context.Context, q url.Values) ([]Volume, error) {
-	all, err := listPages[volumeWire, volumePage](ctx, c.volume, c.volume.ServiceURL("volumes", "detail")+"?"+q.Encode())
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Volume, 0, len(all))
-	for _, v := range all {
-		out = append(out, v.volume())
-	}
-	return out, nil
+	return listPages[volumeWire, volumePage](ctx, c.volume, c.volume.ServiceURL("volumes", "detail")+"?"+q.Encode(), volumeWire.volume)
 }
 
 // VolumeServices lists cinder-volume services.
