@@ -88,22 +88,7 @@ func TestTheSimRunsOnTheEmbeddedServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close(ctx) })
-	env, err := s.Env()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := (&settings.Flags{}).Resolve(func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	provider, eo, err := got.Cloud.Connect(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	api, err := osapi.New(ctx, provider, eo, osapi.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	api := apiOf(t, s)
 	if err := s.PowerCut(ctx, nil, true); err != nil {
 		t.Fatal(err)
 	}
@@ -131,22 +116,7 @@ func TestEveryListingIsReadWholeAcrossPages(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close(ctx) })
-	env, err := s.Env()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := (&settings.Flags{}).Resolve(func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	provider, eo, err := got.Cloud.Connect(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	api, err := osapi.New(ctx, provider, eo, osapi.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	api := apiOf(t, s)
 	epoch := time.Unix(0, 0)
 	volumes := shape.Instances * (1 + shape.VolumesPerInstance) // each boots from a volume
 	for _, c := range []struct {
@@ -168,3 +138,25 @@ func TestEveryListingIsReadWholeAcrossPages(t *testing.T) {
 }
 
 func lenOf[T any](list []T, err error) (int, error) { return len(list), err }
+
+// apiOf is osdr's API client for the sim, opened from its settings as an operator's osdr opens it.
+func apiOf(t *testing.T, s *Sim) *osapi.Client {
+	t.Helper()
+	env, err := s.Env()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := (&settings.Flags{}).Resolve(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	provider, eo, err := got.Cloud.Connect(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := osapi.New(t.Context(), provider, eo, osapi.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return api
+}
